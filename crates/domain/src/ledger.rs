@@ -1,0 +1,94 @@
+//! The double-entry ledger's vocabulary: accounts, entry codes and transfers.
+//!
+//! A transfer moves points from one account to another and becomes two entries, a debit
+//! of `-points` on `from` and a credit of `+points` on `to`, so all entries sum to zero.
+//! Member accounts hold what members own (never negative); the programme side holds the
+//! mirror image: what each partner issued and redeemed, what expired, what was lost.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Account {
+    MemberAvailable(String),
+    MemberPending(String),
+    /// Points a partner issued (goes negative as it issues).
+    PartnerIssued(String),
+    /// Points members spent at a partner's tills (grows as they spend).
+    PartnerRedeemed(String),
+    /// Points that expired unspent (breakage).
+    ProgramExpired,
+    /// Points reversed by returns that the member had already spent.
+    ProgramUnrecovered,
+}
+
+impl Account {
+    /// The account's key in the `entries` table.
+    pub fn key(&self) -> String {
+        match self {
+            Account::MemberAvailable(m) => format!("member:{m}:available"),
+            Account::MemberPending(m) => format!("member:{m}:pending"),
+            Account::PartnerIssued(p) => format!("partner:{p}:issued"),
+            Account::PartnerRedeemed(p) => format!("partner:{p}:redeemed"),
+            Account::ProgramExpired => "program:expired".into(),
+            Account::ProgramUnrecovered => "program:unrecovered".into(),
+        }
+    }
+
+    /// The member an account belongs to, if it is a member account.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Account::MemberAvailable(m) | Account::MemberPending(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn partner(&self) -> Option<&str> {
+        match self {
+            Account::PartnerIssued(p) | Account::PartnerRedeemed(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Why an entry exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryCode {
+    Earn,
+    Redeem,
+    Mature,
+    Expire,
+    ReturnReversal,
+    ReturnRefund,
+    ReturnUnrecovered,
+}
+
+impl EntryCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntryCode::Earn => "earn",
+            EntryCode::Redeem => "redeem",
+            EntryCode::Mature => "mature",
+            EntryCode::Expire => "expire",
+            EntryCode::ReturnReversal => "return_reversal",
+            EntryCode::ReturnRefund => "return_refund",
+            EntryCode::ReturnUnrecovered => "return_unrecovered",
+        }
+    }
+}
+
+impl fmt::Display for EntryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A movement of points between two accounts, caused by a transaction (and maybe a return).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub from: Account,
+    pub to: Account,
+    pub points: i64,
+    pub code: EntryCode,
+    pub transaction_id: Option<String>,
+    pub return_id: Option<String>,
+}

@@ -1,0 +1,86 @@
+//! What the API answers for a purchase or a return. The store saves this exact answer
+//! with the transaction, so a retried request gets the first response byte for byte.
+
+use crate::earning::BreakdownLine;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Money as it appears in JSON: integer minor units and an ISO 4217 code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MoneyView {
+    /// Minor units (cents): 1299 is EUR 12.99.
+    pub amount: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+impl From<crate::money::Money> for MoneyView {
+    fn from(m: crate::money::Money) -> Self {
+        MoneyView { amount: m.amount, currency: m.currency.code().to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BalanceView {
+    /// Points the member can spend now.
+    pub available: i64,
+    /// Points waiting for the partner's return window to pass.
+    pub pending: i64,
+}
+
+/// One line of the explanation of a transaction's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BreakdownItem {
+    /// `base` for points per amount spent; a rule's id otherwise.
+    pub rule: String,
+    pub points: i64,
+    /// The explanation shown to the member and the cashier.
+    pub reason: String,
+}
+
+impl From<BreakdownLine> for BreakdownItem {
+    fn from(b: BreakdownLine) -> Self {
+        BreakdownItem { rule: b.rule, points: b.points, reason: b.reason }
+    }
+}
+
+/// The answer to a purchase (and to its quote).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PurchaseReceipt {
+    /// The transaction id (empty in a quote).
+    pub id: String,
+    pub member_id: String,
+    pub partner_id: String,
+    pub external_id: String,
+    pub location_id: Option<String>,
+    /// RFC 3339 time of the sale at the till.
+    pub occurred_at: String,
+    pub total: MoneyView,
+    pub points_earned: i64,
+    pub points_redeemed: i64,
+    /// Value of the redeemed points in programme currency.
+    pub redeemed_value: MoneyView,
+    /// The same value in the purchase currency: what the till takes off the bill.
+    pub redeemed_value_local: MoneyView,
+    /// `posted` (earned points may still be pending, see `balance`), or `quote`.
+    pub status: String,
+    pub breakdown: Vec<BreakdownItem>,
+    /// The member's balance after this transaction.
+    pub balance: BalanceView,
+}
+
+/// The answer to a return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnReceipt {
+    pub id: String,
+    pub transaction_id: String,
+    pub external_id: String,
+    pub amount: MoneyView,
+    /// Earned points taken back from the member.
+    pub points_reversed: i64,
+    /// Points spent on the purchase given back to the member.
+    pub points_refunded: i64,
+    /// Points that should have been taken back but the member had already spent.
+    pub points_unrecovered: i64,
+    pub balance: BalanceView,
+}

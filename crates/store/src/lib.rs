@@ -1,0 +1,191 @@
+//! Tally's storage: one [`Store`] with a SQLite and a PostgreSQL implementation.
+//!
+//! Both backends take the same commands and give the same answers; the shared contract
+//! suite in `tests/` runs every storage test against both. The rules themselves live in
+//! `tally-domain`: a backend loads a member's state, asks the domain for a plan, and
+//! writes the plan in one database transaction.
+//!
+//! - SQLite: one writer thread groups many requests into one transaction and one fsync
+//!   (group commit, WAL with `synchronous=FULL`); reads use a pool of read connections.
+//! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
+
+mod common;
+mod error;
+pub mod keys;
+mod migrations;
+pub mod model;
+mod postgres;
+mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+
+use jiff::Timestamp;
+use tally_domain::earning::FxRates;
+use tally_domain::identity::Identity;
+
+/// The store behind the API: SQLite or PostgreSQL, chosen by the database URL.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $body:expr) => {
+        match $self {
+            Store::Sqlite($s) => $body,
+            Store::Postgres($s) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// `sqlite://path` (or a plain path) selects SQLite; `postgres://…` PostgreSQL.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::PgStore::connect(url, None).await?))
+        } else {
+            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(path).await?))
+        }
+    }
+
+    /// PostgreSQL inside one schema (created if missing): lets tests share a database.
+    pub async fn connect_postgres_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(postgres::PgStore::connect(url, Some(schema)).await?))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn program(&self) -> Result<ProgramRow, StoreError> {
+        dispatch!(self, s => s.program().await)
+    }
+
+    pub async fn update_program(&self, update: ProgramUpdate) -> Result<ProgramRow, StoreError> {
+        dispatch!(self, s => s.update_program(update).await)
+    }
+
+    /// The hash of the operator key chosen at first start, if any.
+    pub async fn admin_key_hash(&self) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.admin_key_hash().await)
+    }
+
+    pub async fn set_admin_key_hash(&self, hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_admin_key_hash(hash.to_string()).await)
+    }
+
+    pub async fn fx_rates(&self) -> Result<FxRates, StoreError> {
+        dispatch!(self, s => s.fx_rates().await)
+    }
+
+    /// Saves rates (each replaces the previous rate of its currency).
+    pub async fn put_fx_rates(&self, rates: FxRates, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_fx_rates(rates, now).await)
+    }
+
+    pub async fn create_partner(&self, partner: PartnerRow) -> Result<PartnerRow, StoreError> {
+        dispatch!(self, s => s.create_partner(partner).await)
+    }
+
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
+        dispatch!(self, s => s.partners().await)
+    }
+
+    pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>, StoreError> {
+        dispatch!(self, s => s.partner(id.to_string()).await)
+    }
+
+    pub async fn create_location(&self, location: LocationRow) -> Result<LocationRow, StoreError> {
+        dispatch!(self, s => s.create_location(location).await)
+    }
+
+    pub async fn locations(&self, partner_id: &str) -> Result<Vec<LocationRow>, StoreError> {
+        dispatch!(self, s => s.locations(partner_id.to_string()).await)
+    }
+
+    /// Saves a partner API key by its hash; the key itself is never stored.
+    pub async fn create_api_key(&self, key: ApiKeyRow) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_api_key(key).await)
+    }
+
+    /// The partner owning the key with this hash.
+    pub async fn api_key_partner(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, s => s.api_key_partner(key_hash.to_string()).await)
+    }
+
+    pub async fn create_member(&self, member: NewMember) -> Result<MemberRow, StoreError> {
+        dispatch!(self, s => s.create_member(member).await)
+    }
+
+    pub async fn member(&self, id: &str) -> Result<Option<MemberRow>, StoreError> {
+        dispatch!(self, s => s.member(id.to_string()).await)
+    }
+
+    pub async fn lookup_member(&self, identity: &Identity) -> Result<Option<MemberRow>, StoreError> {
+        dispatch!(self, s => s.lookup_member(identity.clone()).await)
+    }
+
+    /// A member's history, newest first; with `partner_id`, only that partner's items.
+    pub async fn activity(&self, query: ActivityQuery) -> Result<Vec<ActivityRow>, StoreError> {
+        dispatch!(self, s => s.activity(query).await)
+    }
+
+    /// Posts a purchase, or returns the first answer for a receipt already posted.
+    pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.post_purchase(cmd).await)
+    }
+
+    /// Posts many purchases; each is answered on its own, in order.
+    pub async fn post_purchases(&self, cmds: Vec<PurchaseCmd>) -> Vec<Result<Posted, StoreError>> {
+        dispatch!(self, s => s.post_purchases(cmds).await)
+    }
+
+    /// The member's state as a quote sees it (balances after settling at `now`).
+    pub async fn member_state(&self, member: MemberRef) -> Result<tally_domain::plan::MemberState, StoreError> {
+        dispatch!(self, s => s.member_state(member).await)
+    }
+
+    pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.post_return(cmd).await)
+    }
+
+    pub async fn transaction(&self, id: &str) -> Result<Option<TransactionRow>, StoreError> {
+        dispatch!(self, s => s.transaction(id.to_string()).await)
+    }
+
+    /// Settles (matures and expires) one member at `now`; returns the plan's balance.
+    pub async fn settle_member(&self, member_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, s => s.settle_member(member_id.to_string(), now).await)
+    }
+
+    /// The expiry run: settles up to `limit` members that are due at `now`.
+    /// Returns how many members were settled; call again while it returns `limit`.
+    pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {
+        dispatch!(self, s => s.settle_due(now, limit).await)
+    }
+
+    /// Recomputes every balance from the entries.
+    pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
+        dispatch!(self, s => s.verify_ledger().await)
+    }
+
+    pub async fn idempotent_response(&self, principal: &str, key: &str) -> Result<Option<StoredResponse>, StoreError> {
+        dispatch!(self, s => s.idempotent_response(principal.to_string(), key.to_string()).await)
+    }
+
+    pub async fn save_idempotent_response(&self, principal: &str, key: &str, response: StoredResponse, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_idempotent_response(principal.to_string(), key.to_string(), response, now).await)
+    }
+
+    /// Counts used by `/metrics` and the demo: members, transactions, entries.
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        dispatch!(self, s => s.counts().await)
+    }
+}

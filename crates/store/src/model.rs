@@ -1,0 +1,236 @@
+//! The rows the store keeps and the commands it takes.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use tally_domain::earning::{ProgramTerms, Valuation};
+use tally_domain::identity::Identity;
+use tally_domain::money::{Currency, Money};
+use tally_domain::plan::{Balance, PartnerTerms};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramRow {
+    pub name: String,
+    pub currency: Currency,
+    pub point_value_minor: i64,
+    pub expiry_months: u32,
+}
+
+impl ProgramRow {
+    pub fn terms(&self) -> ProgramTerms {
+        ProgramTerms {
+            currency: self.currency,
+            point_value_minor: self.point_value_minor,
+            expiry_months: self.expiry_months,
+        }
+    }
+}
+
+/// Changes to the programme; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramUpdate {
+    pub name: Option<String>,
+    pub currency: Option<Currency>,
+    pub point_value_minor: Option<i64>,
+    pub expiry_months: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub industry: String,
+    pub country: String,
+    pub currency: Currency,
+    pub timezone: String,
+    pub earn_rate: Decimal,
+    pub pending_days: u32,
+    pub created_at: Timestamp,
+}
+
+impl PartnerRow {
+    pub fn terms(&self) -> PartnerTerms {
+        PartnerTerms {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            earn_rate: self.earn_rate,
+            pending_days: self.pending_days,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationRow {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub timezone: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub partner_id: String,
+    pub key_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub id: String,
+    pub name: Option<String>,
+    pub country: Option<String>,
+    pub referral_code: String,
+    pub identities: Vec<Identity>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub country: Option<String>,
+    pub referral_code: String,
+    pub created_at: Timestamp,
+    pub balance: Balance,
+    /// `(kind, value)` pairs such as `("phone", "+420601123456")`.
+    pub identities: Vec<(String, String)>,
+    /// When pending points next mature or a lot next expires.
+    pub next_due_at: Option<Timestamp>,
+}
+
+/// How a request names a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberRef {
+    Id(String),
+    Identity(Identity),
+}
+
+/// A purchase, validated and valued by the caller; the store settles, spends and earns.
+#[derive(Debug, Clone)]
+pub struct PurchaseCmd {
+    pub transaction_id: String,
+    pub partner: PartnerTerms,
+    pub external_id: String,
+    /// SHA-256 of the request body: a retry with another body is a conflict.
+    pub request_hash: String,
+    pub member: MemberRef,
+    pub location_id: Option<String>,
+    pub occurred_at: Timestamp,
+    pub total: Money,
+    /// The basket lines as JSON, kept for rules and analytics.
+    pub lines_json: String,
+    pub redeem_points: i64,
+    pub valuation: Valuation,
+    pub program: ProgramTerms,
+    pub now: Timestamp,
+}
+
+/// A return of part or all of a purchase.
+#[derive(Debug, Clone)]
+pub struct ReturnCmd {
+    pub return_id: String,
+    /// The partner asking; only the partner that made the sale may return it.
+    pub partner_id: String,
+    pub transaction_id: String,
+    pub external_id: String,
+    pub request_hash: String,
+    pub amount: Money,
+    pub program: ProgramTerms,
+    pub now: Timestamp,
+}
+
+/// The stored answer to a purchase or return: the JSON the client got the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub receipt_json: String,
+    /// True when this answer is a replay of an earlier request.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionRow {
+    pub id: String,
+    pub partner_id: String,
+    pub member_id: String,
+    pub external_id: String,
+    pub total: Money,
+    pub points_earned: i64,
+    pub points_redeemed: i64,
+    pub returned_amount: i64,
+    pub points_reversed: i64,
+    pub points_refunded: i64,
+    pub receipt_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityQuery {
+    pub member_id: String,
+    pub partner_id: Option<String>,
+    /// Only items with an id below this (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub member_id: String,
+    pub kind: String,
+    pub points: i64,
+    pub occurred_at: Timestamp,
+    pub partner_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SettleReport {
+    pub members_settled: u64,
+    pub points_matured: i64,
+    pub points_expired: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mismatch {
+    pub account: String,
+    pub stored: i64,
+    pub from_entries: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    pub balanced: bool,
+    pub accounts_checked: u64,
+    pub entries_checked: u64,
+    /// Sum of all entries: zero in a balanced ledger.
+    pub entries_sum: i64,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A response saved under an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub members: u64,
+    pub partners: u64,
+    pub transactions: u64,
+    pub entries: u64,
+}
+
+/// Microseconds since the Unix epoch: how both schemas store times.
+pub fn to_micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn from_micros(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
