@@ -39,7 +39,10 @@ impl FxRates {
     /// Sets a rate; it must be positive and sane (at most 10^9 units per programme unit).
     pub fn set(&mut self, currency: Currency, rate: Decimal) -> Result<(), DomainError> {
         if rate <= Decimal::ZERO || rate > Decimal::from(1_000_000_000) {
-            return Err(DomainError::invalid("rates", format!("rate for {currency} must be positive")));
+            return Err(DomainError::invalid(
+                "rates",
+                format!("rate for {currency} must be positive"),
+            ));
         }
         self.rates.insert(currency.code(), rate.normalize());
         Ok(())
@@ -58,7 +61,8 @@ impl FxRates {
         if currency == program {
             return Ok(Decimal::ONE);
         }
-        self.get(currency).ok_or_else(|| DomainError::NoFxRate(currency.code().to_string()))
+        self.get(currency)
+            .ok_or_else(|| DomainError::NoFxRate(currency.code().to_string()))
     }
 }
 
@@ -102,21 +106,32 @@ pub fn value_purchase(
         .try_into()
         .unwrap_or(0i64)
         .max(0);
-    let redeemed_local = (redeemed * rate)
-        .round_dp_with_strategy(total.currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
-    let redeemed_local_minor = (redeemed_local * Decimal::from(10i64.pow(total.currency.exponent())))
-        .try_into()
-        .unwrap_or(i64::MAX);
+    let redeemed_local = (redeemed * rate).round_dp_with_strategy(
+        total.currency.exponent(),
+        RoundingStrategy::MidpointAwayFromZero,
+    );
+    let redeemed_local_minor = (redeemed_local
+        * Decimal::from(10i64.pow(total.currency.exponent())))
+    .try_into()
+    .unwrap_or(i64::MAX);
     let reason = format!(
         "{} point{} per {} 1{}",
         earn_rate.normalize(),
         if earn_rate == Decimal::ONE { "" } else { "s" },
         program.currency.code(),
-        if redeem_points > 0 { ", on the amount not paid with points" } else { "" }
+        if redeem_points > 0 {
+            ", on the amount not paid with points"
+        } else {
+            ""
+        }
     );
     Ok(Valuation {
         points_earned: points,
-        breakdown: vec![BreakdownLine { rule: "base".into(), points, reason }],
+        breakdown: vec![BreakdownLine {
+            rule: "base".into(),
+            points,
+            reason,
+        }],
         redeemed_value_minor: redeem_points.saturating_mul(program.point_value_minor),
         redeemed_value_local_minor: redeemed_local_minor,
     })
@@ -135,7 +150,11 @@ mod tests {
     use super::*;
 
     fn eur_program() -> ProgramTerms {
-        ProgramTerms { currency: Currency::parse("EUR").unwrap(), point_value_minor: 1, expiry_months: 24 }
+        ProgramTerms {
+            currency: Currency::parse("EUR").unwrap(),
+            point_value_minor: 1,
+            expiry_months: 24,
+        }
     }
 
     fn money(amount: i64, c: &str) -> Money {
@@ -146,11 +165,26 @@ mod tests {
     fn api_md_examples() {
         let p = eur_program();
         let one = Decimal::ONE;
-        assert_eq!(value_purchase(&p, one, one, money(1299, "EUR"), 0).unwrap().points_earned, 12);
+        assert_eq!(
+            value_purchase(&p, one, one, money(1299, "EUR"), 0)
+                .unwrap()
+                .points_earned,
+            12
+        );
         let usd = Decimal::new(108, 2);
-        assert_eq!(value_purchase(&p, usd, one, money(10800, "USD"), 0).unwrap().points_earned, 100);
+        assert_eq!(
+            value_purchase(&p, usd, one, money(10800, "USD"), 0)
+                .unwrap()
+                .points_earned,
+            100
+        );
         let czk = Decimal::new(252, 1);
-        assert_eq!(value_purchase(&p, czk, one, money(252000, "CZK"), 0).unwrap().points_earned, 100);
+        assert_eq!(
+            value_purchase(&p, czk, one, money(252000, "CZK"), 0)
+                .unwrap()
+                .points_earned,
+            100
+        );
     }
 
     #[test]
@@ -169,7 +203,8 @@ mod tests {
     fn zero_decimal_currency() {
         let p = eur_program();
         let jpy_rate = Decimal::new(160, 0);
-        let v = value_purchase(&p, jpy_rate, Decimal::new(15, 1), money(16000, "JPY"), 100).unwrap();
+        let v =
+            value_purchase(&p, jpy_rate, Decimal::new(15, 1), money(16000, "JPY"), 100).unwrap();
         // JPY 16000 = EUR 100; minus EUR 1 redeemed = 99; × 1.5 = 148.5 → 148.
         assert_eq!(v.points_earned, 148);
         assert_eq!(v.redeemed_value_local_minor, 160);

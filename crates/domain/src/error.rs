@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("unknown currency {0:?}")]
     UnknownCurrency(String),
     #[error("no FX rate for {0}")]
@@ -22,6 +25,9 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        DomainError::Invalid { field, message: message.into() }
+        DomainError::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }

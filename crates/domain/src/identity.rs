@@ -43,7 +43,10 @@ impl Identity {
         if !ok {
             return Err(DomainError::invalid("email", "is not an email address"));
         }
-        Ok(Identity { kind: IdentityKind::Email, value: v })
+        Ok(Identity {
+            kind: IdentityKind::Email,
+            value: v,
+        })
     }
 
     /// A phone number normalised to E.164. A number without `+` is read in the member's
@@ -60,7 +63,10 @@ impl Identity {
             return Err(DomainError::invalid("phone", "is not a valid phone number"));
         }
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        Ok(Identity { kind: IdentityKind::Phone, value: e164 })
+        Ok(Identity {
+            kind: IdentityKind::Phone,
+            value: e164,
+        })
     }
 
     /// A loyalty card number: 4 to 32 digits (spaces and dashes ignored).
@@ -69,7 +75,10 @@ impl Identity {
         if v.len() < 4 || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(DomainError::invalid("card", "must be 4 to 32 digits"));
         }
-        Ok(Identity { kind: IdentityKind::Card, value: v })
+        Ok(Identity {
+            kind: IdentityKind::Card,
+            value: v,
+        })
     }
 }
 
@@ -78,7 +87,10 @@ pub fn parse_country(field: &'static str, raw: &str) -> Result<String, DomainErr
     if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(raw.to_string())
     } else {
-        Err(DomainError::invalid(field, "must be a two-letter ISO country code such as CZ"))
+        Err(DomainError::invalid(
+            field,
+            "must be a two-letter ISO country code such as CZ",
+        ))
     }
 }
 
@@ -100,16 +112,28 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        assert_eq!(Identity::phone("+420 601 123 456", None).unwrap().value, "+420601123456");
-        assert_eq!(Identity::phone("601123456", Some("CZ")).unwrap().value, "+420601123456");
-        assert_eq!(Identity::phone("(619) 555-0142", Some("US")).unwrap().value, "+16195550142");
+        assert_eq!(
+            Identity::phone("+420 601 123 456", None).unwrap().value,
+            "+420601123456"
+        );
+        assert_eq!(
+            Identity::phone("601123456", Some("CZ")).unwrap().value,
+            "+420601123456"
+        );
+        assert_eq!(
+            Identity::phone("(619) 555-0142", Some("US")).unwrap().value,
+            "+16195550142"
+        );
         assert!(Identity::phone("12", None).is_err());
         assert!(Identity::phone("not a phone", None).is_err());
     }
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(Identity::email(" Ana@Example.COM ").unwrap().value, "ana@example.com");
+        assert_eq!(
+            Identity::email(" Ana@Example.COM ").unwrap().value,
+            "ana@example.com"
+        );
         for bad in ["", "ana", "@x.cz", "ana@x", "a b@x.cz", "ana@.cz"] {
             assert!(Identity::email(bad).is_err(), "{bad}");
         }
@@ -117,7 +141,10 @@ mod tests {
 
     #[test]
     fn cards_are_digits() {
-        assert_eq!(Identity::card("6006 1234-5678").unwrap().value, "600612345678");
+        assert_eq!(
+            Identity::card("6006 1234-5678").unwrap().value,
+            "600612345678"
+        );
         assert!(Identity::card("12a4").is_err());
     }
 }

@@ -7,8 +7,8 @@
 
 pub mod earning;
 pub mod error;
-pub mod ids;
 pub mod identity;
+pub mod ids;
 pub mod ledger;
 pub mod lots;
 pub mod money;

@@ -20,7 +20,11 @@ impl LotOrigin {
     }
 
     pub fn parse(s: &str) -> Self {
-        if s == "refund" { LotOrigin::Refund } else { LotOrigin::Earn }
+        if s == "refund" {
+            LotOrigin::Refund
+        } else {
+            LotOrigin::Earn
+        }
     }
 }
 
@@ -55,8 +59,15 @@ impl Lot {
 /// Indexes of spendable lots in the order they are consumed: soonest expiry first, then
 /// oldest. Pending and empty lots are skipped.
 pub fn spend_order(lots: &[Lot]) -> Vec<usize> {
-    let mut idx: Vec<usize> =
-        (0..lots.len()).filter(|&i| !lots[i].is_pending() && lots[i].remaining > 0).collect();
-    idx.sort_by_key(|&i| (lots[i].expires_at, lots[i].earned_at, lots[i].id.unwrap_or(i64::MAX)));
+    let mut idx: Vec<usize> = (0..lots.len())
+        .filter(|&i| !lots[i].is_pending() && lots[i].remaining > 0)
+        .collect();
+    idx.sort_by_key(|&i| {
+        (
+            lots[i].expires_at,
+            lots[i].earned_at,
+            lots[i].id.unwrap_or(i64::MAX),
+        )
+    });
     idx
 }

@@ -117,7 +117,12 @@ struct Working<'a> {
 
 impl<'a> Working<'a> {
     fn new(state: &'a MemberState) -> Self {
-        let lots: Vec<Lot> = state.lots.iter().filter(|l| l.remaining > 0).cloned().collect();
+        let lots: Vec<Lot> = state
+            .lots
+            .iter()
+            .filter(|l| l.remaining > 0)
+            .cloned()
+            .collect();
         Working {
             member_id: &state.member_id,
             original: lots.clone(),
@@ -135,7 +140,15 @@ impl<'a> Working<'a> {
         Account::MemberPending(self.member_id.to_string())
     }
 
-    fn transfer(&mut self, from: Account, to: Account, points: i64, code: EntryCode, txn: Option<&str>, ret: Option<&str>) {
+    fn transfer(
+        &mut self,
+        from: Account,
+        to: Account,
+        points: i64,
+        code: EntryCode,
+        txn: Option<&str>,
+        ret: Option<&str>,
+    ) {
         if points == 0 {
             return;
         }
@@ -157,7 +170,14 @@ impl<'a> Working<'a> {
         });
     }
 
-    fn activity(&mut self, kind: &'static str, points: i64, partner: Option<&str>, txn: Option<&str>, description: String) {
+    fn activity(
+        &mut self,
+        kind: &'static str,
+        points: i64,
+        partner: Option<&str>,
+        txn: Option<&str>,
+        description: String,
+    ) {
         self.plan.activity.push(ActivityItem {
             kind,
             points,
@@ -181,7 +201,13 @@ impl<'a> Working<'a> {
             }
         }
         if matured > 0 {
-            self.activity("mature", matured, None, None, format!("{matured} pending points became available"));
+            self.activity(
+                "mature",
+                matured,
+                None,
+                None,
+                format!("{matured} pending points became available"),
+            );
         }
         let mut expired = 0;
         for i in 0..self.lots.len() {
@@ -190,18 +216,38 @@ impl<'a> Working<'a> {
                 let (points, txn) = (lot.remaining, lot.transaction_id.clone());
                 self.lots[i].remaining = 0;
                 let from = self.available();
-                self.transfer(from, Account::ProgramExpired, points, EntryCode::Expire, txn.as_deref(), None);
+                self.transfer(
+                    from,
+                    Account::ProgramExpired,
+                    points,
+                    EntryCode::Expire,
+                    txn.as_deref(),
+                    None,
+                );
                 expired += points;
             }
         }
         if expired > 0 {
-            self.activity("expire", -expired, None, None, format!("{expired} points expired"));
+            self.activity(
+                "expire",
+                -expired,
+                None,
+                None,
+                format!("{expired} points expired"),
+            );
         }
     }
 
     /// Takes `points` from spendable lots, soonest expiry first; returns what was taken
     /// per lot's transaction so entries can link to where the points came from.
-    fn take_spendable(&mut self, mut points: i64, to: &Account, code: EntryCode, txn: &str, ret: Option<&str>) -> i64 {
+    fn take_spendable(
+        &mut self,
+        mut points: i64,
+        to: &Account,
+        code: EntryCode,
+        txn: &str,
+        ret: Option<&str>,
+    ) -> i64 {
         let mut taken = 0;
         for i in spend_order(&self.lots) {
             if points == 0 {
@@ -222,8 +268,14 @@ impl<'a> Working<'a> {
             match lot.id {
                 Some(id) => {
                     let before = self.original.iter().find(|o| o.id == Some(id));
-                    if before.is_none_or(|b| b.remaining != lot.remaining || b.matures_at != lot.matures_at) {
-                        self.plan.lot_updates.push(LotUpdate { id, remaining: lot.remaining, matures_at: lot.matures_at });
+                    if before.is_none_or(|b| {
+                        b.remaining != lot.remaining || b.matures_at != lot.matures_at
+                    }) {
+                        self.plan.lot_updates.push(LotUpdate {
+                            id,
+                            remaining: lot.remaining,
+                            matures_at: lot.matures_at,
+                        });
                     }
                 }
                 None if lot.remaining > 0 => self.plan.new_lots.push(lot.clone()),
@@ -271,14 +323,29 @@ pub fn plan_purchase(
             -purchase.redeem_points,
             Some(&partner.id),
             Some(txn),
-            format!("Paid with {} points at {}", purchase.redeem_points, partner.name),
+            format!(
+                "Paid with {} points at {}",
+                purchase.redeem_points, partner.name
+            ),
         );
     }
     let earned = purchase.valuation.points_earned;
     if earned > 0 {
-        let matures_at = Some(add_days(purchase.occurred_at, partner.pending_days)).filter(|m| *m > now);
-        let to = if matures_at.is_some() { w.pending() } else { w.available() };
-        w.transfer(Account::PartnerIssued(partner.id.clone()), to, earned, EntryCode::Earn, Some(txn), None);
+        let matures_at =
+            Some(add_days(purchase.occurred_at, partner.pending_days)).filter(|m| *m > now);
+        let to = if matures_at.is_some() {
+            w.pending()
+        } else {
+            w.available()
+        };
+        w.transfer(
+            Account::PartnerIssued(partner.id.clone()),
+            to,
+            earned,
+            EntryCode::Earn,
+            Some(txn),
+            None,
+        );
         w.balance.lifetime_earned += earned;
         w.lots.push(Lot {
             id: None,
@@ -290,10 +357,24 @@ pub fn plan_purchase(
             origin: LotOrigin::Earn,
         });
         let description = match matures_at {
-            Some(m) => format!("Earned at {} (pending until {})", partner.name, m.strftime("%Y-%m-%d")),
+            Some(m) => format!(
+                "Earned at {} (pending until {})",
+                partner.name,
+                m.strftime("%Y-%m-%d")
+            ),
             None => format!("Earned at {}", partner.name),
         };
-        w.activity(if matures_at.is_some() { "earn_pending" } else { "earn" }, earned, Some(&partner.id), Some(txn), description);
+        w.activity(
+            if matures_at.is_some() {
+                "earn_pending"
+            } else {
+                "earn"
+            },
+            earned,
+            Some(&partner.id),
+            Some(txn),
+            description,
+        );
     }
     Ok(w.finish())
 }
@@ -325,20 +406,36 @@ pub fn plan_return(
         return Err(DomainError::ReturnExceedsPurchase);
     }
     let whole = purchase.total.amount.max(1);
-    let part = if purchase.total.amount == 0 { 1 } else { returned_after };
-    let refund = proportion_half_up(purchase.points_redeemed, part, whole) - purchase.points_refunded;
-    let reverse = proportion_half_up(purchase.points_earned, part, whole) - purchase.points_reversed;
+    let part = if purchase.total.amount == 0 {
+        1
+    } else {
+        returned_after
+    };
+    let refund =
+        proportion_half_up(purchase.points_redeemed, part, whole) - purchase.points_refunded;
+    let reverse =
+        proportion_half_up(purchase.points_earned, part, whole) - purchase.points_reversed;
 
     let mut w = Working::new(state);
     w.settle(now);
     let txn = purchase.id.as_str();
     let partner = purchase.partner_id.as_str();
     let issued = Account::PartnerIssued(partner.to_string());
-    let mut result = ReturnResult { points_refunded: refund.max(0), ..Default::default() };
+    let mut result = ReturnResult {
+        points_refunded: refund.max(0),
+        ..Default::default()
+    };
 
     if result.points_refunded > 0 {
         let to = w.available();
-        w.transfer(Account::PartnerRedeemed(partner.to_string()), to, result.points_refunded, EntryCode::ReturnRefund, Some(txn), Some(return_id));
+        w.transfer(
+            Account::PartnerRedeemed(partner.to_string()),
+            to,
+            result.points_refunded,
+            EntryCode::ReturnRefund,
+            Some(txn),
+            Some(return_id),
+        );
         w.lots.push(Lot {
             id: None,
             remaining: result.points_refunded,
@@ -353,7 +450,10 @@ pub fn plan_return(
             result.points_refunded,
             Some(partner),
             Some(txn),
-            format!("{} points given back for a return at {}", result.points_refunded, purchase.partner_name),
+            format!(
+                "{} points given back for a return at {}",
+                result.points_refunded, purchase.partner_name
+            ),
         );
     }
 
@@ -361,34 +461,70 @@ pub fn plan_return(
     // First the purchase's own earned lot, pending or not.
     for i in 0..w.lots.len() {
         let lot = &w.lots[i];
-        if to_reverse == 0 || lot.origin != LotOrigin::Earn || lot.transaction_id.as_deref() != Some(txn) {
+        if to_reverse == 0
+            || lot.origin != LotOrigin::Earn
+            || lot.transaction_id.as_deref() != Some(txn)
+        {
             continue;
         }
         let take = to_reverse.min(lot.remaining);
-        let from = if lot.is_pending() { w.pending() } else { w.available() };
+        let from = if lot.is_pending() {
+            w.pending()
+        } else {
+            w.available()
+        };
         w.lots[i].remaining -= take;
         to_reverse -= take;
         result.points_reversed += take;
-        w.transfer(from, issued.clone(), take, EntryCode::ReturnReversal, Some(txn), Some(return_id));
+        w.transfer(
+            from,
+            issued.clone(),
+            take,
+            EntryCode::ReturnReversal,
+            Some(txn),
+            Some(return_id),
+        );
     }
     // Then whatever else the member can spend.
     if to_reverse > 0 {
-        let took = w.take_spendable(to_reverse, &issued, EntryCode::ReturnReversal, txn, Some(return_id));
+        let took = w.take_spendable(
+            to_reverse,
+            &issued,
+            EntryCode::ReturnReversal,
+            txn,
+            Some(return_id),
+        );
         to_reverse -= took;
         result.points_reversed += took;
     }
     if to_reverse > 0 {
         result.points_unrecovered = to_reverse;
-        w.transfer(Account::ProgramUnrecovered, issued, to_reverse, EntryCode::ReturnUnrecovered, Some(txn), Some(return_id));
+        w.transfer(
+            Account::ProgramUnrecovered,
+            issued,
+            to_reverse,
+            EntryCode::ReturnUnrecovered,
+            Some(txn),
+            Some(return_id),
+        );
     }
     let taken_back = result.points_reversed + result.points_unrecovered;
     w.balance.lifetime_earned -= taken_back;
     if taken_back > 0 {
-        let mut description = format!("{taken_back} points taken back for a return at {}", purchase.partner_name);
+        let mut description = format!(
+            "{taken_back} points taken back for a return at {}",
+            purchase.partner_name
+        );
         if result.points_unrecovered > 0 {
             description.push_str(&format!(" ({} already spent)", result.points_unrecovered));
         }
-        w.activity("return_reversal", -result.points_reversed, Some(partner), Some(txn), description);
+        w.activity(
+            "return_reversal",
+            -result.points_reversed,
+            Some(partner),
+            Some(txn),
+            description,
+        );
     }
     Ok((w.finish(), result))
 }

@@ -16,7 +16,10 @@ pub struct MoneyView {
 
 impl From<crate::money::Money> for MoneyView {
     fn from(m: crate::money::Money) -> Self {
-        MoneyView { amount: m.amount, currency: m.currency.code().to_string() }
+        MoneyView {
+            amount: m.amount,
+            currency: m.currency.code().to_string(),
+        }
     }
 }
 
@@ -40,7 +43,11 @@ pub struct BreakdownItem {
 
 impl From<BreakdownLine> for BreakdownItem {
     fn from(b: BreakdownLine) -> Self {
-        BreakdownItem { rule: b.rule, points: b.points, reason: b.reason }
+        BreakdownItem {
+            rule: b.rule,
+            points: b.points,
+            reason: b.reason,
+        }
     }
 }
 

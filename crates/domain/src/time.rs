@@ -13,7 +13,8 @@ pub fn add_months(at: Timestamp, months: u32) -> Timestamp {
 
 /// `at` plus whole days of 24 hours.
 pub fn add_days(at: Timestamp, days: u32) -> Timestamp {
-    at.checked_add(Span::new().hours(24 * i64::from(days))).unwrap_or(Timestamp::MAX)
+    at.checked_add(Span::new().hours(24 * i64::from(days)))
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// The real-world time of a receipt must be plausible: not more than a day ahead of the
@@ -26,8 +27,15 @@ pub fn check_occurred_at(
     if occurred_at > add_days(now, 1) {
         return Err(DomainError::invalid("occurred_at", "is in the future"));
     }
-    if occurred_at < now.checked_sub(Span::new().hours(24 * i64::from(max_age_days))).unwrap_or(Timestamp::MIN) {
-        return Err(DomainError::invalid("occurred_at", "is too far in the past"));
+    if occurred_at
+        < now
+            .checked_sub(Span::new().hours(24 * i64::from(max_age_days)))
+            .unwrap_or(Timestamp::MIN)
+    {
+        return Err(DomainError::invalid(
+            "occurred_at",
+            "is too far in the past",
+        ));
     }
     Ok(())
 }

@@ -1,1 +1,121 @@
+//! Tally's HTTP API: the axum router, authentication, the error shape, idempotency,
+//! OpenAPI and metrics. Handlers validate and parse every field into domain types,
+//! then call the store; see `docs/ARCHITECTURE.md` for the path of a POS transaction.
 
+mod auth;
+pub mod error;
+pub mod extract;
+mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use error::ApiError;
+use routes::{members, operations, partners, program, transactions};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::{AppState, Clock, Principal, system_clock};
+
+/// Bodies of ordinary requests; the end-of-day batch may be larger.
+const BODY_LIMIT: usize = 64 * 1024;
+const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route(
+            "/v1/program",
+            get(program::get_program).patch(program::update_program),
+        )
+        .route(
+            "/v1/fx-rates",
+            get(program::get_fx_rates).put(program::put_fx_rates),
+        )
+        .route(
+            "/v1/partners",
+            post(partners::create_partner).get(partners::list_partners),
+        )
+        .route("/v1/partners/{id}", get(partners::get_partner))
+        .route(
+            "/v1/partners/{id}/locations",
+            post(partners::create_location).get(partners::list_locations),
+        )
+        .route("/v1/partners/{id}/api-keys", post(partners::create_api_key))
+        .route("/v1/members", post(members::create_member))
+        .route("/v1/members/lookup", get(members::lookup_member))
+        .route("/v1/members/{id}", get(members::get_member))
+        .route("/v1/members/{id}/balance", get(members::get_balance))
+        .route("/v1/members/{id}/activity", get(members::list_activity))
+        .route("/v1/transactions", post(transactions::create_transaction))
+        .route(
+            "/v1/transactions/quote",
+            post(transactions::quote_transaction),
+        )
+        .route(
+            "/v1/transactions/batch",
+            post(transactions::create_transaction_batch)
+                .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+        )
+        .route("/v1/transactions/{id}", get(transactions::get_transaction))
+        .route(
+            "/v1/transactions/{id}/returns",
+            post(transactions::create_return),
+        )
+        .route("/v1/ledger/verify", get(operations::verify_ledger))
+        .route("/v1/expiry-runs", post(operations::run_expiry))
+        .route("/healthz", get(operations::healthz))
+        .route("/metrics", get(operations::metrics))
+        .route("/openapi.json", get(operations::openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

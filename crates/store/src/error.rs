@@ -12,6 +12,8 @@ pub enum StoreError {
     IdentityTaken,
     #[error("the same id was used with a different request")]
     IdempotencyConflict,
+    #[error("no member has this referral code")]
+    UnknownReferralCode,
     #[error("the location does not belong to this partner")]
     UnknownLocation,
     /// A database failure; the text is for the log, never for the client.

@@ -32,7 +32,10 @@ pub fn new_id(prefix: &str) -> String {
 /// A member's referral code: 8 characters without look-alikes (no 0/O, 1/I/L).
 pub fn referral_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    random_bytes::<8>().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    random_bytes::<8>()
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 #[cfg(test)]

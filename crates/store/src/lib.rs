@@ -9,7 +9,7 @@
 //!   (group commit, WAL with `synchronous=FULL`); reads use a pool of read connections.
 //! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
 
-mod common;
+pub mod common;
 mod error;
 pub mod keys;
 mod migrations;
@@ -17,6 +17,7 @@ pub mod model;
 mod postgres;
 mod sqlite;
 
+pub use common::purchase_receipt;
 pub use error::StoreError;
 pub use model::*;
 
@@ -45,16 +46,23 @@ impl Store {
     /// `sqlite://path` (or a plain path) selects SQLite; `postgres://…` PostgreSQL.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::PgStore::connect(url, None).await?))
+            Ok(Store::Postgres(
+                postgres::PgStore::connect(url, None).await?,
+            ))
         } else {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
             Ok(Store::Sqlite(sqlite::SqliteStore::open(path).await?))
         }
     }
 
     /// PostgreSQL inside one schema (created if missing): lets tests share a database.
     pub async fn connect_postgres_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
-        Ok(Store::Postgres(postgres::PgStore::connect(url, Some(schema)).await?))
+        Ok(Store::Postgres(
+            postgres::PgStore::connect(url, Some(schema)).await?,
+        ))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -128,7 +136,10 @@ impl Store {
         dispatch!(self, s => s.member(id.to_string()).await)
     }
 
-    pub async fn lookup_member(&self, identity: &Identity) -> Result<Option<MemberRow>, StoreError> {
+    pub async fn lookup_member(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<MemberRow>, StoreError> {
         dispatch!(self, s => s.lookup_member(identity.clone()).await)
     }
 
@@ -148,7 +159,10 @@ impl Store {
     }
 
     /// The member's state as a quote sees it (balances after settling at `now`).
-    pub async fn member_state(&self, member: MemberRef) -> Result<tally_domain::plan::MemberState, StoreError> {
+    pub async fn member_state(
+        &self,
+        member: MemberRef,
+    ) -> Result<tally_domain::plan::MemberState, StoreError> {
         dispatch!(self, s => s.member_state(member).await)
     }
 
@@ -176,11 +190,21 @@ impl Store {
         dispatch!(self, s => s.verify_ledger().await)
     }
 
-    pub async fn idempotent_response(&self, principal: &str, key: &str) -> Result<Option<StoredResponse>, StoreError> {
+    pub async fn idempotent_response(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
         dispatch!(self, s => s.idempotent_response(principal.to_string(), key.to_string()).await)
     }
 
-    pub async fn save_idempotent_response(&self, principal: &str, key: &str, response: StoredResponse, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn save_idempotent_response(
+        &self,
+        principal: &str,
+        key: &str,
+        response: StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.save_idempotent_response(principal.to_string(), key.to_string(), response, now).await)
     }
 

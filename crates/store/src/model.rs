@@ -83,6 +83,8 @@ pub struct NewMember {
     pub name: Option<String>,
     pub country: Option<String>,
     pub referral_code: String,
+    /// The referral code of the member who brought this one, if any.
+    pub referred_by_code: Option<String>,
     pub identities: Vec<Identity>,
     pub created_at: Timestamp,
 }
@@ -93,6 +95,8 @@ pub struct MemberRow {
     pub name: Option<String>,
     pub country: Option<String>,
     pub referral_code: String,
+    /// The member who referred this one.
+    pub referred_by: Option<String>,
     pub created_at: Timestamp,
     pub balance: Balance,
     /// `(kind, value)` pairs such as `("phone", "+420601123456")`.

@@ -7,11 +7,20 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 
 fn program() -> ProgramTerms {
-    ProgramTerms { currency: Currency::parse("EUR").unwrap(), point_value_minor: 1, expiry_months: 24 }
+    ProgramTerms {
+        currency: Currency::parse("EUR").unwrap(),
+        point_value_minor: 1,
+        expiry_months: 24,
+    }
 }
 
 fn partner(pending_days: u32) -> PartnerTerms {
-    PartnerTerms { id: "ptn_a".into(), name: "Drugstore".into(), earn_rate: Decimal::ONE, pending_days }
+    PartnerTerms {
+        id: "ptn_a".into(),
+        name: "Drugstore".into(),
+        earn_rate: Decimal::ONE,
+        pending_days,
+    }
 }
 
 fn ts(s: &str) -> Timestamp {
@@ -29,7 +38,13 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        Model { state: MemberState { member_id: "mem_1".into(), ..Default::default() }, ..Default::default() }
+        Model {
+            state: MemberState {
+                member_id: "mem_1".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
     }
 
     fn apply(&mut self, plan: &Plan) {
@@ -38,23 +53,43 @@ impl Model {
             *self.entries.entry(t.to.key()).or_default() += t.points;
         }
         for u in &plan.lot_updates {
-            let lot = self.state.lots.iter_mut().find(|l| l.id == Some(u.id)).expect("updated lot exists");
+            let lot = self
+                .state
+                .lots
+                .iter_mut()
+                .find(|l| l.id == Some(u.id))
+                .expect("updated lot exists");
             lot.remaining = u.remaining;
             lot.matures_at = u.matures_at;
         }
         for lot in &plan.new_lots {
             self.next_lot += 1;
-            self.state.lots.push(Lot { id: Some(self.next_lot), ..lot.clone() });
+            self.state.lots.push(Lot {
+                id: Some(self.next_lot),
+                ..lot.clone()
+            });
         }
         self.state.balance = plan.balance_after;
     }
 
-    fn buy(&mut self, amount: i64, redeem: i64, pending_days: u32, now: Timestamp) -> Result<(), DomainError> {
+    fn buy(
+        &mut self,
+        amount: i64,
+        redeem: i64,
+        pending_days: u32,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
         let p = partner(pending_days);
         let total = Money::new(amount, Currency::parse("EUR").unwrap()).unwrap();
         let valuation = value_purchase(&program(), Decimal::ONE, p.earn_rate, total, redeem)?;
         let id = format!("txn_{}", self.purchases.len());
-        let purchase = Purchase { transaction_id: &id, partner: &p, occurred_at: now, redeem_points: redeem, valuation: &valuation };
+        let purchase = Purchase {
+            transaction_id: &id,
+            partner: &p,
+            occurred_at: now,
+            redeem_points: redeem,
+            valuation: &valuation,
+        };
         let plan = plan_purchase(&self.state, &program(), &purchase, now)?;
         self.apply(&plan);
         self.purchases.push(PurchaseRecord {
@@ -72,7 +107,12 @@ impl Model {
         Ok(())
     }
 
-    fn give_back(&mut self, idx: usize, amount: i64, now: Timestamp) -> Result<ReturnResult, DomainError> {
+    fn give_back(
+        &mut self,
+        idx: usize,
+        amount: i64,
+        now: Timestamp,
+    ) -> Result<ReturnResult, DomainError> {
         let record = self.purchases[idx].clone();
         let money = Money::new(amount, record.total.currency).unwrap();
         let (plan, result) = plan_return(&self.state, &program(), &record, "ret_x", money, now)?;
@@ -92,12 +132,39 @@ impl Model {
     fn check(&self) {
         let b = self.state.balance;
         assert_eq!(self.entries.values().sum::<i64>(), 0, "entries sum to zero");
-        assert_eq!(self.entries.get("member:mem_1:available").copied().unwrap_or(0), b.available);
-        assert_eq!(self.entries.get("member:mem_1:pending").copied().unwrap_or(0), b.pending);
+        assert_eq!(
+            self.entries
+                .get("member:mem_1:available")
+                .copied()
+                .unwrap_or(0),
+            b.available
+        );
+        assert_eq!(
+            self.entries
+                .get("member:mem_1:pending")
+                .copied()
+                .unwrap_or(0),
+            b.pending
+        );
         assert!(b.available >= 0 && b.pending >= 0, "never negative: {b:?}");
-        let lots_available: i64 = self.state.lots.iter().filter(|l| !l.is_pending()).map(|l| l.remaining).sum();
-        let lots_pending: i64 = self.state.lots.iter().filter(|l| l.is_pending()).map(|l| l.remaining).sum();
-        assert_eq!(lots_available, b.available, "lots back the available balance");
+        let lots_available: i64 = self
+            .state
+            .lots
+            .iter()
+            .filter(|l| !l.is_pending())
+            .map(|l| l.remaining)
+            .sum();
+        let lots_pending: i64 = self
+            .state
+            .lots
+            .iter()
+            .filter(|l| l.is_pending())
+            .map(|l| l.remaining)
+            .sum();
+        assert_eq!(
+            lots_available, b.available,
+            "lots back the available balance"
+        );
         assert_eq!(lots_pending, b.pending, "lots back the pending balance");
         for p in &self.purchases {
             assert!(p.points_reversed <= p.points_earned);
@@ -124,7 +191,13 @@ fn spending_more_than_available_is_refused() {
     let mut m = Model::new();
     m.buy(1_000, 0, 0, ts("2026-01-01T00:00:00Z")).unwrap();
     let err = m.buy(1_000, 11, 0, ts("2026-01-02T00:00:00Z")).unwrap_err();
-    assert_eq!(err, DomainError::InsufficientPoints { available: 10, requested: 11 });
+    assert_eq!(
+        err,
+        DomainError::InsufficientPoints {
+            available: 10,
+            requested: 11
+        }
+    );
     m.check();
 }
 
@@ -132,14 +205,26 @@ fn spending_more_than_available_is_refused() {
 fn pending_points_mature_and_lots_expire() {
     let mut m = Model::new();
     m.buy(10_000, 0, 14, ts("2026-01-01T00:00:00Z")).unwrap();
-    assert_eq!((m.state.balance.available, m.state.balance.pending), (0, 100));
-    assert!(m.buy(100, 1, 14, ts("2026-01-05T00:00:00Z")).is_err(), "pending points cannot be spent");
+    assert_eq!(
+        (m.state.balance.available, m.state.balance.pending),
+        (0, 100)
+    );
+    assert!(
+        m.buy(100, 1, 14, ts("2026-01-05T00:00:00Z")).is_err(),
+        "pending points cannot be spent"
+    );
     m.settle(ts("2026-01-15T00:00:01Z"));
-    assert_eq!((m.state.balance.available, m.state.balance.pending), (100, 0));
+    assert_eq!(
+        (m.state.balance.available, m.state.balance.pending),
+        (100, 0)
+    );
     m.settle(ts("2027-12-31T23:59:59Z"));
     assert_eq!(m.state.balance.available, 100, "not yet expired");
     m.settle(ts("2028-01-01T00:00:00Z"));
-    assert_eq!(m.state.balance.available, 0, "expired 24 months after earning");
+    assert_eq!(
+        m.state.balance.available, 0,
+        "expired 24 months after earning"
+    );
     assert_eq!(m.entries["program:expired"], 100);
     m.check();
 }
@@ -153,7 +238,10 @@ fn partial_returns_reverse_in_proportion_and_never_more() {
     assert_eq!(first.points_reversed, 50);
     let second = m.give_back(0, 10_000, now).unwrap();
     assert_eq!(second.points_reversed, 100);
-    assert_eq!(m.give_back(0, 1, now), Err(DomainError::ReturnExceedsPurchase));
+    assert_eq!(
+        m.give_back(0, 1, now),
+        Err(DomainError::ReturnExceedsPurchase)
+    );
     assert_eq!(m.state.balance.available, 0);
     m.check();
 }
@@ -185,15 +273,29 @@ fn returns_refund_spent_points() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Buy { amount: i64, redeem_pct: i64, pending_days: u32 },
-    Return { which: usize, pct: i64 },
-    Advance { days: u32 },
+    Buy {
+        amount: i64,
+        redeem_pct: i64,
+        pending_days: u32,
+    },
+    Return {
+        which: usize,
+        pct: i64,
+    },
+    Advance {
+        days: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0i64..50_000, 0i64..=100, prop_oneof![Just(0u32), 0u32..40])
-            .prop_map(|(amount, redeem_pct, pending_days)| Op::Buy { amount, redeem_pct, pending_days }),
+        (0i64..50_000, 0i64..=100, prop_oneof![Just(0u32), 0u32..40]).prop_map(
+            |(amount, redeem_pct, pending_days)| Op::Buy {
+                amount,
+                redeem_pct,
+                pending_days
+            }
+        ),
         (0usize..20, 1i64..=100).prop_map(|(which, pct)| Op::Return { which, pct }),
         (0u32..400).prop_map(|days| Op::Advance { days }),
     ]

@@ -51,6 +51,7 @@ CREATE TABLE members (
     name TEXT,
     country TEXT,
     referral_code TEXT NOT NULL UNIQUE,
+    referred_by TEXT REFERENCES members (id),
     created_at BIGINT NOT NULL,
     available BIGINT NOT NULL DEFAULT 0 CHECK (available >= 0),
     pending BIGINT NOT NULL DEFAULT 0 CHECK (pending >= 0),

@@ -51,6 +51,7 @@ CREATE TABLE members (
     name TEXT,
     country TEXT,
     referral_code TEXT NOT NULL UNIQUE,
+    referred_by TEXT REFERENCES members (id),
     created_at INTEGER NOT NULL,
     available INTEGER NOT NULL DEFAULT 0 CHECK (available >= 0),
     pending INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),

@@ -1,0 +1,259 @@
+//! `tally bench`: starts the server on a fresh database, loads members, and fires POS
+//! transactions over HTTP from concurrent clients, each with a unique receipt. Prints
+//! transactions per second and latency percentiles. The client runs in the same process
+//! on the same cores, so the figures include its cost.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tally_store::{Store, keys};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    pub backend: String,
+    /// PostgreSQL server to use (a fresh schema is made in it).
+    #[arg(
+        long,
+        env = "TALLY_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub pg_url: String,
+    /// Members to load before the run.
+    #[arg(long, default_value_t = 10_000)]
+    pub members: u64,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: u64,
+    /// POS transactions to send (receipts, with --batch).
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: u64,
+    /// Receipts per request to `/v1/transactions/batch`; 0 sends single transactions.
+    #[arg(long, default_value_t = 0)]
+    pub batch: u64,
+    /// Percent of transactions that also pay with points.
+    #[arg(long, default_value_t = 10)]
+    pub redeem_percent: u64,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let tag = hex_tag();
+    let (store, place) = match args.backend.as_str() {
+        "sqlite" => {
+            let path = std::env::temp_dir().join(format!("tally-bench-{tag}.db"));
+            (
+                Store::connect(&format!("sqlite://{}", path.display())).await?,
+                path.display().to_string(),
+            )
+        }
+        "postgres" => {
+            let schema = format!("bench_{tag}");
+            (
+                Store::connect_postgres_schema(&args.pg_url, &schema)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+                format!("schema {schema}"),
+            )
+        }
+        other => bail!("--backend must be sqlite or postgres, not {other}"),
+    };
+    let admin = keys::generate_key();
+    let state =
+        tally_http::AppState::new(store, tally_http::system_clock(), keys::hash_key(&admin))
+            .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
+    let client = Arc::new(Client {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.clients as usize * 2)
+            .build()?,
+        base,
+    });
+
+    eprintln!(
+        "bench: {} on {place}; loading {} members…",
+        args.backend, args.members
+    );
+    client
+        .post(
+            "/v1/fx-rates",
+            &admin,
+            &json!({"rates": {"USD": "1.08", "CZK": "25.2"}}),
+        )
+        .await?;
+    let (_, partner) = client
+        .post("/v1/partners", &admin, &json!({"name": "Bench Drugstore", "industry": "drugstore", "country": "CZ", "currency": "CZK", "timezone": "Europe/Prague"}))
+        .await?;
+    let partner_id = partner["id"].as_str().context("partner id")?.to_string();
+    let (_, key) = client
+        .post(
+            &format!("/v1/partners/{partner_id}/api-keys"),
+            &admin,
+            &json!({}),
+        )
+        .await?;
+    let key = Arc::new(key["key"].as_str().context("api key")?.to_string());
+    let next = Arc::new(AtomicU64::new(0));
+    let mut loaders = Vec::new();
+    for _ in 0..args.clients {
+        let (client, admin, next, total) =
+            (client.clone(), admin.clone(), next.clone(), args.members);
+        loaders.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return anyhow::Ok(ids);
+                }
+                let (status, m) = client
+                    .post(
+                        "/v1/members",
+                        &admin,
+                        &json!({"email": format!("bench{i}@example.com"), "country": "CZ"}),
+                    )
+                    .await?;
+                if status != 201 {
+                    bail!("creating a member answered {status}: {m}");
+                }
+                ids.push(m["id"].as_str().unwrap_or_default().to_string());
+            }
+        }));
+    }
+    let mut members = Vec::new();
+    for l in loaders {
+        members.extend(l.await??);
+    }
+    let members = Arc::new(members);
+
+    // Warm-up: every member earns once, so redemptions have points to spend.
+    let per_request = args.batch.max(1);
+    let requests = args.requests.div_ceil(per_request);
+    eprintln!(
+        "bench: {} POS receipts in {requests} requests from {} clients…",
+        args.requests, args.clients
+    );
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..args.clients {
+        let (client, key, sent, members) =
+            (client.clone(), key.clone(), sent.clone(), members.clone());
+        let (batch, redeem_percent, total) = (args.batch, args.redeem_percent, args.requests);
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (w + 1);
+            let mut next_rand = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            loop {
+                let first = sent.fetch_add(per_request, Ordering::Relaxed);
+                if first >= total {
+                    return anyhow::Ok((latencies, errors));
+                }
+                let n = per_request.min(total - first);
+                let receipts: Vec<Value> = (first..first + n)
+                    .map(|i| {
+                        let member = &members[(next_rand() % members.len() as u64) as usize];
+                        let redeem = if next_rand() % 100 < redeem_percent { 1 + next_rand() % 5 } else { 0 };
+                        json!({"external_id": format!("B-{i}"), "member": {"id": member},
+                               "total": {"amount": 10_000 + next_rand() % 200_000, "currency": "CZK"},
+                               "lines": [{"sku": "SKU-1", "category": "cosmetics", "quantity": 1, "unit_price": {"amount": 10_000, "currency": "CZK"}}],
+                               "redeem_points": redeem})
+                    })
+                    .collect();
+                let t = Instant::now();
+                let result = if batch == 0 {
+                    client.post("/v1/transactions", &key, &receipts[0]).await
+                } else {
+                    client.post("/v1/transactions/batch", &key, &json!({"transactions": receipts})).await
+                };
+                latencies.push(t.elapsed());
+                match result {
+                    // A redemption refused for lack of points is a correct answer, not a failure.
+                    Ok((201, _)) | Ok((200, _)) | Ok((422, _)) => {}
+                    _ => errors += 1,
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let (_, verify) = client
+        .http
+        .get(format!("{}/v1/ledger/verify", client.base))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json::<Value>()
+        .await
+        .map(|v| (0, v))?;
+    let report = json!({
+        "backend": args.backend,
+        "clients": args.clients,
+        "batch": args.batch,
+        "receipts": args.requests,
+        "seconds": (elapsed * 100.0).round() / 100.0,
+        "receipts_per_second": (args.requests as f64 / elapsed).round(),
+        "requests_per_second": (latencies.len() as f64 / elapsed).round(),
+        "latency_ms": {"p50": percentile(&latencies, 0.50), "p90": percentile(&latencies, 0.90), "p99": percentile(&latencies, 0.99), "max": percentile(&latencies, 1.0)},
+        "errors": errors,
+        "ledger_balanced": verify["balanced"],
+        "entries": verify["entries_checked"],
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.backend == "sqlite" {
+        let _ = std::fs::remove_file(&place);
+        let _ = std::fs::remove_file(format!("{place}-wal"));
+        let _ = std::fs::remove_file(format!("{place}-shm"));
+    }
+    Ok(())
+}
+
+fn hex_tag() -> String {
+    keys::random_bytes::<4>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,423 @@
+//! `tally demo`: a demo coalition with months of history, made through the real API.
+//!
+//! The API runs in-process with a simulated clock that walks from `days` ago to today,
+//! so every point in the demo was earned, spent, returned, matured or expired by the
+//! same code path a till uses, and the ledger verifies at the end.
+
+use crate::server;
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tally_store::{ApiKeyRow, Store, keys};
+use tower::ServiceExt;
+
+/// Demo partner keys: fixed so the README's walk-through works on any demo database.
+/// They exist only in databases `tally demo` filled.
+pub const DEMO_KEYS: [(&str, &str); 3] = [
+    ("hotel", "tk_demo_sandiego_hotel"),
+    ("apparel", "tk_demo_berlin_apparel"),
+    ("drugstore", "tk_demo_prague_drugstore"),
+];
+/// The operator key of a demo database when `TALLY_ADMIN_KEY` is not set.
+pub const DEMO_ADMIN_KEY: &str = "tk_demo_operator";
+
+/// A small deterministic generator (xorshift64*): the same demo every time.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+struct Api {
+    router: Router,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"));
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self.router.clone().oneshot(req.body(body)?).await?;
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let (status, v) = self.call(method, path, key, Some(body)).await?;
+        if !status.is_success() {
+            bail!("{path} answered {status}: {v}");
+        }
+        Ok(v)
+    }
+}
+
+struct DemoPartner {
+    kind: &'static str,
+    key: &'static str,
+    id: String,
+    locations: Vec<String>,
+    currency: &'static str,
+    /// Typical basket, in minor units: (least, most).
+    basket: (u64, u64),
+    /// Minor units per programme-currency cent, roughly, to size redemptions.
+    rate: f64,
+    categories: &'static [&'static str],
+}
+
+struct Member {
+    id: String,
+    home: usize,
+    /// Days between purchases, on average.
+    every: u64,
+    available: i64,
+}
+
+/// Fills an empty database with the demo coalition; a database with partners is left alone.
+pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> {
+    if !store.partners().await?.is_empty() {
+        println!("The database already has partners: serving it as it is.");
+        return Ok(());
+    }
+    let admin_key = std::env::var("TALLY_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .unwrap_or_else(|| DEMO_ADMIN_KEY.to_string());
+    if std::env::var("TALLY_ADMIN_KEY").is_err() && store.admin_key_hash().await?.is_none() {
+        store
+            .set_admin_key_hash(&keys::hash_key(&admin_key))
+            .await?;
+    }
+    let start = Timestamp::now() - SignedDuration::from_hours(24 * i64::from(days));
+    let clock_us = Arc::new(AtomicI64::new(start.as_microsecond()));
+    let c = clock_us.clone();
+    let clock: tally_http::Clock = Arc::new(move || {
+        Timestamp::from_microsecond(c.load(Ordering::Relaxed)).unwrap_or_else(|_| Timestamp::now())
+    });
+    let state = server::state(store.clone(), clock).await?;
+    let api = Api {
+        router: tally_http::router(state),
+    };
+    let admin = admin_key.as_str();
+
+    println!("Filling the demo coalition: {members} members, {days} days of history…");
+    api.expect(
+        Method::PUT,
+        "/v1/fx-rates",
+        admin,
+        json!({"rates": {"USD": "1.08", "CZK": "25.2", "GBP": "0.85"}}),
+    )
+    .await?;
+    let specs = [
+        (
+            "Harborview Hotel San Diego",
+            "hotel",
+            "US",
+            "USD",
+            "America/Los_Angeles",
+            "1",
+            14,
+            vec![("Harborview Hotel", "San Diego")],
+            (12_000, 90_000),
+            1.08,
+            &["room", "spa", "restaurant"][..],
+        ),
+        (
+            "Spree Mode",
+            "apparel",
+            "DE",
+            "EUR",
+            "Europe/Berlin",
+            "1",
+            0,
+            vec![
+                ("Spree Mode Mitte", "Berlin"),
+                ("Spree Mode Kreuzberg", "Berlin"),
+            ],
+            (1_500, 25_000),
+            1.0,
+            &["apparel", "shoes", "accessories"][..],
+        ),
+        (
+            "Lékárna U Anděla",
+            "drugstore",
+            "CZ",
+            "CZK",
+            "Europe/Prague",
+            "1",
+            0,
+            vec![
+                ("Lékárna Vinohrady", "Prague"),
+                ("Lékárna Smíchov", "Prague"),
+            ],
+            (8_000, 250_000),
+            25.2,
+            &["cosmetics", "pharmacy", "baby", "tobacco"][..],
+        ),
+    ];
+    let mut partners = Vec::new();
+    for (
+        i,
+        (name, industry, country, currency, tz, earn, pending, locs, basket, rate, categories),
+    ) in specs.into_iter().enumerate()
+    {
+        let p = api
+            .expect(Method::POST, "/v1/partners", admin, json!({"name": name, "industry": industry, "country": country, "currency": currency, "timezone": tz, "earn_rate": earn, "pending_days": pending}))
+            .await?;
+        let id = p["id"].as_str().context("partner id")?.to_string();
+        let mut locations = Vec::new();
+        for (lname, city) in locs {
+            let l = api
+                .expect(
+                    Method::POST,
+                    &format!("/v1/partners/{id}/locations"),
+                    admin,
+                    json!({"name": lname, "city": city, "country": country, "timezone": tz}),
+                )
+                .await?;
+            locations.push(l["id"].as_str().context("location id")?.to_string());
+        }
+        let (kind, key) = DEMO_KEYS[i];
+        store
+            .create_api_key(ApiKeyRow {
+                id: keys::new_id("key"),
+                partner_id: id.clone(),
+                key_hash: keys::hash_key(key),
+                created_at: start,
+            })
+            .await?;
+        partners.push(DemoPartner {
+            kind,
+            key,
+            id,
+            locations,
+            currency,
+            basket,
+            rate,
+            categories,
+        });
+    }
+
+    let mut rng = Rng(0x7a11_7a11_5eed_0001);
+    let mut people = Vec::new();
+    for i in 0..members {
+        let home = match rng.below(100) {
+            0..=24 => 0,
+            25..=59 => 1,
+            _ => 2,
+        };
+        let body = match (i, home) {
+            (0, _) => {
+                json!({"name": "Jana Nováková", "email": "jana@example.cz", "phone": "+420601123456", "card": "6006000000000001", "country": "CZ"})
+            }
+            (_, 0) => {
+                json!({"name": format!("Guest {i}"), "email": format!("guest{i}@example.com"), "phone": format!("+1619{}{:06}", 2 + rng.below(7), i), "country": "US"})
+            }
+            (_, 1) => {
+                json!({"name": format!("Kunde {i}"), "email": format!("kunde{i}@example.de"), "phone": format!("+49151{:08}", 10_000_000 + u64::from(i)), "country": "DE"})
+            }
+            _ => {
+                json!({"name": format!("Zákazník {i}"), "email": format!("zakaznik{i}@example.cz"), "phone": format!("+420{}{:06}", 601 + rng.below(8), i), "country": "CZ"})
+            }
+        };
+        let home = if i == 0 { 2 } else { home };
+        let m = api
+            .expect(Method::POST, "/v1/members", partners[home].key, body)
+            .await?;
+        people.push(Member {
+            id: m["id"].as_str().context("member id")?.to_string(),
+            home,
+            every: 4 + rng.below(25),
+            available: 0,
+        });
+    }
+
+    let mut receipt_no = 0u64;
+    let mut returns_due: Vec<(u32, usize, String, i64, &str)> = Vec::new();
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for day in 0..days {
+        let day_start = start + SignedDuration::from_hours(24 * i64::from(day));
+        clock_us.store(
+            (day_start + SignedDuration::from_hours(23)).as_microsecond(),
+            Ordering::Relaxed,
+        );
+        let mut batches: Vec<Vec<Value>> = vec![Vec::new(); partners.len()];
+        let mut who: Vec<Vec<usize>> = vec![Vec::new(); partners.len()];
+        for (mi, m) in people.iter().enumerate() {
+            if !rng.below(m.every * 100).lt(&100) {
+                continue;
+            }
+            let pi = if rng.chance(12) {
+                rng.below(partners.len() as u64) as usize
+            } else {
+                m.home
+            };
+            let p = &partners[pi];
+            let amount = p.basket.0 + rng.below(p.basket.1 - p.basket.0);
+            let occurred =
+                day_start + SignedDuration::from_mins(8 * 60 + rng.below(13 * 60) as i64);
+            let mut redeem = 0;
+            if m.available >= 300 && rng.chance(10) {
+                let bill_cents = (amount as f64 / p.rate) as i64;
+                redeem = (m.available / 2).min(bill_cents / 2);
+            }
+            let lines_n = 1 + rng.below(3);
+            let unit = amount / lines_n;
+            let lines: Vec<Value> = (0..lines_n)
+                .map(|l| json!({"sku": format!("{}-{}", p.kind.to_uppercase(), 100 + rng.below(40)), "category": p.categories[rng.below(p.categories.len() as u64) as usize], "quantity": 1, "unit_price": {"amount": if l + 1 == lines_n { amount - unit * (lines_n - 1) } else { unit }, "currency": p.currency}}))
+                .collect();
+            receipt_no += 1;
+            batches[pi].push(json!({
+                "external_id": format!("DEMO-{receipt_no:07}"),
+                "member": {"id": m.id},
+                "location_id": p.locations[rng.below(p.locations.len() as u64) as usize],
+                "occurred_at": occurred.to_string(),
+                "total": {"amount": amount, "currency": p.currency},
+                "lines": lines,
+                "redeem_points": redeem,
+            }));
+            who[pi].push(mi);
+        }
+        for (pi, batch) in batches.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let (status, answer) = api
+                .call(
+                    Method::POST,
+                    "/v1/transactions/batch",
+                    partners[pi].key,
+                    Some(json!({"transactions": batch})),
+                )
+                .await?;
+            if status != StatusCode::OK {
+                bail!("demo batch answered {status}: {answer}");
+            }
+            for (slot, result) in answer["results"]
+                .as_array()
+                .context("results")?
+                .iter()
+                .enumerate()
+            {
+                let mi = who[pi][slot];
+                if result["status"] == 201 {
+                    let t = &result["transaction"];
+                    people[mi].available = t["balance"]["available"].as_i64().unwrap_or(0);
+                    *counts.entry("purchases").or_default() += 1;
+                    if t["points_redeemed"].as_i64().unwrap_or(0) > 0 {
+                        *counts.entry("redemptions").or_default() += 1;
+                    }
+                    if rng.chance(3) {
+                        let total = t["total"]["amount"].as_i64().unwrap_or(0);
+                        let part = if rng.chance(50) { total } else { total / 2 };
+                        returns_due.push((
+                            day + 1 + rng.below(5) as u32,
+                            pi,
+                            t["id"].as_str().unwrap_or_default().to_string(),
+                            part,
+                            partners[pi].currency,
+                        ));
+                    }
+                }
+            }
+        }
+        let (due_today, later): (Vec<_>, Vec<_>) =
+            returns_due.into_iter().partition(|r| r.0 <= day);
+        returns_due = later;
+        for (_, pi, txn, amount, currency) in due_today {
+            receipt_no += 1;
+            let body = json!({"external_id": format!("DEMO-RET-{receipt_no:07}"), "amount": {"amount": amount, "currency": currency}});
+            let (status, _) = api
+                .call(
+                    Method::POST,
+                    &format!("/v1/transactions/{txn}/returns"),
+                    partners[pi].key,
+                    Some(body),
+                )
+                .await?;
+            if status == StatusCode::CREATED {
+                *counts.entry("returns").or_default() += 1;
+            }
+        }
+        api.call(Method::POST, "/v1/expiry-runs", admin, None)
+            .await?;
+        if (day + 1) % 30 == 0 || day + 1 == days {
+            println!(
+                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns",
+                day + 1,
+                counts.get("purchases").unwrap_or(&0),
+                counts.get("redemptions").unwrap_or(&0),
+                counts.get("returns").unwrap_or(&0)
+            );
+        }
+    }
+    let (_, verify) = api
+        .call(Method::GET, "/v1/ledger/verify", admin, None)
+        .await?;
+    if verify["balanced"] != true {
+        bail!("the demo ledger does not verify: {verify}");
+    }
+    println!(
+        "Demo ready: ledger balanced ({} entries).",
+        verify["entries_checked"]
+    );
+    println!(
+        "Operator key: {}",
+        if std::env::var("TALLY_ADMIN_KEY").is_ok() {
+            "(your TALLY_ADMIN_KEY)"
+        } else {
+            DEMO_ADMIN_KEY
+        }
+    );
+    for p in &partners {
+        println!(
+            "Partner {:<9} id {}  key {}  locations {}",
+            p.kind,
+            p.id,
+            p.key,
+            p.locations.join(", ")
+        );
+    }
+    println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Authentication: `Authorization: Bearer <key>` resolves to the operator or a partner.
+
+use crate::error::ApiError;
+use crate::state::{AppState, Principal};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        state.authenticate(key.trim()).await
+    }
+}
+
+impl Principal {
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Operator => Ok(()),
+            Principal::Partner(_) => Err(ApiError::forbidden("this needs the operator key")),
+        }
+    }
+
+    /// The calling partner; the operator is refused (tills use partner keys).
+    pub fn require_partner(&self) -> Result<&str, ApiError> {
+        match self {
+            Principal::Partner(id) => Ok(id),
+            Principal::Operator => Err(ApiError::forbidden("this needs a partner API key")),
+        }
+    }
+
+    /// The partner whose data alone may be shown, `None` for the operator.
+    pub fn partner_scope(&self) -> Option<&str> {
+        match self {
+            Principal::Partner(id) => Some(id),
+            Principal::Operator => None,
+        }
+    }
+
+    /// A string naming the caller, to scope idempotency keys.
+    pub fn scope_key(&self) -> String {
+        match self {
+            Principal::Operator => "operator".into(),
+            Principal::Partner(id) => format!("partner:{id}"),
+        }
+    }
+}

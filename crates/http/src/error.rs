@@ -1,0 +1,129 @@
+//! The one error shape of the API: `{"error": {"code", "message"}}` with a fitting status.
+//! 5xx answers say nothing about internals; the details go to the log.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tally_domain::DomainError;
+use tally_store::StoreError;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable `snake_case` code such as `insufficient_points`.
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required (Authorization: Bearer <key>)",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        let code = match what {
+            "member" => "member_not_found",
+            "partner" => "partner_not_found",
+            "transaction" => "transaction_not_found",
+            _ => "not_found",
+        };
+        Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": {"code": self.code, "message": self.message}}).to_string()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, self.body()).into_response();
+        res.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        res
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let code = match &e {
+            DomainError::Invalid { .. } => "invalid_field",
+            DomainError::UnknownCurrency(_) => "unknown_currency",
+            DomainError::NoFxRate(_) => "no_fx_rate",
+            DomainError::InsufficientPoints { .. } => "insufficient_points",
+            DomainError::RedeemExceedsTotal => "redeem_exceeds_total",
+            DomainError::ReturnExceedsPurchase => "return_exceeds_purchase",
+            DomainError::CurrencyMismatch { .. } => "currency_mismatch",
+        };
+        ApiError::invalid(code, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::IdentityTaken => {
+                ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string())
+            }
+            StoreError::IdempotencyConflict => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string())
+            }
+            StoreError::UnknownReferralCode => {
+                ApiError::invalid("unknown_referral_code", e.to_string())
+            }
+            StoreError::UnknownLocation => ApiError::invalid("unknown_location", e.to_string()),
+            StoreError::Database(detail) => {
+                tracing::error!(%detail, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}

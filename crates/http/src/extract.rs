@@ -1,0 +1,87 @@
+//! Request extractors that answer bad input in the API's error shape.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// A JSON body, plus the SHA-256 of its canonical form (keys sorted): the hash tells a
+/// retried request from a different one sent under the same id.
+pub struct ApiJson<T> {
+    pub value: T,
+    pub hash: String,
+}
+
+/// Parses JSON bytes: bad syntax is 400 `invalid_json`, wrong shape 422 `invalid_field`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    let typed = T::deserialize(&value)
+        .map_err(|e| ApiError::invalid("invalid_field", format!("the body does not fit: {e}")))?;
+    Ok((typed, value))
+}
+
+pub fn canonical_hash(value: &serde_json::Value) -> String {
+    tally_store::keys::hash_request(value.to_string().as_bytes())
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the body is larger than this endpoint accepts",
+                )
+            } else {
+                ApiError::bad_request("invalid_body", "the body could not be read")
+            }
+        })?;
+        let (value, raw) = parse_json::<T>(&bytes)?;
+        Ok(ApiJson {
+            value,
+            hash: canonical_hash(&raw),
+        })
+    }
+}
+
+/// Query parameters, with bad ones answered as 422 `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid("invalid_query", e.body_text()))
+    }
+}
+
+/// A path id: anything that could not be one of our ids is simply not found.
+pub fn path_id(id: &str, what: &str) -> Result<(), ApiError> {
+    if tally_domain::ids::is_plausible_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(what))
+    }
+}

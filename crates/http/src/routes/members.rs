@@ -1,0 +1,299 @@
+//! Members: sign-up, lookup at the till, balance and history.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery, path_id};
+use crate::state::{AppState, Principal};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tally_domain::identity::{Identity, parse_country, parse_label};
+use tally_store::{ActivityQuery, MemberRow, NewMember, keys};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewMemberBody {
+    pub email: Option<String>,
+    /// Any common format; stored in E.164 (read in `country` when it has no `+`).
+    pub phone: Option<String>,
+    /// A loyalty card number (digits).
+    pub card: Option<String>,
+    pub name: Option<String>,
+    /// ISO 3166-1 alpha-2, such as `CZ`.
+    pub country: Option<String>,
+    /// The referral code of the member who brought this one.
+    pub referral_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BalanceFull {
+    pub available: i64,
+    pub pending: i64,
+    /// Points earned over the membership, net of returns.
+    pub lifetime_earned: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: String,
+    pub name: Option<String>,
+    pub country: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub cards: Vec<String>,
+    /// This member's own code to refer others.
+    pub referral_code: String,
+    pub referred_by: Option<String>,
+    pub created_at: String,
+    pub balance: BalanceFull,
+}
+
+impl From<MemberRow> for MemberView {
+    fn from(m: MemberRow) -> Self {
+        let find = |kind: &str| {
+            m.identities
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map(|(_, v)| v.clone())
+        };
+        MemberView {
+            email: find("email"),
+            phone: find("phone"),
+            cards: m
+                .identities
+                .iter()
+                .filter(|(k, _)| k == "card")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            id: m.id,
+            name: m.name,
+            country: m.country,
+            referral_code: m.referral_code,
+            referred_by: m.referred_by,
+            created_at: m.created_at.to_string(),
+            balance: BalanceFull {
+                available: m.balance.available,
+                pending: m.balance.pending,
+                lifetime_earned: m.balance.lifetime_earned,
+            },
+        }
+    }
+}
+
+/// Signs up a member (operator or partner key). Email or phone is required.
+#[utoipa::path(post, path = "/v1/members", tag = "members", request_body = NewMemberBody, responses((status = 201, body = MemberView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_member(
+    State(state): State<AppState>,
+    _who: Principal,
+    body: ApiJson<NewMemberBody>,
+) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+    let b = body.value;
+    let country = b
+        .country
+        .as_deref()
+        .map(|c| parse_country("country", c))
+        .transpose()?;
+    if b.email.is_none() && b.phone.is_none() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "email or phone is required",
+        ));
+    }
+    let mut identities = Vec::new();
+    if let Some(email) = &b.email {
+        identities.push(Identity::email(email)?);
+    }
+    if let Some(phone) = &b.phone {
+        identities.push(Identity::phone(phone, country.as_deref())?);
+    }
+    if let Some(card) = &b.card {
+        identities.push(Identity::card(card)?);
+    }
+    let referred_by_code = match b.referral_code.as_deref().map(str::trim) {
+        Some(code) if code.len() > 32 || code.is_empty() => {
+            return Err(ApiError::invalid(
+                "unknown_referral_code",
+                "no member has this referral code",
+            ));
+        }
+        Some(code) => Some(code.to_uppercase()),
+        None => None,
+    };
+    let member = NewMember {
+        id: keys::new_id("mem"),
+        name: b
+            .name
+            .as_deref()
+            .map(|n| parse_label("name", n, 200))
+            .transpose()?,
+        country,
+        referral_code: keys::referral_code(),
+        referred_by_code,
+        identities,
+        created_at: state.now(),
+    };
+    let row = state.store.create_member(member).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Reads a member, settling first if pending points have matured or points expired,
+/// so the balance shown is the balance the member can spend now.
+pub async fn fresh_member(state: &AppState, row: MemberRow) -> Result<MemberRow, ApiError> {
+    let now = state.now();
+    if row.next_due_at.is_some_and(|d| d <= now) {
+        state.store.settle_member(&row.id, now).await?;
+        return state
+            .store
+            .member(&row.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("member"));
+    }
+    Ok(row)
+}
+
+async fn load_member(state: &AppState, id: &str) -> Result<MemberRow, ApiError> {
+    path_id(id, "member")?;
+    let row = state
+        .store
+        .member(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    fresh_member(state, row).await
+}
+
+/// One member with balance (operator or partner key).
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_member(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<MemberView>, ApiError> {
+    Ok(Json(load_member(&state, &id).await?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LookupParams {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub card: Option<String>,
+}
+
+/// Finds a member by phone, email or card at the till (operator or partner key).
+#[utoipa::path(get, path = "/v1/members/lookup", tag = "members", params(LookupParams), responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn lookup_member(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<LookupParams>,
+) -> Result<Json<MemberView>, ApiError> {
+    // A local phone number is read in the partner's country.
+    let region = match who.partner_scope() {
+        Some(id) => Some(state.partner(id).await?.country),
+        None => None,
+    };
+    let identity = match (q.phone, q.email, q.card) {
+        (Some(p), None, None) => Identity::phone(&p, region.as_deref()),
+        (None, Some(e), None) => Identity::email(&e),
+        (None, None, Some(c)) => Identity::card(&c),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_query",
+                "give exactly one of phone, email, card",
+            ));
+        }
+    };
+    // A malformed identity cannot belong to anyone.
+    let identity = identity.map_err(|_| ApiError::not_found("member"))?;
+    let row = state
+        .store
+        .lookup_member(&identity)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok(Json(fresh_member(&state, row).await?.into()))
+}
+
+/// A member's points: available, pending and earned over time.
+#[utoipa::path(get, path = "/v1/members/{id}/balance", tag = "members", params(("id" = String, Path)), responses((status = 200, body = BalanceFull)), security(("bearer" = [])))]
+pub async fn get_balance(
+    State(state): State<AppState>,
+    _who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<BalanceFull>, ApiError> {
+    Ok(Json(
+        MemberView::from(load_member(&state, &id).await?).balance,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityView {
+    pub id: String,
+    /// earn, earn_pending, mature, redeem, expire, return_reversal, return_refund
+    pub kind: String,
+    /// Change to the member's points (maturation: the points that became available).
+    pub points: i64,
+    pub occurred_at: String,
+    pub partner_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub description: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityPage {
+    pub items: Vec<ActivityView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A member's history, newest first. With a partner key, only that partner's items.
+#[utoipa::path(get, path = "/v1/members/{id}/activity", tag = "members", params(("id" = String, Path), PageParams), responses((status = 200, body = ActivityPage)), security(("bearer" = [])))]
+pub async fn list_activity(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ActivityPage>, ApiError> {
+    let limit = page.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("invalid_query", "limit must be 1 to 200"));
+    }
+    let before_id = match page.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::invalid("invalid_cursor", "the cursor is not one this API gave")
+        })?),
+    };
+    load_member(&state, &id).await?;
+    let rows = state
+        .store
+        .activity(ActivityQuery {
+            member_id: id,
+            partner_id: who.partner_scope().map(str::to_string),
+            before_id,
+            limit,
+        })
+        .await?;
+    let next_cursor = if rows.len() == limit as usize {
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| ActivityView {
+            id: format!("act_{}", r.id),
+            kind: r.kind,
+            points: r.points,
+            occurred_at: r.occurred_at.to_string(),
+            partner_id: r.partner_id,
+            transaction_id: r.transaction_id,
+            description: r.description,
+        })
+        .collect();
+    Ok(Json(ActivityPage { items, next_cursor }))
+}

@@ -1,0 +1,20 @@
+//! HTTP handlers, one module per resource; named `<verb>_<resource>`.
+
+pub mod members;
+pub mod operations;
+pub mod partners;
+pub mod program;
+pub mod transactions;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// A JSON body already serialised (a stored receipt), sent with `status`.
+pub fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    res
+}

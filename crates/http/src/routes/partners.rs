@@ -1,0 +1,266 @@
+//! Partners, their locations and their API keys (operator).
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, path_id};
+use crate::state::{AppState, Principal};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_domain::identity::{parse_country, parse_label};
+use tally_domain::money::Currency;
+use tally_domain::time::parse_timezone;
+use tally_store::{ApiKeyRow, LocationRow, PartnerRow, keys};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPartner {
+    #[schema(example = "Lékárna Vinohrady")]
+    pub name: String,
+    #[schema(example = "drugstore")]
+    pub industry: String,
+    #[schema(example = "CZ")]
+    pub country: String,
+    #[schema(example = "CZK")]
+    pub currency: String,
+    #[schema(example = "Europe/Prague")]
+    pub timezone: String,
+    /// Points per one unit of programme currency spent (decimal string, default "1").
+    pub earn_rate: Option<String>,
+    /// Days earned points stay pending before they can be spent (default 0).
+    pub pending_days: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerView {
+    pub id: String,
+    pub name: String,
+    pub industry: String,
+    pub country: String,
+    pub currency: String,
+    pub timezone: String,
+    pub earn_rate: String,
+    pub pending_days: u32,
+    pub created_at: String,
+}
+
+impl From<PartnerRow> for PartnerView {
+    fn from(p: PartnerRow) -> Self {
+        PartnerView {
+            id: p.id,
+            name: p.name,
+            industry: p.industry,
+            country: p.country,
+            currency: p.currency.code().into(),
+            timezone: p.timezone,
+            earn_rate: p.earn_rate.normalize().to_string(),
+            pending_days: p.pending_days,
+            created_at: p.created_at.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerList {
+    pub items: Vec<PartnerView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Adds a partner business to the coalition (operator).
+#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner, responses((status = 201, body = PartnerView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_partner(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<NewPartner>,
+) -> Result<(StatusCode, Json<PartnerView>), ApiError> {
+    who.require_operator()?;
+    let b = body.value;
+    let earn_rate: Decimal = match b.earn_rate.as_deref() {
+        None => Decimal::ONE,
+        Some(s) => s.trim().parse().map_err(|_| {
+            ApiError::invalid(
+                "invalid_field",
+                "earn_rate: must be a decimal string such as \"1.5\"",
+            )
+        })?,
+    };
+    if earn_rate < Decimal::ZERO || earn_rate > Decimal::from(1000) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "earn_rate: must be between 0 and 1000",
+        ));
+    }
+    let pending_days = b.pending_days.unwrap_or(0);
+    if pending_days > 365 {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "pending_days: must be 0 to 365",
+        ));
+    }
+    let partner = PartnerRow {
+        id: keys::new_id("ptn"),
+        name: parse_label("name", &b.name, 100)?,
+        industry: parse_label("industry", &b.industry, 50)?,
+        country: parse_country("country", &b.country)?,
+        currency: Currency::parse(&b.currency)?,
+        timezone: parse_timezone("timezone", &b.timezone)?,
+        earn_rate,
+        pending_days,
+        created_at: state.now(),
+    };
+    let partner = state.store.create_partner(partner).await?;
+    state.remember_partner(partner.clone());
+    Ok((StatusCode::CREATED, Json(partner.into())))
+}
+
+/// All partners (operator).
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", responses((status = 200, body = PartnerList)), security(("bearer" = [])))]
+pub async fn list_partners(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<PartnerList>, ApiError> {
+    who.require_operator()?;
+    let items = state
+        .store
+        .partners()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(PartnerList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Checks that the caller may see partner `id`: the operator, or that partner itself.
+/// Another partner gets 404, so partner ids do not leak.
+pub fn check_partner_access(who: &Principal, id: &str) -> Result<(), ApiError> {
+    match who.partner_scope() {
+        Some(own) if own != id => Err(ApiError::not_found("partner")),
+        _ => Ok(()),
+    }
+}
+
+/// One partner (operator, or the partner itself).
+#[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners", params(("id" = String, Path)), responses((status = 200, body = PartnerView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_partner(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PartnerView>, ApiError> {
+    check_partner_access(&who, &id)?;
+    Ok(Json(state.partner(&id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewLocation {
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub timezone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LocationView {
+    pub id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub city: String,
+    pub country: String,
+    pub timezone: String,
+}
+
+impl From<LocationRow> for LocationView {
+    fn from(l: LocationRow) -> Self {
+        LocationView {
+            id: l.id,
+            partner_id: l.partner_id,
+            name: l.name,
+            city: l.city,
+            country: l.country,
+            timezone: l.timezone,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LocationList {
+    pub items: Vec<LocationView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Adds a store, hotel or other location to a partner (operator).
+#[utoipa::path(post, path = "/v1/partners/{id}/locations", tag = "partners", params(("id" = String, Path)), request_body = NewLocation, responses((status = 201, body = LocationView)), security(("bearer" = [])))]
+pub async fn create_location(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: ApiJson<NewLocation>,
+) -> Result<(StatusCode, Json<LocationView>), ApiError> {
+    who.require_operator()?;
+    path_id(&id, "partner")?;
+    let b = body.value;
+    let location = LocationRow {
+        id: keys::new_id("loc"),
+        partner_id: id,
+        name: parse_label("name", &b.name, 100)?,
+        city: parse_label("city", &b.city, 100)?,
+        country: parse_country("country", &b.country)?,
+        timezone: parse_timezone("timezone", &b.timezone)?,
+        created_at: state.now(),
+    };
+    let location = state.store.create_location(location).await?;
+    Ok((StatusCode::CREATED, Json(location.into())))
+}
+
+/// A partner's locations (operator, or the partner itself).
+#[utoipa::path(get, path = "/v1/partners/{id}/locations", tag = "partners", params(("id" = String, Path)), responses((status = 200, body = LocationList)), security(("bearer" = [])))]
+pub async fn list_locations(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<LocationList>, ApiError> {
+    check_partner_access(&who, &id)?;
+    state.partner(&id).await?;
+    let items = state
+        .store
+        .locations(&id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(LocationList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewApiKey {
+    pub id: String,
+    /// The key itself: shown only in this answer, stored only as a hash.
+    pub key: String,
+}
+
+/// Makes an API key for a partner's tills (operator).
+#[utoipa::path(post, path = "/v1/partners/{id}/api-keys", tag = "partners", params(("id" = String, Path)), responses((status = 201, body = NewApiKey)), security(("bearer" = [])))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
+    who.require_operator()?;
+    state.partner(&id).await?;
+    let key = keys::generate_key();
+    let row = ApiKeyRow {
+        id: keys::new_id("key"),
+        partner_id: id,
+        key_hash: keys::hash_key(&key),
+        created_at: state.now(),
+    };
+    let id = row.id.clone();
+    state.store.create_api_key(row).await?;
+    Ok((StatusCode::CREATED, Json(NewApiKey { id, key })))
+}

@@ -1,0 +1,168 @@
+//! The programme's terms and the operator's FX rates.
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::{AppState, Principal};
+use axum::Json;
+use axum::extract::State;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tally_domain::identity::parse_label;
+use tally_domain::money::Currency;
+use tally_domain::receipt::MoneyView;
+use tally_store::{ProgramRow, ProgramUpdate};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgramView {
+    pub name: String,
+    /// The programme currency every purchase is converted into.
+    pub currency: String,
+    /// What one point is worth when spent.
+    pub point_value: MoneyView,
+    /// Earned points expire this many months after they were earned.
+    pub expiry_months: u32,
+    /// Units of each currency per one unit of programme currency.
+    pub fx_rates: BTreeMap<String, String>,
+}
+
+fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
+    let fx_rates = state.with_fx(|fx| {
+        fx.iter()
+            .map(|(c, r)| (c.to_string(), r.to_string()))
+            .collect()
+    });
+    ProgramView {
+        name: p.name,
+        currency: p.currency.code().into(),
+        point_value: MoneyView {
+            amount: p.point_value_minor,
+            currency: p.currency.code().into(),
+        },
+        expiry_months: p.expiry_months,
+        fx_rates,
+    }
+}
+
+/// The programme: currency, point value, expiry and FX rates.
+#[utoipa::path(get, path = "/v1/program", tag = "program", responses((status = 200, body = ProgramView)), security(("bearer" = [])))]
+pub async fn get_program(State(state): State<AppState>, _who: Principal) -> Json<ProgramView> {
+    Json(program_view(&state, state.program()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ProgramPatch {
+    pub name: Option<String>,
+    /// Minor units of programme currency one point is worth.
+    pub point_value: Option<i64>,
+    /// Applies to points earned from now on.
+    pub expiry_months: Option<u32>,
+}
+
+/// Changes the programme's name, point value or expiry (operator).
+#[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView)), security(("bearer" = [])))]
+pub async fn update_program(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<ProgramPatch>,
+) -> Result<Json<ProgramView>, ApiError> {
+    who.require_operator()?;
+    let b = body.value;
+    let name = b.name.map(|n| parse_label("name", &n, 100)).transpose()?;
+    if b.point_value.is_some_and(|v| !(1..=1_000_000).contains(&v)) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "point_value: must be 1 to 1000000 minor units",
+        ));
+    }
+    if b.expiry_months.is_some_and(|m| !(1..=240).contains(&m)) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "expiry_months: must be 1 to 240",
+        ));
+    }
+    let update = ProgramUpdate {
+        name,
+        currency: None,
+        point_value_minor: b.point_value,
+        expiry_months: b.expiry_months,
+    };
+    let program = state.store.update_program(update).await?;
+    state.set_program(program.clone());
+    Ok(Json(program_view(&state, program)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct FxRatesBody {
+    /// Units of that currency per one unit of programme currency, as decimal strings:
+    /// `{"USD": "1.08", "CZK": "25.2"}`.
+    pub rates: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FxRatesView {
+    pub currency: String,
+    pub rates: BTreeMap<String, String>,
+}
+
+fn fx_view(state: &AppState) -> FxRatesView {
+    FxRatesView {
+        currency: state.program().currency.code().into(),
+        rates: state.with_fx(|fx| {
+            fx.iter()
+                .map(|(c, r)| (c.to_string(), r.to_string()))
+                .collect()
+        }),
+    }
+}
+
+/// The current FX rates.
+#[utoipa::path(get, path = "/v1/fx-rates", tag = "program", responses((status = 200, body = FxRatesView)), security(("bearer" = [])))]
+pub async fn get_fx_rates(State(state): State<AppState>, _who: Principal) -> Json<FxRatesView> {
+    Json(fx_view(&state))
+}
+
+/// Sets FX rates (operator); currencies not named keep their rate.
+#[utoipa::path(put, path = "/v1/fx-rates", tag = "program", request_body = FxRatesBody, responses((status = 200, body = FxRatesView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn put_fx_rates(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<FxRatesBody>,
+) -> Result<Json<FxRatesView>, ApiError> {
+    who.require_operator()?;
+    let program = state.program();
+    if body.value.rates.is_empty() || body.value.rates.len() > 200 {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "rates: give 1 to 200 rates",
+        ));
+    }
+    let mut parsed = tally_domain::earning::FxRates::new();
+    for (code, rate) in &body.value.rates {
+        let currency = Currency::parse(code)?;
+        if currency == program.currency {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!("rates: {code} is the programme currency (its rate is 1)"),
+            ));
+        }
+        let rate: Decimal = rate.trim().parse().map_err(|_| {
+            ApiError::invalid(
+                "invalid_field",
+                format!("rates: {code} rate {rate:?} is not a decimal number"),
+            )
+        })?;
+        parsed.set(currency, rate)?;
+    }
+    state
+        .store
+        .put_fx_rates(parsed.clone(), state.now())
+        .await?;
+    let mut all = state.fx();
+    for (code, rate) in parsed.iter() {
+        all.set(Currency::parse(code)?, rate)?;
+    }
+    state.set_fx(all);
+    Ok(Json(fx_view(&state)))
+}

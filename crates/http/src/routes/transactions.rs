@@ -1,0 +1,383 @@
+//! The POS path: purchases (earn and pay with points), quotes, end-of-day batches, returns.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, canonical_hash, parse_json, path_id};
+use crate::routes::raw_json;
+use crate::state::{AppState, Principal};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use jiff::Timestamp;
+use serde::Deserialize;
+use tally_domain::earning::value_purchase;
+use tally_domain::identity::{Identity, parse_label};
+use tally_domain::money::{Currency, Money, parse_points};
+use tally_domain::plan::{Purchase, plan_purchase};
+use tally_domain::receipt::{MoneyView, PurchaseReceipt, ReturnReceipt};
+use tally_domain::time::check_occurred_at;
+use tally_store::{MemberRef, PurchaseCmd, ReturnCmd, StoreError, keys};
+use utoipa::ToSchema;
+
+/// Receipts older than this are refused: a till's clock or upload gone wrong.
+const MAX_RECEIPT_AGE_DAYS: u32 = 400;
+/// Receipts per end-of-day batch.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Deserialize, ToSchema, Clone)]
+pub struct MoneyInput {
+    /// Integer minor units (cents); never negative.
+    pub amount: i64,
+    #[schema(example = "CZK")]
+    pub currency: String,
+}
+
+impl MoneyInput {
+    fn parse(&self, field: &'static str) -> Result<Money, ApiError> {
+        let currency = Currency::parse(&self.currency)?;
+        Money::new(self.amount, currency).map_err(|_| {
+            ApiError::invalid(
+                "invalid_field",
+                format!("{field}: amount must be 0 or more and below 10^15 minor units"),
+            )
+        })
+    }
+}
+
+/// How the till names the member: exactly one of these.
+#[derive(Deserialize, ToSchema, Clone, Default)]
+pub struct MemberSelector {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub card: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone)]
+pub struct LineInput {
+    pub sku: String,
+    pub category: Option<String>,
+    pub quantity: i64,
+    pub unit_price: MoneyInput,
+}
+
+#[derive(Deserialize, ToSchema, Clone)]
+pub struct TransactionBody {
+    /// The till's receipt id: the same receipt never earns twice.
+    pub external_id: String,
+    pub member: MemberSelector,
+    pub location_id: Option<String>,
+    /// RFC 3339 time of the sale (default: now).
+    pub occurred_at: Option<String>,
+    pub total: MoneyInput,
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+    /// Points to pay part of the bill with (default 0).
+    #[serde(default)]
+    pub redeem_points: i64,
+}
+
+/// Validates a purchase from a till and values it; nothing is written.
+fn prepare_purchase(
+    state: &AppState,
+    partner: &tally_store::PartnerRow,
+    body: TransactionBody,
+    hash: String,
+) -> Result<PurchaseCmd, ApiError> {
+    let external_id = parse_label("external_id", &body.external_id, 100)?;
+    let member = match (
+        body.member.id,
+        body.member.email,
+        body.member.phone,
+        body.member.card,
+    ) {
+        (Some(id), None, None, None) => {
+            path_id(&id, "member")?;
+            MemberRef::Id(id)
+        }
+        (None, Some(e), None, None) => MemberRef::Identity(Identity::email(&e)?),
+        (None, None, Some(p), None) => {
+            MemberRef::Identity(Identity::phone(&p, Some(&partner.country))?)
+        }
+        (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(&c)?),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "member: give exactly one of id, email, phone, card",
+            ));
+        }
+    };
+    if let Some(loc) = &body.location_id {
+        if !tally_domain::ids::is_plausible_id(loc) {
+            return Err(ApiError::invalid(
+                "unknown_location",
+                "the location does not belong to this partner",
+            ));
+        }
+    }
+    let now = state.now();
+    let occurred_at = match &body.occurred_at {
+        None => now,
+        Some(s) => s.parse::<Timestamp>().map_err(|_| {
+            ApiError::invalid(
+                "invalid_field",
+                "occurred_at: must be an RFC 3339 time such as 2026-11-20T10:15:00+01:00",
+            )
+        })?,
+    };
+    check_occurred_at(occurred_at, now, MAX_RECEIPT_AGE_DAYS)?;
+    let total = body.total.parse("total")?;
+    if body.lines.len() > 500 {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "lines: at most 500 lines",
+        ));
+    }
+    for line in &body.lines {
+        parse_label("lines.sku", &line.sku, 64)?;
+        if let Some(c) = &line.category {
+            parse_label("lines.category", c, 64)?;
+        }
+        if !(1..=1_000_000).contains(&line.quantity) {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "lines.quantity: must be 1 to 1000000",
+            ));
+        }
+        let price = line.unit_price.parse("lines.unit_price")?;
+        if price.currency != total.currency {
+            return Err(ApiError::invalid(
+                "currency_mismatch",
+                "lines.unit_price: must be in the currency of total",
+            ));
+        }
+    }
+    let redeem_points = parse_points("redeem_points", body.redeem_points)?;
+    let program = state.program();
+    let rate = state.with_fx(|fx| fx.rate_for(program.currency, total.currency))?;
+    let valuation = value_purchase(
+        &program.terms(),
+        rate,
+        partner.earn_rate,
+        total,
+        redeem_points,
+    )?;
+    let lines_json = serde_json::to_string(
+        &body.lines.iter().map(|l| serde_json::json!({"sku": l.sku, "category": l.category, "quantity": l.quantity, "unit_price": l.unit_price.amount})).collect::<Vec<_>>(),
+    )
+    .unwrap_or_else(|_| "[]".into());
+    Ok(PurchaseCmd {
+        transaction_id: keys::new_id("txn"),
+        partner: partner.terms(),
+        external_id,
+        request_hash: hash,
+        member,
+        location_id: body.location_id,
+        occurred_at,
+        total,
+        lines_json,
+        redeem_points,
+        valuation,
+        program: program.terms(),
+        now,
+    })
+}
+
+fn posted_response(posted: tally_store::Posted) -> Response {
+    let mut res = raw_json(StatusCode::CREATED, posted.receipt_json);
+    if posted.replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+/// Rings up a purchase: earns points on the amount (converted to programme currency),
+/// optionally pays part of it with points, and explains the points in `breakdown`.
+/// The same `external_id` again returns the first answer and writes nothing.
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions", request_body = TransactionBody,
+    responses((status = 201, body = PurchaseReceipt), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_transaction(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<TransactionBody>,
+) -> Result<Response, ApiError> {
+    let partner = state.partner(who.require_partner()?).await?;
+    let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
+    Ok(posted_response(state.store.post_purchase(cmd).await?))
+}
+
+/// The same as a purchase, but nothing is written: what the member would earn and pay.
+#[utoipa::path(post, path = "/v1/transactions/quote", tag = "transactions", request_body = TransactionBody,
+    responses((status = 200, body = PurchaseReceipt), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn quote_transaction(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<TransactionBody>,
+) -> Result<axum::Json<PurchaseReceipt>, ApiError> {
+    let partner = state.partner(who.require_partner()?).await?;
+    let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
+    let member = state.store.member_state(cmd.member.clone()).await?;
+    let purchase = Purchase {
+        transaction_id: "",
+        partner: &cmd.partner,
+        occurred_at: cmd.occurred_at,
+        redeem_points: cmd.redeem_points,
+        valuation: &cmd.valuation,
+    };
+    let plan =
+        plan_purchase(&member, &cmd.program, &purchase, cmd.now).map_err(StoreError::from)?;
+    Ok(axum::Json(tally_store::purchase_receipt(
+        &cmd,
+        &member.member_id,
+        plan.balance_after,
+        "quote",
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchBody {
+    /// Up to 1000 receipts, each as in `POST /v1/transactions`.
+    pub transactions: Vec<serde_json::Value>,
+}
+
+/// A till's end-of-day upload: up to 1000 receipts, each idempotent and answered on its
+/// own (`results[i]` answers `transactions[i]` with its status and receipt or error).
+#[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions", request_body = BatchBody,
+    responses((status = 200, description = "`{\"results\": [{\"status\": 201, \"transaction\": {…}} | {\"status\": 422, \"error\": {…}}]}`")),
+    security(("bearer" = [])))]
+pub async fn create_transaction_batch(
+    State(state): State<AppState>,
+    who: Principal,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let partner = state.partner(who.require_partner()?).await?;
+    let (batch, _) = parse_json::<BatchBody>(&body)?;
+    if batch.transactions.is_empty() || batch.transactions.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("transactions: give 1 to {MAX_BATCH} receipts"),
+        ));
+    }
+    let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(batch.transactions.len());
+    let mut cmds = Vec::new();
+    for item in &batch.transactions {
+        let prepared = TransactionBody::deserialize(item)
+            .map_err(|e| {
+                ApiError::invalid("invalid_field", format!("the receipt does not fit: {e}"))
+            })
+            .and_then(|b| prepare_purchase(&state, &partner, b, canonical_hash(item)));
+        slots.push(prepared.map(|cmd| {
+            cmds.push(cmd);
+            cmds.len() - 1
+        }));
+    }
+    let mut posted: Vec<Option<Result<tally_store::Posted, StoreError>>> = state
+        .store
+        .post_purchases(cmds)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut out = String::with_capacity(posted.len() * 400 + 16);
+    out.push_str("{\"results\":[");
+    for (i, slot) in slots.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let result = slot.and_then(|idx| {
+            posted[idx]
+                .take()
+                .expect("each receipt answered once")
+                .map_err(ApiError::from)
+        });
+        match result {
+            Ok(p) => {
+                out.push_str(if p.replayed {
+                    "{\"status\":201,\"replayed\":true,\"transaction\":"
+                } else {
+                    "{\"status\":201,\"transaction\":"
+                });
+                out.push_str(&p.receipt_json);
+                out.push('}');
+            }
+            Err(e) => {
+                out.push_str(&format!("{{\"status\":{},", e.status.as_u16()));
+                out.push_str(&e.body()[1..]);
+            }
+        }
+    }
+    out.push_str("]}");
+    Ok(raw_json(StatusCode::OK, out))
+}
+
+/// One transaction with what has been returned of it (a partner sees only its own).
+#[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions", params(("id" = String, Path)),
+    responses((status = 200, body = PurchaseReceipt), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    path_id(&id, "transaction")?;
+    let txn = state
+        .store
+        .transaction(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction"))?;
+    if who.partner_scope().is_some_and(|p| p != txn.partner_id) {
+        return Err(ApiError::not_found("transaction"));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "returned".into(),
+            serde_json::to_value(MoneyView {
+                amount: txn.returned_amount,
+                currency: txn.total.currency.code().into(),
+            })
+            .unwrap_or_default(),
+        );
+        obj.insert("points_reversed".into(), txn.points_reversed.into());
+        obj.insert("points_refunded".into(), txn.points_refunded.into());
+        obj.remove("balance");
+    }
+    Ok(raw_json(StatusCode::OK, value.to_string()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReturnBody {
+    /// The till's id for this return: the same return is never applied twice.
+    pub external_id: String,
+    /// The amount returned, in the purchase currency.
+    pub amount: MoneyInput,
+}
+
+/// Returns part or all of a purchase: earned points are taken back in proportion, spent
+/// points given back in proportion; what the member already spent is reported as
+/// `points_unrecovered`.
+#[utoipa::path(post, path = "/v1/transactions/{id}/returns", tag = "transactions", params(("id" = String, Path)), request_body = ReturnBody,
+    responses((status = 201, body = ReturnReceipt), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_return(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: ApiJson<ReturnBody>,
+) -> Result<Response, ApiError> {
+    let partner_id = who.require_partner()?.to_string();
+    path_id(&id, "transaction")?;
+    let cmd = ReturnCmd {
+        return_id: keys::new_id("ret"),
+        partner_id,
+        transaction_id: id,
+        external_id: parse_label("external_id", &body.value.external_id, 100)?,
+        request_hash: body.hash,
+        amount: body.value.amount.parse("amount")?,
+        program: state.program().terms(),
+        now: state.now(),
+    };
+    Ok(posted_response(state.store.post_return(cmd).await?))
+}

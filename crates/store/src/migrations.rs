@@ -1,0 +1,23 @@
+//! Migrations embedded in the binary, one folder per backend; applied at start, in order,
+//! each in its own transaction, recorded in `tally_migrations`. Never edit a landed one.
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sql: include_str!("../migrations/sqlite/0001_core.sql"),
+}];
+
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sql: include_str!("../migrations/postgres/0001_core.sql"),
+}];
+
+pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS tally_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

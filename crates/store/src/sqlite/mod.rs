@@ -1,0 +1,450 @@
+//! The SQLite backend: one writer thread with group commit, and a pool of readers.
+//!
+//! Every write is a job sent to the writer thread. The writer takes all jobs waiting
+//! (up to [`MAX_GROUP`]), runs them in one `BEGIN IMMEDIATE` transaction, each inside its
+//! own savepoint so one refused request does not undo the others, then commits once:
+//! one fsync for the whole group (`synchronous=FULL`). Only after the commit does any
+//! caller get its answer, so a 2xx always means durable. Reads run on separate
+//! connections, which WAL lets proceed while the writer writes.
+
+mod ops;
+
+use crate::StoreError;
+use crate::migrations;
+use crate::model::*;
+use jiff::Timestamp;
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tally_domain::earning::FxRates;
+use tally_domain::identity::Identity;
+use tally_domain::money::Currency;
+use tally_domain::plan::MemberState;
+use tokio::sync::oneshot;
+
+/// The most jobs one group transaction takes.
+const MAX_GROUP: usize = 4096;
+/// Members the expiry run settles per writer job, so the POS path is never held up long.
+const SETTLE_CHUNK: u32 = 200;
+
+/// What a job leaves for the writer: whether to keep its writes, and how to answer once
+/// the group's commit has succeeded or failed.
+struct Done {
+    keep: bool,
+    reply: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Vec<Job>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &PathBuf) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(migrations::CREATE_TABLE)?;
+    for m in migrations::SQLITE {
+        let done: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM tally_migrations WHERE version = ?1",
+            [m.version],
+            |r| r.get(0),
+        )?;
+        if done > 0 {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO tally_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, Timestamp::now().as_microsecond()],
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied SQLite migration"
+        );
+    }
+    Ok(())
+}
+
+fn run_writer(conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
+    while let Ok(mut jobs) = rx.recv() {
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(more) => jobs.extend(more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "SQLite writer could not begin a transaction");
+            for job in jobs {
+                // Each job still runs its reply so no caller waits forever.
+                let done = Done {
+                    keep: false,
+                    reply: Box::new(|_| ()),
+                };
+                drop(done);
+                drop(job);
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let savepoint = conn
+                .prepare_cached("SAVEPOINT job")
+                .and_then(|mut s| s.execute([]));
+            if let Err(e) = savepoint {
+                tracing::error!(error = %e, "SQLite savepoint failed");
+                continue;
+            }
+            let done = job(&conn);
+            let end = if done.keep {
+                conn.prepare_cached("RELEASE job")
+                    .and_then(|mut s| s.execute([]))
+            } else {
+                conn.prepare_cached("ROLLBACK TO job")
+                    .and_then(|mut s| s.execute([]))
+                    .and_then(|_| {
+                        conn.prepare_cached("RELEASE job")
+                            .and_then(|mut s| s.execute([]))
+                    })
+            };
+            if let Err(e) = end {
+                tracing::error!(error = %e, "SQLite savepoint release failed");
+            }
+            replies.push(done.reply);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => replies.into_iter().for_each(|r| r(Ok(()))),
+            Err(e) => {
+                tracing::error!(error = %e, "SQLite group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                let msg = e.to_string();
+                replies
+                    .into_iter()
+                    .for_each(|r| r(Err(StoreError::Database(msg.clone()))));
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let path = PathBuf::from(path);
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let mut conn = open_connection(&p)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tally-sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    fn job<T: Send + 'static>(
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            Done {
+                keep,
+                reply: Box::new(move |commit| {
+                    let _ = tx.send(commit.and(result));
+                }),
+            }
+        });
+        (job, rx)
+    }
+
+    fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Database("writer lock poisoned".into()))?
+            .send(jobs)
+            .map_err(|_| StoreError::Database("the SQLite writer has stopped".into()))
+    }
+
+    /// Runs `f` in the writer's next group transaction and answers after the commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (job, rx) = Self::job(f);
+        self.send(vec![job])?;
+        rx.await
+            .map_err(|_| StoreError::Database("the SQLite writer dropped a job".into()))?
+    }
+
+    /// Runs `f` on a read connection from the pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut r) = inner.readers.lock() {
+                if r.len() < 16 {
+                    r.push(conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+
+    pub async fn program(&self) -> Result<ProgramRow, StoreError> {
+        self.read(ops::program).await
+    }
+
+    pub async fn update_program(&self, update: ProgramUpdate) -> Result<ProgramRow, StoreError> {
+        self.write(move |c| ops::update_program(c, &update)).await
+    }
+
+    pub async fn admin_key_hash(&self) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT admin_key_hash FROM program WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    pub async fn set_admin_key_hash(&self, hash: String) -> Result<(), StoreError> {
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE program SET admin_key_hash = ?1 WHERE id = 1",
+                [hash],
+            )
+            .map(|_| ())?)
+        })
+        .await
+    }
+
+    pub async fn fx_rates(&self) -> Result<FxRates, StoreError> {
+        let rows = self.read(ops::fx_rates).await?;
+        let mut rates = FxRates::new();
+        for (code, rate) in rows {
+            let rate = rate
+                .parse()
+                .map_err(|_| StoreError::Database(format!("bad stored rate for {code}")))?;
+            rates.set(Currency::parse(&code)?, rate)?;
+        }
+        Ok(rates)
+    }
+
+    pub async fn put_fx_rates(&self, rates: FxRates, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| {
+            for (code, rate) in rates.iter() {
+                ops::put_fx_rate(c, code, &rate.to_string(), now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_partner(&self, partner: PartnerRow) -> Result<PartnerRow, StoreError> {
+        self.write(move |c| ops::create_partner(c, &partner).map(|_| partner))
+            .await
+    }
+
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
+        self.read(ops::partners).await
+    }
+
+    pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
+        self.read(move |c| ops::partner(c, &id)).await
+    }
+
+    pub async fn create_location(&self, location: LocationRow) -> Result<LocationRow, StoreError> {
+        self.write(move |c| ops::create_location(c, &location).map(|_| location))
+            .await
+    }
+
+    pub async fn locations(&self, partner_id: String) -> Result<Vec<LocationRow>, StoreError> {
+        self.read(move |c| ops::locations(c, &partner_id)).await
+    }
+
+    pub async fn create_api_key(&self, key: ApiKeyRow) -> Result<(), StoreError> {
+        self.write(move |c| ops::create_api_key(c, &key)).await
+    }
+
+    pub async fn api_key_partner(&self, hash: String) -> Result<Option<String>, StoreError> {
+        self.read(move |c| ops::api_key_partner(c, &hash)).await
+    }
+
+    pub async fn create_member(&self, member: NewMember) -> Result<MemberRow, StoreError> {
+        self.write(move |c| {
+            ops::create_member(c, &member)?;
+            ops::member(c, &member.id)?.ok_or(StoreError::NotFound("member"))
+        })
+        .await
+    }
+
+    pub async fn member(&self, id: String) -> Result<Option<MemberRow>, StoreError> {
+        self.read(move |c| ops::member(c, &id)).await
+    }
+
+    pub async fn lookup_member(&self, identity: Identity) -> Result<Option<MemberRow>, StoreError> {
+        self.read(move |c| match ops::member_id_by_identity(c, &identity)? {
+            Some(id) => ops::member(c, &id),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    pub async fn activity(&self, query: ActivityQuery) -> Result<Vec<ActivityRow>, StoreError> {
+        self.read(move |c| ops::activity(c, &query)).await
+    }
+
+    pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
+        self.write(move |c| ops::post_purchase(c, &cmd)).await
+    }
+
+    pub async fn post_purchases(&self, cmds: Vec<PurchaseCmd>) -> Vec<Result<Posted, StoreError>> {
+        let (jobs, receivers): (Vec<Job>, Vec<_>) = cmds
+            .into_iter()
+            .map(|cmd| Self::job(move |c| ops::post_purchase(c, &cmd)))
+            .unzip();
+        if let Err(e) = self.send(jobs) {
+            let msg = e.to_string();
+            return receivers
+                .iter()
+                .map(|_| Err(StoreError::Database(msg.clone())))
+                .collect();
+        }
+        let mut out = Vec::with_capacity(receivers.len());
+        for rx in receivers {
+            out.push(rx.await.unwrap_or_else(|_| {
+                Err(StoreError::Database(
+                    "the SQLite writer dropped a job".into(),
+                ))
+            }));
+        }
+        out
+    }
+
+    pub async fn member_state(&self, member: MemberRef) -> Result<MemberState, StoreError> {
+        self.read(move |c| {
+            let id = ops::resolve_member(c, &member)?;
+            Ok(ops::load_state(c, &id, true)?.0)
+        })
+        .await
+    }
+
+    pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
+        self.write(move |c| ops::post_return(c, &cmd)).await
+    }
+
+    pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {
+        self.read(move |c| ops::transaction(c, &id)).await
+    }
+
+    pub async fn settle_member(&self, member_id: String, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| ops::settle_member(c, &member_id, now).map(|_| ()))
+            .await
+    }
+
+    pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {
+        let mut report = SettleReport::default();
+        while report.members_settled < u64::from(limit) {
+            let chunk = SETTLE_CHUNK.min(limit - report.members_settled as u32);
+            let part = self
+                .write(move |c| {
+                    let mut part = SettleReport::default();
+                    for id in ops::due_members(c, now, chunk)? {
+                        let (matured, expired) = ops::settle_member(c, &id, now)?;
+                        part.members_settled += 1;
+                        part.points_matured += matured;
+                        part.points_expired += expired;
+                    }
+                    Ok(part)
+                })
+                .await?;
+            report.members_settled += part.members_settled;
+            report.points_matured += part.points_matured;
+            report.points_expired += part.points_expired;
+            if part.members_settled < u64::from(chunk) {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
+        // One read transaction so entries and balances are one consistent snapshot.
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let v = ops::verify(c);
+            c.execute_batch("COMMIT")?;
+            v
+        })
+        .await
+    }
+
+    pub async fn idempotent_response(
+        &self,
+        principal: String,
+        key: String,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        self.read(move |c| ops::idempotent_response(c, &principal, &key))
+            .await
+    }
+
+    pub async fn save_idempotent_response(
+        &self,
+        principal: String,
+        key: String,
+        response: StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| ops::save_idempotent_response(c, &principal, &key, &response, now))
+            .await
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        self.read(ops::counts).await
+    }
+}
