@@ -16,6 +16,7 @@ mod migrations;
 pub mod model;
 mod postgres;
 mod sqlite;
+pub mod testing;
 
 pub use common::purchase_receipt;
 pub use error::StoreError;
