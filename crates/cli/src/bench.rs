@@ -45,16 +45,29 @@ struct Client {
 }
 
 impl Client {
-    async fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    async fn send(&self, method: reqwest::Method, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let res = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(key)
             .json(body)
             .send()
             .await?;
         let status = res.status().as_u16();
         Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn post(&self, path: &str, key: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        self.send(reqwest::Method::POST, path, key, body).await
+    }
+
+    /// A set-up call that must succeed.
+    async fn expect(&self, method: reqwest::Method, path: &str, key: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, v) = self.send(method, path, key, body).await?;
+        if !(200..300).contains(&status) {
+            bail!("{path} answered {status}: {v}");
+        }
+        Ok(v)
     }
 }
 
@@ -88,9 +101,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         other => bail!("--backend must be sqlite or postgres, not {other}"),
     };
     let admin = keys::generate_key();
-    let state =
-        tally_http::AppState::new(store, tally_http::system_clock(), keys::hash_key(&admin))
-            .await?;
+    let state = tally_http::AppState::new(store, tally_http::system_clock(), keys::hash_key(&admin)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
@@ -101,23 +112,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         base,
     });
 
-    eprintln!(
-        "bench: {} on {place}; loading {} members…",
-        args.backend, args.members
-    );
+    eprintln!("bench: {} on {place}; loading {} members…", args.backend, args.members);
+    use reqwest::Method;
     client
-        .post(
+        .expect(
+            Method::PUT,
             "/v1/fx-rates",
             &admin,
             &json!({"rates": {"USD": "1.08", "CZK": "25.2"}}),
         )
         .await?;
-    let (_, partner) = client
-        .post("/v1/partners", &admin, &json!({"name": "Bench Drugstore", "industry": "drugstore", "country": "CZ", "currency": "CZK", "timezone": "Europe/Prague"}))
+    let partner = client
+        .expect(
+            Method::POST,
+            "/v1/partners",
+            &admin,
+            &json!({"name": "Bench Drugstore", "industry": "drugstore", "country": "CZ", "currency": "CZK", "timezone": "Europe/Prague"}),
+        )
         .await?;
     let partner_id = partner["id"].as_str().context("partner id")?.to_string();
-    let (_, key) = client
-        .post(
+    let key = client
+        .expect(
+            Method::POST,
             &format!("/v1/partners/{partner_id}/api-keys"),
             &admin,
             &json!({}),
@@ -127,8 +143,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::new();
     for _ in 0..args.clients {
-        let (client, admin, next, total) =
-            (client.clone(), admin.clone(), next.clone(), args.members);
+        let (client, admin, next, total) = (client.clone(), admin.clone(), next.clone(), args.members);
         loaders.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             loop {
@@ -167,12 +182,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.clients {
-        let (client, key, sent, members) =
-            (client.clone(), key.clone(), sent.clone(), members.clone());
+        let (client, key, sent, members) = (client.clone(), key.clone(), sent.clone(), members.clone());
         let (batch, redeem_percent, total) = (args.batch, args.redeem_percent, args.requests);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            let mut errors = 0u64;
+            let mut outcome = Outcome::default();
             let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (w + 1);
             let mut next_rand = move || {
                 rng ^= rng << 13;
@@ -183,7 +197,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             loop {
                 let first = sent.fetch_add(per_request, Ordering::Relaxed);
                 if first >= total {
-                    return anyhow::Ok((latencies, errors));
+                    return anyhow::Ok((latencies, outcome));
                 }
                 let n = per_request.min(total - first);
                 let receipts: Vec<Value> = (first..first + n)
@@ -203,20 +217,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     client.post("/v1/transactions/batch", &key, &json!({"transactions": receipts})).await
                 };
                 latencies.push(t.elapsed());
-                match result {
-                    // A redemption refused for lack of points is a correct answer, not a failure.
-                    Ok((201, _)) | Ok((200, _)) | Ok((422, _)) => {}
-                    _ => errors += 1,
-                }
+                outcome.count(result, batch > 0);
             }
         }));
     }
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut outcome = Outcome::default();
     for w in workers {
-        let (l, e) = w.await??;
+        let (l, o) = w.await??;
         latencies.extend(l);
-        errors += e;
+        outcome.posted += o.posted;
+        outcome.refused_no_points += o.refused_no_points;
+        outcome.errors += o.errors;
+        outcome.first_error = outcome.first_error.or(o.first_error);
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
@@ -238,7 +251,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "receipts_per_second": (args.requests as f64 / elapsed).round(),
         "requests_per_second": (latencies.len() as f64 / elapsed).round(),
         "latency_ms": {"p50": percentile(&latencies, 0.50), "p90": percentile(&latencies, 0.90), "p99": percentile(&latencies, 0.99), "max": percentile(&latencies, 1.0)},
-        "errors": errors,
+        "posted": outcome.posted,
+        "refused_insufficient_points": outcome.refused_no_points,
+        "errors": outcome.errors,
+        "first_error": outcome.first_error,
         "ledger_balanced": verify["balanced"],
         "entries": verify["entries_checked"],
     });
@@ -251,9 +267,43 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the server answered, per receipt.
+#[derive(Default)]
+struct Outcome {
+    posted: u64,
+    /// A redemption refused for lack of points is a correct answer, not a failure.
+    refused_no_points: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Outcome {
+    fn count(&mut self, result: anyhow::Result<(u16, Value)>, batch: bool) {
+        let answers: Vec<(u64, Value)> = match result {
+            Ok((200, v)) if batch => v["results"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|x| (x["status"].as_u64().unwrap_or(0), x.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Ok((status, v)) => vec![(u64::from(status), v)],
+            Err(e) => vec![(0, Value::String(e.to_string()))],
+        };
+        for (status, v) in answers {
+            match status {
+                201 => self.posted += 1,
+                422 if v["error"]["code"] == "insufficient_points" => self.refused_no_points += 1,
+                _ => {
+                    self.errors += 1;
+                    self.first_error.get_or_insert_with(|| format!("{status}: {v}"));
+                }
+            }
+        }
+    }
+}
+
 fn hex_tag() -> String {
-    keys::random_bytes::<4>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    keys::random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -71,19 +71,10 @@ impl Api {
         let res = self.router.clone().oneshot(req.body(body)?).await?;
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
-    async fn expect(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Value,
-    ) -> anyhow::Result<Value> {
+    async fn expect(&self, method: Method, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
         let (status, v) = self.call(method, path, key, Some(body)).await?;
         if !status.is_success() {
             bail!("{path} answered {status}: {v}");
@@ -124,16 +115,13 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         .filter(|k| !k.trim().is_empty())
         .unwrap_or_else(|| DEMO_ADMIN_KEY.to_string());
     if std::env::var("TALLY_ADMIN_KEY").is_err() && store.admin_key_hash().await?.is_none() {
-        store
-            .set_admin_key_hash(&keys::hash_key(&admin_key))
-            .await?;
+        store.set_admin_key_hash(&keys::hash_key(&admin_key)).await?;
     }
     let start = Timestamp::now() - SignedDuration::from_hours(24 * i64::from(days));
     let clock_us = Arc::new(AtomicI64::new(start.as_microsecond()));
     let c = clock_us.clone();
-    let clock: tally_http::Clock = Arc::new(move || {
-        Timestamp::from_microsecond(c.load(Ordering::Relaxed)).unwrap_or_else(|_| Timestamp::now())
-    });
+    let clock: tally_http::Clock =
+        Arc::new(move || Timestamp::from_microsecond(c.load(Ordering::Relaxed)).unwrap_or_else(|_| Timestamp::now()));
     let state = server::state(store.clone(), clock).await?;
     let api = Api {
         router: tally_http::router(state),
@@ -170,10 +158,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             "Europe/Berlin",
             "1",
             0,
-            vec![
-                ("Spree Mode Mitte", "Berlin"),
-                ("Spree Mode Kreuzberg", "Berlin"),
-            ],
+            vec![("Spree Mode Mitte", "Berlin"), ("Spree Mode Kreuzberg", "Berlin")],
             (1_500, 25_000),
             1.0,
             &["apparel", "shoes", "accessories"][..],
@@ -186,20 +171,15 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             "Europe/Prague",
             "1",
             0,
-            vec![
-                ("Lékárna Vinohrady", "Prague"),
-                ("Lékárna Smíchov", "Prague"),
-            ],
+            vec![("Lékárna Vinohrady", "Prague"), ("Lékárna Smíchov", "Prague")],
             (8_000, 250_000),
             25.2,
             &["cosmetics", "pharmacy", "baby", "tobacco"][..],
         ),
     ];
     let mut partners = Vec::new();
-    for (
-        i,
-        (name, industry, country, currency, tz, earn, pending, locs, basket, rate, categories),
-    ) in specs.into_iter().enumerate()
+    for (i, (name, industry, country, currency, tz, earn, pending, locs, basket, rate, categories)) in
+        specs.into_iter().enumerate()
     {
         let p = api
             .expect(Method::POST, "/v1/partners", admin, json!({"name": name, "industry": industry, "country": country, "currency": currency, "timezone": tz, "earn_rate": earn, "pending_days": pending}))
@@ -294,8 +274,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             };
             let p = &partners[pi];
             let amount = p.basket.0 + rng.below(p.basket.1 - p.basket.0);
-            let occurred =
-                day_start + SignedDuration::from_mins(8 * 60 + rng.below(13 * 60) as i64);
+            let occurred = day_start + SignedDuration::from_mins(8 * 60 + rng.below(13 * 60) as i64);
             let mut redeem = 0;
             if m.available >= 300 && rng.chance(10) {
                 let bill_cents = (amount as f64 / p.rate) as i64;
@@ -333,12 +312,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             if status != StatusCode::OK {
                 bail!("demo batch answered {status}: {answer}");
             }
-            for (slot, result) in answer["results"]
-                .as_array()
-                .context("results")?
-                .iter()
-                .enumerate()
-            {
+            for (slot, result) in answer["results"].as_array().context("results")?.iter().enumerate() {
                 let mi = who[pi][slot];
                 if result["status"] == 201 {
                     let t = &result["transaction"];
@@ -361,8 +335,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 }
             }
         }
-        let (due_today, later): (Vec<_>, Vec<_>) =
-            returns_due.into_iter().partition(|r| r.0 <= day);
+        let (due_today, later): (Vec<_>, Vec<_>) = returns_due.into_iter().partition(|r| r.0 <= day);
         returns_due = later;
         for (_, pi, txn, amount, currency) in due_today {
             receipt_no += 1;
@@ -379,8 +352,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 *counts.entry("returns").or_default() += 1;
             }
         }
-        api.call(Method::POST, "/v1/expiry-runs", admin, None)
-            .await?;
+        api.call(Method::POST, "/v1/expiry-runs", admin, None).await?;
         if (day + 1) % 30 == 0 || day + 1 == days {
             println!(
                 "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns",
@@ -391,16 +363,11 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             );
         }
     }
-    let (_, verify) = api
-        .call(Method::GET, "/v1/ledger/verify", admin, None)
-        .await?;
+    let (_, verify) = api.call(Method::GET, "/v1/ledger/verify", admin, None).await?;
     if verify["balanced"] != true {
         bail!("the demo ledger does not verify: {verify}");
     }
-    println!(
-        "Demo ready: ledger balanced ({} entries).",
-        verify["entries_checked"]
-    );
+    println!("Demo ready: ledger balanced ({} entries).", verify["entries_checked"]);
     println!(
         "Operator key: {}",
         if std::env::var("TALLY_ADMIN_KEY").is_ok() {

@@ -8,11 +8,7 @@ mod server;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "tally",
-    version,
-    about = "Tally: an open-source coalition loyalty engine"
-)]
+#[command(name = "tally", version, about = "Tally: an open-source coalition loyalty engine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,16 +62,11 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => server::serve(args).await,
@@ -87,11 +78,7 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let store = tally_store::Store::connect(&server.database_url).await?;
                 demo::fill(&store, members, days).await?;
-                if no_serve {
-                    Ok(())
-                } else {
-                    server::serve(server).await
-                }
+                if no_serve { Ok(()) } else { server::serve(server).await }
             }
             Command::Migrate { database_url } => {
                 tally_store::Store::connect(&database_url).await?;

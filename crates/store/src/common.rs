@@ -8,12 +8,7 @@ use tally_domain::plan::{ActivityItem, Balance};
 use tally_domain::receipt::{BalanceView, MoneyView, PurchaseReceipt};
 
 /// The receipt for a purchase (or a quote, with `status = "quote"` and no id).
-pub fn purchase_receipt(
-    cmd: &PurchaseCmd,
-    member_id: &str,
-    balance: Balance,
-    status: &str,
-) -> PurchaseReceipt {
+pub fn purchase_receipt(cmd: &PurchaseCmd, member_id: &str, balance: Balance, status: &str) -> PurchaseReceipt {
     let v = &cmd.valuation;
     PurchaseReceipt {
         id: if status == "quote" {
@@ -51,11 +46,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 /// An id seen before: the same request gets the first answer, another one is a conflict.
-pub fn replay(
-    stored_hash: &str,
-    stored_receipt: String,
-    request_hash: &str,
-) -> Result<Posted, StoreError> {
+pub fn replay(stored_hash: &str, stored_receipt: String, request_hash: &str) -> Result<Posted, StoreError> {
     if stored_hash == request_hash {
         Ok(Posted {
             receipt_json: stored_receipt,
@@ -77,18 +68,11 @@ pub fn activity_time(item: &ActivityItem, event_time: Timestamp, now: Timestamp)
 
 pub fn money(amount: i64, currency: &str) -> Result<Money, StoreError> {
     let c = tally_domain::money::Currency::parse(currency)?;
-    Ok(Money {
-        amount,
-        currency: c,
-    })
+    Ok(Money { amount, currency: c })
 }
 
 /// The member's next due time when the plan only saw some of the lots.
-pub fn merge_due(
-    stored: Option<Timestamp>,
-    planned: Option<Timestamp>,
-    lots_loaded: bool,
-) -> Option<Timestamp> {
+pub fn merge_due(stored: Option<Timestamp>, planned: Option<Timestamp>, lots_loaded: bool) -> Option<Timestamp> {
     if lots_loaded {
         planned
     } else {
@@ -129,8 +113,7 @@ pub fn verification(
         }
         accounts.insert(account);
     }
-    let known: std::collections::HashSet<&str> =
-        member_accounts.iter().map(|(a, _)| a.as_str()).collect();
+    let known: std::collections::HashSet<&str> = member_accounts.iter().map(|(a, _)| a.as_str()).collect();
     for (account, sum) in &sums {
         if account.starts_with("member:") && !known.contains(account.as_str()) {
             mismatches.push(Mismatch {

@@ -47,9 +47,7 @@ impl Store {
     /// `sqlite://path` (or a plain path) selects SQLite; `postgres://…` PostgreSQL.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(
-                postgres::PgStore::connect(url, None).await?,
-            ))
+            Ok(Store::Postgres(postgres::PgStore::connect(url, None).await?))
         } else {
             let path = url
                 .strip_prefix("sqlite://")
@@ -61,9 +59,7 @@ impl Store {
 
     /// PostgreSQL inside one schema (created if missing): lets tests share a database.
     pub async fn connect_postgres_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
-        Ok(Store::Postgres(
-            postgres::PgStore::connect(url, Some(schema)).await?,
-        ))
+        Ok(Store::Postgres(postgres::PgStore::connect(url, Some(schema)).await?))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -137,10 +133,7 @@ impl Store {
         dispatch!(self, s => s.member(id.to_string()).await)
     }
 
-    pub async fn lookup_member(
-        &self,
-        identity: &Identity,
-    ) -> Result<Option<MemberRow>, StoreError> {
+    pub async fn lookup_member(&self, identity: &Identity) -> Result<Option<MemberRow>, StoreError> {
         dispatch!(self, s => s.lookup_member(identity.clone()).await)
     }
 
@@ -160,10 +153,7 @@ impl Store {
     }
 
     /// The member's state as a quote sees it (balances after settling at `now`).
-    pub async fn member_state(
-        &self,
-        member: MemberRef,
-    ) -> Result<tally_domain::plan::MemberState, StoreError> {
+    pub async fn member_state(&self, member: MemberRef) -> Result<tally_domain::plan::MemberState, StoreError> {
         dispatch!(self, s => s.member_state(member).await)
     }
 
@@ -191,11 +181,7 @@ impl Store {
         dispatch!(self, s => s.verify_ledger().await)
     }
 
-    pub async fn idempotent_response(
-        &self,
-        principal: &str,
-        key: &str,
-    ) -> Result<Option<StoredResponse>, StoreError> {
+    pub async fn idempotent_response(&self, principal: &str, key: &str) -> Result<Option<StoredResponse>, StoreError> {
         dispatch!(self, s => s.idempotent_response(principal.to_string(), key.to_string()).await)
     }
 

@@ -6,9 +6,7 @@
 //! (`UNNEST` of arrays) to keep round trips few.
 
 use crate::StoreError;
-use crate::common::{
-    activity_time, merge_due, money, purchase_receipt, replay, to_json, verification,
-};
+use crate::common::{activity_time, merge_due, money, purchase_receipt, replay, to_json, verification};
 use crate::migrations;
 use crate::model::*;
 use jiff::Timestamp;
@@ -20,9 +18,7 @@ use tally_domain::earning::FxRates;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{
-    Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle,
-};
+use tally_domain::plan::{Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle};
 use tally_domain::receipt::{BalanceView, ReturnReceipt};
 
 type Tx = Transaction<'static, Postgres>;
@@ -36,8 +32,7 @@ fn ts(us: i64) -> Timestamp {
     from_micros(us)
 }
 
-const PARTNER_COLUMNS: &str =
-    "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
+const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
 
 fn partner_row(r: &PgRow) -> Result<PartnerRow, StoreError> {
     let earn_rate: String = r.try_get(6)?;
@@ -69,10 +64,7 @@ fn activity_row(r: &PgRow) -> Result<ActivityRow, StoreError> {
     })
 }
 
-async fn member_id_by_identity(
-    conn: &mut PgConnection,
-    identity: &Identity,
-) -> Result<Option<String>, StoreError> {
+async fn member_id_by_identity(conn: &mut PgConnection, identity: &Identity) -> Result<Option<String>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT member_id FROM identities WHERE kind = $1 AND value = $2")
             .bind(identity.kind.as_str())
@@ -103,12 +95,11 @@ async fn member(conn: &mut PgConnection, id: &str) -> Result<Option<MemberRow>, 
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let identities: Vec<(String, String)> = sqlx::query_as(
-        "SELECT kind, value FROM identities WHERE member_id = $1 ORDER BY kind, value",
-    )
-    .bind(id)
-    .fetch_all(conn)
-    .await?;
+    let identities: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, value FROM identities WHERE member_id = $1 ORDER BY kind, value")
+            .bind(id)
+            .fetch_all(conn)
+            .await?;
     Ok(Some(MemberRow {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -222,11 +213,7 @@ async fn write_plan(
     if !plan.lot_updates.is_empty() {
         let ids: Vec<i64> = plan.lot_updates.iter().map(|u| u.id).collect();
         let remaining: Vec<i64> = plan.lot_updates.iter().map(|u| u.remaining).collect();
-        let matures: Vec<Option<i64>> = plan
-            .lot_updates
-            .iter()
-            .map(|u| u.matures_at.map(to_micros))
-            .collect();
+        let matures: Vec<Option<i64>> = plan.lot_updates.iter().map(|u| u.matures_at.map(to_micros)).collect();
         sqlx::query(
             "UPDATE lots SET remaining = u.r, matures_at = u.m FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(i, r, m) WHERE lots.id = u.i",
         )
@@ -258,18 +245,9 @@ async fn write_plan(
             .iter()
             .map(|a| to_micros(activity_time(a, event_time, now)))
             .collect();
-        let partner: Vec<Option<String>> =
-            plan.activity.iter().map(|a| a.partner_id.clone()).collect();
-        let txn: Vec<Option<String>> = plan
-            .activity
-            .iter()
-            .map(|a| a.transaction_id.clone())
-            .collect();
-        let description: Vec<&str> = plan
-            .activity
-            .iter()
-            .map(|a| a.description.as_str())
-            .collect();
+        let partner: Vec<Option<String>> = plan.activity.iter().map(|a| a.partner_id.clone()).collect();
+        let txn: Vec<Option<String>> = plan.activity.iter().map(|a| a.transaction_id.clone()).collect();
+        let description: Vec<&str> = plan.activity.iter().map(|a| a.description.as_str()).collect();
         sqlx::query(
             "INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description)
              SELECT $1, k, n, o, p, t, d FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(k, n, o, p, t, d)",
@@ -286,22 +264,20 @@ async fn write_plan(
     }
     let b = plan.balance_after;
     let due = merge_due(stored_due, plan.next_due_at, lots_loaded);
-    sqlx::query("UPDATE members SET available = $2, pending = $3, lifetime_earned = $4, next_due_at = $5 WHERE id = $1")
-        .bind(member_id)
-        .bind(b.available)
-        .bind(b.pending)
-        .bind(b.lifetime_earned)
-        .bind(due.map(to_micros))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE members SET available = $2, pending = $3, lifetime_earned = $4, next_due_at = $5 WHERE id = $1",
+    )
+    .bind(member_id)
+    .bind(b.available)
+    .bind(b.pending)
+    .bind(b.lifetime_earned)
+    .bind(due.map(to_micros))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn transaction_row(
-    conn: &mut PgConnection,
-    id: &str,
-    lock: bool,
-) -> Result<Option<TransactionRow>, StoreError> {
+async fn transaction_row(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<TransactionRow>, StoreError> {
     let sql = format!(
         "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                 returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = $1{}",
@@ -328,22 +304,20 @@ async fn transaction_row(
 /// Posts one purchase inside `tx`; `Ok(None)` means another request posted the same
 /// receipt first (the caller rolls back and replays it).
 async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Posted>, StoreError> {
-    let seen: Option<(String, String)> = sqlx::query_as(
-        "SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2",
-    )
-    .bind(&cmd.partner.id)
-    .bind(&cmd.external_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let seen: Option<(String, String)> =
+        sqlx::query_as("SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2")
+            .bind(&cmd.partner.id)
+            .bind(&cmd.external_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     if let Some((hash, receipt)) = seen {
         return replay(&hash, receipt, &cmd.request_hash).map(Some);
     }
     if let Some(location_id) = &cmd.location_id {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT partner_id FROM locations WHERE id = $1")
-                .bind(location_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let owner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM locations WHERE id = $1")
+            .bind(location_id)
+            .fetch_optional(&mut **tx)
+            .await?;
         if owner.as_deref() != Some(cmd.partner.id.as_str()) {
             return Err(StoreError::UnknownLocation);
         }
@@ -364,12 +338,7 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
         valuation: &cmd.valuation,
     };
     let plan = plan_purchase(&state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = to_json(&purchase_receipt(
-        cmd,
-        &member_id,
-        plan.balance_after,
-        "posted",
-    ))?;
+    let receipt = to_json(&purchase_receipt(cmd, &member_id, plan.balance_after, "posted"))?;
     let inserted = sqlx::query(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
@@ -395,16 +364,7 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
     if inserted.rows_affected() == 0 {
         return Ok(None);
     }
-    write_plan(
-        tx,
-        &member_id,
-        &plan,
-        stored_due,
-        needs_lots,
-        cmd.occurred_at,
-        cmd.now,
-    )
-    .await?;
+    write_plan(tx, &member_id, &plan, stored_due, needs_lots, cmd.occurred_at, cmd.now).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -416,9 +376,7 @@ impl PgStore {
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
             if !tally_domain::ids::is_plausible_id(schema) {
-                return Err(StoreError::Database(
-                    "schema names are letters, digits and _".into(),
-                ));
+                return Err(StoreError::Database("schema names are letters, digits and _".into()));
             }
             let mut conn = PgConnection::connect_with(&options).await?;
             sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -443,43 +401,32 @@ impl PgStore {
         sqlx::query("SELECT pg_advisory_xact_lock(7461)")
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(migrations::CREATE_TABLE)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::raw_sql(migrations::CREATE_TABLE).execute(&mut *tx).await?;
         for m in migrations::POSTGRES {
-            let done: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM tally_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tally_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_one(&mut *tx)
+                .await?;
             if done > 0 {
                 continue;
             }
             sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO tally_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(Timestamp::now().as_microsecond())
-            .execute(&mut *tx)
-            .await?;
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "applied PostgreSQL migration"
-            );
+            sqlx::query("INSERT INTO tally_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(Timestamp::now().as_microsecond())
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version = m.version, name = m.name, "applied PostgreSQL migration");
         }
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn program(&self) -> Result<ProgramRow, StoreError> {
-        let r = sqlx::query(
-            "SELECT name, currency, point_value_minor, expiry_months FROM program WHERE id = 1",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months FROM program WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(ProgramRow {
             name: r.try_get(0)?,
             currency: Currency::parse(&r.try_get::<String, _>(1)?)?,
@@ -503,11 +450,9 @@ impl PgStore {
     }
 
     pub async fn admin_key_hash(&self) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT admin_key_hash FROM program WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT admin_key_hash FROM program WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn set_admin_key_hash(&self, hash: String) -> Result<(), StoreError> {
@@ -577,12 +522,10 @@ impl PgStore {
     }
 
     pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(partner_row).transpose()
     }
 
@@ -629,15 +572,13 @@ impl PgStore {
         if self.partner(k.partner_id.clone()).await?.is_none() {
             return Err(StoreError::NotFound("partner"));
         }
-        sqlx::query(
-            "INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&k.id)
-        .bind(&k.partner_id)
-        .bind(&k.key_hash)
-        .bind(to_micros(k.created_at))
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&k.id)
+            .bind(&k.partner_id)
+            .bind(&k.key_hash)
+            .bind(to_micros(k.created_at))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -672,19 +613,19 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         for identity in &m.identities {
-            let inserted = sqlx::query("INSERT INTO identities (kind, value, member_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(identity.kind.as_str())
-                .bind(&identity.value)
-                .bind(&m.id)
-                .execute(&mut *tx)
-                .await?;
+            let inserted = sqlx::query(
+                "INSERT INTO identities (kind, value, member_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(identity.kind.as_str())
+            .bind(&identity.value)
+            .bind(&m.id)
+            .execute(&mut *tx)
+            .await?;
             if inserted.rows_affected() == 0 {
                 return Err(StoreError::IdentityTaken);
             }
         }
-        let row = member(&mut tx, &m.id)
-            .await?
-            .ok_or(StoreError::NotFound("member"))?;
+        let row = member(&mut tx, &m.id).await?.ok_or(StoreError::NotFound("member"))?;
         tx.commit().await?;
         Ok(row)
     }
@@ -727,12 +668,13 @@ impl PgStore {
             None => {
                 tx.rollback().await?;
                 // A concurrent request with the same receipt committed first.
-                let seen: (String, String) =
-                    sqlx::query_as("SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2")
-                        .bind(&cmd.partner.id)
-                        .bind(&cmd.external_id)
-                        .fetch_one(&self.pool)
-                        .await?;
+                let seen: (String, String) = sqlx::query_as(
+                    "SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2",
+                )
+                .bind(&cmd.partner.id)
+                .bind(&cmd.external_id)
+                .fetch_one(&self.pool)
+                .await?;
                 replay(&seen.0, seen.1, &cmd.request_hash)
             }
         }
@@ -741,13 +683,10 @@ impl PgStore {
     pub async fn post_purchases(&self, cmds: Vec<PurchaseCmd>) -> Vec<Result<Posted, StoreError>> {
         // Up to 8 at a time: each in its own short transaction, answered in order.
         use futures::StreamExt;
-        futures::stream::iter(
-            cmds.into_iter()
-                .map(|cmd| async move { self.post_purchase(cmd).await }),
-        )
-        .buffered(8)
-        .collect()
-        .await
+        futures::stream::iter(cmds.into_iter().map(|cmd| async move { self.post_purchase(cmd).await }))
+            .buffered(8)
+            .collect()
+            .await
     }
 
     pub async fn member_state(&self, member: MemberRef) -> Result<MemberState, StoreError> {
@@ -763,13 +702,12 @@ impl PgStore {
             .await?
             .filter(|t| t.partner_id == cmd.partner_id)
             .ok_or(StoreError::NotFound("transaction"))?;
-        let seen: Option<(String, String)> = sqlx::query_as(
-            "SELECT request_hash, receipt FROM returns WHERE partner_id = $1 AND external_id = $2",
-        )
-        .bind(&cmd.partner_id)
-        .bind(&cmd.external_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let seen: Option<(String, String)> =
+            sqlx::query_as("SELECT request_hash, receipt FROM returns WHERE partner_id = $1 AND external_id = $2")
+                .bind(&cmd.partner_id)
+                .bind(&cmd.external_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some((hash, receipt)) = seen {
             return replay(&hash, receipt, &cmd.request_hash);
         }
@@ -790,14 +728,7 @@ impl PgStore {
             points_refunded: txn.points_refunded,
         };
         let (state, stored_due) = load_state(&mut tx, &txn.member_id, true, true).await?;
-        let (plan, result) = plan_return(
-            &state,
-            &cmd.program,
-            &record,
-            &cmd.return_id,
-            cmd.amount,
-            cmd.now,
-        )?;
+        let (plan, result) = plan_return(&state, &cmd.program, &record, &cmd.return_id, cmd.amount, cmd.now)?;
         let receipt = to_json(&ReturnReceipt {
             id: cmd.return_id.clone(),
             transaction_id: txn.id.clone(),
@@ -839,16 +770,7 @@ impl PgStore {
         .bind(result.points_refunded)
         .execute(&mut *tx)
         .await?;
-        write_plan(
-            &mut tx,
-            &txn.member_id,
-            &plan,
-            stored_due,
-            true,
-            cmd.now,
-            cmd.now,
-        )
-        .await?;
+        write_plan(&mut tx, &txn.member_id, &plan, stored_due, true, cmd.now, cmd.now).await?;
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,
@@ -886,13 +808,12 @@ impl PgStore {
     }
 
     pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM members WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2",
-        )
-        .bind(to_micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM members WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
+                .bind(to_micros(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         let mut report = SettleReport::default();
         for id in ids {
             let (matured, expired) = self.settle_one(&id, now).await?;
@@ -908,21 +829,19 @@ impl PgStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT account, SUM(amount)::bigint, COUNT(*) FROM entries GROUP BY account",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT account, SUM(amount)::bigint, COUNT(*) FROM entries GROUP BY account")
+                .fetch_all(&mut *tx)
+                .await?;
         let mut sums = HashMap::new();
         let mut entries_checked = 0u64;
         for (account, sum, count) in rows {
             sums.insert(account, sum);
             entries_checked += count as u64;
         }
-        let members: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT id, available, pending FROM members")
-                .fetch_all(&mut *tx)
-                .await?;
+        let members: Vec<(String, i64, i64)> = sqlx::query_as("SELECT id, available, pending FROM members")
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(verification(sums, entries_checked, members))
     }

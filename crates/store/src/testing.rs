@@ -22,7 +22,10 @@ enum Cleanup {
 }
 
 fn tag() -> String {
-    crate::keys::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect()
+    crate::keys::random_bytes::<6>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn pg_url() -> String {
@@ -36,8 +39,13 @@ fn pg_required() -> bool {
 impl TestDb {
     pub async fn sqlite() -> TestDb {
         let path = std::env::temp_dir().join(format!("tally-test-{}.db", tag()));
-        let store = Store::connect(&format!("sqlite://{}", path.display())).await.expect("open a SQLite test database");
-        TestDb { store, cleanup: Cleanup::File(path) }
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open a SQLite test database");
+        TestDb {
+            store,
+            cleanup: Cleanup::File(path),
+        }
     }
 
     /// A store in a fresh PostgreSQL schema, or `None` when no server answers (and it
@@ -46,7 +54,10 @@ impl TestDb {
         let url = pg_url();
         let schema = format!("t_{}", tag());
         match Store::connect_postgres_schema(&url, &schema).await {
-            Ok(store) => Some(TestDb { store, cleanup: Cleanup::Schema { url, schema } }),
+            Ok(store) => Some(TestDb {
+                store,
+                cleanup: Cleanup::Schema { url, schema },
+            }),
             Err(e) if pg_required() => panic!("TALLY_REQUIRE_PG=1 but PostgreSQL at {url} failed: {e}"),
             Err(e) => {
                 eprintln!("PostgreSQL not reachable ({e}): this PostgreSQL test did not run");
@@ -75,11 +86,17 @@ impl Drop for TestDb {
                 let (url, schema) = (url.clone(), schema.clone());
                 // Drop cannot await: a short-lived thread with its own runtime does it.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     rt.block_on(async {
                         use sqlx::Connection;
                         let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-                        sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn).await.ok()
+                        sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&mut conn)
+                            .await
+                            .ok()
                     })
                 })
                 .join();

@@ -46,7 +46,12 @@ impl World {
         };
         let p = store.create_partner(partner("Drugstore")).await.unwrap();
         let o = store.create_partner(partner("Other")).await.unwrap();
-        World { program: store.program().await.unwrap(), partner: p, other: o, db }
+        World {
+            program: store.program().await.unwrap(),
+            partner: p,
+            other: o,
+            db,
+        }
     }
 
     fn store(&self) -> &Store {
@@ -71,9 +76,24 @@ impl World {
     }
 
     /// A purchase of `czk` whole crowns (1 point per 25.2 CZK) at `now`.
-    fn purchase(&self, partner: &PartnerRow, member: &str, receipt: &str, czk_minor: i64, redeem: i64, now: Timestamp) -> PurchaseCmd {
+    fn purchase(
+        &self,
+        partner: &PartnerRow,
+        member: &str,
+        receipt: &str,
+        czk_minor: i64,
+        redeem: i64,
+        now: Timestamp,
+    ) -> PurchaseCmd {
         let total = Money::new(czk_minor, Currency::parse("CZK").unwrap()).unwrap();
-        let valuation = value_purchase(&self.program.terms(), Decimal::new(252, 1), partner.earn_rate, total, redeem).unwrap();
+        let valuation = value_purchase(
+            &self.program.terms(),
+            Decimal::new(252, 1),
+            partner.earn_rate,
+            total,
+            redeem,
+        )
+        .unwrap();
         PurchaseCmd {
             transaction_id: keys::new_id("txn"),
             partner: partner.terms(),
@@ -131,16 +151,39 @@ async fn worlds(pending_days: u32) -> Vec<World> {
 async fn purchase_earns_and_the_same_receipt_never_earns_twice() {
     for w in worlds(0).await {
         let m = w.member("a@example.cz").await;
-        let first = w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0())).await.unwrap();
+        let first = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
         assert_eq!(receipt(&first)["points_earned"], 100, "{}", w.name());
         assert!(!first.replayed);
-        let again = w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0())).await.unwrap();
+        let again = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
         assert!(again.replayed, "{}", w.name());
-        assert_eq!(again.receipt_json, first.receipt_json, "{}: replay is the first answer", w.name());
-        let changed = w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 100, 0, t0())).await;
-        assert!(matches!(changed, Err(StoreError::IdempotencyConflict)), "{}: {changed:?}", w.name());
+        assert_eq!(
+            again.receipt_json,
+            first.receipt_json,
+            "{}: replay is the first answer",
+            w.name()
+        );
+        let changed = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 100, 0, t0()))
+            .await;
+        assert!(
+            matches!(changed, Err(StoreError::IdempotencyConflict)),
+            "{}: {changed:?}",
+            w.name()
+        );
         // The same receipt id at another partner is another receipt.
-        w.store().post_purchase(w.purchase(&w.other, &m, "R-1", 252_000, 0, t0())).await.unwrap();
+        w.store()
+            .post_purchase(w.purchase(&w.other, &m, "R-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
         assert_eq!(w.balance(&m).await, (200, 0), "{}", w.name());
         assert_eq!(w.store().counts().await.unwrap().transactions, 2);
         w.assert_balanced().await;
@@ -151,16 +194,43 @@ async fn purchase_earns_and_the_same_receipt_never_earns_twice() {
 async fn refused_purchase_writes_nothing() {
     for w in worlds(0).await {
         let m = w.member("b@example.cz").await;
-        w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 25_200, 0, t0())).await.unwrap();
+        w.store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 25_200, 0, t0()))
+            .await
+            .unwrap();
         let before = w.store().counts().await.unwrap();
-        let too_much = w.store().post_purchase(w.purchase(&w.partner, &m, "R-2", 252_000, 11, t0())).await;
-        assert!(matches!(too_much, Err(StoreError::Domain(tally_domain::DomainError::InsufficientPoints { available: 10, requested: 11 }))), "{}: {too_much:?}", w.name());
-        let unknown = w.store().post_purchase(w.purchase(&w.partner, "mem_nobody", "R-3", 100, 0, t0())).await;
+        let too_much = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-2", 252_000, 11, t0()))
+            .await;
+        assert!(
+            matches!(
+                too_much,
+                Err(StoreError::Domain(tally_domain::DomainError::InsufficientPoints {
+                    available: 10,
+                    requested: 11
+                }))
+            ),
+            "{}: {too_much:?}",
+            w.name()
+        );
+        let unknown = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, "mem_nobody", "R-3", 100, 0, t0()))
+            .await;
         assert!(matches!(unknown, Err(StoreError::NotFound("member"))), "{}", w.name());
         let mut bad_location = w.purchase(&w.partner, &m, "R-4", 100, 0, t0());
         bad_location.location_id = Some("loc_elsewhere".into());
-        assert!(matches!(w.store().post_purchase(bad_location).await, Err(StoreError::UnknownLocation)));
-        assert_eq!(w.store().counts().await.unwrap(), before, "{}: nothing written", w.name());
+        assert!(matches!(
+            w.store().post_purchase(bad_location).await,
+            Err(StoreError::UnknownLocation)
+        ));
+        assert_eq!(
+            w.store().counts().await.unwrap(),
+            before,
+            "{}: nothing written",
+            w.name()
+        );
         assert_eq!(w.balance(&m).await, (10, 0));
         w.assert_balanced().await;
     }
@@ -170,13 +240,20 @@ async fn refused_purchase_writes_nothing() {
 async fn concurrent_spends_never_overdraw() {
     for w in worlds(0).await {
         let m = w.member("c@example.cz").await;
-        w.store().post_purchase(w.purchase(&w.partner, &m, "EARN", 252_000, 0, t0())).await.unwrap(); // 100 points
+        w.store()
+            .post_purchase(w.purchase(&w.partner, &m, "EARN", 252_000, 0, t0()))
+            .await
+            .unwrap(); // 100 points
         let w = Arc::new(w);
         let mut tasks = Vec::new();
         for i in 0..40 {
             let (w, m) = (w.clone(), m.clone());
             // Each spends 10 points on a CZK 25.20 bill (worth EUR 1.00: points may pay all of it).
-            tasks.push(tokio::spawn(async move { w.store().post_purchase(w.purchase(&w.partner, &m, &format!("SPEND-{i}"), 2_520, 10, t0())).await }));
+            tasks.push(tokio::spawn(async move {
+                w.store()
+                    .post_purchase(w.purchase(&w.partner, &m, &format!("SPEND-{i}"), 2_520, 10, t0()))
+                    .await
+            }));
         }
         let mut ok = 0;
         for t in tasks {
@@ -200,7 +277,11 @@ async fn racing_duplicates_post_once() {
         let mut tasks = Vec::new();
         for _ in 0..20 {
             let (w, m) = (w.clone(), m.clone());
-            tasks.push(tokio::spawn(async move { w.store().post_purchase(w.purchase(&w.partner, &m, "DUP", 252_000, 0, t0())).await }));
+            tasks.push(tokio::spawn(async move {
+                w.store()
+                    .post_purchase(w.purchase(&w.partner, &m, "DUP", 252_000, 0, t0()))
+                    .await
+            }));
         }
         let mut answers = Vec::new();
         for t in tasks {
@@ -217,16 +298,28 @@ async fn racing_duplicates_post_once() {
 async fn returns_reverse_in_proportion_and_racing_returns_never_exceed() {
     for w in worlds(0).await {
         let m = w.member("e@example.cz").await;
-        let p = w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0())).await.unwrap();
+        let p = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
         let txn = receipt(&p)["id"].as_str().unwrap().to_string();
-        let r = w.store().post_return(w.give_back(&txn, "RET-1", 63_000, t0())).await.unwrap();
+        let r = w
+            .store()
+            .post_return(w.give_back(&txn, "RET-1", 63_000, t0()))
+            .await
+            .unwrap();
         assert_eq!(receipt(&r)["points_reversed"], 25, "{}", w.name());
         let w = Arc::new(w);
         let mut tasks = Vec::new();
         for i in 0..6 {
             let (w, txn) = (w.clone(), txn.clone());
             // Each returns 100,000 of the 189,000 left: only one can fit.
-            tasks.push(tokio::spawn(async move { w.store().post_return(w.give_back(&txn, &format!("RACE-{i}"), 100_000, t0())).await }));
+            tasks.push(tokio::spawn(async move {
+                w.store()
+                    .post_return(w.give_back(&txn, &format!("RACE-{i}"), 100_000, t0()))
+                    .await
+            }));
         }
         let mut ok = 0;
         for t in tasks {
@@ -238,12 +331,20 @@ async fn returns_reverse_in_proportion_and_racing_returns_never_exceed() {
         }
         assert_eq!(ok, 1, "{}", w.name());
         let t = w.store().transaction(&txn).await.unwrap().unwrap();
-        assert_eq!((t.returned_amount, t.points_reversed), (163_000, 65), "{}: 100 × 163/252 = 64.7 → 65", w.name());
+        assert_eq!(
+            (t.returned_amount, t.points_reversed),
+            (163_000, 65),
+            "{}: 100 × 163/252 = 64.7 → 65",
+            w.name()
+        );
         assert_eq!(w.balance(&m).await, (35, 0));
         // A return by another partner does not find the purchase.
         let mut foreign = w.give_back(&txn, "X", 1, t0());
         foreign.partner_id = w.other.id.clone();
-        assert!(matches!(w.store().post_return(foreign).await, Err(StoreError::NotFound("transaction"))));
+        assert!(matches!(
+            w.store().post_return(foreign).await,
+            Err(StoreError::NotFound("transaction"))
+        ));
         w.assert_balanced().await;
     }
 }
@@ -252,22 +353,50 @@ async fn returns_reverse_in_proportion_and_racing_returns_never_exceed() {
 async fn pending_points_mature_and_lots_expire_on_the_expiry_run() {
     for w in worlds(14).await {
         let m = w.member("f@example.cz").await;
-        w.store().post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0())).await.unwrap();
+        w.store()
+            .post_purchase(w.purchase(&w.partner, &m, "R-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
         assert_eq!(w.balance(&m).await, (0, 100), "{}: pending first", w.name());
         let early = w.store().settle_due(t0() + days(13), 100).await.unwrap();
         assert_eq!(early.members_settled, 0, "{}", w.name());
         let report = w.store().settle_due(t0() + days(15), 100).await.unwrap();
-        assert_eq!((report.members_settled, report.points_matured), (1, 100), "{}", w.name());
+        assert_eq!(
+            (report.members_settled, report.points_matured),
+            (1, 100),
+            "{}",
+            w.name()
+        );
         assert_eq!(w.balance(&m).await, (100, 0));
         let expiry = tally_domain::time::add_months(t0(), 24);
-        assert_eq!(w.store().settle_due(expiry - SignedDuration::from_secs(1), 100).await.unwrap().points_expired, 0);
+        assert_eq!(
+            w.store()
+                .settle_due(expiry - SignedDuration::from_secs(1), 100)
+                .await
+                .unwrap()
+                .points_expired,
+            0
+        );
         let report = w.store().settle_due(expiry, 100).await.unwrap();
         assert_eq!(report.points_expired, 100, "{}", w.name());
         assert_eq!(w.balance(&m).await, (0, 0));
-        let activity = w.store().activity(ActivityQuery { member_id: m.clone(), partner_id: None, before_id: None, limit: 10 }).await.unwrap();
+        let activity = w
+            .store()
+            .activity(ActivityQuery {
+                member_id: m.clone(),
+                partner_id: None,
+                before_id: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
         let kinds: Vec<&str> = activity.iter().map(|a| a.kind.as_str()).collect();
         assert_eq!(kinds, vec!["expire", "mature", "earn_pending"], "{}", w.name());
-        assert_eq!(w.store().member(&m).await.unwrap().unwrap().next_due_at, None, "nothing left to settle");
+        assert_eq!(
+            w.store().member(&m).await.unwrap().unwrap().next_due_at,
+            None,
+            "nothing left to settle"
+        );
         w.assert_balanced().await;
     }
 }
@@ -278,12 +407,24 @@ async fn activity_pages_and_partner_scope() {
         let m = w.member("g@example.cz").await;
         for i in 0..5 {
             let partner = if i % 2 == 0 { &w.partner } else { &w.other };
-            w.store().post_purchase(w.purchase(partner, &m, &format!("R-{i}"), 25_200, 0, t0())).await.unwrap();
+            w.store()
+                .post_purchase(w.purchase(partner, &m, &format!("R-{i}"), 25_200, 0, t0()))
+                .await
+                .unwrap();
         }
         let mut seen = Vec::new();
         let mut before = None;
         loop {
-            let page = w.store().activity(ActivityQuery { member_id: m.clone(), partner_id: None, before_id: before, limit: 2 }).await.unwrap();
+            let page = w
+                .store()
+                .activity(ActivityQuery {
+                    member_id: m.clone(),
+                    partner_id: None,
+                    before_id: before,
+                    limit: 2,
+                })
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -292,7 +433,16 @@ async fn activity_pages_and_partner_scope() {
         }
         assert_eq!(seen.len(), 5, "{}", w.name());
         assert!(seen.windows(2).all(|p| p[0] > p[1]), "newest first, no repeats");
-        let own = w.store().activity(ActivityQuery { member_id: m.clone(), partner_id: Some(w.other.id.clone()), before_id: None, limit: 50 }).await.unwrap();
+        let own = w
+            .store()
+            .activity(ActivityQuery {
+                member_id: m.clone(),
+                partner_id: Some(w.other.id.clone()),
+                before_id: None,
+                limit: 50,
+            })
+            .await
+            .unwrap();
         assert_eq!(own.len(), 2, "{}", w.name());
         assert!(own.iter().all(|a| a.partner_id.as_deref() == Some(w.other.id.as_str())));
     }
@@ -302,7 +452,12 @@ async fn activity_pages_and_partner_scope() {
 async fn identities_are_unique_and_found() {
     for w in worlds(0).await {
         let id = w.member("h@example.cz").await;
-        let found = w.store().lookup_member(&Identity::email("H@example.cz").unwrap()).await.unwrap().unwrap();
+        let found = w
+            .store()
+            .lookup_member(&Identity::email("H@example.cz").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, id, "{}", w.name());
         let dup = NewMember {
             id: keys::new_id("mem"),
@@ -310,11 +465,26 @@ async fn identities_are_unique_and_found() {
             country: None,
             referral_code: keys::referral_code(),
             referred_by_code: None,
-            identities: vec![Identity::phone("+420601000001", None).unwrap(), Identity::email("h@example.cz").unwrap()],
+            identities: vec![
+                Identity::phone("+420601000001", None).unwrap(),
+                Identity::email("h@example.cz").unwrap(),
+            ],
             created_at: t0(),
         };
-        assert!(matches!(w.store().create_member(dup).await, Err(StoreError::IdentityTaken)), "{}", w.name());
-        assert!(w.store().lookup_member(&Identity::phone("+420601000001", None).unwrap()).await.unwrap().is_none(), "{}: a refused member leaves no identity", w.name());
+        assert!(
+            matches!(w.store().create_member(dup).await, Err(StoreError::IdentityTaken)),
+            "{}",
+            w.name()
+        );
+        assert!(
+            w.store()
+                .lookup_member(&Identity::phone("+420601000001", None).unwrap())
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: a refused member leaves no identity",
+            w.name()
+        );
         assert_eq!(w.store().counts().await.unwrap().members, 1);
     }
 }
@@ -338,7 +508,11 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 async fn run_ops(w: &World, ops: Vec<Op>) {
-    let members = [w.member("p1@example.cz").await, w.member("p2@example.cz").await, w.member("p3@example.cz").await];
+    let members = [
+        w.member("p1@example.cz").await,
+        w.member("p2@example.cz").await,
+        w.member("p3@example.cz").await,
+    ];
     let mut now = t0();
     let mut purchases: Vec<(String, i64)> = Vec::new();
     for (i, op) in ops.into_iter().enumerate() {
@@ -351,7 +525,10 @@ async fn run_ops(w: &World, ops: Vec<Op>) {
             }
             Op::Return { nth, pct } if !purchases.is_empty() => {
                 let (txn, total) = &purchases[nth % purchases.len()];
-                let _ = w.store().post_return(w.give_back(txn, &format!("RET-{i}"), (total * pct / 100).max(1), now)).await;
+                let _ = w
+                    .store()
+                    .post_return(w.give_back(txn, &format!("RET-{i}"), (total * pct / 100).max(1), now))
+                    .await;
             }
             Op::Return { .. } => {}
             Op::Advance { days: d } => {

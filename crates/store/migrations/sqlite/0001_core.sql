@@ -88,7 +88,6 @@ CREATE TABLE transactions (
     receipt TEXT NOT NULL,
     UNIQUE (partner_id, external_id)
 );
-CREATE INDEX transactions_member ON transactions (member_id);
 
 CREATE TABLE returns (
     id TEXT PRIMARY KEY,

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{
-    Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle,
-};
+use tally_domain::plan::{Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle};
 use tally_domain::receipt::{BalanceView, ReturnReceipt};
 
 fn ts(us: i64) -> Timestamp {
@@ -25,9 +23,7 @@ fn opt_ts(us: Option<i64>) -> Option<Timestamp> {
 
 pub fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
     let (name, currency, point_value_minor, expiry_months): (String, String, i64, i64) = conn
-        .prepare_cached(
-            "SELECT name, currency, point_value_minor, expiry_months FROM program WHERE id = 1",
-        )?
+        .prepare_cached("SELECT name, currency, point_value_minor, expiry_months FROM program WHERE id = 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(ProgramRow {
         name,
@@ -53,17 +49,7 @@ pub fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow
 
 pub fn partner_from_row(
     r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-)> {
+) -> rusqlite::Result<(String, String, String, String, String, String, String, i64, i64)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -77,17 +63,7 @@ pub fn partner_from_row(
     ))
 }
 
-type PartnerTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-);
+type PartnerTuple = (String, String, String, String, String, String, String, i64, i64);
 
 pub fn partner_row(t: PartnerTuple) -> Result<PartnerRow, StoreError> {
     let (id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at) = t;
@@ -106,23 +82,18 @@ pub fn partner_row(t: PartnerTuple) -> Result<PartnerRow, StoreError> {
     })
 }
 
-const PARTNER_COLUMNS: &str =
-    "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
+const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
 
 pub fn partners(conn: &Connection) -> Result<Vec<PartnerRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PARTNER_COLUMNS} FROM partners ORDER BY created_at, id"
     ))?;
-    let rows = stmt
-        .query_map([], partner_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map([], partner_from_row)?.collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(partner_row).collect()
 }
 
 pub fn partner(conn: &Connection, id: &str) -> Result<Option<PartnerRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1"))?;
     stmt.query_row([id], partner_from_row)
         .optional()?
         .map(partner_row)
@@ -131,9 +102,7 @@ pub fn partner(conn: &Connection, id: &str) -> Result<Option<PartnerRow>, StoreE
 
 pub fn create_partner(conn: &Connection, p: &PartnerRow) -> Result<(), StoreError> {
     conn.execute(
-        &format!(
-            "INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        ),
+        &format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
         params![
             p.id,
             p.name,
@@ -202,12 +171,7 @@ pub fn fx_rates(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> 
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-pub fn put_fx_rate(
-    conn: &Connection,
-    currency: &str,
-    rate: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
+pub fn put_fx_rate(conn: &Connection, currency: &str, rate: &str, now: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO fx_rates (currency, rate, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (currency) DO UPDATE SET rate = excluded.rate, updated_at = excluded.updated_at",
@@ -240,15 +204,10 @@ pub fn create_member(conn: &Connection, m: &NewMember) -> Result<(), StoreError>
     Ok(())
 }
 
-pub fn member_id_by_identity(
-    conn: &Connection,
-    identity: &Identity,
-) -> Result<Option<String>, StoreError> {
+pub fn member_id_by_identity(conn: &Connection, identity: &Identity) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT member_id FROM identities WHERE kind = ?1 AND value = ?2")?
-        .query_row(params![identity.kind.as_str(), identity.value], |r| {
-            r.get(0)
-        })
+        .query_row(params![identity.kind.as_str(), identity.value], |r| r.get(0))
         .optional()?)
 }
 
@@ -272,9 +231,8 @@ pub fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreErr
         })
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
-    let mut stmt = conn.prepare_cached(
-        "SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
     row.identities = stmt
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -299,9 +257,7 @@ pub fn load_state(
     with_lots: bool,
 ) -> Result<(MemberState, Option<Timestamp>), StoreError> {
     let (balance, next_due) = conn
-        .prepare_cached(
-            "SELECT available, pending, lifetime_earned, next_due_at FROM members WHERE id = ?1",
-        )?
+        .prepare_cached("SELECT available, pending, lifetime_earned, next_due_at FROM members WHERE id = ?1")?
         .query_row([member_id], |r| {
             Ok((
                 Balance {
@@ -371,8 +327,7 @@ pub fn write_plan(
             ])?;
         }
     }
-    let mut update_lot =
-        conn.prepare_cached("UPDATE lots SET remaining = ?2, matures_at = ?3 WHERE id = ?1")?;
+    let mut update_lot = conn.prepare_cached("UPDATE lots SET remaining = ?2, matures_at = ?3 WHERE id = ?1")?;
     for u in &plan.lot_updates {
         update_lot.execute(params![u.id, u.remaining, u.matures_at.map(to_micros)])?;
     }
@@ -406,8 +361,16 @@ pub fn write_plan(
     }
     let b = plan.balance_after;
     let due = merge_due(stored_due, plan.next_due_at, lots_loaded);
-    conn.prepare_cached("UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1")?
-        .execute(params![member_id, b.available, b.pending, b.lifetime_earned, due.map(to_micros)])?;
+    conn.prepare_cached(
+        "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        member_id,
+        b.available,
+        b.pending,
+        b.lifetime_earned,
+        due.map(to_micros)
+    ])?;
     Ok(())
 }
 
@@ -444,12 +407,7 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
         valuation: &cmd.valuation,
     };
     let plan = plan_purchase(&state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = to_json(&purchase_receipt(
-        cmd,
-        &member_id,
-        plan.balance_after,
-        "posted",
-    ))?;
+    let receipt = to_json(&purchase_receipt(cmd, &member_id, plan.balance_after, "posted"))?;
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
@@ -503,14 +461,7 @@ pub fn transaction(conn: &Connection, id: &str) -> Result<Option<TransactionRow>
     let Some(((id, partner_id, member_id, external_id), (amount, currency), rest)) = row else {
         return Ok(None);
     };
-    let (
-        points_earned,
-        points_redeemed,
-        returned_amount,
-        points_reversed,
-        points_refunded,
-        receipt_json,
-    ) = rest;
+    let (points_earned, points_redeemed, returned_amount, points_reversed, points_refunded, receipt_json) = rest;
     Ok(Some(TransactionRow {
         id,
         partner_id,
@@ -528,12 +479,8 @@ pub fn transaction(conn: &Connection, id: &str) -> Result<Option<TransactionRow>
 
 pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError> {
     let seen: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT request_hash, receipt FROM returns WHERE partner_id = ?1 AND external_id = ?2",
-        )?
-        .query_row(params![cmd.partner_id, cmd.external_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT request_hash, receipt FROM returns WHERE partner_id = ?1 AND external_id = ?2")?
+        .query_row(params![cmd.partner_id, cmd.external_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((hash, receipt)) = seen {
         return replay(&hash, receipt, &cmd.request_hash);
@@ -541,9 +488,7 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
     let txn = transaction(conn, &cmd.transaction_id)?
         .filter(|t| t.partner_id == cmd.partner_id)
         .ok_or(StoreError::NotFound("transaction"))?;
-    let partner_name = partner(conn, &txn.partner_id)?
-        .map(|p| p.name)
-        .unwrap_or_default();
+    let partner_name = partner(conn, &txn.partner_id)?.map(|p| p.name).unwrap_or_default();
     let record = PurchaseRecord {
         id: txn.id.clone(),
         partner_id: txn.partner_id.clone(),
@@ -557,14 +502,7 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
         points_refunded: txn.points_refunded,
     };
     let (state, stored_due) = load_state(conn, &txn.member_id, true)?;
-    let (plan, result) = plan_return(
-        &state,
-        &cmd.program,
-        &record,
-        &cmd.return_id,
-        cmd.amount,
-        cmd.now,
-    )?;
+    let (plan, result) = plan_return(&state, &cmd.program, &record, &cmd.return_id, cmd.amount, cmd.now)?;
     let receipt = to_json(&ReturnReceipt {
         id: cmd.return_id.clone(),
         transaction_id: txn.id.clone(),
@@ -582,21 +520,27 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
         "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![cmd.return_id, txn.id, cmd.partner_id, cmd.external_id, cmd.amount.amount, to_micros(cmd.now), cmd.request_hash, receipt])?;
+    .execute(params![
+        cmd.return_id,
+        txn.id,
+        cmd.partner_id,
+        cmd.external_id,
+        cmd.amount.amount,
+        to_micros(cmd.now),
+        cmd.request_hash,
+        receipt
+    ])?;
     conn.prepare_cached(
         "UPDATE transactions SET returned_amount = returned_amount + ?2, points_reversed = points_reversed + ?3,
              points_refunded = points_refunded + ?4 WHERE id = ?1",
     )?
-    .execute(params![txn.id, cmd.amount.amount, result.points_reversed + result.points_unrecovered, result.points_refunded])?;
-    write_plan(
-        conn,
-        &txn.member_id,
-        &plan,
-        stored_due,
-        true,
-        cmd.now,
-        cmd.now,
-    )?;
+    .execute(params![
+        txn.id,
+        cmd.amount.amount,
+        result.points_reversed + result.points_unrecovered,
+        result.points_refunded
+    ])?;
+    write_plan(conn, &txn.member_id, &plan, stored_due, true, cmd.now, cmd.now)?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -604,11 +548,7 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
 }
 
 /// Matures and expires what is due for one member; returns (matured, expired) points.
-pub fn settle_member(
-    conn: &Connection,
-    member_id: &str,
-    now: Timestamp,
-) -> Result<(i64, i64), StoreError> {
+pub fn settle_member(conn: &Connection, member_id: &str, now: Timestamp) -> Result<(i64, i64), StoreError> {
     let (state, stored_due) = load_state(conn, member_id, true)?;
     let plan = plan_settle(&state, now);
     if plan.transfers.is_empty() && plan.next_due_at == stored_due {
@@ -630,14 +570,9 @@ pub fn settled_points(plan: &Plan) -> (i64, i64) {
     (sum(EntryCode::Mature), sum(EntryCode::Expire))
 }
 
-pub fn due_members(
-    conn: &Connection,
-    now: Timestamp,
-    limit: u32,
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id FROM members WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2",
-    )?;
+pub fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM members WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2")?;
     let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -648,29 +583,25 @@ pub fn activity(conn: &Connection, q: &ActivityQuery) -> Result<Vec<ActivityRow>
          WHERE member_id = ?1 AND (?2 IS NULL OR partner_id = ?2) AND (?3 IS NULL OR id < ?3)
          ORDER BY id DESC LIMIT ?4",
     )?;
-    let rows = stmt.query_map(
-        params![q.member_id, q.partner_id, q.before_id, q.limit],
-        |r| {
-            Ok(ActivityRow {
-                id: r.get(0)?,
-                member_id: r.get(1)?,
-                kind: r.get(2)?,
-                points: r.get(3)?,
-                occurred_at: ts(r.get(4)?),
-                partner_id: r.get(5)?,
-                transaction_id: r.get(6)?,
-                description: r.get(7)?,
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![q.member_id, q.partner_id, q.before_id, q.limit], |r| {
+        Ok(ActivityRow {
+            id: r.get(0)?,
+            member_id: r.get(1)?,
+            kind: r.get(2)?,
+            points: r.get(3)?,
+            occurred_at: ts(r.get(4)?),
+            partner_id: r.get(5)?,
+            transaction_id: r.get(6)?,
+            description: r.get(7)?,
+        })
+    })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
     let mut sums: HashMap<String, i64> = HashMap::new();
     let mut entries_checked = 0u64;
-    let mut stmt =
-        conn.prepare("SELECT account, SUM(amount), COUNT(*) FROM entries GROUP BY account")?;
+    let mut stmt = conn.prepare("SELECT account, SUM(amount), COUNT(*) FROM entries GROUP BY account")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         sums.insert(r.get(0)?, r.get(1)?);
@@ -680,11 +611,7 @@ pub fn verify(conn: &Connection) -> Result<Verification, StoreError> {
     let mut stmt = conn.prepare("SELECT id, available, pending FROM members")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        stored.push((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ));
+        stored.push((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?));
     }
     Ok(crate::common::verification(sums, entries_checked, stored))
 }
@@ -696,7 +623,13 @@ pub fn idempotent_response(
 ) -> Result<Option<StoredResponse>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT request_hash, status, body FROM idempotency_keys WHERE principal = ?1 AND key = ?2")?
-        .query_row(params![principal, key], |r| Ok(StoredResponse { request_hash: r.get(0)?, status: r.get::<_, i64>(1)? as u16, body: r.get(2)? }))
+        .query_row(params![principal, key], |r| {
+            Ok(StoredResponse {
+                request_hash: r.get(0)?,
+                status: r.get::<_, i64>(1)? as u16,
+                body: r.get(2)?,
+            })
+        })
         .optional()?)
 }
 
@@ -717,11 +650,7 @@ pub fn save_idempotent_response(
 
 pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
     let count = |table: &str| -> Result<u64, StoreError> {
-        Ok(
-            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64,
-        )
+        Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64)
     };
     Ok(Counts {
         members: count("members")?,
