@@ -106,14 +106,11 @@ pub fn value_purchase(
         .try_into()
         .unwrap_or(0i64)
         .max(0);
-    let redeemed_local = (redeemed * rate).round_dp_with_strategy(
-        total.currency.exponent(),
-        RoundingStrategy::MidpointAwayFromZero,
-    );
-    let redeemed_local_minor = (redeemed_local
-        * Decimal::from(10i64.pow(total.currency.exponent())))
-    .try_into()
-    .unwrap_or(i64::MAX);
+    let redeemed_local =
+        (redeemed * rate).round_dp_with_strategy(total.currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
+    let redeemed_local_minor = (redeemed_local * Decimal::from(10i64.pow(total.currency.exponent())))
+        .try_into()
+        .unwrap_or(i64::MAX);
     let reason = format!(
         "{} point{} per {} 1{}",
         earn_rate.normalize(),
@@ -203,8 +200,7 @@ mod tests {
     fn zero_decimal_currency() {
         let p = eur_program();
         let jpy_rate = Decimal::new(160, 0);
-        let v =
-            value_purchase(&p, jpy_rate, Decimal::new(15, 1), money(16000, "JPY"), 100).unwrap();
+        let v = value_purchase(&p, jpy_rate, Decimal::new(15, 1), money(16000, "JPY"), 100).unwrap();
         // JPY 16000 = EUR 100; minus EUR 1 redeemed = 99; × 1.5 = 148.5 → 148.
         assert_eq!(v.points_earned, 148);
         assert_eq!(v.redeemed_value_local_minor, 160);

@@ -57,8 +57,8 @@ impl Identity {
             return Err(DomainError::invalid("phone", "is not a phone number"));
         }
         let region = country.and_then(|c| c.parse::<phonenumber::country::Id>().ok());
-        let number = phonenumber::parse(region, raw)
-            .map_err(|_| DomainError::invalid("phone", "is not a phone number"))?;
+        let number =
+            phonenumber::parse(region, raw).map_err(|_| DomainError::invalid("phone", "is not a phone number"))?;
         if !phonenumber::is_valid(&number) {
             return Err(DomainError::invalid("phone", "is not a valid phone number"));
         }
@@ -116,10 +116,7 @@ mod tests {
             Identity::phone("+420 601 123 456", None).unwrap().value,
             "+420601123456"
         );
-        assert_eq!(
-            Identity::phone("601123456", Some("CZ")).unwrap().value,
-            "+420601123456"
-        );
+        assert_eq!(Identity::phone("601123456", Some("CZ")).unwrap().value, "+420601123456");
         assert_eq!(
             Identity::phone("(619) 555-0142", Some("US")).unwrap().value,
             "+16195550142"
@@ -130,10 +127,7 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(
-            Identity::email(" Ana@Example.COM ").unwrap().value,
-            "ana@example.com"
-        );
+        assert_eq!(Identity::email(" Ana@Example.COM ").unwrap().value, "ana@example.com");
         for bad in ["", "ana", "@x.cz", "ana@x", "a b@x.cz", "ana@.cz"] {
             assert!(Identity::email(bad).is_err(), "{bad}");
         }
@@ -141,10 +135,7 @@ mod tests {
 
     #[test]
     fn cards_are_digits() {
-        assert_eq!(
-            Identity::card("6006 1234-5678").unwrap().value,
-            "600612345678"
-        );
+        assert_eq!(Identity::card("6006 1234-5678").unwrap().value, "600612345678");
         assert!(Identity::card("12a4").is_err());
     }
 }

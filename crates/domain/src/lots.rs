@@ -62,12 +62,6 @@ pub fn spend_order(lots: &[Lot]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..lots.len())
         .filter(|&i| !lots[i].is_pending() && lots[i].remaining > 0)
         .collect();
-    idx.sort_by_key(|&i| {
-        (
-            lots[i].expires_at,
-            lots[i].earned_at,
-            lots[i].id.unwrap_or(i64::MAX),
-        )
-    });
+    idx.sort_by_key(|&i| (lots[i].expires_at, lots[i].earned_at, lots[i].id.unwrap_or(i64::MAX)));
     idx
 }

@@ -18,12 +18,10 @@ pub struct Currency(iso_currency::Currency);
 impl Currency {
     pub fn parse(code: &str) -> Result<Self, DomainError> {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(DomainError::UnknownCurrency(
-                code.chars().take(16).collect(),
-            ));
+            return Err(DomainError::UnknownCurrency(code.chars().take(16).collect()));
         }
-        let c = iso_currency::Currency::from_code(code)
-            .ok_or_else(|| DomainError::UnknownCurrency(code.to_string()))?;
+        let c =
+            iso_currency::Currency::from_code(code).ok_or_else(|| DomainError::UnknownCurrency(code.to_string()))?;
         // Funds codes and metals (XAU, XDR…) have no minor unit: not money a till takes.
         c.exponent()
             .ok_or_else(|| DomainError::UnknownCurrency(code.to_string()))?;
@@ -72,10 +70,7 @@ impl Money {
             return Err(DomainError::invalid("amount", "must not be negative"));
         }
         if amount > MAX_AMOUNT_MINOR {
-            return Err(DomainError::invalid(
-                "amount",
-                "is larger than Tally accepts",
-            ));
+            return Err(DomainError::invalid("amount", "is larger than Tally accepts"));
         }
         Ok(Money { amount, currency })
     }

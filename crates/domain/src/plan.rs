@@ -117,12 +117,7 @@ struct Working<'a> {
 
 impl<'a> Working<'a> {
     fn new(state: &'a MemberState) -> Self {
-        let lots: Vec<Lot> = state
-            .lots
-            .iter()
-            .filter(|l| l.remaining > 0)
-            .cloned()
-            .collect();
+        let lots: Vec<Lot> = state.lots.iter().filter(|l| l.remaining > 0).cloned().collect();
         Working {
             member_id: &state.member_id,
             original: lots.clone(),
@@ -228,26 +223,13 @@ impl<'a> Working<'a> {
             }
         }
         if expired > 0 {
-            self.activity(
-                "expire",
-                -expired,
-                None,
-                None,
-                format!("{expired} points expired"),
-            );
+            self.activity("expire", -expired, None, None, format!("{expired} points expired"));
         }
     }
 
     /// Takes `points` from spendable lots, soonest expiry first; returns what was taken
     /// per lot's transaction so entries can link to where the points came from.
-    fn take_spendable(
-        &mut self,
-        mut points: i64,
-        to: &Account,
-        code: EntryCode,
-        txn: &str,
-        ret: Option<&str>,
-    ) -> i64 {
+    fn take_spendable(&mut self, mut points: i64, to: &Account, code: EntryCode, txn: &str, ret: Option<&str>) -> i64 {
         let mut taken = 0;
         for i in spend_order(&self.lots) {
             if points == 0 {
@@ -268,9 +250,7 @@ impl<'a> Working<'a> {
             match lot.id {
                 Some(id) => {
                     let before = self.original.iter().find(|o| o.id == Some(id));
-                    if before.is_none_or(|b| {
-                        b.remaining != lot.remaining || b.matures_at != lot.matures_at
-                    }) {
+                    if before.is_none_or(|b| b.remaining != lot.remaining || b.matures_at != lot.matures_at) {
                         self.plan.lot_updates.push(LotUpdate {
                             id,
                             remaining: lot.remaining,
@@ -323,16 +303,12 @@ pub fn plan_purchase(
             -purchase.redeem_points,
             Some(&partner.id),
             Some(txn),
-            format!(
-                "Paid with {} points at {}",
-                purchase.redeem_points, partner.name
-            ),
+            format!("Paid with {} points at {}", purchase.redeem_points, partner.name),
         );
     }
     let earned = purchase.valuation.points_earned;
     if earned > 0 {
-        let matures_at =
-            Some(add_days(purchase.occurred_at, partner.pending_days)).filter(|m| *m > now);
+        let matures_at = Some(add_days(purchase.occurred_at, partner.pending_days)).filter(|m| *m > now);
         let to = if matures_at.is_some() {
             w.pending()
         } else {
@@ -357,19 +333,11 @@ pub fn plan_purchase(
             origin: LotOrigin::Earn,
         });
         let description = match matures_at {
-            Some(m) => format!(
-                "Earned at {} (pending until {})",
-                partner.name,
-                m.strftime("%Y-%m-%d")
-            ),
+            Some(m) => format!("Earned at {} (pending until {})", partner.name, m.strftime("%Y-%m-%d")),
             None => format!("Earned at {}", partner.name),
         };
         w.activity(
-            if matures_at.is_some() {
-                "earn_pending"
-            } else {
-                "earn"
-            },
+            if matures_at.is_some() { "earn_pending" } else { "earn" },
             earned,
             Some(&partner.id),
             Some(txn),
@@ -406,15 +374,9 @@ pub fn plan_return(
         return Err(DomainError::ReturnExceedsPurchase);
     }
     let whole = purchase.total.amount.max(1);
-    let part = if purchase.total.amount == 0 {
-        1
-    } else {
-        returned_after
-    };
-    let refund =
-        proportion_half_up(purchase.points_redeemed, part, whole) - purchase.points_refunded;
-    let reverse =
-        proportion_half_up(purchase.points_earned, part, whole) - purchase.points_reversed;
+    let part = if purchase.total.amount == 0 { 1 } else { returned_after };
+    let refund = proportion_half_up(purchase.points_redeemed, part, whole) - purchase.points_refunded;
+    let reverse = proportion_half_up(purchase.points_earned, part, whole) - purchase.points_reversed;
 
     let mut w = Working::new(state);
     w.settle(now);
@@ -461,18 +423,11 @@ pub fn plan_return(
     // First the purchase's own earned lot, pending or not.
     for i in 0..w.lots.len() {
         let lot = &w.lots[i];
-        if to_reverse == 0
-            || lot.origin != LotOrigin::Earn
-            || lot.transaction_id.as_deref() != Some(txn)
-        {
+        if to_reverse == 0 || lot.origin != LotOrigin::Earn || lot.transaction_id.as_deref() != Some(txn) {
             continue;
         }
         let take = to_reverse.min(lot.remaining);
-        let from = if lot.is_pending() {
-            w.pending()
-        } else {
-            w.available()
-        };
+        let from = if lot.is_pending() { w.pending() } else { w.available() };
         w.lots[i].remaining -= take;
         to_reverse -= take;
         result.points_reversed += take;
@@ -487,13 +442,7 @@ pub fn plan_return(
     }
     // Then whatever else the member can spend.
     if to_reverse > 0 {
-        let took = w.take_spendable(
-            to_reverse,
-            &issued,
-            EntryCode::ReturnReversal,
-            txn,
-            Some(return_id),
-        );
+        let took = w.take_spendable(to_reverse, &issued, EntryCode::ReturnReversal, txn, Some(return_id));
         to_reverse -= took;
         result.points_reversed += took;
     }

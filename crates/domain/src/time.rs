@@ -19,11 +19,7 @@ pub fn add_days(at: Timestamp, days: u32) -> Timestamp {
 
 /// The real-world time of a receipt must be plausible: not more than a day ahead of the
 /// server's clock (till clocks drift), and not older than `max_age_days`.
-pub fn check_occurred_at(
-    occurred_at: Timestamp,
-    now: Timestamp,
-    max_age_days: u32,
-) -> Result<(), DomainError> {
+pub fn check_occurred_at(occurred_at: Timestamp, now: Timestamp, max_age_days: u32) -> Result<(), DomainError> {
     if occurred_at > add_days(now, 1) {
         return Err(DomainError::invalid("occurred_at", "is in the future"));
     }
@@ -32,10 +28,7 @@ pub fn check_occurred_at(
             .checked_sub(Span::new().hours(24 * i64::from(max_age_days)))
             .unwrap_or(Timestamp::MIN)
     {
-        return Err(DomainError::invalid(
-            "occurred_at",
-            "is too far in the past",
-        ));
+        return Err(DomainError::invalid("occurred_at", "is too far in the past"));
     }
     Ok(())
 }

@@ -110,15 +110,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Domain(d) => d.into(),
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::IdentityTaken => {
-                ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string())
-            }
+            StoreError::IdentityTaken => ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string()),
             StoreError::IdempotencyConflict => {
                 ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string())
             }
-            StoreError::UnknownReferralCode => {
-                ApiError::invalid("unknown_referral_code", e.to_string())
-            }
+            StoreError::UnknownReferralCode => ApiError::invalid("unknown_referral_code", e.to_string()),
             StoreError::UnknownLocation => ApiError::invalid("unknown_location", e.to_string()),
             StoreError::Database(detail) => {
                 tracing::error!(%detail, "storage failure");

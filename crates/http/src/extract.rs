@@ -16,9 +16,8 @@ pub struct ApiJson<T> {
 
 /// Parses JSON bytes: bad syntax is 400 `invalid_json`, wrong shape 422 `invalid_field`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
     let typed = T::deserialize(&value)
         .map_err(|e| ApiError::invalid("invalid_field", format!("the body does not fit: {e}")))?;
     Ok((typed, value))

@@ -83,9 +83,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Ok(None) => {}
         Err(e) => return ApiError::from(e).into_response(),
     }
-    let res = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if res.status().is_server_error() {
         return res;
     }

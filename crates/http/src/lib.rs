@@ -31,14 +31,8 @@ const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
-        .route(
-            "/v1/program",
-            get(program::get_program).patch(program::update_program),
-        )
-        .route(
-            "/v1/fx-rates",
-            get(program::get_fx_rates).put(program::put_fx_rates),
-        )
+        .route("/v1/program", get(program::get_program).patch(program::update_program))
+        .route("/v1/fx-rates", get(program::get_fx_rates).put(program::put_fx_rates))
         .route(
             "/v1/partners",
             post(partners::create_partner).get(partners::list_partners),
@@ -55,20 +49,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/members/{id}/balance", get(members::get_balance))
         .route("/v1/members/{id}/activity", get(members::list_activity))
         .route("/v1/transactions", post(transactions::create_transaction))
-        .route(
-            "/v1/transactions/quote",
-            post(transactions::quote_transaction),
-        )
+        .route("/v1/transactions/quote", post(transactions::quote_transaction))
         .route(
             "/v1/transactions/batch",
-            post(transactions::create_transaction_batch)
-                .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+            post(transactions::create_transaction_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
         .route("/v1/transactions/{id}", get(transactions::get_transaction))
-        .route(
-            "/v1/transactions/{id}/returns",
-            post(transactions::create_return),
-        )
+        .route("/v1/transactions/{id}/returns", post(transactions::create_return))
         .route("/v1/ledger/verify", get(operations::verify_ledger))
         .route("/v1/expiry-runs", post(operations::run_expiry))
         .route("/healthz", get(operations::healthz))
@@ -77,10 +64,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::idempotency,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -94,11 +78,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint",
-    )
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {

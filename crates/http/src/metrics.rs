@@ -9,9 +9,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -29,8 +27,7 @@ struct Histogram {
 impl Metrics {
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         if let Ok(mut r) = self.requests.lock() {
-            *r.entry((method.to_string(), route.to_string(), status))
-                .or_default() += 1;
+            *r.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
         }
         if let Ok(mut l) = self.latency.lock() {
             let h = l.entry(format!("{method} {route}")).or_default();
@@ -47,9 +44,7 @@ impl Metrics {
     /// The Prometheus text exposition, plus the gauges the caller adds.
     pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP tally_http_requests_total HTTP requests by method, route and status.\n",
-        );
+        out.push_str("# HELP tally_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE tally_http_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
             for ((method, route, status), n) in r.iter() {
@@ -88,20 +83,13 @@ impl Metrics {
             }
         }
         for (name, help, value) in extra {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
         out
     }
 }
 
-pub async fn track(
-    State(metrics): State<std::sync::Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn track(State(metrics): State<std::sync::Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -110,11 +98,6 @@ pub async fn track(
     let method = req.method().to_string();
     let start = Instant::now();
     let res = next.run(req).await;
-    metrics.record(
-        &method,
-        &route,
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
+    metrics.record(&method, &route, res.status().as_u16(), start.elapsed().as_secs_f64());
     res
 }

@@ -35,10 +35,6 @@ impl utoipa::Modify for BearerAuth {
 /// The document as JSON, built once.
 pub fn document() -> String {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .unwrap_or_else(|_| "{}".into())
-    })
-    .clone()
+    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into()))
+        .clone()
 }

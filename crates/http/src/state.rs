@@ -43,19 +43,10 @@ struct Caches {
 
 impl AppState {
     /// Loads the caches from the store. `admin_key_hash` is the hash of the operator key.
-    pub async fn new(
-        store: Store,
-        clock: Clock,
-        admin_key_hash: String,
-    ) -> Result<AppState, tally_store::StoreError> {
+    pub async fn new(store: Store, clock: Clock, admin_key_hash: String) -> Result<AppState, tally_store::StoreError> {
         let program = store.program().await?;
         let fx = store.fx_rates().await?;
-        let partners = store
-            .partners()
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let partners = store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         Ok(AppState {
             store,
             clock,
@@ -134,8 +125,7 @@ impl AppState {
         if let Some(p) = self.caches.keys.read().expect("key cache").get(&hash) {
             return Ok(p.clone());
         }
-        let principal = if constant_time_eq(hash.as_bytes(), self.caches.admin_key_hash.as_bytes())
-        {
+        let principal = if constant_time_eq(hash.as_bytes(), self.caches.admin_key_hash.as_bytes()) {
             Principal::Operator
         } else {
             match self.store.api_key_partner(&hash).await? {

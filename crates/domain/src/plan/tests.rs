@@ -72,13 +72,7 @@ impl Model {
         self.state.balance = plan.balance_after;
     }
 
-    fn buy(
-        &mut self,
-        amount: i64,
-        redeem: i64,
-        pending_days: u32,
-        now: Timestamp,
-    ) -> Result<(), DomainError> {
+    fn buy(&mut self, amount: i64, redeem: i64, pending_days: u32, now: Timestamp) -> Result<(), DomainError> {
         let p = partner(pending_days);
         let total = Money::new(amount, Currency::parse("EUR").unwrap()).unwrap();
         let valuation = value_purchase(&program(), Decimal::ONE, p.earn_rate, total, redeem)?;
@@ -107,12 +101,7 @@ impl Model {
         Ok(())
     }
 
-    fn give_back(
-        &mut self,
-        idx: usize,
-        amount: i64,
-        now: Timestamp,
-    ) -> Result<ReturnResult, DomainError> {
+    fn give_back(&mut self, idx: usize, amount: i64, now: Timestamp) -> Result<ReturnResult, DomainError> {
         let record = self.purchases[idx].clone();
         let money = Money::new(amount, record.total.currency).unwrap();
         let (plan, result) = plan_return(&self.state, &program(), &record, "ret_x", money, now)?;
@@ -133,17 +122,11 @@ impl Model {
         let b = self.state.balance;
         assert_eq!(self.entries.values().sum::<i64>(), 0, "entries sum to zero");
         assert_eq!(
-            self.entries
-                .get("member:mem_1:available")
-                .copied()
-                .unwrap_or(0),
+            self.entries.get("member:mem_1:available").copied().unwrap_or(0),
             b.available
         );
         assert_eq!(
-            self.entries
-                .get("member:mem_1:pending")
-                .copied()
-                .unwrap_or(0),
+            self.entries.get("member:mem_1:pending").copied().unwrap_or(0),
             b.pending
         );
         assert!(b.available >= 0 && b.pending >= 0, "never negative: {b:?}");
@@ -161,10 +144,7 @@ impl Model {
             .filter(|l| l.is_pending())
             .map(|l| l.remaining)
             .sum();
-        assert_eq!(
-            lots_available, b.available,
-            "lots back the available balance"
-        );
+        assert_eq!(lots_available, b.available, "lots back the available balance");
         assert_eq!(lots_pending, b.pending, "lots back the pending balance");
         for p in &self.purchases {
             assert!(p.points_reversed <= p.points_earned);
@@ -205,26 +185,17 @@ fn spending_more_than_available_is_refused() {
 fn pending_points_mature_and_lots_expire() {
     let mut m = Model::new();
     m.buy(10_000, 0, 14, ts("2026-01-01T00:00:00Z")).unwrap();
-    assert_eq!(
-        (m.state.balance.available, m.state.balance.pending),
-        (0, 100)
-    );
+    assert_eq!((m.state.balance.available, m.state.balance.pending), (0, 100));
     assert!(
         m.buy(100, 1, 14, ts("2026-01-05T00:00:00Z")).is_err(),
         "pending points cannot be spent"
     );
     m.settle(ts("2026-01-15T00:00:01Z"));
-    assert_eq!(
-        (m.state.balance.available, m.state.balance.pending),
-        (100, 0)
-    );
+    assert_eq!((m.state.balance.available, m.state.balance.pending), (100, 0));
     m.settle(ts("2027-12-31T23:59:59Z"));
     assert_eq!(m.state.balance.available, 100, "not yet expired");
     m.settle(ts("2028-01-01T00:00:00Z"));
-    assert_eq!(
-        m.state.balance.available, 0,
-        "expired 24 months after earning"
-    );
+    assert_eq!(m.state.balance.available, 0, "expired 24 months after earning");
     assert_eq!(m.entries["program:expired"], 100);
     m.check();
 }
@@ -238,10 +209,7 @@ fn partial_returns_reverse_in_proportion_and_never_more() {
     assert_eq!(first.points_reversed, 50);
     let second = m.give_back(0, 10_000, now).unwrap();
     assert_eq!(second.points_reversed, 100);
-    assert_eq!(
-        m.give_back(0, 1, now),
-        Err(DomainError::ReturnExceedsPurchase)
-    );
+    assert_eq!(m.give_back(0, 1, now), Err(DomainError::ReturnExceedsPurchase));
     assert_eq!(m.state.balance.available, 0);
     m.check();
 }
@@ -289,13 +257,13 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0i64..50_000, 0i64..=100, prop_oneof![Just(0u32), 0u32..40]).prop_map(
-            |(amount, redeem_pct, pending_days)| Op::Buy {
+        (0i64..50_000, 0i64..=100, prop_oneof![Just(0u32), 0u32..40]).prop_map(|(amount, redeem_pct, pending_days)| {
+            Op::Buy {
                 amount,
                 redeem_pct,
-                pending_days
+                pending_days,
             }
-        ),
+        }),
         (0usize..20, 1i64..=100).prop_map(|(which, pct)| Op::Return { which, pct }),
         (0u32..400).prop_map(|days| Op::Advance { days }),
     ]

@@ -50,12 +50,7 @@ pub struct MemberView {
 
 impl From<MemberRow> for MemberView {
     fn from(m: MemberRow) -> Self {
-        let find = |kind: &str| {
-            m.identities
-                .iter()
-                .find(|(k, _)| k == kind)
-                .map(|(_, v)| v.clone())
-        };
+        let find = |kind: &str| m.identities.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
         MemberView {
             email: find("email"),
             phone: find("phone"),
@@ -88,16 +83,9 @@ pub async fn create_member(
     body: ApiJson<NewMemberBody>,
 ) -> Result<(StatusCode, Json<MemberView>), ApiError> {
     let b = body.value;
-    let country = b
-        .country
-        .as_deref()
-        .map(|c| parse_country("country", c))
-        .transpose()?;
+    let country = b.country.as_deref().map(|c| parse_country("country", c)).transpose()?;
     if b.email.is_none() && b.phone.is_none() {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "email or phone is required",
-        ));
+        return Err(ApiError::invalid("invalid_field", "email or phone is required"));
     }
     let mut identities = Vec::new();
     if let Some(email) = &b.email {
@@ -121,11 +109,7 @@ pub async fn create_member(
     };
     let member = NewMember {
         id: keys::new_id("mem"),
-        name: b
-            .name
-            .as_deref()
-            .map(|n| parse_label("name", n, 200))
-            .transpose()?,
+        name: b.name.as_deref().map(|n| parse_label("name", n, 200)).transpose()?,
         country,
         referral_code: keys::referral_code(),
         referred_by_code,
@@ -218,9 +202,7 @@ pub async fn get_balance(
     _who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<BalanceFull>, ApiError> {
-    Ok(Json(
-        MemberView::from(load_member(&state, &id).await?).balance,
-    ))
+    Ok(Json(MemberView::from(load_member(&state, &id).await?).balance))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -264,9 +246,12 @@ pub async fn list_activity(
     }
     let before_id = match page.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::invalid("invalid_cursor", "the cursor is not one this API gave")
-        })?),
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::invalid("invalid_cursor", "the cursor is not one this API gave"))?,
+        ),
     };
     load_member(&state, &id).await?;
     let rows = state

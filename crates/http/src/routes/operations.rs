@@ -28,10 +28,7 @@ pub struct VerificationView {
 
 /// Recomputes every balance from the entries (operator).
 #[utoipa::path(get, path = "/v1/ledger/verify", tag = "operations", responses((status = 200, body = VerificationView)), security(("bearer" = [])))]
-pub async fn verify_ledger(
-    State(state): State<AppState>,
-    who: Principal,
-) -> Result<Json<VerificationView>, ApiError> {
+pub async fn verify_ledger(State(state): State<AppState>, who: Principal) -> Result<Json<VerificationView>, ApiError> {
     who.require_operator()?;
     let v = state.store.verify_ledger().await?;
     Ok(Json(VerificationView {
@@ -61,10 +58,7 @@ pub struct ExpiryRunView {
 /// Matures pending points and expires old lots now, for every member due (operator).
 /// The server also does this on a schedule.
 #[utoipa::path(post, path = "/v1/expiry-runs", tag = "operations", responses((status = 200, body = ExpiryRunView)), security(("bearer" = [])))]
-pub async fn run_expiry(
-    State(state): State<AppState>,
-    who: Principal,
-) -> Result<Json<ExpiryRunView>, ApiError> {
+pub async fn run_expiry(State(state): State<AppState>, who: Principal) -> Result<Json<ExpiryRunView>, ApiError> {
     who.require_operator()?;
     let r = settle_all(&state).await?;
     Ok(Json(ExpiryRunView {
@@ -75,9 +69,7 @@ pub async fn run_expiry(
 }
 
 /// Settles every member due at the state's "now", in chunks.
-pub async fn settle_all(
-    state: &AppState,
-) -> Result<tally_store::SettleReport, tally_store::StoreError> {
+pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, tally_store::StoreError> {
     let now = state.now();
     let mut total = tally_store::SettleReport::default();
     loop {
@@ -106,29 +98,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let counts = state.store.counts().await.unwrap_or_default();
     let body = state.metrics.render(&[
         ("tally_members", "Members in the programme.", counts.members),
-        (
-            "tally_partners",
-            "Partners in the coalition.",
-            counts.partners,
-        ),
-        (
-            "tally_transactions",
-            "Purchases posted.",
-            counts.transactions,
-        ),
-        (
-            "tally_ledger_entries",
-            "Entries in the ledger.",
-            counts.entries,
-        ),
+        ("tally_partners", "Partners in the coalition.", counts.partners),
+        ("tally_transactions", "Purchases posted.", counts.transactions),
+        ("tally_ledger_entries", "Entries in the ledger.", counts.entries),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// This API's OpenAPI 3.1 document.
 pub async fn openapi() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
 }

@@ -78,12 +78,10 @@ pub async fn create_partner(
     let b = body.value;
     let earn_rate: Decimal = match b.earn_rate.as_deref() {
         None => Decimal::ONE,
-        Some(s) => s.trim().parse().map_err(|_| {
-            ApiError::invalid(
-                "invalid_field",
-                "earn_rate: must be a decimal string such as \"1.5\"",
-            )
-        })?,
+        Some(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid("invalid_field", "earn_rate: must be a decimal string such as \"1.5\""))?,
     };
     if earn_rate < Decimal::ZERO || earn_rate > Decimal::from(1000) {
         return Err(ApiError::invalid(
@@ -93,10 +91,7 @@ pub async fn create_partner(
     }
     let pending_days = b.pending_days.unwrap_or(0);
     if pending_days > 365 {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "pending_days: must be 0 to 365",
-        ));
+        return Err(ApiError::invalid("invalid_field", "pending_days: must be 0 to 365"));
     }
     let partner = PartnerRow {
         id: keys::new_id("ptn"),
@@ -116,18 +111,9 @@ pub async fn create_partner(
 
 /// All partners (operator).
 #[utoipa::path(get, path = "/v1/partners", tag = "partners", responses((status = 200, body = PartnerList)), security(("bearer" = [])))]
-pub async fn list_partners(
-    State(state): State<AppState>,
-    who: Principal,
-) -> Result<Json<PartnerList>, ApiError> {
+pub async fn list_partners(State(state): State<AppState>, who: Principal) -> Result<Json<PartnerList>, ApiError> {
     who.require_operator()?;
-    let items = state
-        .store
-        .partners()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let items = state.store.partners().await?.into_iter().map(Into::into).collect();
     Ok(Json(PartnerList {
         items,
         next_cursor: None,
@@ -224,13 +210,7 @@ pub async fn list_locations(
 ) -> Result<Json<LocationList>, ApiError> {
     check_partner_access(&who, &id)?;
     state.partner(&id).await?;
-    let items = state
-        .store
-        .locations(&id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let items = state.store.locations(&id).await?.into_iter().map(Into::into).collect();
     Ok(Json(LocationList {
         items,
         next_cursor: None,

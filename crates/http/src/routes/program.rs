@@ -28,11 +28,7 @@ pub struct ProgramView {
 }
 
 fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
-    let fx_rates = state.with_fx(|fx| {
-        fx.iter()
-            .map(|(c, r)| (c.to_string(), r.to_string()))
-            .collect()
-    });
+    let fx_rates = state.with_fx(|fx| fx.iter().map(|(c, r)| (c.to_string(), r.to_string())).collect());
     ProgramView {
         name: p.name,
         currency: p.currency.code().into(),
@@ -77,10 +73,7 @@ pub async fn update_program(
         ));
     }
     if b.expiry_months.is_some_and(|m| !(1..=240).contains(&m)) {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "expiry_months: must be 1 to 240",
-        ));
+        return Err(ApiError::invalid("invalid_field", "expiry_months: must be 1 to 240"));
     }
     let update = ProgramUpdate {
         name,
@@ -109,11 +102,7 @@ pub struct FxRatesView {
 fn fx_view(state: &AppState) -> FxRatesView {
     FxRatesView {
         currency: state.program().currency.code().into(),
-        rates: state.with_fx(|fx| {
-            fx.iter()
-                .map(|(c, r)| (c.to_string(), r.to_string()))
-                .collect()
-        }),
+        rates: state.with_fx(|fx| fx.iter().map(|(c, r)| (c.to_string(), r.to_string())).collect()),
     }
 }
 
@@ -133,10 +122,7 @@ pub async fn put_fx_rates(
     who.require_operator()?;
     let program = state.program();
     if body.value.rates.is_empty() || body.value.rates.len() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "rates: give 1 to 200 rates",
-        ));
+        return Err(ApiError::invalid("invalid_field", "rates: give 1 to 200 rates"));
     }
     let mut parsed = tally_domain::earning::FxRates::new();
     for (code, rate) in &body.value.rates {
@@ -155,10 +141,7 @@ pub async fn put_fx_rates(
         })?;
         parsed.set(currency, rate)?;
     }
-    state
-        .store
-        .put_fx_rates(parsed.clone(), state.now())
-        .await?;
+    state.store.put_fx_rates(parsed.clone(), state.now()).await?;
     let mut all = state.fx();
     for (code, rate) in parsed.iter() {
         all.set(Currency::parse(code)?, rate)?;

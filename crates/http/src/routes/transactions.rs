@@ -85,20 +85,13 @@ fn prepare_purchase(
     hash: String,
 ) -> Result<PurchaseCmd, ApiError> {
     let external_id = parse_label("external_id", &body.external_id, 100)?;
-    let member = match (
-        body.member.id,
-        body.member.email,
-        body.member.phone,
-        body.member.card,
-    ) {
+    let member = match (body.member.id, body.member.email, body.member.phone, body.member.card) {
         (Some(id), None, None, None) => {
             path_id(&id, "member")?;
             MemberRef::Id(id)
         }
         (None, Some(e), None, None) => MemberRef::Identity(Identity::email(&e)?),
-        (None, None, Some(p), None) => {
-            MemberRef::Identity(Identity::phone(&p, Some(&partner.country))?)
-        }
+        (None, None, Some(p), None) => MemberRef::Identity(Identity::phone(&p, Some(&partner.country))?),
         (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(&c)?),
         _ => {
             return Err(ApiError::invalid(
@@ -128,10 +121,7 @@ fn prepare_purchase(
     check_occurred_at(occurred_at, now, MAX_RECEIPT_AGE_DAYS)?;
     let total = body.total.parse("total")?;
     if body.lines.len() > 500 {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            "lines: at most 500 lines",
-        ));
+        return Err(ApiError::invalid("invalid_field", "lines: at most 500 lines"));
     }
     for line in &body.lines {
         parse_label("lines.sku", &line.sku, 64)?;
@@ -155,13 +145,7 @@ fn prepare_purchase(
     let redeem_points = parse_points("redeem_points", body.redeem_points)?;
     let program = state.program();
     let rate = state.with_fx(|fx| fx.rate_for(program.currency, total.currency))?;
-    let valuation = value_purchase(
-        &program.terms(),
-        rate,
-        partner.earn_rate,
-        total,
-        redeem_points,
-    )?;
+    let valuation = value_purchase(&program.terms(), rate, partner.earn_rate, total, redeem_points)?;
     let lines_json = serde_json::to_string(
         &body.lines.iter().map(|l| serde_json::json!({"sku": l.sku, "category": l.category, "quantity": l.quantity, "unit_price": l.unit_price.amount})).collect::<Vec<_>>(),
     )
@@ -226,8 +210,7 @@ pub async fn quote_transaction(
         redeem_points: cmd.redeem_points,
         valuation: &cmd.valuation,
     };
-    let plan =
-        plan_purchase(&member, &cmd.program, &purchase, cmd.now).map_err(StoreError::from)?;
+    let plan = plan_purchase(&member, &cmd.program, &purchase, cmd.now).map_err(StoreError::from)?;
     Ok(axum::Json(tally_store::purchase_receipt(
         &cmd,
         &member.member_id,
@@ -264,22 +247,15 @@ pub async fn create_transaction_batch(
     let mut cmds = Vec::new();
     for item in &batch.transactions {
         let prepared = TransactionBody::deserialize(item)
-            .map_err(|e| {
-                ApiError::invalid("invalid_field", format!("the receipt does not fit: {e}"))
-            })
+            .map_err(|e| ApiError::invalid("invalid_field", format!("the receipt does not fit: {e}")))
             .and_then(|b| prepare_purchase(&state, &partner, b, canonical_hash(item)));
         slots.push(prepared.map(|cmd| {
             cmds.push(cmd);
             cmds.len() - 1
         }));
     }
-    let mut posted: Vec<Option<Result<tally_store::Posted, StoreError>>> = state
-        .store
-        .post_purchases(cmds)
-        .await
-        .into_iter()
-        .map(Some)
-        .collect();
+    let mut posted: Vec<Option<Result<tally_store::Posted, StoreError>>> =
+        state.store.post_purchases(cmds).await.into_iter().map(Some).collect();
     let mut out = String::with_capacity(posted.len() * 400 + 16);
     out.push_str("{\"results\":[");
     for (i, slot) in slots.into_iter().enumerate() {
@@ -329,8 +305,7 @@ pub async fn get_transaction(
     if who.partner_scope().is_some_and(|p| p != txn.partner_id) {
         return Err(ApiError::not_found("transaction"));
     }
-    let mut value: serde_json::Value =
-        serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
+    let mut value: serde_json::Value = serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert(
             "returned".into(),
