@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Percent of transactions that also pay with points.
     #[arg(long, default_value_t = 10)]
     pub redeem_percent: u64,
+    /// Measure the database alone instead: a loop of 2 inserts + 2 updates per commit on
+    /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
+    #[arg(long)]
+    pub baseline: bool,
 }
 
 struct Client {
@@ -81,6 +85,16 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let tag = hex_tag();
+    if args.baseline {
+        let path = std::env::temp_dir().join(format!("tally-baseline-{tag}.db")).display().to_string();
+        let p = path.clone();
+        let rate = tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0)).await??;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+        println!("{}", json!({"baseline": "sqlite 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "commits_per_second": rate.round()}));
+        return Ok(());
+    }
     let (store, place) = match args.backend.as_str() {
         "sqlite" => {
             let path = std::env::temp_dir().join(format!("tally-bench-{tag}.db"));

@@ -17,6 +17,7 @@ pub mod model;
 mod postgres;
 mod sqlite;
 pub mod testing;
+pub mod baseline;
 
 pub use common::purchase_receipt;
 pub use error::StoreError;
