@@ -86,13 +86,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let tag = hex_tag();
     if args.baseline {
-        let path = std::env::temp_dir().join(format!("tally-baseline-{tag}.db")).display().to_string();
+        let path = std::env::temp_dir()
+            .join(format!("tally-baseline-{tag}.db"))
+            .display()
+            .to_string();
         let p = path.clone();
-        let rate = tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0)).await??;
+        let rate =
+            tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0)).await??;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
-        println!("{}", json!({"baseline": "sqlite 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "commits_per_second": rate.round()}));
+        println!(
+            "{}",
+            json!({"baseline": "sqlite 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "commits_per_second": rate.round()})
+        );
         return Ok(());
     }
     let (store, place) = match args.backend.as_str() {

@@ -9,10 +9,10 @@ use tally_store::{Store, keys};
 /// The operator key's hash: from `TALLY_ADMIN_KEY`, else the one chosen at first start,
 /// else a new key, printed once and stored only as its hash.
 async fn admin_key_hash(store: &Store) -> anyhow::Result<String> {
-    if let Ok(key) = std::env::var("TALLY_ADMIN_KEY") {
-        if !key.trim().is_empty() {
-            return Ok(keys::hash_key(key.trim()));
-        }
+    if let Ok(key) = std::env::var("TALLY_ADMIN_KEY")
+        && !key.trim().is_empty()
+    {
+        return Ok(keys::hash_key(key.trim()));
     }
     if let Some(hash) = store.admin_key_hash().await? {
         return Ok(hash);

@@ -22,10 +22,14 @@ pub fn sqlite_commits_per_second(path: &str, seconds: f64) -> Result<f64, rusqli
     while Instant::now() < deadline {
         let (a, b) = ((commits * 7919) % 10_000, (commits * 104_729 + 1) % 10_000);
         conn.execute_batch("BEGIN")?;
-        conn.prepare_cached("INSERT INTO postings (account, amount) VALUES (?1, ?2)")?.execute(params![a, -10])?;
-        conn.prepare_cached("INSERT INTO postings (account, amount) VALUES (?1, ?2)")?.execute(params![b, 10])?;
-        conn.prepare_cached("UPDATE accounts SET balance = balance - 10 WHERE id = ?1")?.execute([a])?;
-        conn.prepare_cached("UPDATE accounts SET balance = balance + 10 WHERE id = ?1")?.execute([b])?;
+        conn.prepare_cached("INSERT INTO postings (account, amount) VALUES (?1, ?2)")?
+            .execute(params![a, -10])?;
+        conn.prepare_cached("INSERT INTO postings (account, amount) VALUES (?1, ?2)")?
+            .execute(params![b, 10])?;
+        conn.prepare_cached("UPDATE accounts SET balance = balance - 10 WHERE id = ?1")?
+            .execute([a])?;
+        conn.prepare_cached("UPDATE accounts SET balance = balance + 10 WHERE id = ?1")?
+            .execute([b])?;
         conn.execute_batch("COMMIT")?;
         commits += 1;
     }

@@ -9,6 +9,7 @@
 //!   (group commit, WAL with `synchronous=FULL`); reads use a pool of read connections.
 //! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
 
+pub mod baseline;
 pub mod common;
 mod error;
 pub mod keys;
@@ -17,7 +18,6 @@ pub mod model;
 mod postgres;
 mod sqlite;
 pub mod testing;
-pub mod baseline;
 
 pub use common::purchase_receipt;
 pub use error::StoreError;

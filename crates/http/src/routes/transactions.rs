@@ -100,13 +100,13 @@ fn prepare_purchase(
             ));
         }
     };
-    if let Some(loc) = &body.location_id {
-        if !tally_domain::ids::is_plausible_id(loc) {
-            return Err(ApiError::invalid(
-                "unknown_location",
-                "the location does not belong to this partner",
-            ));
-        }
+    if let Some(loc) = &body.location_id
+        && !tally_domain::ids::is_plausible_id(loc)
+    {
+        return Err(ApiError::invalid(
+            "unknown_location",
+            "the location does not belong to this partner",
+        ));
     }
     let now = state.now();
     let occurred_at = match &body.occurred_at {

@@ -263,10 +263,10 @@ impl SqliteStore {
                 None => open_connection(&inner.path)?,
             };
             let result = f(&conn);
-            if let Ok(mut r) = inner.readers.lock() {
-                if r.len() < 16 {
-                    r.push(conn);
-                }
+            if let Ok(mut r) = inner.readers.lock()
+                && r.len() < 16
+            {
+                r.push(conn);
             }
             result
         })

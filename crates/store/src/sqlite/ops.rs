@@ -47,9 +47,7 @@ pub fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow
     program(conn)
 }
 
-pub fn partner_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, String, String, String, String, i64, i64)> {
+pub fn partner_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartnerTuple> {
     Ok((
         r.get(0)?,
         r.get(1)?,
