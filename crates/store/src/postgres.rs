@@ -23,9 +23,120 @@ use tally_domain::receipt::{BalanceView, ReturnReceipt};
 
 type Tx = Transaction<'static, Postgres>;
 
+/// Writer tasks that post purchases in groups (`TALLY_PG_WRITERS` overrides), and the
+/// most each group takes.
+const WRITERS: usize = 4;
+const MAX_GROUP: usize = 64;
+
+type Reply = tokio::sync::oneshot::Sender<Result<Posted, StoreError>>;
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    purchases: tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)>,
+}
+
+/// Takes waiting purchases in groups and posts each group in one transaction: one
+/// commit (one WAL flush) for many sales. Any database error rolls the group back, and
+/// its purchases are posted one by one instead; that is safe because a purchase is
+/// idempotent by its receipt. Ends when every `PgStore` clone is gone.
+async fn run_purchase_writer(
+    pool: PgPool,
+    queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(PurchaseCmd, Reply)>>>,
+) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut rx = queue.lock().await;
+            match rx.recv().await {
+                Some(job) => group.push(job),
+                None => return,
+            }
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // Lock members in one order across groups, so two groups rarely deadlock.
+        group.sort_by(|a, b| member_key(&a.0.member).cmp(&member_key(&b.0.member)));
+        post_group(&pool, group).await;
+    }
+}
+
+fn member_key(m: &MemberRef) -> String {
+    match m {
+        MemberRef::Id(id) => id.clone(),
+        MemberRef::Identity(i) => format!("{}:{}", i.kind.as_str(), i.value),
+    }
+}
+
+enum Outcome {
+    Answered(Result<Posted, StoreError>),
+    /// A concurrent request posted the same receipt first: read its answer after commit.
+    Replay,
+}
+
+async fn post_group(pool: &PgPool, group: Vec<(PurchaseCmd, Reply)>) {
+    let grouped = async {
+        let mut tx = pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for (cmd, _) in &group {
+            outcomes.push(match post_purchase_in(&mut tx, cmd).await {
+                Ok(Some(posted)) => Outcome::Answered(Ok(posted)),
+                Ok(None) => Outcome::Replay,
+                Err(StoreError::Database(e)) => return Err(StoreError::Database(e)),
+                // Refusals happen before a purchase writes anything: the group goes on.
+                Err(refused) => Outcome::Answered(Err(refused)),
+            });
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(outcomes)
+    }
+    .await;
+    match grouped {
+        Ok(outcomes) => {
+            for ((cmd, reply), outcome) in group.into_iter().zip(outcomes) {
+                let answer = match outcome {
+                    Outcome::Answered(answer) => answer,
+                    Outcome::Replay => replay_existing(pool, &cmd).await,
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, size = group.len(), "PostgreSQL group failed; posting one by one");
+            for (cmd, reply) in group {
+                let _ = reply.send(post_purchase_alone(pool, &cmd).await);
+            }
+        }
+    }
+}
+
+async fn replay_existing(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+    let seen: (String, String) =
+        sqlx::query_as("SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2")
+            .bind(&cmd.partner.id)
+            .bind(&cmd.external_id)
+            .fetch_one(pool)
+            .await?;
+    replay(&seen.0, seen.1, &cmd.request_hash)
+}
+
+/// One purchase in its own transaction.
+async fn post_purchase_alone(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+    let mut tx = pool.begin().await?;
+    match post_purchase_in(&mut tx, cmd).await? {
+        Some(posted) => {
+            tx.commit().await?;
+            Ok(posted)
+        }
+        None => {
+            tx.rollback().await?;
+            replay_existing(pool, cmd).await
+        }
+    }
 }
 
 fn ts(us: i64) -> Timestamp {
@@ -170,6 +281,8 @@ async fn load_state(
     ))
 }
 
+/// Writes a plan in one statement: entries, lot changes, new lots, activity and the
+/// member's balances (data-modifying CTEs over arrays: one round trip).
 async fn write_plan(
     conn: &mut PgConnection,
     member_id: &str,
@@ -179,95 +292,90 @@ async fn write_plan(
     event_time: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let recorded = to_micros(now);
-    if !plan.transfers.is_empty() {
-        let (mut account, mut member, mut partner, mut amount, mut code, mut txn, mut ret) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        for t in &plan.transfers {
-            for (a, points) in [(&t.from, -t.points), (&t.to, t.points)] {
-                account.push(a.key());
-                member.push(a.member().map(str::to_string));
-                partner.push(a.partner().map(str::to_string));
-                amount.push(points);
-                code.push(t.code.as_str());
-                txn.push(t.transaction_id.clone());
-                ret.push(t.return_id.clone());
-            }
+    let (mut account, mut member, mut partner, mut amount, mut code, mut txn, mut ret) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for t in &plan.transfers {
+        for (a, points) in [(&t.from, -t.points), (&t.to, t.points)] {
+            account.push(a.key());
+            member.push(a.member().map(str::to_string));
+            partner.push(a.partner().map(str::to_string));
+            amount.push(points);
+            code.push(t.code.as_str());
+            txn.push(t.transaction_id.clone());
+            ret.push(t.return_id.clone());
         }
-        sqlx::query(
-            "INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
-             SELECT a, m, p, n, c, t, r, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
-                 AS u(a, m, p, n, c, t, r)",
-        )
-        .bind(account)
-        .bind(member)
-        .bind(partner)
-        .bind(amount)
-        .bind(code)
-        .bind(txn)
-        .bind(ret)
-        .bind(recorded)
-        .execute(&mut *conn)
-        .await?;
     }
-    if !plan.lot_updates.is_empty() {
-        let ids: Vec<i64> = plan.lot_updates.iter().map(|u| u.id).collect();
-        let remaining: Vec<i64> = plan.lot_updates.iter().map(|u| u.remaining).collect();
-        let matures: Vec<Option<i64>> = plan.lot_updates.iter().map(|u| u.matures_at.map(to_micros)).collect();
-        sqlx::query(
-            "UPDATE lots SET remaining = u.r, matures_at = u.m FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(i, r, m) WHERE lots.id = u.i",
-        )
-        .bind(ids)
-        .bind(remaining)
-        .bind(matures)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for lot in &plan.new_lots {
-        sqlx::query(
-            "INSERT INTO lots (member_id, remaining, earned_at, expires_at, matures_at, transaction_id, origin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(member_id)
-        .bind(lot.remaining)
-        .bind(to_micros(lot.earned_at))
-        .bind(to_micros(lot.expires_at))
-        .bind(lot.matures_at.map(to_micros))
-        .bind(&lot.transaction_id)
-        .bind(lot.origin.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !plan.activity.is_empty() {
-        let kind: Vec<&str> = plan.activity.iter().map(|a| a.kind).collect();
-        let points: Vec<i64> = plan.activity.iter().map(|a| a.points).collect();
-        let at: Vec<i64> = plan
-            .activity
-            .iter()
-            .map(|a| to_micros(activity_time(a, event_time, now)))
-            .collect();
-        let partner: Vec<Option<String>> = plan.activity.iter().map(|a| a.partner_id.clone()).collect();
-        let txn: Vec<Option<String>> = plan.activity.iter().map(|a| a.transaction_id.clone()).collect();
-        let description: Vec<&str> = plan.activity.iter().map(|a| a.description.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description)
-             SELECT $1, k, n, o, p, t, d FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(k, n, o, p, t, d)",
-        )
-        .bind(member_id)
-        .bind(kind)
-        .bind(points)
-        .bind(at)
-        .bind(partner)
-        .bind(txn)
-        .bind(description)
-        .execute(&mut *conn)
-        .await?;
-    }
+    let lu = &plan.lot_updates;
+    let nl = &plan.new_lots;
+    let ac = &plan.activity;
     let b = plan.balance_after;
     let due = merge_due(stored_due, plan.next_due_at, lots_loaded);
     sqlx::query(
-        "UPDATE members SET available = $2, pending = $3, lifetime_earned = $4, next_due_at = $5 WHERE id = $1",
+        "WITH e AS (
+             INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
+             SELECT a, m, p, n, c, t, r, $8
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
+                 AS u(a, m, p, n, c, t, r)
+         ), lu AS (
+             UPDATE lots SET remaining = u.r, matures_at = u.m
+             FROM UNNEST($9::bigint[], $10::bigint[], $11::bigint[]) AS u(i, r, m) WHERE lots.id = u.i
+         ), nl AS (
+             INSERT INTO lots (member_id, remaining, earned_at, expires_at, matures_at, transaction_id, origin)
+             SELECT $12, r, e, x, m, t, o
+             FROM UNNEST($13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[])
+                 AS u(r, e, x, m, t, o)
+         ), ac AS (
+             INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description)
+             SELECT $12, k, n, o, p, t, d
+             FROM UNNEST($19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[])
+                 AS u(k, n, o, p, t, d)
+         )
+         UPDATE members SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28 WHERE id = $12",
+    )
+    .bind(account)
+    .bind(member)
+    .bind(partner)
+    .bind(amount)
+    .bind(code)
+    .bind(txn)
+    .bind(ret)
+    .bind(to_micros(now))
+    .bind(lu.iter().map(|u| u.id).collect::<Vec<i64>>())
+    .bind(lu.iter().map(|u| u.remaining).collect::<Vec<i64>>())
+    .bind(
+        lu.iter()
+            .map(|u| u.matures_at.map(to_micros))
+            .collect::<Vec<Option<i64>>>(),
     )
     .bind(member_id)
+    .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
+    .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
+    .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
+    .bind(
+        nl.iter()
+            .map(|l| l.matures_at.map(to_micros))
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(
+        nl.iter()
+            .map(|l| l.transaction_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(nl.iter().map(|l| l.origin.as_str()).collect::<Vec<&str>>())
+    .bind(ac.iter().map(|a| a.kind).collect::<Vec<&str>>())
+    .bind(ac.iter().map(|a| a.points).collect::<Vec<i64>>())
+    .bind(
+        ac.iter()
+            .map(|a| to_micros(activity_time(a, event_time, now)))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(ac.iter().map(|a| a.partner_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(
+        ac.iter()
+            .map(|a| a.transaction_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(ac.iter().map(|a| a.description.as_str()).collect::<Vec<&str>>())
     .bind(b.available)
     .bind(b.pending)
     .bind(b.lifetime_earned)
@@ -275,6 +383,45 @@ async fn write_plan(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Finds the member a purchase names and locks its row, in one query.
+async fn lock_member(
+    conn: &mut PgConnection,
+    member: &MemberRef,
+) -> Result<(MemberState, Option<Timestamp>), StoreError> {
+    let row = match member {
+        MemberRef::Id(id) => {
+            sqlx::query(
+                "SELECT id, available, pending, lifetime_earned, next_due_at FROM members WHERE id = $1 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+        }
+        MemberRef::Identity(identity) => {
+            sqlx::query(
+                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at
+                 FROM identities i JOIN members m ON m.id = i.member_id
+                 WHERE i.kind = $1 AND i.value = $2 FOR UPDATE OF m",
+            )
+            .bind(identity.kind.as_str())
+            .bind(&identity.value)
+            .fetch_optional(conn)
+            .await?
+        }
+    };
+    let r = row.ok_or(StoreError::NotFound("member"))?;
+    let state = MemberState {
+        member_id: r.try_get(0)?,
+        balance: Balance {
+            available: r.try_get(1)?,
+            pending: r.try_get(2)?,
+            lifetime_earned: r.try_get(3)?,
+        },
+        lots: Vec::new(),
+    };
+    Ok((state, r.try_get::<Option<i64>, _>(4)?.map(ts)))
 }
 
 async fn transaction_row(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<TransactionRow>, StoreError> {
@@ -322,8 +469,8 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
             return Err(StoreError::UnknownLocation);
         }
     }
-    let member_id = resolve_member(tx, &cmd.member).await?;
-    let (state, stored_due) = load_state(tx, &member_id, false, true).await?;
+    let (state, stored_due) = lock_member(tx, &cmd.member).await?;
+    let member_id = state.member_id.clone();
     let needs_lots = cmd.redeem_points > 0 || stored_due.is_some_and(|d| d <= cmd.now);
     let state = if needs_lots {
         load_state(tx, &member_id, true, false).await?.0
@@ -390,8 +537,18 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let store = PgStore { pool };
+        let (purchases, queue) = tokio::sync::mpsc::unbounded_channel();
+        let store = PgStore { pool, purchases };
         store.migrate().await?;
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        let writers = std::env::var("TALLY_PG_WRITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WRITERS)
+            .clamp(1, 16);
+        for _ in 0..writers {
+            tokio::spawn(run_purchase_writer(store.pool.clone(), queue.clone()));
+        }
         Ok(store)
     }
 
@@ -659,34 +816,31 @@ impl PgStore {
     }
 
     pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        match post_purchase_in(&mut tx, &cmd).await? {
-            Some(posted) => {
-                tx.commit().await?;
-                Ok(posted)
-            }
-            None => {
-                tx.rollback().await?;
-                // A concurrent request with the same receipt committed first.
-                let seen: (String, String) = sqlx::query_as(
-                    "SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2",
-                )
-                .bind(&cmd.partner.id)
-                .bind(&cmd.external_id)
-                .fetch_one(&self.pool)
-                .await?;
-                replay(&seen.0, seen.1, &cmd.request_hash)
-            }
-        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.purchases
+            .send((cmd, reply))
+            .map_err(|_| StoreError::Database("the purchase writers have stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("a purchase writer dropped a purchase".into()))?
     }
 
     pub async fn post_purchases(&self, cmds: Vec<PurchaseCmd>) -> Vec<Result<Posted, StoreError>> {
-        // Up to 8 at a time: each in its own short transaction, answered in order.
-        use futures::StreamExt;
-        futures::stream::iter(cmds.into_iter().map(|cmd| async move { self.post_purchase(cmd).await }))
-            .buffered(8)
-            .collect()
-            .await
+        let mut answers = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let _ = self.purchases.send((cmd, reply));
+            answers.push(answer);
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(
+                answer
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError::Database("a purchase writer dropped a purchase".into()))),
+            );
+        }
+        out
     }
 
     pub async fn member_state(&self, member: MemberRef) -> Result<MemberState, StoreError> {
