@@ -518,6 +518,10 @@ async fn run_ops(w: &World, ops: Vec<Op>) {
     for (i, op) in ops.into_iter().enumerate() {
         match op {
             Op::Buy { member, czk, redeem } => {
+                let bill_cents = czk * 10 / 252; // CZK minor units → EUR cents, rounded down
+                if redeem > bill_cents {
+                    continue; // the rules refuse it before the store sees it (redeem_exceeds_total)
+                }
                 let cmd = w.purchase(&w.partner, &members[member], &format!("P-{i}"), czk, redeem, now);
                 if let Ok(p) = w.store().post_purchase(cmd).await {
                     purchases.push((receipt(&p)["id"].as_str().unwrap().to_string(), czk));

@@ -28,14 +28,38 @@ const MAX_GROUP: usize = 4096;
 /// Members the expiry run settles per writer job, so the POS path is never held up long.
 const SETTLE_CHUNK: u32 = 200;
 
-/// What a job leaves for the writer: whether to keep its writes, and how to answer once
-/// the group's commit has succeeded or failed.
-struct Done {
-    keep: bool,
-    reply: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+/// A write waiting for the writer thread. `run` may be called twice: once in a group,
+/// and again alone if the group had to be rolled back.
+trait WriteJob: Send {
+    /// Runs the job; true when it failed on the database itself (it may have written
+    /// part of its rows, so the group must be rolled back). A job refused for any other
+    /// reason has written nothing: every job checks before it writes.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the job's transaction has committed, or failed to.
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
-type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
+struct TypedJob<T, F> {
+    work: F,
+    result: Option<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: Fn(&Connection) -> Result<T, StoreError> + Send> WriteJob for TypedJob<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.work)(conn);
+        let failed = matches!(result, Err(StoreError::Database(_)));
+        self.result = Some(result);
+        failed
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = self.result.unwrap_or_else(|| Err(StoreError::Database("the job did not run".into())));
+        let _ = self.answer.send(committed.and(result));
+    }
+}
+
+type Job = Box<dyn WriteJob>;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -120,59 +144,42 @@ fn run_writer(conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let msg = e.to_string();
-            tracing::error!(error = %msg, "SQLite writer could not begin a transaction");
-            for job in jobs {
-                // Each job still runs its reply so no caller waits forever.
-                let done = Done {
-                    keep: false,
-                    reply: Box::new(|_| ()),
-                };
-                drop(done);
-                drop(job);
+        let started = std::time::Instant::now();
+        let size = jobs.len();
+        let grouped = conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from).and_then(|_| {
+            let mut failed = false;
+            for job in jobs.iter_mut() {
+                if job.run(&conn) {
+                    failed = true;
+                    break;
+                }
             }
-            continue;
-        }
-        let group_started = std::time::Instant::now();
-        let group_size = jobs.len();
-        let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let savepoint = conn.prepare_cached("SAVEPOINT job").and_then(|mut s| s.execute([]));
-            if let Err(e) = savepoint {
-                tracing::error!(error = %e, "SQLite savepoint failed");
-                continue;
+            if failed {
+                return Err(StoreError::Database("a job failed on the database".into()));
             }
-            let done = job(&conn);
-            let end = if done.keep {
-                conn.prepare_cached("RELEASE job").and_then(|mut s| s.execute([]))
-            } else {
-                conn.prepare_cached("ROLLBACK TO job")
-                    .and_then(|mut s| s.execute([]))
-                    .and_then(|_| conn.prepare_cached("RELEASE job").and_then(|mut s| s.execute([])))
-            };
-            if let Err(e) = end {
-                tracing::error!(error = %e, "SQLite savepoint release failed");
-            }
-            replies.push(done.reply);
-        }
-        let work_done = group_started.elapsed();
-        let committed = conn.execute_batch("COMMIT");
-        tracing::debug!(
-            group_size,
-            work_us = work_done.as_micros() as u64,
-            total_us = group_started.elapsed().as_micros() as u64,
-            "SQLite group"
-        );
-        match committed {
-            Ok(()) => replies.into_iter().for_each(|r| r(Ok(()))),
+            let worked = started.elapsed();
+            conn.execute_batch("COMMIT")?;
+            tracing::debug!(size, work_us = worked.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "SQLite group");
+            Ok(())
+        });
+        match grouped {
+            Ok(()) => jobs.into_iter().for_each(|job| job.reply(Ok(()))),
             Err(e) => {
-                tracing::error!(error = %e, "SQLite group commit failed");
+                tracing::warn!(error = %e, size, "SQLite group rolled back; running its jobs one by one");
                 let _ = conn.execute_batch("ROLLBACK");
-                let msg = e.to_string();
-                replies
-                    .into_iter()
-                    .for_each(|r| r(Err(StoreError::Database(msg.clone()))));
+                for mut job in jobs {
+                    let alone = conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from).and_then(|_| {
+                        if job.run(&conn) {
+                            let _ = conn.execute_batch("ROLLBACK");
+                            return Ok(());
+                        }
+                        conn.execute_batch("COMMIT").map_err(StoreError::from)
+                    });
+                    if alone.is_err() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    job.reply(alone);
+                }
             }
         }
     }
@@ -214,20 +221,10 @@ impl SqliteStore {
     }
 
     fn job<T: Send + 'static>(
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let keep = result.is_ok();
-            Done {
-                keep,
-                reply: Box::new(move |commit| {
-                    let _ = tx.send(commit.and(result));
-                }),
-            }
-        });
-        (job, rx)
+        let (answer, rx) = oneshot::channel();
+        (Box::new(TypedJob { work, result: None, answer }), rx)
     }
 
     fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
@@ -242,7 +239,7 @@ impl SqliteStore {
     /// Runs `f` in the writer's next group transaction and answers after the commit.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (job, rx) = Self::job(f);
         self.send(vec![job])?;
@@ -289,7 +286,7 @@ impl SqliteStore {
 
     pub async fn set_admin_key_hash(&self, hash: String) -> Result<(), StoreError> {
         self.write(move |c| {
-            Ok(c.execute("UPDATE program SET admin_key_hash = ?1 WHERE id = 1", [hash])
+            Ok(c.execute("UPDATE program SET admin_key_hash = ?1 WHERE id = 1", [&hash])
                 .map(|_| ())?)
         })
         .await
@@ -318,7 +315,7 @@ impl SqliteStore {
     }
 
     pub async fn create_partner(&self, partner: PartnerRow) -> Result<PartnerRow, StoreError> {
-        self.write(move |c| ops::create_partner(c, &partner).map(|_| partner))
+        self.write(move |c| ops::create_partner(c, &partner).map(|_| partner.clone()))
             .await
     }
 
@@ -331,7 +328,7 @@ impl SqliteStore {
     }
 
     pub async fn create_location(&self, location: LocationRow) -> Result<LocationRow, StoreError> {
-        self.write(move |c| ops::create_location(c, &location).map(|_| location))
+        self.write(move |c| ops::create_location(c, &location).map(|_| location.clone()))
             .await
     }
 

@@ -389,7 +389,11 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
             return Err(StoreError::UnknownLocation);
         }
     }
-    let member_id = resolve_member(conn, &cmd.member)?;
+    let member_id = match &cmd.member {
+        // load_state finds (or refuses) a member named by id.
+        MemberRef::Id(id) => id.clone(),
+        other => resolve_member(conn, other)?,
+    };
     let (state, stored_due) = load_state(conn, &member_id, false)?;
     let needs_lots = cmd.redeem_points > 0 || stored_due.is_some_and(|d| d <= cmd.now);
     let state = if needs_lots {
