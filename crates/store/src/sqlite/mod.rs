@@ -54,7 +54,9 @@ impl<T: Send, F: Fn(&Connection) -> Result<T, StoreError> + Send> WriteJob for T
     }
 
     fn reply(self: Box<Self>, committed: Result<(), StoreError>) {
-        let result = self.result.unwrap_or_else(|| Err(StoreError::Database("the job did not run".into())));
+        let result = self
+            .result
+            .unwrap_or_else(|| Err(StoreError::Database("the job did not run".into())));
         let _ = self.answer.send(committed.and(result));
     }
 }
@@ -146,35 +148,46 @@ fn run_writer(conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
         }
         let started = std::time::Instant::now();
         let size = jobs.len();
-        let grouped = conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from).and_then(|_| {
-            let mut failed = false;
-            for job in jobs.iter_mut() {
-                if job.run(&conn) {
-                    failed = true;
-                    break;
+        let grouped = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)
+            .and_then(|_| {
+                let mut failed = false;
+                for job in jobs.iter_mut() {
+                    if job.run(&conn) {
+                        failed = true;
+                        break;
+                    }
                 }
-            }
-            if failed {
-                return Err(StoreError::Database("a job failed on the database".into()));
-            }
-            let worked = started.elapsed();
-            conn.execute_batch("COMMIT")?;
-            tracing::debug!(size, work_us = worked.as_micros() as u64, total_us = started.elapsed().as_micros() as u64, "SQLite group");
-            Ok(())
-        });
+                if failed {
+                    return Err(StoreError::Database("a job failed on the database".into()));
+                }
+                let worked = started.elapsed();
+                conn.execute_batch("COMMIT")?;
+                tracing::debug!(
+                    size,
+                    work_us = worked.as_micros() as u64,
+                    total_us = started.elapsed().as_micros() as u64,
+                    "SQLite group"
+                );
+                Ok(())
+            });
         match grouped {
             Ok(()) => jobs.into_iter().for_each(|job| job.reply(Ok(()))),
             Err(e) => {
                 tracing::warn!(error = %e, size, "SQLite group rolled back; running its jobs one by one");
                 let _ = conn.execute_batch("ROLLBACK");
                 for mut job in jobs {
-                    let alone = conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from).and_then(|_| {
-                        if job.run(&conn) {
-                            let _ = conn.execute_batch("ROLLBACK");
-                            return Ok(());
-                        }
-                        conn.execute_batch("COMMIT").map_err(StoreError::from)
-                    });
+                    let alone = conn
+                        .execute_batch("BEGIN IMMEDIATE")
+                        .map_err(StoreError::from)
+                        .and_then(|_| {
+                            if job.run(&conn) {
+                                let _ = conn.execute_batch("ROLLBACK");
+                                return Ok(());
+                            }
+                            conn.execute_batch("COMMIT").map_err(StoreError::from)
+                        });
                     if alone.is_err() {
                         let _ = conn.execute_batch("ROLLBACK");
                     }
@@ -224,7 +237,14 @@ impl SqliteStore {
         work: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
         let (answer, rx) = oneshot::channel();
-        (Box::new(TypedJob { work, result: None, answer }), rx)
+        (
+            Box::new(TypedJob {
+                work,
+                result: None,
+                answer,
+            }),
+            rx,
+        )
     }
 
     fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
@@ -286,8 +306,10 @@ impl SqliteStore {
 
     pub async fn set_admin_key_hash(&self, hash: String) -> Result<(), StoreError> {
         self.write(move |c| {
-            Ok(c.execute("UPDATE program SET admin_key_hash = ?1 WHERE id = 1", [&hash])
-                .map(|_| ())?)
+            Ok(
+                c.execute("UPDATE program SET admin_key_hash = ?1 WHERE id = 1", [&hash])
+                    .map(|_| ())?,
+            )
         })
         .await
     }
