@@ -60,7 +60,7 @@ async fn run_purchase_writer(
             }
         }
         // Lock members in one order across groups, so two groups rarely deadlock.
-        group.sort_by(|a, b| member_key(&a.0.member).cmp(&member_key(&b.0.member)));
+        group.sort_by_key(|job| member_key(&job.0.member));
         post_group(&pool, group).await;
     }
 }
