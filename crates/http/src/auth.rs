@@ -52,3 +52,28 @@ impl Principal {
         }
     }
 }
+
+/// The operator, checked before the body is read: a partner key on an operator endpoint
+/// is `403` whatever it sends.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Principal::from_request_parts(parts, state).await?.require_operator()?;
+        Ok(Operator)
+    }
+}
+
+/// A partner's till, checked before the body is read; holds the partner id.
+pub struct Till(pub String);
+
+impl FromRequestParts<AppState> for Till {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let who = Principal::from_request_parts(parts, state).await?;
+        Ok(Till(who.require_partner()?.to_string()))
+    }
+}

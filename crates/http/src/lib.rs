@@ -2,7 +2,7 @@
 //! OpenAPI and metrics. Handlers validate and parse every field into domain types,
 //! then call the store; see `docs/ARCHITECTURE.md` for the path of a POS transaction.
 
-mod auth;
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod idempotency;

@@ -1,7 +1,8 @@
 //! Operations: ledger verification, expiry runs, health, metrics, the OpenAPI document.
 
+use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::state::{AppState, Principal};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -28,8 +29,10 @@ pub struct VerificationView {
 
 /// Recomputes every balance from the entries (operator).
 #[utoipa::path(get, path = "/v1/ledger/verify", tag = "operations", responses((status = 200, body = VerificationView)), security(("bearer" = [])))]
-pub async fn verify_ledger(State(state): State<AppState>, who: Principal) -> Result<Json<VerificationView>, ApiError> {
-    who.require_operator()?;
+pub async fn verify_ledger(
+    State(state): State<AppState>,
+    _operator: Operator,
+) -> Result<Json<VerificationView>, ApiError> {
     let v = state.store.verify_ledger().await?;
     Ok(Json(VerificationView {
         balanced: v.balanced,
@@ -58,8 +61,7 @@ pub struct ExpiryRunView {
 /// Matures pending points and expires old lots now, for every member due (operator).
 /// The server also does this on a schedule.
 #[utoipa::path(post, path = "/v1/expiry-runs", tag = "operations", responses((status = 200, body = ExpiryRunView)), security(("bearer" = [])))]
-pub async fn run_expiry(State(state): State<AppState>, who: Principal) -> Result<Json<ExpiryRunView>, ApiError> {
-    who.require_operator()?;
+pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> Result<Json<ExpiryRunView>, ApiError> {
     let r = settle_all(&state).await?;
     Ok(Json(ExpiryRunView {
         members_settled: r.members_settled,

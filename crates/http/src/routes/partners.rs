@@ -1,5 +1,6 @@
 //! Partners, their locations and their API keys (operator).
 
+use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, path_id};
 use crate::state::{AppState, Principal};
@@ -71,10 +72,9 @@ pub struct PartnerList {
 #[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner, responses((status = 201, body = PartnerView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_partner(
     State(state): State<AppState>,
-    who: Principal,
+    _operator: Operator,
     body: ApiJson<NewPartner>,
 ) -> Result<(StatusCode, Json<PartnerView>), ApiError> {
-    who.require_operator()?;
     let b = body.value;
     let earn_rate: Decimal = match b.earn_rate.as_deref() {
         None => Decimal::ONE,
@@ -111,8 +111,7 @@ pub async fn create_partner(
 
 /// All partners (operator).
 #[utoipa::path(get, path = "/v1/partners", tag = "partners", responses((status = 200, body = PartnerList)), security(("bearer" = [])))]
-pub async fn list_partners(State(state): State<AppState>, who: Principal) -> Result<Json<PartnerList>, ApiError> {
-    who.require_operator()?;
+pub async fn list_partners(State(state): State<AppState>, _operator: Operator) -> Result<Json<PartnerList>, ApiError> {
     let items = state.store.partners().await?.into_iter().map(Into::into).collect();
     Ok(Json(PartnerList {
         items,
@@ -181,11 +180,10 @@ pub struct LocationList {
 #[utoipa::path(post, path = "/v1/partners/{id}/locations", tag = "partners", params(("id" = String, Path)), request_body = NewLocation, responses((status = 201, body = LocationView)), security(("bearer" = [])))]
 pub async fn create_location(
     State(state): State<AppState>,
-    who: Principal,
+    _operator: Operator,
     Path(id): Path<String>,
     body: ApiJson<NewLocation>,
 ) -> Result<(StatusCode, Json<LocationView>), ApiError> {
-    who.require_operator()?;
     path_id(&id, "partner")?;
     let b = body.value;
     let location = LocationRow {
@@ -228,10 +226,9 @@ pub struct NewApiKey {
 #[utoipa::path(post, path = "/v1/partners/{id}/api-keys", tag = "partners", params(("id" = String, Path)), responses((status = 201, body = NewApiKey)), security(("bearer" = [])))]
 pub async fn create_api_key(
     State(state): State<AppState>,
-    who: Principal,
+    _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
-    who.require_operator()?;
     state.partner(&id).await?;
     let key = keys::generate_key();
     let row = ApiKeyRow {

@@ -1,5 +1,6 @@
 //! The programme's terms and the operator's FX rates.
 
+use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::{AppState, Principal};
@@ -60,10 +61,9 @@ pub struct ProgramPatch {
 #[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView)), security(("bearer" = [])))]
 pub async fn update_program(
     State(state): State<AppState>,
-    who: Principal,
+    _operator: Operator,
     body: ApiJson<ProgramPatch>,
 ) -> Result<Json<ProgramView>, ApiError> {
-    who.require_operator()?;
     let b = body.value;
     let name = b.name.map(|n| parse_label("name", &n, 100)).transpose()?;
     if b.point_value.is_some_and(|v| !(1..=1_000_000).contains(&v)) {
@@ -116,10 +116,9 @@ pub async fn get_fx_rates(State(state): State<AppState>, _who: Principal) -> Jso
 #[utoipa::path(put, path = "/v1/fx-rates", tag = "program", request_body = FxRatesBody, responses((status = 200, body = FxRatesView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn put_fx_rates(
     State(state): State<AppState>,
-    who: Principal,
+    _operator: Operator,
     body: ApiJson<FxRatesBody>,
 ) -> Result<Json<FxRatesView>, ApiError> {
-    who.require_operator()?;
     let program = state.program();
     if body.value.rates.is_empty() || body.value.rates.len() > 200 {
         return Err(ApiError::invalid("invalid_field", "rates: give 1 to 200 rates"));

@@ -1,5 +1,6 @@
 //! The POS path: purchases (earn and pay with points), quotes, end-of-day batches, returns.
 
+use crate::auth::Till;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, canonical_hash, parse_json, path_id};
 use crate::routes::raw_json;
@@ -184,10 +185,10 @@ fn posted_response(posted: tally_store::Posted) -> Response {
     security(("bearer" = [])))]
 pub async fn create_transaction(
     State(state): State<AppState>,
-    who: Principal,
+    Till(partner_id): Till,
     body: ApiJson<TransactionBody>,
 ) -> Result<Response, ApiError> {
-    let partner = state.partner(who.require_partner()?).await?;
+    let partner = state.partner(&partner_id).await?;
     let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
     Ok(posted_response(state.store.post_purchase(cmd).await?))
 }
@@ -197,10 +198,10 @@ pub async fn create_transaction(
     responses((status = 200, body = PurchaseReceipt), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn quote_transaction(
     State(state): State<AppState>,
-    who: Principal,
+    Till(partner_id): Till,
     body: ApiJson<TransactionBody>,
 ) -> Result<axum::Json<PurchaseReceipt>, ApiError> {
-    let partner = state.partner(who.require_partner()?).await?;
+    let partner = state.partner(&partner_id).await?;
     let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
     let member = state.store.member_state(cmd.member.clone()).await?;
     let purchase = Purchase {
@@ -232,10 +233,10 @@ pub struct BatchBody {
     security(("bearer" = [])))]
 pub async fn create_transaction_batch(
     State(state): State<AppState>,
-    who: Principal,
+    Till(partner_id): Till,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let partner = state.partner(who.require_partner()?).await?;
+    let partner = state.partner(&partner_id).await?;
     let (batch, _) = parse_json::<BatchBody>(&body)?;
     if batch.transactions.is_empty() || batch.transactions.len() > MAX_BATCH {
         return Err(ApiError::invalid(
@@ -338,11 +339,10 @@ pub struct ReturnBody {
     security(("bearer" = [])))]
 pub async fn create_return(
     State(state): State<AppState>,
-    who: Principal,
+    Till(partner_id): Till,
     Path(id): Path<String>,
     body: ApiJson<ReturnBody>,
 ) -> Result<Response, ApiError> {
-    let partner_id = who.require_partner()?.to_string();
     path_id(&id, "transaction")?;
     let cmd = ReturnCmd {
         return_id: keys::new_id("ret"),
