@@ -66,6 +66,14 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL schema this test database lives in.
+    pub fn schema(&self) -> Option<&str> {
+        match &self.cleanup {
+            Cleanup::Schema { schema, .. } => Some(schema),
+            Cleanup::File(_) => None,
+        }
+    }
+
     /// Both backends: SQLite always, PostgreSQL when reachable.
     pub async fn all() -> Vec<TestDb> {
         let mut dbs = vec![TestDb::sqlite().await];
