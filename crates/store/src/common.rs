@@ -132,3 +132,53 @@ pub fn verification(
         mismatches,
     }
 }
+
+/// FX rates as stored (code, decimal string) into the domain's rates.
+pub fn fx_rates_from_rows(rows: Vec<(String, String)>) -> Result<tally_domain::earning::FxRates, StoreError> {
+    let mut rates = tally_domain::earning::FxRates::new();
+    for (code, rate) in rows {
+        let rate = rate
+            .parse()
+            .map_err(|_| StoreError::Database(format!("bad stored rate for {code}")))?;
+        rates.set(tally_domain::money::Currency::parse(&code)?, rate)?;
+    }
+    Ok(rates)
+}
+
+/// Plans a return of a stored purchase and makes its receipt (the JSON the client gets,
+/// saved for replays). Both backends write the result the same way.
+pub fn plan_return_receipt(
+    txn: &crate::model::TransactionRow,
+    partner_name: String,
+    state: &tally_domain::plan::MemberState,
+    cmd: &crate::model::ReturnCmd,
+) -> Result<(tally_domain::plan::Plan, tally_domain::plan::ReturnResult, String), StoreError> {
+    let record = tally_domain::plan::PurchaseRecord {
+        id: txn.id.clone(),
+        partner_id: txn.partner_id.clone(),
+        partner_name,
+        member_id: txn.member_id.clone(),
+        total: txn.total,
+        points_earned: txn.points_earned,
+        points_redeemed: txn.points_redeemed,
+        returned_amount: txn.returned_amount,
+        points_reversed: txn.points_reversed,
+        points_refunded: txn.points_refunded,
+    };
+    let (plan, result) =
+        tally_domain::plan::plan_return(state, &cmd.program, &record, &cmd.return_id, cmd.amount, cmd.now)?;
+    let receipt = to_json(&tally_domain::receipt::ReturnReceipt {
+        id: cmd.return_id.clone(),
+        transaction_id: txn.id.clone(),
+        external_id: cmd.external_id.clone(),
+        amount: cmd.amount.into(),
+        points_reversed: result.points_reversed,
+        points_refunded: result.points_refunded,
+        points_unrecovered: result.points_unrecovered,
+        balance: BalanceView {
+            available: plan.balance_after.available,
+            pending: plan.balance_after.pending,
+        },
+    })?;
+    Ok((plan, result, receipt))
+}

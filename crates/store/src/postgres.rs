@@ -6,7 +6,10 @@
 //! (`UNNEST` of arrays) to keep round trips few.
 
 use crate::StoreError;
-use crate::common::{activity_time, merge_due, money, purchase_receipt, replay, to_json, verification};
+use crate::common::{
+    activity_time, fx_rates_from_rows, merge_due, money, plan_return_receipt, purchase_receipt, replay, to_json,
+    verification,
+};
 use crate::migrations;
 use crate::model::*;
 use jiff::Timestamp;
@@ -18,8 +21,7 @@ use tally_domain::earning::FxRates;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle};
-use tally_domain::receipt::{BalanceView, ReturnReceipt};
+use tally_domain::plan::{Balance, MemberState, Plan, plan_purchase, plan_settle};
 
 type Tx = Transaction<'static, Postgres>;
 
@@ -624,14 +626,7 @@ impl PgStore {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT currency, rate FROM fx_rates")
             .fetch_all(&self.pool)
             .await?;
-        let mut rates = FxRates::new();
-        for (code, rate) in rows {
-            let rate = rate
-                .parse()
-                .map_err(|_| StoreError::Database(format!("bad stored rate for {code}")))?;
-            rates.set(Currency::parse(&code)?, rate)?;
-        }
-        Ok(rates)
+        fx_rates_from_rows(rows)
     }
 
     pub async fn put_fx_rates(&self, rates: FxRates, now: Timestamp) -> Result<(), StoreError> {
@@ -869,33 +864,8 @@ impl PgStore {
             .bind(&txn.partner_id)
             .fetch_one(&mut *tx)
             .await?;
-        let record = PurchaseRecord {
-            id: txn.id.clone(),
-            partner_id: txn.partner_id.clone(),
-            partner_name,
-            member_id: txn.member_id.clone(),
-            total: txn.total,
-            points_earned: txn.points_earned,
-            points_redeemed: txn.points_redeemed,
-            returned_amount: txn.returned_amount,
-            points_reversed: txn.points_reversed,
-            points_refunded: txn.points_refunded,
-        };
         let (state, stored_due) = load_state(&mut tx, &txn.member_id, true, true).await?;
-        let (plan, result) = plan_return(&state, &cmd.program, &record, &cmd.return_id, cmd.amount, cmd.now)?;
-        let receipt = to_json(&ReturnReceipt {
-            id: cmd.return_id.clone(),
-            transaction_id: txn.id.clone(),
-            external_id: cmd.external_id.clone(),
-            amount: cmd.amount.into(),
-            points_reversed: result.points_reversed,
-            points_refunded: result.points_refunded,
-            points_unrecovered: result.points_unrecovered,
-            balance: BalanceView {
-                available: plan.balance_after.available,
-                pending: plan.balance_after.pending,
-            },
-        })?;
+        let (plan, result, receipt) = plan_return_receipt(&txn, partner_name, &state, &cmd)?;
         let inserted = sqlx::query(
             "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id, external_id) DO NOTHING",

@@ -19,7 +19,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tally_domain::earning::FxRates;
 use tally_domain::identity::Identity;
-use tally_domain::money::Currency;
 use tally_domain::plan::MemberState;
 use tokio::sync::oneshot;
 
@@ -315,15 +314,7 @@ impl SqliteStore {
     }
 
     pub async fn fx_rates(&self) -> Result<FxRates, StoreError> {
-        let rows = self.read(ops::fx_rates).await?;
-        let mut rates = FxRates::new();
-        for (code, rate) in rows {
-            let rate = rate
-                .parse()
-                .map_err(|_| StoreError::Database(format!("bad stored rate for {code}")))?;
-            rates.set(Currency::parse(&code)?, rate)?;
-        }
-        Ok(rates)
+        crate::common::fx_rates_from_rows(self.read(ops::fx_rates).await?)
     }
 
     pub async fn put_fx_rates(&self, rates: FxRates, now: Timestamp) -> Result<(), StoreError> {

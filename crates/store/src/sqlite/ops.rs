@@ -2,7 +2,7 @@
 //! writer thread (inside its group transaction) or by a reader.
 
 use crate::StoreError;
-use crate::common::{activity_time, merge_due, money, purchase_receipt, replay, to_json};
+use crate::common::{activity_time, merge_due, money, plan_return_receipt, purchase_receipt, replay, to_json};
 use crate::model::*;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{Balance, MemberState, Plan, PurchaseRecord, plan_purchase, plan_return, plan_settle};
-use tally_domain::receipt::{BalanceView, ReturnReceipt};
+use tally_domain::plan::{Balance, MemberState, Plan, plan_purchase, plan_settle};
 
 fn ts(us: i64) -> Timestamp {
     from_micros(us)
@@ -491,33 +490,8 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
         .filter(|t| t.partner_id == cmd.partner_id)
         .ok_or(StoreError::NotFound("transaction"))?;
     let partner_name = partner(conn, &txn.partner_id)?.map(|p| p.name).unwrap_or_default();
-    let record = PurchaseRecord {
-        id: txn.id.clone(),
-        partner_id: txn.partner_id.clone(),
-        partner_name,
-        member_id: txn.member_id.clone(),
-        total: txn.total,
-        points_earned: txn.points_earned,
-        points_redeemed: txn.points_redeemed,
-        returned_amount: txn.returned_amount,
-        points_reversed: txn.points_reversed,
-        points_refunded: txn.points_refunded,
-    };
     let (state, stored_due) = load_state(conn, &txn.member_id, true)?;
-    let (plan, result) = plan_return(&state, &cmd.program, &record, &cmd.return_id, cmd.amount, cmd.now)?;
-    let receipt = to_json(&ReturnReceipt {
-        id: cmd.return_id.clone(),
-        transaction_id: txn.id.clone(),
-        external_id: cmd.external_id.clone(),
-        amount: cmd.amount.into(),
-        points_reversed: result.points_reversed,
-        points_refunded: result.points_refunded,
-        points_unrecovered: result.points_unrecovered,
-        balance: BalanceView {
-            available: plan.balance_after.available,
-            pending: plan.balance_after.pending,
-        },
-    })?;
+    let (plan, result, receipt) = plan_return_receipt(&txn, partner_name, &state, cmd)?;
     conn.prepare_cached(
         "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
