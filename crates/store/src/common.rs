@@ -182,3 +182,27 @@ pub fn plan_return_receipt(
     })?;
     Ok((plan, result, receipt))
 }
+
+/// Whether a purchase needs the member's open lots: to spend, or to settle what is due.
+pub fn needs_lots(cmd: &PurchaseCmd, stored_due: Option<Timestamp>) -> bool {
+    cmd.redeem_points > 0 || stored_due.is_some_and(|d| d <= cmd.now)
+}
+
+/// Plans a purchase for a member's state and makes its receipt (`status` is "posted",
+/// or "quote" for a quote, which writes nothing).
+pub fn plan_purchase_receipt(
+    state: &tally_domain::plan::MemberState,
+    cmd: &PurchaseCmd,
+    status: &str,
+) -> Result<(tally_domain::plan::Plan, PurchaseReceipt), StoreError> {
+    let purchase = tally_domain::plan::Purchase {
+        transaction_id: &cmd.transaction_id,
+        partner: &cmd.partner,
+        occurred_at: cmd.occurred_at,
+        redeem_points: cmd.redeem_points,
+        valuation: &cmd.valuation,
+    };
+    let plan = tally_domain::plan::plan_purchase(state, &cmd.program, &purchase, cmd.now)?;
+    let receipt = purchase_receipt(cmd, &state.member_id, plan.balance_after, status);
+    Ok((plan, receipt))
+}

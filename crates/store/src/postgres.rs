@@ -7,8 +7,8 @@
 
 use crate::StoreError;
 use crate::common::{
-    activity_time, fx_rates_from_rows, merge_due, money, plan_return_receipt, purchase_receipt, replay, to_json,
-    verification,
+    activity_time, fx_rates_from_rows, merge_due, money, needs_lots, plan_purchase_receipt, plan_return_receipt,
+    replay, to_json, verification,
 };
 use crate::migrations;
 use crate::model::*;
@@ -21,7 +21,7 @@ use tally_domain::earning::FxRates;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{Balance, MemberState, Plan, plan_purchase, plan_settle};
+use tally_domain::plan::{Balance, MemberState, Plan, plan_settle};
 
 type Tx = Transaction<'static, Postgres>;
 
@@ -473,21 +473,14 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
     }
     let (state, stored_due) = lock_member(tx, &cmd.member).await?;
     let member_id = state.member_id.clone();
-    let needs_lots = cmd.redeem_points > 0 || stored_due.is_some_and(|d| d <= cmd.now);
+    let needs_lots = needs_lots(cmd, stored_due);
     let state = if needs_lots {
         load_state(tx, &member_id, true, false).await?.0
     } else {
         state
     };
-    let purchase = tally_domain::plan::Purchase {
-        transaction_id: &cmd.transaction_id,
-        partner: &cmd.partner,
-        occurred_at: cmd.occurred_at,
-        redeem_points: cmd.redeem_points,
-        valuation: &cmd.valuation,
-    };
-    let plan = plan_purchase(&state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = to_json(&purchase_receipt(cmd, &member_id, plan.balance_after, "posted"))?;
+    let (plan, receipt) = plan_purchase_receipt(&state, cmd, "posted")?;
+    let receipt = to_json(&receipt)?;
     let inserted = sqlx::query(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)

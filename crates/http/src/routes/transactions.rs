@@ -14,7 +14,6 @@ use serde::Deserialize;
 use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
 use tally_domain::money::{Currency, Money, parse_points};
-use tally_domain::plan::{Purchase, plan_purchase};
 use tally_domain::receipt::{MoneyView, PurchaseReceipt, ReturnReceipt};
 use tally_domain::time::check_occurred_at;
 use tally_store::{MemberRef, PurchaseCmd, ReturnCmd, StoreError, keys};
@@ -204,20 +203,8 @@ pub async fn quote_transaction(
     let partner = state.partner(&partner_id).await?;
     let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
     let member = state.store.member_state(cmd.member.clone()).await?;
-    let purchase = Purchase {
-        transaction_id: "",
-        partner: &cmd.partner,
-        occurred_at: cmd.occurred_at,
-        redeem_points: cmd.redeem_points,
-        valuation: &cmd.valuation,
-    };
-    let plan = plan_purchase(&member, &cmd.program, &purchase, cmd.now).map_err(StoreError::from)?;
-    Ok(axum::Json(tally_store::purchase_receipt(
-        &cmd,
-        &member.member_id,
-        plan.balance_after,
-        "quote",
-    )))
+    let (_, receipt) = tally_store::common::plan_purchase_receipt(&member, &cmd, "quote")?;
+    Ok(axum::Json(receipt))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,7 +2,9 @@
 //! writer thread (inside its group transaction) or by a reader.
 
 use crate::StoreError;
-use crate::common::{activity_time, merge_due, money, plan_return_receipt, purchase_receipt, replay, to_json};
+use crate::common::{
+    activity_time, merge_due, money, needs_lots, plan_purchase_receipt, plan_return_receipt, replay, to_json,
+};
 use crate::model::*;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 use tally_domain::identity::Identity;
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::money::Currency;
-use tally_domain::plan::{Balance, MemberState, Plan, plan_purchase, plan_settle};
+use tally_domain::plan::{Balance, MemberState, Plan, plan_settle};
 
 fn ts(us: i64) -> Timestamp {
     from_micros(us)
@@ -394,21 +396,14 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
         other => resolve_member(conn, other)?,
     };
     let (state, stored_due) = load_state(conn, &member_id, false)?;
-    let needs_lots = cmd.redeem_points > 0 || stored_due.is_some_and(|d| d <= cmd.now);
+    let needs_lots = needs_lots(cmd, stored_due);
     let state = if needs_lots {
         load_state(conn, &member_id, true)?.0
     } else {
         state
     };
-    let purchase = tally_domain::plan::Purchase {
-        transaction_id: &cmd.transaction_id,
-        partner: &cmd.partner,
-        occurred_at: cmd.occurred_at,
-        redeem_points: cmd.redeem_points,
-        valuation: &cmd.valuation,
-    };
-    let plan = plan_purchase(&state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = to_json(&purchase_receipt(cmd, &member_id, plan.balance_after, "posted"))?;
+    let (plan, receipt) = plan_purchase_receipt(&state, cmd, "posted")?;
+    let receipt = to_json(&receipt)?;
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
