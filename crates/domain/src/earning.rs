@@ -83,6 +83,9 @@ pub struct Valuation {
     pub redeemed_value_minor: i64,
     /// The same value in minor units of the purchase currency (half up), what the till deducts.
     pub redeemed_value_local_minor: i64,
+    /// The amount that earns, in programme currency (exact): the total less excluded
+    /// lines, less the value paid with points. Rule effects scale from it.
+    pub earning_amount: Decimal,
 }
 
 /// Values a purchase: converts `total` to programme currency, subtracts the value of
@@ -95,12 +98,29 @@ pub fn value_purchase(
     total: Money,
     redeem_points: i64,
 ) -> Result<Valuation, DomainError> {
+    value_purchase_excluding(program, rate, earn_rate, total, 0, redeem_points)
+}
+
+/// [`value_purchase`] when `excluded_minor` of the total (lines excluded by the
+/// programme's rules: tobacco, gift cards, deposits) earns nothing.
+pub fn value_purchase_excluding(
+    program: &ProgramTerms,
+    rate: Decimal,
+    earn_rate: Decimal,
+    total: Money,
+    excluded_minor: i64,
+    redeem_points: i64,
+) -> Result<Valuation, DomainError> {
     let total_program = total.to_decimal() / rate;
     let redeemed = program.points_value(redeem_points);
     if redeemed > total_program {
         return Err(DomainError::RedeemExceedsTotal);
     }
-    let earning_base = total_program - redeemed;
+    let excluded = Money {
+        amount: excluded_minor.clamp(0, total.amount),
+        currency: total.currency,
+    };
+    let earning_base = (total_program - excluded.to_decimal() / rate - redeemed).max(Decimal::ZERO);
     let points = (earning_base * earn_rate)
         .round_dp_with_strategy(0, RoundingStrategy::ToZero)
         .try_into()
@@ -131,6 +151,7 @@ pub fn value_purchase(
         }],
         redeemed_value_minor: redeem_points.saturating_mul(program.point_value_minor),
         redeemed_value_local_minor: redeemed_local_minor,
+        earning_amount: earning_base,
     })
 }
 

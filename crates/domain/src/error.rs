@@ -18,6 +18,12 @@ pub enum DomainError {
     ReturnExceedsPurchase,
     #[error("the return currency {got} differs from the purchase currency {expected}")]
     CurrencyMismatch { expected: String, got: String },
+    /// A rule's CEL text does not compile or does not fit the rule context.
+    #[error("{field}: {message}")]
+    InvalidRule { field: &'static str, message: String },
+    /// A rule could take too long on a large basket.
+    #[error("{field}: {message}")]
+    RuleTooCostly { field: &'static str, message: String },
 }
 
 impl DomainError {

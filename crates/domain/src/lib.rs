@@ -14,6 +14,7 @@ pub mod lots;
 pub mod money;
 pub mod plan;
 pub mod receipt;
+pub mod rules;
 pub mod time;
 
 pub use error::DomainError;

@@ -100,6 +100,8 @@ impl From<DomainError> for ApiError {
             DomainError::RedeemExceedsTotal => "redeem_exceeds_total",
             DomainError::ReturnExceedsPurchase => "return_exceeds_purchase",
             DomainError::CurrencyMismatch { .. } => "currency_mismatch",
+            DomainError::InvalidRule { .. } => "invalid_rule",
+            DomainError::RuleTooCostly { .. } => "rule_too_costly",
         };
         ApiError::invalid(code, e.to_string())
     }

@@ -1,0 +1,424 @@
+//! Compiled rules and their evaluation: which rules match a sale or an event, and how
+//! many points each gives before caps and budgets.
+
+use super::check::{self, CheckError};
+use super::context::{self, Facts, LineFacts};
+use super::spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
+use crate::DomainError;
+use cel::{Context, Env, Program, Value};
+use jiff::Timestamp;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::sync::{Arc, LazyLock};
+
+/// The CEL environment every rule is compiled and run in: the standard library,
+/// without optional syntax.
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib().with_optional_support(false)));
+
+/// One version of a rule, compiled and ready to run.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub id: String,
+    pub version: i64,
+    pub spec: RuleSpec,
+    pub window: Window,
+    condition: Option<Arc<Program>>,
+    lines: Option<Arc<Program>>,
+    /// Whether the rule reads `member` (then the member's facts must be loaded).
+    pub uses_member: bool,
+    /// Worst-case cost of its expressions (nodes visited on the largest basket).
+    pub cost: u64,
+}
+
+fn position(source: &str, program: &Program, e: &CheckError) -> (usize, usize) {
+    let offset = program
+        .source_info()
+        .offset_for(e.expr_id)
+        .map(|(s, _)| s as usize)
+        .unwrap_or(0);
+    let before: String = source.chars().take(offset).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+fn compile_expr(field: &'static str, source: &str, with_line: bool) -> Result<(Arc<Program>, bool, u64), DomainError> {
+    let program = ENV.compile(source).map_err(|errors| {
+        let first = errors.errors.first();
+        let (line, column) = first.map(|e| (e.pos.0.max(1), e.pos.1.max(0) + 1)).unwrap_or((1, 1));
+        let msg = first.map(|e| e.msg.clone()).unwrap_or_else(|| "cannot be read".into());
+        DomainError::InvalidRule {
+            field,
+            message: format!("line {line}, column {column}: {msg}"),
+        }
+    })?;
+    let (checked, uses_member) = check::check(program.expression(), with_line).map_err(|e| {
+        let (line, column) = position(source, &program, &e);
+        let message = format!("line {line}, column {column}: {}", e.message);
+        if e.message.starts_with("too costly") {
+            DomainError::RuleTooCostly { field, message }
+        } else {
+            DomainError::InvalidRule { field, message }
+        }
+    })?;
+    if !checked.ty.is_bool_like() {
+        return Err(DomainError::InvalidRule {
+            field,
+            message: "must be true or false (a condition), for example local.weekday == \"saturday\"".into(),
+        });
+    }
+    Ok((Arc::new(program), uses_member, checked.cost))
+}
+
+impl check::Ty {
+    fn is_bool_like(&self) -> bool {
+        matches!(self, check::Ty::Bool | check::Ty::Dyn)
+    }
+}
+
+/// Validates and compiles a rule; what is wrong comes back in plain words with the line
+/// and column of the CEL text.
+pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, DomainError> {
+    let window = spec.validate()?;
+    let mut uses_member = false;
+    let mut cost = 0;
+    let mut compile_opt = |field, text: &Option<String>, with_line| -> Result<Option<Arc<Program>>, DomainError> {
+        match text.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(src) => {
+                let (p, m, c) = compile_expr(field, src, with_line)?;
+                uses_member |= m;
+                cost += c;
+                Ok(Some(p))
+            }
+        }
+    };
+    let condition = compile_opt("condition", &spec.condition, false)?;
+    let lines = compile_opt("lines", &spec.lines, true)?;
+    Ok(CompiledRule {
+        id: id.to_string(),
+        version,
+        spec,
+        window,
+        condition,
+        lines,
+        uses_member,
+        cost,
+    })
+}
+
+/// A rule's limit: a per-member cap for one period, or the campaign budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// `cap:<period>:<period key>` or `budget`; the store adds rule and member.
+    pub scope: String,
+    pub limit: i64,
+    /// For the explanation: "per month", "campaign budget".
+    pub label: String,
+}
+
+impl Limit {
+    /// The counter key in the store: per rule, and per member for caps.
+    pub fn key(&self, rule_id: &str, member_id: &str) -> String {
+        if self.scope == "budget" {
+            format!("{rule_id}:budget")
+        } else {
+            format!("{rule_id}:{}:{member_id}", self.scope)
+        }
+    }
+}
+
+fn period_key(period: CapPeriod, date: jiff::civil::Date) -> String {
+    match period {
+        CapPeriod::Day => date.to_string(),
+        CapPeriod::Week => {
+            let w = date.iso_week_date();
+            format!("{}-W{:02}", w.year(), w.week())
+        }
+        CapPeriod::Month => format!("{:04}-{:02}", date.year(), date.month()),
+        CapPeriod::Campaign => "all".into(),
+    }
+}
+
+/// The limits of a rule for a sale on the local `date`.
+pub fn limits(caps: &[Cap], budget: Option<i64>, date: jiff::civil::Date) -> Vec<Limit> {
+    let mut out: Vec<Limit> = caps
+        .iter()
+        .map(|c| Limit {
+            scope: format!("cap:{}:{}", c.period.as_str(), period_key(c.period, date)),
+            limit: c.points,
+            label: match c.period {
+                CapPeriod::Campaign => "per member".into(),
+                p => format!("per member per {}", p.as_str()),
+            },
+        })
+        .collect();
+    if let Some(b) = budget {
+        out.push(Limit {
+            scope: "budget".into(),
+            limit: b,
+            label: "campaign budget".into(),
+        });
+    }
+    out
+}
+
+/// Points a rule would give, before its caps and budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Award {
+    pub rule_id: String,
+    pub version: i64,
+    pub name: String,
+    pub points: i64,
+    pub limits: Vec<Limit>,
+}
+
+/// What the rules make of a sale or an event before caps and budgets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Evaluation {
+    /// Lines excluded from earning (indexes into the basket).
+    pub excluded_lines: Vec<usize>,
+    /// Their amount, in minor units of the basket currency.
+    pub excluded_minor: i64,
+    pub awards: Vec<Award>,
+    /// Rules that failed at run time (a missing event attribute, a division by zero):
+    /// they gave nothing. Rule id and why.
+    pub failures: Vec<(String, String)>,
+}
+
+/// The active rules of the programme, in the order they run (priority, then id).
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+}
+
+/// Where the evaluation happens: who, what kind, where.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub partner_id: Option<&'a str>,
+    pub location_id: Option<&'a str>,
+    pub applies_to: AppliesTo,
+    pub event_type: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+/// Base earning figures the effects scale from.
+#[derive(Debug, Clone, Copy)]
+pub struct Base {
+    /// The amount that earns, in programme currency: total minus exclusions minus the
+    /// value paid with points.
+    pub earning_amount: Decimal,
+    pub earn_rate: Decimal,
+}
+
+impl RuleSet {
+    pub fn new(mut rules: Vec<CompiledRule>) -> Self {
+        rules.retain(|r| r.spec.active);
+        rules.sort_by(|a, b| b.spec.priority.cmp(&a.spec.priority).then_with(|| a.id.cmp(&b.id)));
+        RuleSet { rules }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// The rules that could apply here, in order.
+    pub fn candidates<'a>(&'a self, scope: &'a Scope<'a>) -> impl Iterator<Item = &'a CompiledRule> + 'a {
+        self.rules.iter().filter(move |r| r.in_scope(scope))
+    }
+
+    /// Whether any rule that could apply here reads the member.
+    pub fn needs_member(&self, scope: &Scope<'_>) -> bool {
+        self.candidates(scope).any(|r| r.uses_member)
+    }
+
+    /// Runs the rules that apply: exclusions first, then the rest in priority order with
+    /// their stacking. `rate` is units of the basket currency per unit of programme
+    /// currency; `base` gives the effects the figures they scale from once the
+    /// exclusions are known (it is given the excluded amount).
+    pub fn evaluate(
+        &self,
+        scope: &Scope<'_>,
+        facts: &Facts<'_>,
+        rate: Decimal,
+        base: impl FnOnce(i64) -> Result<Base, DomainError>,
+    ) -> Result<Evaluation, DomainError> {
+        let candidates: Vec<&CompiledRule> = self.candidates(scope).collect();
+        let mut eval = Evaluation::default();
+        let all_lines: Vec<&LineFacts> = facts.basket.map(|b| b.lines.iter().collect()).unwrap_or_default();
+        let rate = rate.to_f64().unwrap_or(1.0);
+        let mut ctx = Ctx::new(facts, &all_lines, rate);
+        // Exclusions apply before any rule.
+        for rule in candidates.iter().filter(|r| matches!(r.spec.effect, Effect::Exclude)) {
+            match rule.matching_lines(&ctx, &all_lines) {
+                Ok(Some(idx)) => eval.excluded_lines.extend(idx),
+                Ok(None) => {}
+                Err(e) => eval.failures.push((rule.id.clone(), e)),
+            }
+        }
+        eval.excluded_lines.sort_unstable();
+        eval.excluded_lines.dedup();
+        eval.excluded_minor = eval.excluded_lines.iter().map(|&i| all_lines[i].amount_minor()).sum();
+        let base = base(eval.excluded_minor)?;
+        let kept: Vec<&LineFacts> = all_lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| eval.excluded_lines.binary_search(i).is_err())
+            .map(|(_, l)| *l)
+            .collect();
+        if !eval.excluded_lines.is_empty() {
+            ctx = Ctx::new(facts, &kept, rate);
+        }
+        let kept_amount: i64 = kept.iter().map(|l| l.amount_minor()).sum();
+        let date = facts.local_date();
+        let mut best: Option<Award> = None;
+        for rule in candidates.iter().filter(|r| !matches!(r.spec.effect, Effect::Exclude)) {
+            let points = match rule.points(&ctx, &kept, kept_amount, &base) {
+                Ok(p) => p,
+                Err(e) => {
+                    eval.failures.push((rule.id.clone(), e));
+                    continue;
+                }
+            };
+            if points <= 0 {
+                continue;
+            }
+            let award = Award {
+                rule_id: rule.id.clone(),
+                version: rule.version,
+                name: rule.spec.name.clone(),
+                points,
+                limits: limits(&rule.spec.caps, rule.spec.budget, date),
+            };
+            match rule.spec.stacking {
+                Stacking::Stack => eval.awards.push(award),
+                Stacking::Stop => {
+                    eval.awards.push(award);
+                    break;
+                }
+                Stacking::BestOf => {
+                    if best.as_ref().is_none_or(|b| award.points > b.points) {
+                        best = Some(award);
+                    }
+                }
+            }
+        }
+        if let Some(b) = best {
+            eval.awards.push(b);
+        }
+        Ok(eval)
+    }
+}
+
+/// The CEL context of one evaluation, built once and shared by all rules.
+struct Ctx {
+    root: Context<'static, 'static>,
+    /// The CEL value of each line, in the order of the lines given.
+    lines: Vec<Value>,
+}
+
+impl Ctx {
+    fn new(facts: &Facts<'_>, lines: &[&LineFacts], rate: f64) -> Self {
+        let mut root = Context::with_env(ENV.clone());
+        let (basket, list, line_values) = context::basket_values(facts.basket, lines, rate);
+        root.add_variable_from_value("basket", basket);
+        root.add_variable_from_value("lines", list);
+        root.add_variable_from_value("member", context::member_value(facts.member, facts.at));
+        root.add_variable_from_value("partner", context::partner_value(facts.partner));
+        root.add_variable_from_value("location", context::location_value(facts.location));
+        root.add_variable_from_value("local", context::local_value(facts));
+        root.add_variable_from_value("event", context::event_value(facts.event));
+        let kind = if facts.event.is_some() { "event" } else { "purchase" };
+        root.add_variable_from_value("kind", context::s(kind));
+        Ctx {
+            root,
+            lines: line_values,
+        }
+    }
+}
+
+fn run(program: &Program, ctx: &Context<'_, '_>) -> Result<bool, String> {
+    match program.execute(ctx) {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("gave {other:?} instead of true or false")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl CompiledRule {
+    fn in_scope(&self, scope: &Scope<'_>) -> bool {
+        let spec = &self.spec;
+        spec.applies_to == scope.applies_to
+            && (spec.applies_to == AppliesTo::Purchase || spec.event_type.as_deref() == scope.event_type)
+            && spec.partner_id.as_deref().is_none_or(|p| Some(p) == scope.partner_id)
+            && (spec.location_ids.is_empty()
+                || scope
+                    .location_id
+                    .is_some_and(|l| spec.location_ids.iter().any(|x| x == l)))
+            && self.window.contains(scope.at)
+    }
+
+    /// The lines the rule counts when its condition holds (all of them without a line
+    /// filter); `None` when the condition does not hold.
+    fn matching_lines(&self, ctx: &Ctx, lines: &[&LineFacts]) -> Result<Option<Vec<usize>>, String> {
+        if let Some(cond) = &self.condition
+            && !run(cond, &ctx.root)?
+        {
+            return Ok(None);
+        }
+        let Some(filter) = &self.lines else {
+            return Ok(Some((0..lines.len()).collect()));
+        };
+        let mut picked = Vec::new();
+        for (i, line) in ctx.lines.iter().enumerate().take(lines.len()) {
+            let mut scope = ctx.root.new_inner_scope();
+            scope.add_variable_from_value("line", line.clone());
+            if run(filter, &scope)? {
+                picked.push(i);
+            }
+        }
+        Ok(Some(picked))
+    }
+
+    fn points(&self, ctx: &Ctx, lines: &[&LineFacts], kept_amount: i64, base: &Base) -> Result<i64, String> {
+        let Some(picked) = self.matching_lines(ctx, lines)? else {
+            return Ok(0);
+        };
+        if self.lines.is_some() && picked.is_empty() {
+            return Ok(0);
+        }
+        let share = if self.lines.is_none() || kept_amount <= 0 {
+            Decimal::ONE
+        } else {
+            let amount: i64 = picked.iter().map(|&i| lines[i].amount_minor()).sum();
+            Decimal::from(amount) / Decimal::from(kept_amount)
+        };
+        let floor = |d: Decimal| -> i64 {
+            d.round_dp_with_strategy(0, RoundingStrategy::ToZero)
+                .to_i64()
+                .unwrap_or(0)
+                .clamp(0, 1_000_000_000_000)
+        };
+        Ok(match &self.spec.effect {
+            Effect::PerAmount { points } => floor(base.earning_amount * share * points),
+            Effect::Multiplier { factor } => {
+                floor(base.earning_amount * base.earn_rate * share * (factor - Decimal::ONE))
+            }
+            Effect::Fixed { points } => *points,
+            Effect::PerUnit { points, max_units } => {
+                let units: i64 = picked.iter().map(|&i| lines[i].quantity).sum();
+                let units = max_units.map_or(units, |m| units.min(m));
+                units.saturating_mul(*points)
+            }
+            Effect::Exclude => 0,
+        })
+    }
+}

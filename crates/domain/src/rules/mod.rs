@@ -1,0 +1,15 @@
+//! Earning rules: data that says when a sale or an engagement event earns extra points
+//! (or none), written with CEL conditions over a documented context, checked when saved,
+//! and evaluated in microseconds at the till. docs/RULES.md is the user's guide.
+
+pub mod check;
+pub mod context;
+pub mod engine;
+pub mod spec;
+
+pub use context::{Attr, BasketFacts, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts};
+pub use engine::{Award, Base, CompiledRule, Evaluation, Limit, RuleSet, Scope, compile, limits};
+pub use spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
+
+#[cfg(test)]
+mod tests;

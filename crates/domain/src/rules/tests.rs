@@ -1,0 +1,419 @@
+use super::*;
+use crate::DomainError;
+use crate::money::Currency;
+use rust_decimal::Decimal;
+
+fn spec(json: &str) -> RuleSpec {
+    serde_json::from_str(json).unwrap()
+}
+
+fn rule(id: &str, json: &str) -> CompiledRule {
+    compile(id, 1, spec(json)).unwrap()
+}
+
+fn prague() -> PartnerFacts {
+    PartnerFacts {
+        id: "prt_prague".into(),
+        name: "Lékárna U Anděla".into(),
+        industry: "pharmacy".into(),
+        country: "CZ".into(),
+        currency: "CZK".into(),
+        timezone: "Europe/Prague".into(),
+    }
+}
+
+fn line(sku: &str, category: &str, quantity: i64, unit_price_minor: i64) -> LineFacts {
+    LineFacts {
+        sku: sku.into(),
+        category: category.into(),
+        quantity,
+        unit_price_minor,
+    }
+}
+
+/// Evaluates `rules` on a CZK basket at the Prague drugstore (25.2 CZK per EUR, 1 point
+/// per EUR) and returns (excluded minor units, base points, awards).
+fn run_czk(
+    rules: Vec<CompiledRule>,
+    at: &str,
+    lines: Vec<LineFacts>,
+    member: Option<&MemberFacts>,
+) -> (i64, i64, Vec<Award>) {
+    let set = RuleSet::new(rules);
+    let partner = prague();
+    let total: i64 = lines.iter().map(LineFacts::amount_minor).sum();
+    let basket = BasketFacts {
+        currency: Currency::parse("CZK").unwrap(),
+        total_minor: total,
+        lines,
+    };
+    let at: jiff::Timestamp = at.parse().unwrap();
+    let scope = Scope {
+        partner_id: Some(&partner.id),
+        location_id: None,
+        applies_to: AppliesTo::Purchase,
+        event_type: None,
+        at,
+    };
+    let facts = Facts {
+        partner: Some(&partner),
+        location: None,
+        at,
+        basket: Some(&basket),
+        member,
+        event: None,
+    };
+    let rate = Decimal::new(252, 1);
+    let mut base_points = 0;
+    let eval = set
+        .evaluate(&scope, &facts, rate, |excluded| {
+            let earning = Decimal::from(total - excluded) / Decimal::from(100) / rate;
+            base_points = earning.floor().try_into().unwrap();
+            Ok(Base {
+                earning_amount: earning,
+                earn_rate: Decimal::ONE,
+            })
+        })
+        .unwrap();
+    assert!(eval.failures.is_empty(), "{:?}", eval.failures);
+    (eval.excluded_minor, base_points, eval.awards)
+}
+
+const COSMETICS_SATURDAY: &str = r#"{"name": "Double points on cosmetics on Saturdays",
+    "partner_id": "prt_prague", "condition": "local.weekday == \"saturday\"",
+    "lines": "line.category == \"cosmetics\"", "effect": {"kind": "multiplier", "factor": "2"}}"#;
+
+#[test]
+fn double_points_on_cosmetics_on_saturdays_in_prague_local_time() {
+    // CZK 2,520: cosmetics 2 × 630 and a 1,260 thermometer; 100 base points; the
+    // cosmetics are half the basket, so doubling them adds 50.
+    let basket = || {
+        vec![
+            line("SKU-1", "cosmetics", 2, 63_000),
+            line("SKU-9", "devices", 1, 126_000),
+        ]
+    };
+    let r = || vec![rule("rul_sat", COSMETICS_SATURDAY)];
+    // Friday 23:30 UTC is Saturday 00:30 in Prague (CET, UTC+1).
+    let (_, base, awards) = run_czk(r(), "2026-11-27T23:30:00Z", basket(), None);
+    assert_eq!(base, 100);
+    assert_eq!(awards.len(), 1);
+    assert_eq!(awards[0].points, 50);
+    // Saturday 23:30 UTC is already Sunday in Prague.
+    assert!(run_czk(r(), "2026-11-28T23:30:00Z", basket(), None).2.is_empty());
+    // Summer time (CEST, UTC+2): Friday 22:30 UTC is Saturday 00:30 ...
+    assert_eq!(run_czk(r(), "2026-06-26T22:30:00Z", basket(), None).2[0].points, 50);
+    // ... and Saturday 22:30 UTC is Sunday.
+    assert!(run_czk(r(), "2026-06-27T22:30:00Z", basket(), None).2.is_empty());
+    // No cosmetics, nothing.
+    let other = vec![line("SKU-9", "devices", 2, 126_000)];
+    assert!(run_czk(r(), "2026-11-28T10:00:00Z", other, None).2.is_empty());
+}
+
+#[test]
+fn fifty_points_per_sku_at_most_three_per_basket() {
+    let r = rule(
+        "rul_sku",
+        r#"{"name": "50 points per SKU-123", "lines": "line.sku == \"SKU-123\"",
+            "effect": {"kind": "per_unit", "points": 50, "max_units": 3}}"#,
+    );
+    let lines = vec![
+        line("SKU-123", "snacks", 2, 5_000),
+        line("SKU-123", "snacks", 3, 5_000),
+        line("X", "y", 1, 100),
+    ];
+    assert_eq!(
+        run_czk(vec![r.clone()], "2026-11-20T10:00:00Z", lines, None).2[0].points,
+        150
+    );
+    let two = vec![line("SKU-123", "snacks", 2, 5_000)];
+    assert_eq!(run_czk(vec![r], "2026-11-20T10:00:00Z", two, None).2[0].points, 100);
+}
+
+#[test]
+fn exclusions_apply_before_any_rule() {
+    let exclude = rule(
+        "rul_excl",
+        r#"{"name": "No points on tobacco, gift cards and deposits",
+            "lines": "line.category in [\"tobacco\", \"gift_card\", \"deposit\"]",
+            "effect": {"kind": "exclude"}, "priority": -100}"#,
+    );
+    let every = rule(
+        "rul_all",
+        r#"{"name": "Double everything", "effect": {"kind": "multiplier", "factor": "2"}, "priority": 100}"#,
+    );
+    // CZK 5,040: 2,520 of cosmetics, 2,016 of cigarettes, 504 deposit → only 2,520 earns.
+    let lines = vec![
+        line("SKU-1", "cosmetics", 1, 252_000),
+        line("CIG", "tobacco", 2, 100_800),
+        line("BOTTLE", "deposit", 1, 50_400),
+    ];
+    let (excluded, base, awards) = run_czk(vec![exclude, every], "2026-11-20T10:00:00Z", lines, None);
+    assert_eq!(excluded, 252_000);
+    assert_eq!(base, 100);
+    assert_eq!(awards[0].points, 100, "the multiplier sees only what earns");
+}
+
+#[test]
+fn first_visit_bonus_and_member_fields() {
+    let r = rule(
+        "rul_first",
+        r#"{"name": "500 bonus points on your first stay", "condition": "member.first_visit",
+            "effect": {"kind": "fixed", "points": 500}}"#,
+    );
+    assert!(r.uses_member);
+    let mut m = MemberFacts {
+        id: "mem_1".into(),
+        joined_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+        ..Default::default()
+    };
+    let lines = || vec![line("ROOM", "stay", 1, 252_000)];
+    assert_eq!(
+        run_czk(vec![r.clone()], "2026-11-20T10:00:00Z", lines(), Some(&m)).2[0].points,
+        500
+    );
+    m.visits = 1;
+    assert!(
+        run_czk(vec![r.clone()], "2026-11-20T10:00:00Z", lines(), Some(&m))
+            .2
+            .is_empty()
+    );
+    // An unknown member is never on a first visit.
+    assert!(run_czk(vec![r], "2026-11-20T10:00:00Z", lines(), None).2.is_empty());
+}
+
+#[test]
+fn stacking_best_of_and_stop() {
+    let mk = |id: &str, points: i64, priority: i32, stacking: &str| {
+        rule(
+            id,
+            &format!(
+                r#"{{"name": "{id}", "effect": {{"kind": "fixed", "points": {points}}}, "priority": {priority}, "stacking": "{stacking}"}}"#
+            ),
+        )
+    };
+    let lines = || vec![line("A", "a", 1, 252_000)];
+    let at = "2026-11-20T10:00:00Z";
+    let got = |rules| {
+        let mut v: Vec<(String, i64)> = run_czk(rules, at, lines(), None)
+            .2
+            .into_iter()
+            .map(|a| (a.rule_id, a.points))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        got(vec![
+            mk("a", 10, 5, "stack"),
+            mk("b", 20, 4, "best_of"),
+            mk("c", 30, 3, "best_of")
+        ]),
+        vec![("a".into(), 10), ("c".into(), 30)]
+    );
+    assert_eq!(
+        got(vec![mk("a", 10, 5, "stop"), mk("b", 20, 4, "stack")]),
+        vec![("a".into(), 10)]
+    );
+}
+
+#[test]
+fn caps_and_budget_become_limits_in_local_periods() {
+    let date = jiff::civil::date(2026, 11, 28);
+    let l = limits(
+        &[
+            Cap {
+                period: CapPeriod::Month,
+                points: 2000,
+            },
+            Cap {
+                period: CapPeriod::Week,
+                points: 700,
+            },
+        ],
+        Some(1_000_000),
+        date,
+    );
+    assert_eq!(l[0].key("rul_1", "mem_1"), "rul_1:cap:month:2026-11:mem_1");
+    assert_eq!(l[1].key("rul_1", "mem_1"), "rul_1:cap:week:2026-W48:mem_1");
+    assert_eq!(l[2].key("rul_1", "mem_1"), "rul_1:budget");
+}
+
+fn refused(condition: &str) -> (String, String) {
+    let json = serde_json::json!({"name": "x", "condition": condition, "effect": {"kind": "fixed", "points": 1}});
+    match compile("r", 1, serde_json::from_value(json).unwrap()) {
+        Err(DomainError::InvalidRule { message, .. }) => ("invalid_rule".into(), message),
+        Err(DomainError::RuleTooCostly { message, .. }) => ("rule_too_costly".into(), message),
+        Err(other) => panic!("unexpected {other:?}"),
+        Ok(_) => panic!("{condition} was accepted"),
+    }
+}
+
+#[test]
+fn rules_are_checked_when_saved() {
+    let (code, msg) = refused("member.tierr == \"gold\"");
+    assert_eq!(code, "invalid_rule");
+    assert!(
+        msg.contains("line 1, column 7") && msg.contains("no field `tierr`"),
+        "{msg}"
+    );
+    let (_, msg) = refused("basket.total > \"100\"");
+    assert!(msg.contains("cannot order a double against a string"), "{msg}");
+    let (_, msg) = refused("basket.total + 1 > 10.0");
+    assert!(msg.contains("mixes a whole number"), "{msg}");
+    let (_, msg) = refused("basket.quantity");
+    assert!(msg.contains("must be true or false"), "{msg}");
+    let (_, msg) = refused("custmer.tier == \"gold\"");
+    assert!(msg.contains("unknown name `custmer`"), "{msg}");
+    let (_, msg) = refused("local.weekday == ");
+    assert!(msg.starts_with("line 1, column"), "{msg}");
+    let (_, msg) = refused("lines.exists(l, l.sku.matches(\"a+\"))");
+    assert!(msg.contains("unknown function"), "{msg}");
+    let (code, msg) = refused("lines.all(a, lines.all(b, a.sku != b.sku))");
+    assert_eq!(code, "rule_too_costly", "{msg}");
+    // Valid ones, including every documented field.
+    for ok in [
+        "basket.total >= 100.0 && basket.currency == \"EUR\"",
+        "member.tier == \"gold\" && \"students\" in member.segments && member.days_since_joined < 30",
+        "partner.industry == \"apparel\" && location.city == \"Berlin\" && local.month == 11",
+        "lines.exists(l, l.category == \"cosmetics\" && l.quantity >= 2)",
+        "size(lines) > 3 && basket.quantity > 3 && basket.line_count > 1",
+        "has(event.attributes.rating) && event.attributes.rating >= 4",
+        "local.hour >= 17 && local.time < \"19:30\" && local.date == \"2026-11-28\"",
+        "kind == \"purchase\" && basket.total_program > double(member.visits)",
+    ] {
+        let json = serde_json::json!({"name": "x", "condition": ok, "effect": {"kind": "fixed", "points": 1}});
+        compile("r", 1, serde_json::from_value(json).unwrap()).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[test]
+fn numbers_compare_across_int_and_double_at_run_time() {
+    // The checker lets `basket.total > 50` through; the interpreter must agree.
+    let r = rule(
+        "r",
+        r#"{"name": "Big basket", "condition": "basket.total > 50", "effect": {"kind": "fixed", "points": 7}}"#,
+    );
+    let (_, _, awards) = run_czk(vec![r], "2026-11-20T10:00:00Z", vec![line("A", "a", 1, 10_000)], None);
+    assert_eq!(awards[0].points, 7);
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cel_soup() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "member",
+            "basket",
+            "lines",
+            "line",
+            "local",
+            ".",
+            "tier",
+            "total",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "==",
+            "!=",
+            "<",
+            ">=",
+            "&&",
+            "||",
+            "!",
+            "-",
+            "+",
+            "*",
+            "/",
+            "%",
+            "?",
+            ":",
+            ",",
+            "1",
+            "2.5",
+            "\"x\"",
+            "true",
+            "null",
+            "in",
+            "exists",
+            "all",
+            "map",
+            "filter",
+            "has",
+            "size",
+            "l",
+            "=>",
+            "'",
+            "\\",
+            "0x",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1e308",
+            "\u{0}",
+            "é",
+            " ",
+        ]);
+        prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever text arrives as a rule, compiling it returns (never panics), and a
+        /// rule that compiles evaluates without panicking.
+        #[test]
+        fn any_condition_text_is_answered(text in cel_soup(), raw in ".{0,80}") {
+            for candidate in [text, raw] {
+                let json = serde_json::json!({"name": "x", "condition": candidate, "effect": {"kind": "fixed", "points": 1}});
+                let spec: RuleSpec = serde_json::from_value(json).unwrap();
+                if let Ok(r) = compile("r", 1, spec) {
+                    let _ = run_czk_lenient(r);
+                }
+            }
+        }
+
+        #[test]
+        fn deep_nesting_is_refused_not_overflowed(depth in 50usize..3000) {
+            let text = format!("{}true{}", "(".repeat(depth), ")".repeat(depth));
+            let json = serde_json::json!({"name": "x", "condition": text, "effect": {"kind": "fixed", "points": 1}});
+            let _ = compile("r", 1, serde_json::from_value(json).unwrap());
+        }
+    }
+
+    fn run_czk_lenient(r: CompiledRule) -> usize {
+        let set = RuleSet::new(vec![r]);
+        let partner = prague();
+        let basket = BasketFacts {
+            currency: Currency::parse("CZK").unwrap(),
+            total_minor: 100,
+            lines: vec![line("A", "b", 1, 100)],
+        };
+        let at = "2026-11-20T10:00:00Z".parse().unwrap();
+        let scope = Scope {
+            partner_id: Some("prt_prague"),
+            location_id: None,
+            applies_to: AppliesTo::Purchase,
+            event_type: None,
+            at,
+        };
+        let facts = Facts {
+            partner: Some(&partner),
+            location: None,
+            at,
+            basket: Some(&basket),
+            member: None,
+            event: None,
+        };
+        set.evaluate(&scope, &facts, Decimal::ONE, |_| {
+            Ok(Base {
+                earning_amount: Decimal::ONE,
+                earn_rate: Decimal::ONE,
+            })
+        })
+        .map(|e| e.awards.len())
+        .unwrap_or(0)
+    }
+}
