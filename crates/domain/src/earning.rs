@@ -70,6 +70,8 @@ impl FxRates {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakdownLine {
     pub rule: String,
+    /// The version of the rule that gave the points (none for base earning).
+    pub version: Option<i64>,
     pub points: i64,
     pub reason: String,
 }
@@ -146,6 +148,7 @@ pub fn value_purchase_excluding(
         points_earned: points,
         breakdown: vec![BreakdownLine {
             rule: "base".into(),
+            version: None,
             points,
             reason,
         }],

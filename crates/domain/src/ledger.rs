@@ -19,6 +19,8 @@ pub enum Account {
     ProgramExpired,
     /// Points reversed by returns that the member had already spent.
     ProgramUnrecovered,
+    /// Points the programme itself gave (engagement events no partner funds).
+    ProgramIssued,
 }
 
 impl Account {
@@ -31,6 +33,7 @@ impl Account {
             Account::PartnerRedeemed(p) => format!("partner:{p}:redeemed"),
             Account::ProgramExpired => "program:expired".into(),
             Account::ProgramUnrecovered => "program:unrecovered".into(),
+            Account::ProgramIssued => "program:issued".into(),
         }
     }
 

@@ -72,7 +72,32 @@ pub struct PartnerTerms {
     pub pending_days: u32,
 }
 
-/// A purchase to plan, already validated and valued.
+impl PartnerTerms {
+    /// Terms for what the programme itself gives (engagement events of no partner).
+    pub fn programme(name: &str) -> PartnerTerms {
+        PartnerTerms {
+            id: String::new(),
+            name: name.to_string(),
+            earn_rate: Decimal::ZERO,
+            pending_days: 0,
+        }
+    }
+
+    /// The account earned points come from: the partner's, or the programme's.
+    pub fn issuer(&self) -> Account {
+        if self.id.is_empty() {
+            Account::ProgramIssued
+        } else {
+            Account::PartnerIssued(self.id.clone())
+        }
+    }
+
+    fn partner_id(&self) -> Option<&str> {
+        (!self.id.is_empty()).then_some(self.id.as_str())
+    }
+}
+
+/// A purchase (or an engagement event) to plan, already validated and valued.
 #[derive(Debug, Clone)]
 pub struct Purchase<'a> {
     pub transaction_id: &'a str,
@@ -80,6 +105,8 @@ pub struct Purchase<'a> {
     pub occurred_at: Timestamp,
     pub redeem_points: i64,
     pub valuation: &'a Valuation,
+    /// What the member's history says of the earning (default "Earned at <partner>").
+    pub label: Option<&'a str>,
 }
 
 /// A stored purchase as a return needs it: what it earned, spent and has returned so far.
@@ -314,14 +341,7 @@ pub fn plan_purchase(
         } else {
             w.available()
         };
-        w.transfer(
-            Account::PartnerIssued(partner.id.clone()),
-            to,
-            earned,
-            EntryCode::Earn,
-            Some(txn),
-            None,
-        );
+        w.transfer(partner.issuer(), to, earned, EntryCode::Earn, Some(txn), None);
         w.balance.lifetime_earned += earned;
         w.lots.push(Lot {
             id: None,
@@ -332,14 +352,18 @@ pub fn plan_purchase(
             transaction_id: Some(txn.to_string()),
             origin: LotOrigin::Earn,
         });
+        let label = purchase
+            .label
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("Earned at {}", partner.name));
         let description = match matures_at {
-            Some(m) => format!("Earned at {} (pending until {})", partner.name, m.strftime("%Y-%m-%d")),
-            None => format!("Earned at {}", partner.name),
+            Some(m) => format!("{label} (pending until {})", m.strftime("%Y-%m-%d")),
+            None => label,
         };
         w.activity(
             if matures_at.is_some() { "earn_pending" } else { "earn" },
             earned,
-            Some(&partner.id),
+            partner.partner_id(),
             Some(txn),
             description,
         );

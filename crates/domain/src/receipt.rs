@@ -36,6 +36,9 @@ pub struct BalanceView {
 pub struct BreakdownItem {
     /// `base` for points per amount spent; a rule's id otherwise.
     pub rule: String,
+    /// The version of the rule that applied (absent for `base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
     pub points: i64,
     /// The explanation shown to the member and the cashier.
     pub reason: String,
@@ -45,6 +48,7 @@ impl From<BreakdownLine> for BreakdownItem {
     fn from(b: BreakdownLine) -> Self {
         BreakdownItem {
             rule: b.rule,
+            version: b.version,
             points: b.points,
             reason: b.reason,
         }
@@ -89,5 +93,22 @@ pub struct ReturnReceipt {
     pub points_refunded: i64,
     /// Points that should have been taken back but the member had already spent.
     pub points_unrecovered: i64,
+    pub balance: BalanceView,
+}
+
+/// The answer to an engagement event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventReceipt {
+    pub id: String,
+    /// The id the sender gave the event: the same id never earns twice.
+    pub external_id: String,
+    pub member_id: String,
+    pub partner_id: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: String,
+    pub points_earned: i64,
+    /// Which rules gave the points, and why.
+    pub breakdown: Vec<BreakdownItem>,
     pub balance: BalanceView,
 }

@@ -118,6 +118,8 @@ impl From<StoreError> for ApiError {
             }
             StoreError::UnknownReferralCode => ApiError::invalid("unknown_referral_code", e.to_string()),
             StoreError::UnknownLocation => ApiError::invalid("unknown_location", e.to_string()),
+            StoreError::UnknownEventType(_) => ApiError::invalid("unknown_event_type", e.to_string()),
+            StoreError::Stale => ApiError::new(StatusCode::CONFLICT, "retry", e.to_string()),
             StoreError::Database(detail) => {
                 tracing::error!(%detail, "storage failure");
                 ApiError::internal()

@@ -3,6 +3,7 @@
 //! then call the store; see `docs/ARCHITECTURE.md` for the path of a POS transaction.
 
 pub mod auth;
+pub mod earning;
 pub mod error;
 pub mod extract;
 mod idempotency;
@@ -16,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use error::ApiError;
-use routes::{members, operations, partners, program, transactions};
+use routes::{events, members, operations, partners, program, rules, transactions};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -45,7 +46,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/partners/{id}/api-keys", post(partners::create_api_key))
         .route("/v1/members", post(members::create_member))
         .route("/v1/members/lookup", get(members::lookup_member))
-        .route("/v1/members/{id}", get(members::get_member))
+        .route(
+            "/v1/members/{id}",
+            get(members::get_member).patch(members::update_member),
+        )
+        .route("/v1/members/{id}/events", get(events::list_member_events))
+        .route("/v1/earning-rules", post(rules::create_rule).get(rules::list_rules))
+        .route("/v1/earning-rules/test", post(rules::test_rule))
+        .route("/v1/earning-rules/{id}", get(rules::get_rule).put(rules::update_rule))
+        .route("/v1/events", post(events::create_event))
+        .route(
+            "/v1/event-types",
+            get(events::list_event_types).post(events::create_event_type),
+        )
         .route("/v1/members/{id}/balance", get(members::get_balance))
         .route("/v1/members/{id}/activity", get(members::list_activity))
         .route("/v1/transactions", post(transactions::create_transaction))

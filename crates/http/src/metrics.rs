@@ -15,6 +15,7 @@ const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    rule_failures: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default, Clone)]
@@ -25,6 +26,15 @@ struct Histogram {
 }
 
 impl Metrics {
+    /// An earning rule failed at run time (and gave nothing).
+    pub fn rule_failed(&self) {
+        self.rule_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn rule_failures(&self) -> u64 {
+        self.rule_failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         if let Ok(mut r) = self.requests.lock() {
             *r.entry((method.to_string(), route.to_string(), status)).or_default() += 1;

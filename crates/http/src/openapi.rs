@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::routes::{members, operations, partners, program, transactions};
+use crate::routes::{events, members, operations, partners, program, rules, transactions};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -14,6 +14,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         members::create_member, members::get_member, members::lookup_member, members::get_balance, members::list_activity,
         transactions::create_transaction, transactions::quote_transaction, transactions::create_transaction_batch,
         transactions::get_transaction, transactions::create_return,
+        members::update_member,
+        rules::create_rule, rules::list_rules, rules::get_rule, rules::update_rule, rules::test_rule,
+        events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),
     modifiers(&BearerAuth)

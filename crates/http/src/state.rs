@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tally_domain::earning::FxRates;
-use tally_store::{PartnerRow, ProgramRow, Store};
+use tally_domain::rules::{CompiledRule, RuleSet};
+use tally_store::{LocationRow, PartnerRow, ProgramRow, RuleRow, Store};
 
 /// Where "now" comes from: the system clock in production, a test's own clock in tests.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -39,6 +40,25 @@ struct Caches {
     /// SHA-256 of a key → whose it is. Misses fall back to the store (another server
     /// may have made the key).
     keys: RwLock<HashMap<String, Principal>>,
+    locations: RwLock<HashMap<String, LocationRow>>,
+    /// The active earning rules, compiled; replaced whole when a rule is saved.
+    rules: RwLock<Arc<RuleSet>>,
+}
+
+/// Compiles stored rules (they were checked when saved; one that no longer compiles is
+/// left out and logged rather than stopping the server).
+pub fn compile_rules(rows: Vec<RuleRow>) -> RuleSet {
+    let compiled: Vec<CompiledRule> = rows
+        .into_iter()
+        .filter_map(|r| match tally_domain::rules::compile(&r.id, r.version, r.spec) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(rule = %r.id, error = %e, "a stored rule does not compile; it is skipped");
+                None
+            }
+        })
+        .collect();
+    RuleSet::new(compiled)
 }
 
 impl AppState {
@@ -47,6 +67,7 @@ impl AppState {
         let program = store.program().await?;
         let fx = store.fx_rates().await?;
         let partners = store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let rules = compile_rules(store.rules().await?);
         Ok(AppState {
             store,
             clock,
@@ -57,6 +78,8 @@ impl AppState {
                 fx: RwLock::new(fx),
                 partners: RwLock::new(partners),
                 keys: RwLock::new(HashMap::new()),
+                locations: RwLock::new(HashMap::new()),
+                rules: RwLock::new(Arc::new(rules)),
             }),
         })
     }
@@ -91,7 +114,33 @@ impl AppState {
         let fx = self.store.fx_rates().await?;
         self.set_program(program);
         self.set_fx(fx);
+        self.reload_rules().await
+    }
+
+    /// The active earning rules.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.caches.rules.read().expect("rule cache").clone()
+    }
+
+    /// Re-reads and compiles the rules (after a save here, or periodically for rules
+    /// saved through another server).
+    pub async fn reload_rules(&self) -> Result<(), tally_store::StoreError> {
+        let rules = compile_rules(self.store.rules().await?);
+        *self.caches.rules.write().expect("rule cache") = Arc::new(rules);
         Ok(())
+    }
+
+    /// A location of `partner_id` by id (cached), or none.
+    pub async fn location(&self, partner_id: &str, id: &str) -> Result<Option<LocationRow>, tally_store::StoreError> {
+        if let Some(l) = self.caches.locations.read().expect("location cache").get(id) {
+            return Ok((l.partner_id == partner_id).then(|| l.clone()));
+        }
+        let all = self.store.locations(partner_id).await?;
+        let mut cache = self.caches.locations.write().expect("location cache");
+        for l in &all {
+            cache.insert(l.id.clone(), l.clone());
+        }
+        Ok(all.into_iter().find(|l| l.id == id))
     }
 
     pub async fn partner(&self, id: &str) -> Result<PartnerRow, ApiError> {

@@ -1,15 +1,22 @@
 //! Pieces both backends share: receipts, replay decisions, activity times.
 
 use crate::StoreError;
-use crate::model::{Posted, PurchaseCmd};
+use crate::model::{AwardRow, GrantedAward, Posted, PurchaseCmd, RuleDraft};
 use jiff::Timestamp;
+use std::collections::HashMap;
+use tally_domain::earning::{BreakdownLine, Valuation, proportion_half_up};
 use tally_domain::money::Money;
 use tally_domain::plan::{ActivityItem, Balance};
 use tally_domain::receipt::{BalanceView, MoneyView, PurchaseReceipt};
 
 /// The receipt for a purchase (or a quote, with `status = "quote"` and no id).
-pub fn purchase_receipt(cmd: &PurchaseCmd, member_id: &str, balance: Balance, status: &str) -> PurchaseReceipt {
-    let v = &cmd.valuation;
+pub fn purchase_receipt(
+    cmd: &PurchaseCmd,
+    v: &Valuation,
+    member_id: &str,
+    balance: Balance,
+    status: &str,
+) -> PurchaseReceipt {
     PurchaseReceipt {
         id: if status == "quote" {
             String::new()
@@ -193,6 +200,7 @@ pub fn needs_lots(cmd: &PurchaseCmd, stored_due: Option<Timestamp>) -> bool {
 pub fn plan_purchase_receipt(
     state: &tally_domain::plan::MemberState,
     cmd: &PurchaseCmd,
+    valuation: &Valuation,
     status: &str,
 ) -> Result<(tally_domain::plan::Plan, PurchaseReceipt), StoreError> {
     let purchase = tally_domain::plan::Purchase {
@@ -200,9 +208,181 @@ pub fn plan_purchase_receipt(
         partner: &cmd.partner,
         occurred_at: cmd.occurred_at,
         redeem_points: cmd.redeem_points,
-        valuation: &cmd.valuation,
+        valuation,
+        label: None,
     };
     let plan = tally_domain::plan::plan_purchase(state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = purchase_receipt(cmd, &state.member_id, plan.balance_after, status);
+    let receipt = purchase_receipt(cmd, valuation, &state.member_id, plan.balance_after, status);
     Ok((plan, receipt))
+}
+
+/// Refuses a write whose rules saw another member, or another visit count, than the
+/// one found now (`visits` reads the current count only when it is needed).
+pub fn check_assumption(
+    draft: &RuleDraft,
+    member_id: &str,
+    visits: impl FnOnce() -> Result<i64, StoreError>,
+) -> Result<(), StoreError> {
+    match &draft.assumed {
+        None => Ok(()),
+        Some(a) if a.member_id != member_id => Err(StoreError::Stale),
+        Some(a) => {
+            if visits()? == a.visits {
+                Ok(())
+            } else {
+                Err(StoreError::Stale)
+            }
+        }
+    }
+}
+
+/// The counters (caps and budgets) the draft's awards use, each once, in a fixed order
+/// so concurrent writers lock them in the same order.
+pub fn counter_keys(draft: &RuleDraft, member_id: &str) -> Vec<String> {
+    let mut keys: Vec<String> = draft
+        .awards
+        .iter()
+        .flat_map(|a| a.limits.iter().map(|l| l.key(&a.rule_id, member_id)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Applies caps and budgets: each award gets at most what every one of its counters has
+/// left. Returns the final valuation (base plus what the rules gave, explained), the
+/// awards to save, and how much each counter grows.
+pub fn grant_awards(
+    base: &Valuation,
+    draft: &RuleDraft,
+    member_id: &str,
+    used: &HashMap<String, i64>,
+) -> crate::model::Granted {
+    let mut valuation = base.clone();
+    let mut used = used.clone();
+    let mut granted_awards = Vec::new();
+    let mut increments: HashMap<String, i64> = HashMap::new();
+    for award in &draft.awards {
+        let mut points = award.points;
+        let mut reached = None;
+        for limit in &award.limits {
+            let key = limit.key(&award.rule_id, member_id);
+            let left = (limit.limit - used.get(&key).copied().unwrap_or(0)).max(0);
+            if left < points {
+                points = left;
+                reached = Some(limit);
+            }
+        }
+        if points <= 0 {
+            continue;
+        }
+        let keys: Vec<String> = award.limits.iter().map(|l| l.key(&award.rule_id, member_id)).collect();
+        for key in &keys {
+            *used.entry(key.clone()).or_insert(0) += points;
+            *increments.entry(key.clone()).or_insert(0) += points;
+        }
+        let mut reason = format!("{}: +{points}", award.name);
+        if let Some(l) = reached {
+            reason.push_str(&format!(" (limit reached: {} points {})", l.limit, l.label));
+        }
+        valuation.points_earned += points;
+        valuation.breakdown.push(BreakdownLine {
+            rule: award.rule_id.clone(),
+            version: Some(award.version),
+            points,
+            reason,
+        });
+        granted_awards.push(GrantedAward {
+            rule_id: award.rule_id.clone(),
+            version: award.version,
+            points,
+            keys,
+        });
+    }
+    let mut increments: Vec<(String, i64)> = increments.into_iter().collect();
+    increments.sort();
+    (valuation, granted_awards, increments)
+}
+
+/// What a return gives back to caps and budgets: each award's points are taken back in
+/// the proportion of the purchase returned so far (half up, cumulative, as the ledger
+/// does). Returns (rule id, points newly taken back, counters to lower).
+pub fn award_reversals(awards: &[AwardRow], returned_after: i64, total: i64) -> Vec<(String, i64, Vec<String>)> {
+    let whole = total.max(1);
+    let part = if total == 0 { 1 } else { returned_after.min(total) };
+    awards
+        .iter()
+        .filter_map(|a| {
+            let delta = proportion_half_up(a.points, part, whole) - a.reversed;
+            (delta > 0).then(|| (a.rule_id.clone(), delta, a.keys.clone()))
+        })
+        .collect()
+}
+
+/// Counter keys as saved with an award.
+pub fn keys_json(keys: &[String]) -> String {
+    serde_json::to_string(keys).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn keys_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Plans an engagement event's points (what the rules gave, after caps) and makes its
+/// receipt. The points come from the event's partner, or from the programme.
+pub fn plan_event_receipt(
+    state: &tally_domain::plan::MemberState,
+    cmd: &crate::model::EventCmd,
+    valuation: &Valuation,
+) -> Result<(tally_domain::plan::Plan, String), StoreError> {
+    let terms = cmd
+        .partner
+        .clone()
+        .unwrap_or_else(|| tally_domain::plan::PartnerTerms::programme("the programme"));
+    let label = format!("Earned for {}", cmd.event_type.replace('_', " "));
+    let purchase = tally_domain::plan::Purchase {
+        transaction_id: &cmd.id,
+        partner: &terms,
+        occurred_at: cmd.occurred_at,
+        redeem_points: 0,
+        valuation,
+        label: Some(&label),
+    };
+    let plan = tally_domain::plan::plan_purchase(state, &cmd.program, &purchase, cmd.now)?;
+    let receipt = to_json(&tally_domain::receipt::EventReceipt {
+        id: cmd.id.clone(),
+        external_id: cmd.external_id.clone(),
+        member_id: state.member_id.clone(),
+        partner_id: cmd.partner.as_ref().map(|p| p.id.clone()),
+        event_type: cmd.event_type.clone(),
+        occurred_at: cmd.occurred_at.to_string(),
+        points_earned: valuation.points_earned,
+        breakdown: valuation.breakdown.iter().cloned().map(Into::into).collect(),
+        balance: BalanceView {
+            available: plan.balance_after.available,
+            pending: plan.balance_after.pending,
+        },
+    })?;
+    Ok((plan, receipt))
+}
+
+/// The valuation of an event before rules: nothing earned, nothing paid.
+pub fn empty_valuation() -> Valuation {
+    Valuation {
+        points_earned: 0,
+        breakdown: Vec::new(),
+        redeemed_value_minor: 0,
+        redeemed_value_local_minor: 0,
+        earning_amount: rust_decimal::Decimal::ZERO,
+    }
+}
+
+/// A stored rule version's JSON into its spec.
+pub fn spec_from_json(text: &str) -> Result<tally_domain::rules::RuleSpec, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(format!("bad stored rule: {e}")))
+}
+
+/// Stored segments (a JSON list) into a list.
+pub fn segments_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
 }

@@ -16,6 +16,12 @@ pub enum StoreError {
     UnknownReferralCode,
     #[error("the location does not belong to this partner")]
     UnknownLocation,
+    /// What the rules were evaluated with changed before the write (the member's visit
+    /// count at the partner): the caller evaluates again and retries.
+    #[error("the member changed while the rules were evaluated; try again")]
+    Stale,
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
     /// A database failure; the text is for the log, never for the client.
     #[error("database error: {0}")]
     Database(String),

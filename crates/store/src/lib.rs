@@ -158,6 +158,75 @@ impl Store {
         dispatch!(self, s => s.member_state(member).await)
     }
 
+    pub async fn save_rule(
+        &self,
+        id: String,
+        partner_id: Option<String>,
+        spec_json: String,
+        now: Timestamp,
+    ) -> Result<RuleRow, StoreError> {
+        dispatch!(self, s => s.save_rule(id, partner_id, spec_json, now).await)
+    }
+
+    /// Every rule at its current version (active or paused).
+    pub async fn rules(&self) -> Result<Vec<RuleRow>, StoreError> {
+        dispatch!(self, s => s.rules().await)
+    }
+
+    pub async fn rule(&self, id: &str) -> Result<Option<RuleRow>, StoreError> {
+        dispatch!(self, s => s.rule(id.to_string()).await)
+    }
+
+    /// Every saved version of a rule: (version, spec JSON, saved at), oldest first.
+    pub async fn rule_versions(&self, id: &str) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+        dispatch!(self, s => s.rule_versions(id.to_string()).await)
+    }
+
+    pub async fn set_member_profile(&self, id: &str, profile: MemberProfile) -> Result<MemberRow, StoreError> {
+        dispatch!(self, s => s.set_member_profile(id.to_string(), profile).await)
+    }
+
+    /// What rules may know of a member (with the visits at `partner_id`); none if unknown.
+    pub async fn member_facts(
+        &self,
+        member: MemberRef,
+        partner_id: Option<String>,
+    ) -> Result<Option<tally_domain::rules::MemberFacts>, StoreError> {
+        dispatch!(self, s => s.member_facts(member, partner_id).await)
+    }
+
+    /// How much of each cap or budget counter is used (for quotes; nothing is locked).
+    pub async fn rule_counters(&self, keys: Vec<String>) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        dispatch!(self, s => s.rule_counters(keys).await)
+    }
+
+    pub async fn event_types(&self) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, s => s.event_types().await)
+    }
+
+    /// Adds an event type; false if it exists already.
+    pub async fn create_event_type(
+        &self,
+        name: String,
+        description: String,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.create_event_type(name, description, now).await)
+    }
+
+    pub async fn post_event(&self, cmd: EventCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.post_event(cmd).await)
+    }
+
+    pub async fn events(
+        &self,
+        member_id: &str,
+        partner_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        dispatch!(self, s => s.events(member_id.to_string(), partner_id.map(str::to_string), limit).await)
+    }
+
     pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
         dispatch!(self, s => s.post_return(cmd).await)
     }

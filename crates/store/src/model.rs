@@ -103,6 +103,7 @@ pub struct MemberRow {
     pub identities: Vec<(String, String)>,
     /// When pending points next mature or a lot next expires.
     pub next_due_at: Option<Timestamp>,
+    pub profile: MemberProfile,
 }
 
 /// How a request names a member.
@@ -128,6 +129,83 @@ pub struct PurchaseCmd {
     pub lines_json: String,
     pub redeem_points: i64,
     pub valuation: Valuation,
+    /// What the earning rules would give, before caps and budgets.
+    pub rules: RuleDraft,
+    pub program: ProgramTerms,
+    pub now: Timestamp,
+}
+
+/// The earning rules' awards for one sale or event, as evaluated before the write; the
+/// store applies caps and budgets inside the write transaction.
+#[derive(Debug, Clone, Default)]
+pub struct RuleDraft {
+    pub awards: Vec<tally_domain::rules::Award>,
+    /// Set when a rule read the member: the member and visit count the rules saw. If
+    /// either changed by the time of the write, the store answers `Stale`.
+    pub assumed: Option<MemberAssumption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAssumption {
+    pub member_id: String,
+    pub visits: i64,
+}
+
+/// An award after caps and budgets, as saved in `rule_awards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedAward {
+    pub rule_id: String,
+    pub version: i64,
+    pub points: i64,
+    /// The counters it used (caps and budget), to give back on a return.
+    pub keys: Vec<String>,
+}
+
+/// A valuation after caps and budgets, the awards to save, and the counter increments.
+pub type Granted = (tally_domain::earning::Valuation, Vec<GrantedAward>, Vec<(String, i64)>);
+
+/// A saved award as a return needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwardRow {
+    pub rule_id: String,
+    pub points: i64,
+    pub reversed: i64,
+    pub keys: Vec<String>,
+}
+
+/// One earning rule, at its current version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRow {
+    pub id: String,
+    pub version: i64,
+    pub spec: tally_domain::rules::RuleSpec,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What the operator sets on a member for rules and offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberProfile {
+    pub tier: Option<String>,
+    pub segments: Vec<String>,
+    pub plan: Option<String>,
+}
+
+/// An engagement event to record (and maybe earn on).
+#[derive(Debug, Clone)]
+pub struct EventCmd {
+    pub id: String,
+    /// The partner id, or `operator`: event ids are unique per source.
+    pub source: String,
+    pub external_id: String,
+    /// The partner the event happened at (it funds the points); none for the programme.
+    pub partner: Option<PartnerTerms>,
+    pub member: MemberRef,
+    pub event_type: String,
+    pub attributes_json: String,
+    pub occurred_at: Timestamp,
+    pub request_hash: String,
+    pub rules: RuleDraft,
     pub program: ProgramTerms,
     pub now: Timestamp,
 }
@@ -237,4 +315,16 @@ pub fn to_micros(t: Timestamp) -> i64 {
 
 pub fn from_micros(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A stored engagement event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub id: String,
+    pub external_id: String,
+    pub partner_id: Option<String>,
+    pub event_type: String,
+    pub attributes_json: String,
+    pub occurred_at: Timestamp,
+    pub points_earned: i64,
 }

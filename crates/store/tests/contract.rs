@@ -106,6 +106,7 @@ impl World {
             lines_json: "[]".into(),
             redeem_points: redeem,
             valuation,
+            rules: Default::default(),
             program: self.program.terms(),
             now,
         }

@@ -83,6 +83,7 @@ impl Model {
             occurred_at: now,
             redeem_points: redeem,
             valuation: &valuation,
+            label: None,
         };
         let plan = plan_purchase(&self.state, &program(), &purchase, now)?;
         self.apply(&plan);

@@ -449,8 +449,8 @@ impl Checker {
                 }
                 Ty::Bool
             }
-            ("int", None, [a]) if matches!(a, Ty::Int | Ty::Double | Ty::String | Ty::Dyn) => Ty::Int,
-            ("double", None, [a]) if matches!(a, Ty::Int | Ty::Double | Ty::String | Ty::Dyn) => Ty::Double,
+            ("int", None, [Ty::Int | Ty::Double | Ty::String | Ty::Dyn]) => Ty::Int,
+            ("double", None, [Ty::Int | Ty::Double | Ty::String | Ty::Dyn]) => Ty::Double,
             ("string", None, [a]) if !matches!(a, Ty::Obj(_)) => Ty::String,
             _ => {
                 let shown = name.trim_matches('_').replace('_', " ");

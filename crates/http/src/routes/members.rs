@@ -46,6 +46,10 @@ pub struct MemberView {
     pub referred_by: Option<String>,
     pub created_at: String,
     pub balance: BalanceFull,
+    /// Set by the operator; earning rules read them (`member.tier`, `member.segments`, `member.plan`).
+    pub tier: Option<String>,
+    pub segments: Vec<String>,
+    pub plan: Option<String>,
 }
 
 impl From<MemberRow> for MemberView {
@@ -71,6 +75,9 @@ impl From<MemberRow> for MemberView {
                 pending: m.balance.pending,
                 lifetime_earned: m.balance.lifetime_earned,
             },
+            tier: m.profile.tier,
+            segments: m.profile.segments,
+            plan: m.profile.plan,
         }
     }
 }
@@ -281,4 +288,46 @@ pub async fn list_activity(
         })
         .collect();
     Ok(Json(ActivityPage { items, next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    /// The member's tier (`gold`); null clears it.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Segments for rules and offers (`students`, `business_travellers`); at most 50.
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// A paid plan the member is on; null clears it.
+    #[serde(default)]
+    pub plan: Option<String>,
+}
+
+/// Sets what rules know of a member: tier, segments and plan (operator). The whole
+/// profile is replaced.
+#[utoipa::path(patch, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), request_body = ProfileBody,
+    responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_member(
+    State(state): State<AppState>,
+    _: crate::auth::Operator,
+    Path(id): Path<String>,
+    body: ApiJson<ProfileBody>,
+) -> Result<Json<MemberView>, ApiError> {
+    path_id(&id, "member")?;
+    let b = body.value;
+    if b.segments.len() > 50 {
+        return Err(ApiError::invalid("invalid_field", "segments: at most 50"));
+    }
+    let profile = tally_store::MemberProfile {
+        tier: b.tier.map(|t| parse_label("tier", &t, 64)).transpose()?,
+        segments: b
+            .segments
+            .iter()
+            .map(|s| parse_label("segments", s, 64))
+            .collect::<Result<Vec<_>, _>>()?,
+        plan: b.plan.map(|p| parse_label("plan", &p, 64)).transpose()?,
+    };
+    Ok(Json(state.store.set_member_profile(&id, profile).await?.into()))
 }

@@ -1,9 +1,11 @@
 //! HTTP handlers, one module per resource; named `<verb>_<resource>`.
 
+pub mod events;
 pub mod members;
 pub mod operations;
 pub mod partners;
 pub mod program;
+pub mod rules;
 pub mod transactions;
 
 use axum::http::StatusCode;

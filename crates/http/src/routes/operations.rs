@@ -103,6 +103,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ("tally_partners", "Partners in the coalition.", counts.partners),
         ("tally_transactions", "Purchases posted.", counts.transactions),
         ("tally_ledger_entries", "Entries in the ledger.", counts.entries),
+        (
+            "tally_rule_failures_total",
+            "Earning rules that failed at run time and gave nothing.",
+            state.metrics.rule_failures(),
+        ),
+        (
+            "tally_active_rules",
+            "Active earning rules.",
+            state.rules().len() as u64,
+        ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

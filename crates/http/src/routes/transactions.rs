@@ -1,6 +1,7 @@
 //! The POS path: purchases (earn and pay with points), quotes, end-of-day batches, returns.
 
 use crate::auth::Till;
+use crate::earning::{PreparedPurchase, with_rules};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, canonical_hash, parse_json, path_id};
 use crate::routes::raw_json;
@@ -15,6 +16,7 @@ use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
 use tally_domain::money::{Currency, Money, parse_points};
 use tally_domain::receipt::{MoneyView, PurchaseReceipt, ReturnReceipt};
+use tally_domain::rules::LineFacts;
 use tally_domain::time::check_occurred_at;
 use tally_store::{MemberRef, PurchaseCmd, ReturnCmd, StoreError, keys};
 use utoipa::ToSchema;
@@ -77,29 +79,34 @@ pub struct TransactionBody {
     pub redeem_points: i64,
 }
 
-/// Validates a purchase from a till and values it; nothing is written.
-fn prepare_purchase(
-    state: &AppState,
-    partner: &tally_store::PartnerRow,
-    body: TransactionBody,
-    hash: String,
-) -> Result<PurchaseCmd, ApiError> {
-    let external_id = parse_label("external_id", &body.external_id, 100)?;
-    let member = match (body.member.id, body.member.email, body.member.phone, body.member.card) {
+/// The member a request names; a phone without `+` is read in `country`.
+pub fn member_ref(m: &MemberSelector, country: Option<&str>) -> Result<MemberRef, ApiError> {
+    Ok(match (&m.id, &m.email, &m.phone, &m.card) {
         (Some(id), None, None, None) => {
-            path_id(&id, "member")?;
-            MemberRef::Id(id)
+            path_id(id, "member")?;
+            MemberRef::Id(id.clone())
         }
-        (None, Some(e), None, None) => MemberRef::Identity(Identity::email(&e)?),
-        (None, None, Some(p), None) => MemberRef::Identity(Identity::phone(&p, Some(&partner.country))?),
-        (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(&c)?),
+        (None, Some(e), None, None) => MemberRef::Identity(Identity::email(e)?),
+        (None, None, Some(p), None) => MemberRef::Identity(Identity::phone(p, country)?),
+        (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(c)?),
         _ => {
             return Err(ApiError::invalid(
                 "invalid_field",
                 "member: give exactly one of id, email, phone, card",
             ));
         }
-    };
+    })
+}
+
+/// Validates a purchase from a till and values it before rules; nothing is written.
+pub fn prepare_purchase(
+    state: &AppState,
+    partner: &tally_store::PartnerRow,
+    body: TransactionBody,
+    hash: String,
+) -> Result<PreparedPurchase, ApiError> {
+    let external_id = parse_label("external_id", &body.external_id, 100)?;
+    let member = member_ref(&body.member, Some(&partner.country))?;
     if let Some(loc) = &body.location_id
         && !tally_domain::ids::is_plausible_id(loc)
     {
@@ -123,11 +130,13 @@ fn prepare_purchase(
     if body.lines.len() > 500 {
         return Err(ApiError::invalid("invalid_field", "lines: at most 500 lines"));
     }
+    let mut lines = Vec::with_capacity(body.lines.len());
     for line in &body.lines {
-        parse_label("lines.sku", &line.sku, 64)?;
-        if let Some(c) = &line.category {
-            parse_label("lines.category", c, 64)?;
-        }
+        let sku = parse_label("lines.sku", &line.sku, 64)?;
+        let category = match &line.category {
+            Some(c) => parse_label("lines.category", c, 64)?,
+            None => String::new(),
+        };
         if !(1..=1_000_000).contains(&line.quantity) {
             return Err(ApiError::invalid(
                 "invalid_field",
@@ -141,6 +150,12 @@ fn prepare_purchase(
                 "lines.unit_price: must be in the currency of total",
             ));
         }
+        lines.push(LineFacts {
+            sku,
+            category,
+            quantity: line.quantity,
+            unit_price_minor: price.amount,
+        });
     }
     let redeem_points = parse_points("redeem_points", body.redeem_points)?;
     let program = state.program();
@@ -150,7 +165,7 @@ fn prepare_purchase(
         &body.lines.iter().map(|l| serde_json::json!({"sku": l.sku, "category": l.category, "quantity": l.quantity, "unit_price": l.unit_price.amount})).collect::<Vec<_>>(),
     )
     .unwrap_or_else(|_| "[]".into());
-    Ok(PurchaseCmd {
+    let cmd = PurchaseCmd {
         transaction_id: keys::new_id("txn"),
         partner: partner.terms(),
         external_id,
@@ -162,9 +177,28 @@ fn prepare_purchase(
         lines_json,
         redeem_points,
         valuation,
+        rules: Default::default(),
         program: program.terms(),
         now,
-    })
+    };
+    Ok(PreparedPurchase { cmd, lines, rate })
+}
+
+/// Posts a prepared sale with the rules applied; if the member changed in a way the
+/// rules read (a visit at the same partner in between), evaluates again.
+async fn post_ruled(
+    state: &AppState,
+    partner: &tally_store::PartnerRow,
+    prepared: &PreparedPurchase,
+) -> Result<tally_store::Posted, ApiError> {
+    let mut attempt = 0;
+    loop {
+        let cmd = with_rules(state, partner, prepared).await?;
+        match state.store.post_purchase(cmd).await {
+            Err(StoreError::Stale) if attempt < 4 => attempt += 1,
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn posted_response(posted: tally_store::Posted) -> Response {
@@ -188,8 +222,8 @@ pub async fn create_transaction(
     body: ApiJson<TransactionBody>,
 ) -> Result<Response, ApiError> {
     let partner = state.partner(&partner_id).await?;
-    let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
-    Ok(posted_response(state.store.post_purchase(cmd).await?))
+    let prepared = prepare_purchase(&state, &partner, body.value, body.hash)?;
+    Ok(posted_response(post_ruled(&state, &partner, &prepared).await?))
 }
 
 /// The same as a purchase, but nothing is written: what the member would earn and pay.
@@ -201,9 +235,17 @@ pub async fn quote_transaction(
     body: ApiJson<TransactionBody>,
 ) -> Result<axum::Json<PurchaseReceipt>, ApiError> {
     let partner = state.partner(&partner_id).await?;
-    let cmd = prepare_purchase(&state, &partner, body.value, body.hash)?;
+    let prepared = prepare_purchase(&state, &partner, body.value, body.hash)?;
+    let cmd = with_rules(&state, &partner, &prepared).await?;
     let member = state.store.member_state(cmd.member.clone()).await?;
-    let (_, receipt) = tally_store::common::plan_purchase_receipt(&member, &cmd, "quote")?;
+    let keys = tally_store::common::counter_keys(&cmd.rules, &member.member_id);
+    let used = if keys.is_empty() {
+        Default::default()
+    } else {
+        state.store.rule_counters(keys).await?
+    };
+    let (valuation, _, _) = tally_store::common::grant_awards(&cmd.valuation, &cmd.rules, &member.member_id, &used);
+    let (_, receipt) = tally_store::common::plan_purchase_receipt(&member, &cmd, &valuation, "quote")?;
     Ok(axum::Json(receipt))
 }
 
@@ -233,29 +275,36 @@ pub async fn create_transaction_batch(
     }
     let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(batch.transactions.len());
     let mut cmds = Vec::new();
+    let mut prepared_all = Vec::new();
     for item in &batch.transactions {
         let prepared = TransactionBody::deserialize(item)
             .map_err(|e| ApiError::invalid("invalid_field", format!("the receipt does not fit: {e}")))
             .and_then(|b| prepare_purchase(&state, &partner, b, canonical_hash(item)));
-        slots.push(prepared.map(|cmd| {
+        let ruled = match prepared {
+            Ok(p) => with_rules(&state, &partner, &p).await.map(|cmd| (p, cmd)),
+            Err(e) => Err(e),
+        };
+        slots.push(ruled.map(|(p, cmd)| {
             cmds.push(cmd);
+            prepared_all.push(p);
             cmds.len() - 1
         }));
     }
-    let mut posted: Vec<Option<Result<tally_store::Posted, StoreError>>> =
-        state.store.post_purchases(cmds).await.into_iter().map(Some).collect();
+    let mut posted: Vec<Option<Result<tally_store::Posted, ApiError>>> = Vec::with_capacity(cmds.len());
+    for (answer, p) in state.store.post_purchases(cmds).await.into_iter().zip(&prepared_all) {
+        posted.push(Some(match answer {
+            // Its rules saw a visit count another sale of the batch changed: again, alone.
+            Err(StoreError::Stale) => post_ruled(&state, &partner, p).await,
+            other => other.map_err(ApiError::from),
+        }));
+    }
     let mut out = String::with_capacity(posted.len() * 400 + 16);
     out.push_str("{\"results\":[");
     for (i, slot) in slots.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let result = slot.and_then(|idx| {
-            posted[idx]
-                .take()
-                .expect("each receipt answered once")
-                .map_err(ApiError::from)
-        });
+        let result = slot.and_then(|idx| posted[idx].take().expect("each receipt answered once"));
         match result {
             Ok(p) => {
                 out.push_str(if p.replayed {

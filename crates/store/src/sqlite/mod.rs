@@ -8,6 +8,7 @@
 //! connections, which WAL lets proceed while the writer writes.
 
 mod ops;
+mod rules;
 
 use crate::StoreError;
 use crate::migrations;
@@ -417,6 +418,81 @@ impl SqliteStore {
 
     pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
         self.write(move |c| ops::post_return(c, &cmd)).await
+    }
+
+    pub async fn save_rule(
+        &self,
+        id: String,
+        partner_id: Option<String>,
+        spec_json: String,
+        now: Timestamp,
+    ) -> Result<RuleRow, StoreError> {
+        self.write(move |c| {
+            rules::save_rule(c, &id, partner_id.as_deref(), &spec_json, now)?;
+            rules::rule(c, &id)?.ok_or(StoreError::NotFound("rule"))
+        })
+        .await
+    }
+
+    pub async fn rules(&self) -> Result<Vec<RuleRow>, StoreError> {
+        self.read(rules::rules).await
+    }
+
+    pub async fn rule(&self, id: String) -> Result<Option<RuleRow>, StoreError> {
+        self.read(move |c| rules::rule(c, &id)).await
+    }
+
+    pub async fn rule_versions(&self, id: String) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+        self.read(move |c| rules::rule_versions(c, &id)).await
+    }
+
+    pub async fn set_member_profile(&self, id: String, profile: MemberProfile) -> Result<MemberRow, StoreError> {
+        self.write(move |c| {
+            rules::set_profile(c, &id, &profile)?;
+            ops::member(c, &id)?.ok_or(StoreError::NotFound("member"))
+        })
+        .await
+    }
+
+    pub async fn member_facts(
+        &self,
+        member: MemberRef,
+        partner_id: Option<String>,
+    ) -> Result<Option<tally_domain::rules::MemberFacts>, StoreError> {
+        self.read(move |c| rules::member_facts(c, &member, partner_id.as_deref()))
+            .await
+    }
+
+    pub async fn rule_counters(&self, keys: Vec<String>) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        self.read(move |c| rules::counters(c, &keys)).await
+    }
+
+    pub async fn event_types(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(rules::event_types).await
+    }
+
+    pub async fn create_event_type(
+        &self,
+        name: String,
+        description: String,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| rules::create_event_type(c, &name, &description, now))
+            .await
+    }
+
+    pub async fn post_event(&self, cmd: EventCmd) -> Result<Posted, StoreError> {
+        self.write(move |c| rules::post_event(c, &cmd)).await
+    }
+
+    pub async fn events(
+        &self,
+        member_id: String,
+        partner_id: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        self.read(move |c| rules::events(c, &member_id, partner_id.as_deref(), limit))
+            .await
     }
 
     pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {

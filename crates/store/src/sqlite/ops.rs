@@ -3,7 +3,8 @@
 
 use crate::StoreError;
 use crate::common::{
-    activity_time, merge_due, money, needs_lots, plan_purchase_receipt, plan_return_receipt, replay, to_json,
+    activity_time, check_assumption, merge_due, money, needs_lots, plan_purchase_receipt, plan_return_receipt, replay,
+    to_json,
 };
 use crate::model::*;
 use jiff::Timestamp;
@@ -226,10 +227,12 @@ pub fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreErr
                 balance: Balance { available: r.get(5)?, pending: r.get(6)?, lifetime_earned: r.get(7)? },
                 identities: Vec::new(),
                 next_due_at: opt_ts(r.get(8)?),
+                profile: MemberProfile::default(),
             })
         })
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
+    row.profile = super::rules::profile(conn, id)?;
     let mut stmt =
         conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
     row.identities = stmt
@@ -402,7 +405,11 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
     } else {
         state
     };
-    let (plan, receipt) = plan_purchase_receipt(&state, cmd, "posted")?;
+    check_assumption(&cmd.rules, &member_id, || {
+        super::rules::visits(conn, &member_id, &cmd.partner.id)
+    })?;
+    let (valuation, granted, increments) = super::rules::grant(conn, &cmd.valuation, &cmd.rules, &member_id)?;
+    let (plan, receipt) = plan_purchase_receipt(&state, cmd, &valuation, "posted")?;
     let receipt = to_json(&receipt)?;
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
@@ -419,7 +426,7 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
         to_micros(cmd.now),
         cmd.total.amount,
         cmd.total.currency.code(),
-        cmd.valuation.points_earned,
+        valuation.points_earned,
         cmd.redeem_points,
         cmd.lines_json,
         cmd.request_hash,
@@ -434,6 +441,8 @@ pub fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, Sto
         cmd.occurred_at,
         cmd.now,
     )?;
+    super::rules::write_awards(conn, &cmd.transaction_id, &granted, &increments)?;
+    super::rules::bump_visit(conn, &member_id, &cmd.partner.id, cmd.occurred_at)?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -512,6 +521,7 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
         result.points_refunded
     ])?;
     write_plan(conn, &txn.member_id, &plan, stored_due, true, cmd.now, cmd.now)?;
+    super::rules::reverse_awards(conn, &txn.id, txn.returned_amount + cmd.amount.amount, txn.total.amount)?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,

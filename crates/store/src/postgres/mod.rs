@@ -5,10 +5,12 @@
 //! are never a row every sale updates. Multi-row writes go in one statement each
 //! (`UNNEST` of arrays) to keep round trips few.
 
+mod rules;
+
 use crate::StoreError;
 use crate::common::{
-    activity_time, fx_rates_from_rows, merge_due, money, needs_lots, plan_purchase_receipt, plan_return_receipt,
-    replay, to_json, verification,
+    activity_time, check_assumption, fx_rates_from_rows, merge_due, money, needs_lots, plan_purchase_receipt,
+    plan_return_receipt, replay, to_json, verification,
 };
 use crate::migrations;
 use crate::model::*;
@@ -202,7 +204,8 @@ async fn resolve_member(conn: &mut PgConnection, member: &MemberRef) -> Result<S
 
 async fn member(conn: &mut PgConnection, id: &str) -> Result<Option<MemberRow>, StoreError> {
     let row = sqlx::query(
-        "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by FROM members WHERE id = $1",
+        "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
+                tier, segments, plan FROM members WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -227,6 +230,11 @@ async fn member(conn: &mut PgConnection, id: &str) -> Result<Option<MemberRow>, 
         },
         identities,
         next_due_at: r.try_get::<Option<i64>, _>(8)?.map(ts),
+        profile: MemberProfile {
+            tier: r.try_get(10)?,
+            segments: crate::common::segments_from_json(&r.try_get::<String, _>(11)?),
+            plan: r.try_get(12)?,
+        },
     }))
 }
 
@@ -479,7 +487,12 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
     } else {
         state
     };
-    let (plan, receipt) = plan_purchase_receipt(&state, cmd, "posted")?;
+    if cmd.rules.assumed.is_some() {
+        let current = rules::visits(tx, &member_id, &cmd.partner.id).await?;
+        check_assumption(&cmd.rules, &member_id, || Ok(current))?;
+    }
+    let (valuation, granted, increments) = rules::grant(tx, &cmd.valuation, &cmd.rules, &member_id).await?;
+    let (plan, receipt) = plan_purchase_receipt(&state, cmd, &valuation, "posted")?;
     let receipt = to_json(&receipt)?;
     let inserted = sqlx::query(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
@@ -496,7 +509,7 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
     .bind(to_micros(cmd.now))
     .bind(cmd.total.amount)
     .bind(cmd.total.currency.code())
-    .bind(cmd.valuation.points_earned)
+    .bind(valuation.points_earned)
     .bind(cmd.redeem_points)
     .bind(&cmd.lines_json)
     .bind(&cmd.request_hash)
@@ -507,6 +520,8 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
         return Ok(None);
     }
     write_plan(tx, &member_id, &plan, stored_due, needs_lots, cmd.occurred_at, cmd.now).await?;
+    rules::write_awards(tx, &cmd.transaction_id, &granted, &increments).await?;
+    rules::bump_visit(tx, &member_id, &cmd.partner.id, cmd.occurred_at).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -888,11 +903,83 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         write_plan(&mut tx, &txn.member_id, &plan, stored_due, true, cmd.now, cmd.now).await?;
+        rules::reverse_awards(
+            &mut tx,
+            &txn.id,
+            txn.returned_amount + cmd.amount.amount,
+            txn.total.amount,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
         })
+    }
+
+    pub async fn save_rule(
+        &self,
+        id: String,
+        partner_id: Option<String>,
+        spec_json: String,
+        now: Timestamp,
+    ) -> Result<RuleRow, StoreError> {
+        rules::save_rule(&self.pool, &id, partner_id.as_deref(), &spec_json, now).await
+    }
+
+    pub async fn rules(&self) -> Result<Vec<RuleRow>, StoreError> {
+        rules::rule_rows(&self.pool, None).await
+    }
+
+    pub async fn rule(&self, id: String) -> Result<Option<RuleRow>, StoreError> {
+        Ok(rules::rule_rows(&self.pool, Some(&id)).await?.pop())
+    }
+
+    pub async fn rule_versions(&self, id: String) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+        rules::rule_versions(&self.pool, &id).await
+    }
+
+    pub async fn set_member_profile(&self, id: String, profile: MemberProfile) -> Result<MemberRow, StoreError> {
+        rules::set_profile(&self.pool, &id, &profile).await
+    }
+
+    pub async fn member_facts(
+        &self,
+        member: MemberRef,
+        partner_id: Option<String>,
+    ) -> Result<Option<tally_domain::rules::MemberFacts>, StoreError> {
+        rules::member_facts(&self.pool, &member, partner_id.as_deref()).await
+    }
+
+    pub async fn rule_counters(&self, keys: Vec<String>) -> Result<HashMap<String, i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        rules::counters(&mut conn, &keys, false).await
+    }
+
+    pub async fn event_types(&self) -> Result<Vec<(String, String)>, StoreError> {
+        rules::event_types(&self.pool).await
+    }
+
+    pub async fn create_event_type(
+        &self,
+        name: String,
+        description: String,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        rules::create_event_type(&self.pool, &name, &description, now).await
+    }
+
+    pub async fn post_event(&self, cmd: EventCmd) -> Result<Posted, StoreError> {
+        rules::post_event(&self.pool, &cmd).await
+    }
+
+    pub async fn events(
+        &self,
+        member_id: String,
+        partner_id: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        rules::events(&self.pool, &member_id, partner_id.as_deref(), limit).await
     }
 
     pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {

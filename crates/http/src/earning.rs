@@ -1,0 +1,216 @@
+//! The bridge between a request and the earning rules: gathers the facts a sale or an
+//! event offers (partner, location, basket, member when a rule reads it), runs the
+//! active rules, and leaves caps and budgets to the store's write transaction.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use rust_decimal::Decimal;
+use tally_domain::earning::{Valuation, value_purchase_excluding};
+use tally_domain::money::Money;
+use tally_domain::rules::{
+    AppliesTo, Base, BasketFacts, Evaluation, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts,
+    RuleSet, Scope,
+};
+use tally_store::{LocationRow, MemberAssumption, MemberRef, PartnerRow, PurchaseCmd, RuleDraft};
+
+pub fn partner_facts(p: &PartnerRow) -> PartnerFacts {
+    PartnerFacts {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        industry: p.industry.clone(),
+        country: p.country.clone(),
+        currency: p.currency.code().to_string(),
+        timezone: p.timezone.clone(),
+    }
+}
+
+pub fn location_facts(l: &LocationRow) -> LocationFacts {
+    LocationFacts {
+        id: l.id.clone(),
+        name: l.name.clone(),
+        city: l.city.clone(),
+        country: l.country.clone(),
+        timezone: l.timezone.clone(),
+    }
+}
+
+/// A validated purchase before rules: the command with its base valuation, and what the
+/// rules need that the command does not keep.
+#[derive(Clone)]
+pub struct PreparedPurchase {
+    pub cmd: PurchaseCmd,
+    pub lines: Vec<LineFacts>,
+    /// Units of the purchase currency per unit of programme currency.
+    pub rate: Decimal,
+}
+
+/// What a sale is worth under the rules, before caps and budgets.
+pub struct RuledPurchase {
+    pub valuation: Valuation,
+    pub evaluation: Evaluation,
+    pub member: Option<MemberFacts>,
+}
+
+/// Runs `rules` on a sale. `member` gives the member's facts when a rule needs them
+/// (a test passes made-up ones; a sale reads them from the store).
+pub fn rule_purchase(
+    rules: &RuleSet,
+    partner: &PartnerRow,
+    location: Option<&LocationRow>,
+    p: &PreparedPurchase,
+    member: Option<MemberFacts>,
+) -> Result<RuledPurchase, ApiError> {
+    let cmd = &p.cmd;
+    let scope = Scope {
+        partner_id: Some(&partner.id),
+        location_id: cmd.location_id.as_deref(),
+        applies_to: AppliesTo::Purchase,
+        event_type: None,
+        at: cmd.occurred_at,
+    };
+    let partner_f = partner_facts(partner);
+    let location_f = location.map(location_facts);
+    let basket = BasketFacts {
+        currency: cmd.total.currency,
+        total_minor: cmd.total.amount,
+        lines: p.lines.clone(),
+    };
+    let facts = Facts {
+        partner: Some(&partner_f),
+        location: location_f.as_ref(),
+        at: cmd.occurred_at,
+        basket: Some(&basket),
+        member: member.as_ref(),
+        event: None,
+    };
+    let mut valuation = cmd.valuation.clone();
+    let evaluation = rules.evaluate(&scope, &facts, p.rate, |excluded| {
+        if excluded > 0 {
+            valuation = value_purchase_excluding(
+                &cmd.program,
+                p.rate,
+                partner.earn_rate,
+                cmd.total,
+                excluded,
+                cmd.redeem_points,
+            )?;
+            let shown = Money {
+                amount: excluded.min(cmd.total.amount),
+                currency: cmd.total.currency,
+            };
+            if let Some(base) = valuation.breakdown.first_mut() {
+                base.reason
+                    .push_str(&format!("; {} of excluded lines earns nothing", shown.to_decimal()));
+                base.reason.push_str(&format!(" {}", shown.currency.code()));
+            }
+        }
+        Ok(Base {
+            earning_amount: valuation.earning_amount,
+            earn_rate: partner.earn_rate,
+        })
+    })?;
+    Ok(RuledPurchase {
+        valuation,
+        evaluation,
+        member,
+    })
+}
+
+/// Applies the active rules to a prepared sale: the command to post, with its
+/// valuation and the rules' draft awards.
+pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurchase) -> Result<PurchaseCmd, ApiError> {
+    let rules = state.rules();
+    let scope = Scope {
+        partner_id: Some(&partner.id),
+        location_id: p.cmd.location_id.as_deref(),
+        applies_to: AppliesTo::Purchase,
+        event_type: None,
+        at: p.cmd.occurred_at,
+    };
+    if rules.candidates(&scope).next().is_none() {
+        return Ok(p.cmd.clone());
+    }
+    let member = if rules.needs_member(&scope) {
+        state
+            .store
+            .member_facts(p.cmd.member.clone(), Some(partner.id.clone()))
+            .await?
+    } else {
+        None
+    };
+    let location = match &p.cmd.location_id {
+        Some(id) => state.location(&partner.id, id).await?,
+        None => None,
+    };
+    let ruled = rule_purchase(&rules, partner, location.as_ref(), p, member)?;
+    report_failures(state, &ruled.evaluation);
+    let mut cmd = p.cmd.clone();
+    cmd.valuation = ruled.valuation;
+    cmd.rules = RuleDraft {
+        awards: ruled.evaluation.awards,
+        assumed: ruled.member.map(|m| MemberAssumption {
+            member_id: m.id,
+            visits: m.visits,
+        }),
+    };
+    Ok(cmd)
+}
+
+/// Runs the event rules for an event; returns the draft awards.
+pub async fn rule_event(
+    state: &AppState,
+    partner: Option<&PartnerRow>,
+    member: &MemberRef,
+    event: &EventFacts,
+    at: jiff::Timestamp,
+) -> Result<RuleDraft, ApiError> {
+    let rules = state.rules();
+    let scope = Scope {
+        partner_id: partner.map(|p| p.id.as_str()),
+        location_id: None,
+        applies_to: AppliesTo::Event,
+        event_type: Some(&event.event_type),
+        at,
+    };
+    if rules.candidates(&scope).next().is_none() {
+        return Ok(RuleDraft::default());
+    }
+    let member_facts = if rules.needs_member(&scope) {
+        state
+            .store
+            .member_facts(member.clone(), partner.map(|p| p.id.clone()))
+            .await?
+    } else {
+        None
+    };
+    let partner_f = partner.map(partner_facts);
+    let facts = Facts {
+        partner: partner_f.as_ref(),
+        location: None,
+        at,
+        basket: None,
+        member: member_facts.as_ref(),
+        event: Some(event),
+    };
+    let evaluation = rules.evaluate(&scope, &facts, Decimal::ONE, |_| {
+        Ok(Base {
+            earning_amount: Decimal::ZERO,
+            earn_rate: Decimal::ZERO,
+        })
+    })?;
+    report_failures(state, &evaluation);
+    Ok(RuleDraft {
+        awards: evaluation.awards,
+        assumed: member_facts.map(|m| MemberAssumption {
+            member_id: m.id,
+            visits: m.visits,
+        }),
+    })
+}
+
+fn report_failures(state: &AppState, evaluation: &Evaluation) {
+    for (rule, why) in &evaluation.failures {
+        state.metrics.rule_failed();
+        tracing::warn!(%rule, %why, "an earning rule failed at run time and gave nothing");
+    }
+}

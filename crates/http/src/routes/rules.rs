@@ -1,0 +1,372 @@
+//! Earning rules: saved as versioned data, checked when saved, tried on a sample basket.
+
+use crate::earning::{PreparedPurchase, partner_facts, rule_purchase};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, path_id};
+use crate::routes::transactions::{TransactionBody, prepare_purchase};
+use crate::state::{AppState, Principal};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tally_domain::receipt::BreakdownItem;
+use tally_domain::rules::{AppliesTo, Base, EventFacts, Facts, MemberFacts, RuleSet, RuleSpec, Scope, compile};
+use tally_store::{RuleRow, keys};
+use utoipa::ToSchema;
+
+/// A rule at its current version.
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    pub id: String,
+    /// Grows by one with every change; transactions name the version that applied.
+    pub version: i64,
+    #[serde(flatten)]
+    pub spec: RuleSpec,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        RuleView {
+            id: r.id,
+            version: r.version,
+            spec: r.spec,
+            created_at: r.created_at.to_string(),
+            updated_at: r.updated_at.to_string(),
+        }
+    }
+}
+
+/// Checks who may save `spec` and that its partner and locations exist; compiles it.
+async fn check_spec(state: &AppState, who: &Principal, mut spec: RuleSpec) -> Result<RuleSpec, ApiError> {
+    if let Principal::Partner(own) = who {
+        match &spec.partner_id {
+            None => spec.partner_id = Some(own.clone()),
+            Some(p) if p == own => {}
+            Some(_) => return Err(ApiError::forbidden("a partner writes rules for itself only")),
+        }
+    }
+    if let Some(p) = &spec.partner_id {
+        let partner = state
+            .partner(p)
+            .await
+            .map_err(|_| ApiError::invalid("unknown_partner", "partner_id: no such partner"))?;
+        for l in &spec.location_ids {
+            if state.location(&partner.id, l).await?.is_none() {
+                return Err(ApiError::invalid(
+                    "unknown_location",
+                    format!("location_ids: {l} is not a location of this partner"),
+                ));
+            }
+        }
+    }
+    compile("check", 1, spec.clone())?;
+    Ok(spec)
+}
+
+async fn save(state: &AppState, id: String, spec: RuleSpec) -> Result<RuleView, ApiError> {
+    let json = serde_json::to_string(&spec).map_err(|_| ApiError::internal())?;
+    let row = state
+        .store
+        .save_rule(id, spec.partner_id.clone(), json, state.now())
+        .await?;
+    state.reload_rules().await?;
+    Ok(row.into())
+}
+
+/// Creates an earning rule (operator, or a partner for its own sales). The condition
+/// is checked against the rule context; errors say where and why.
+#[utoipa::path(post, path = "/v1/earning-rules", tag = "rules", request_body = RuleSpec,
+    responses((status = 201, body = RuleView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<RuleSpec>,
+) -> Result<(StatusCode, Json<RuleView>), ApiError> {
+    let spec = check_spec(&state, &who, body.value).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(save(&state, keys::new_id("rul"), spec).await?),
+    ))
+}
+
+/// Saves a new version of a rule. Past transactions keep the version that applied.
+#[utoipa::path(put, path = "/v1/earning-rules/{id}", tag = "rules", params(("id" = String, Path)), request_body = RuleSpec,
+    responses((status = 200, body = RuleView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_rule(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: ApiJson<RuleSpec>,
+) -> Result<Json<RuleView>, ApiError> {
+    let current = visible_rule(&state, &who, &id, true).await?;
+    let spec = check_spec(&state, &who, body.value).await?;
+    Ok(Json(save(&state, current.id, spec).await?))
+}
+
+/// A rule a caller may see (a partner: its own and programme-wide ones) or change (its own).
+async fn visible_rule(state: &AppState, who: &Principal, id: &str, to_change: bool) -> Result<RuleRow, ApiError> {
+    path_id(id, "rule")?;
+    let rule = state.store.rule(id).await?.ok_or_else(|| ApiError::not_found("rule"))?;
+    if let Some(own) = who.partner_scope() {
+        match rule.spec.partner_id.as_deref() {
+            Some(p) if p == own => {}
+            None if !to_change => {}
+            None => return Err(ApiError::forbidden("programme-wide rules are the operator's")),
+            Some(_) => return Err(ApiError::not_found("rule")),
+        }
+    }
+    Ok(rule)
+}
+
+/// The rules a caller may see: all for the operator; a partner's own and the
+/// programme-wide ones for a partner.
+#[utoipa::path(get, path = "/v1/earning-rules", tag = "rules", responses((status = 200, body = [RuleView])), security(("bearer" = [])))]
+pub async fn list_rules(State(state): State<AppState>, who: Principal) -> Result<Json<Vec<RuleView>>, ApiError> {
+    let scope = who.partner_scope();
+    Ok(Json(
+        state
+            .store
+            .rules()
+            .await?
+            .into_iter()
+            .filter(|r| scope.is_none() || r.spec.partner_id.is_none() || r.spec.partner_id.as_deref() == scope)
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleVersionView {
+    pub version: i64,
+    pub spec: RuleSpec,
+    pub saved_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleDetail {
+    #[serde(flatten)]
+    pub rule: RuleView,
+    /// Every version, oldest first.
+    pub versions: Vec<RuleVersionView>,
+}
+
+/// A rule with all its versions.
+#[utoipa::path(get, path = "/v1/earning-rules/{id}", tag = "rules", params(("id" = String, Path)),
+    responses((status = 200, body = RuleDetail), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_rule(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RuleDetail>, ApiError> {
+    let rule = visible_rule(&state, &who, &id, false).await?;
+    let versions = state
+        .store
+        .rule_versions(&id)
+        .await?
+        .into_iter()
+        .map(|(version, spec, at)| {
+            Ok(RuleVersionView {
+                version,
+                spec: serde_json::from_str(&spec).map_err(|_| ApiError::internal())?,
+                saved_at: at.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(RuleDetail {
+        rule: rule.into(),
+        versions,
+    }))
+}
+
+/// Made-up member facts for a test.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SampleMember {
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    pub plan: Option<String>,
+    pub country: Option<String>,
+    /// RFC 3339 (default: a year before the sale).
+    pub joined_at: Option<String>,
+    /// Earlier purchases at this partner (0: a first visit).
+    #[serde(default)]
+    pub visits: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SampleEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub occurred_at: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTestBody {
+    /// A rule to try, not saved.
+    pub rule: Option<RuleSpec>,
+    /// Or a saved rule to try. With neither, every active rule runs.
+    pub rule_id: Option<String>,
+    /// The partner of the sample (a partner key always uses itself).
+    pub partner_id: Option<String>,
+    /// A sample sale, as sent to `POST /v1/transactions` (member and external_id may be placeholders).
+    pub basket: Option<TransactionBody>,
+    /// Or a sample engagement event.
+    pub event: Option<SampleEvent>,
+    #[serde(default)]
+    pub member: SampleMember,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleTestResult {
+    /// Base points plus what the rules gave, before caps and budgets.
+    pub points_earned: i64,
+    pub breakdown: Vec<BreakdownItem>,
+    /// Rules that failed at run time on this sample, and why.
+    pub failures: Vec<String>,
+    /// Caps and budgets are not applied in a test.
+    pub note: String,
+}
+
+/// Tries a rule (saved or not) on a sample basket or event and member, and shows the
+/// breakdown. Nothing is written.
+#[utoipa::path(post, path = "/v1/earning-rules/test", tag = "rules", request_body = RuleTestBody,
+    responses((status = 200, body = RuleTestResult), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn test_rule(
+    State(state): State<AppState>,
+    who: Principal,
+    body: ApiJson<RuleTestBody>,
+) -> Result<Json<RuleTestResult>, ApiError> {
+    let b = body.value;
+    let active = state.rules();
+    let (rules, tried): (RuleSet, Option<String>) = match (b.rule, b.rule_id) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
+        (Some(spec), None) => {
+            let spec = check_spec(&state, &who, spec).await?;
+            let tried = compile("rul_test", 0, spec)?;
+            (with_exclusions(&active, tried.clone()), Some(tried.id))
+        }
+        (None, Some(id)) => {
+            let row = visible_rule(&state, &who, &id, false).await?;
+            let tried = compile(&row.id, row.version, row.spec)?;
+            (with_exclusions(&active, tried.clone()), Some(tried.id))
+        }
+        (None, None) => ((*active).clone(), None),
+    };
+    let _ = tried;
+    let partner_id = match (who.partner_scope(), &b.partner_id) {
+        (Some(own), _) => Some(own.to_string()),
+        (None, p) => p.clone(),
+    };
+    let partner = match &partner_id {
+        Some(p) => Some(state.partner(p).await?),
+        None => None,
+    };
+    let joined_at = match &b.member.joined_at {
+        Some(t) => t
+            .parse()
+            .map_err(|_| ApiError::invalid("invalid_field", "member.joined_at: must be an RFC 3339 time"))?,
+        None => state
+            .now()
+            .checked_sub(jiff::Span::new().hours(24 * 365))
+            .unwrap_or(state.now()),
+    };
+    let member = MemberFacts {
+        id: "mem_sample".into(),
+        tier: b.member.tier,
+        segments: b.member.segments,
+        plan: b.member.plan,
+        country: b.member.country,
+        joined_at,
+        visits: b.member.visits.max(0),
+    };
+    let (points, breakdown, failures) = match (b.basket, b.event) {
+        (Some(basket), None) => {
+            let partner =
+                partner.ok_or_else(|| ApiError::invalid("invalid_field", "partner_id: a basket needs a partner"))?;
+            let prepared: PreparedPurchase = prepare_purchase(&state, &partner, basket, String::new())?;
+            let location = match &prepared.cmd.location_id {
+                Some(id) => state.location(&partner.id, id).await?,
+                None => None,
+            };
+            let ruled = rule_purchase(&rules, &partner, location.as_ref(), &prepared, Some(member))?;
+            let mut breakdown: Vec<BreakdownItem> = ruled.valuation.breakdown.into_iter().map(Into::into).collect();
+            let mut points = ruled.valuation.points_earned;
+            for a in ruled.evaluation.awards {
+                points += a.points;
+                breakdown.push(award_item(&a));
+            }
+            (points, breakdown, ruled.evaluation.failures)
+        }
+        (None, Some(event)) => {
+            let at = match &event.occurred_at {
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| ApiError::invalid("invalid_field", "event.occurred_at: must be an RFC 3339 time"))?,
+                None => state.now(),
+            };
+            let facts_event = EventFacts {
+                event_type: event.event_type.clone(),
+                attributes: crate::routes::events::attributes(&event.attributes)?,
+            };
+            let pf = partner.as_ref().map(partner_facts);
+            let scope = Scope {
+                partner_id: partner_id.as_deref(),
+                location_id: None,
+                applies_to: AppliesTo::Event,
+                event_type: Some(&event.event_type),
+                at,
+            };
+            let facts = Facts {
+                partner: pf.as_ref(),
+                location: None,
+                at,
+                basket: None,
+                member: Some(&member),
+                event: Some(&facts_event),
+            };
+            let eval = rules.evaluate(&scope, &facts, rust_decimal::Decimal::ONE, |_| {
+                Ok(Base {
+                    earning_amount: rust_decimal::Decimal::ZERO,
+                    earn_rate: rust_decimal::Decimal::ZERO,
+                })
+            })?;
+            let points = eval.awards.iter().map(|a| a.points).sum();
+            (points, eval.awards.iter().map(award_item).collect(), eval.failures)
+        }
+        _ => return Err(ApiError::invalid("invalid_field", "give a basket or an event")),
+    };
+    Ok(Json(RuleTestResult {
+        points_earned: points,
+        breakdown,
+        failures: failures.into_iter().map(|(r, why)| format!("{r}: {why}")).collect(),
+        note: "caps and budgets are not applied in a test".into(),
+    }))
+}
+
+fn award_item(a: &tally_domain::rules::Award) -> BreakdownItem {
+    BreakdownItem {
+        rule: a.rule_id.clone(),
+        version: Some(a.version),
+        points: a.points,
+        reason: format!("{}: +{}", a.name, a.points),
+    }
+}
+
+/// The tried rule with the programme's active exclusions (they apply before any rule).
+fn with_exclusions(active: &RuleSet, tried: tally_domain::rules::CompiledRule) -> RuleSet {
+    let mut rules: Vec<_> = active
+        .rules()
+        .iter()
+        .filter(|r| matches!(r.spec.effect, tally_domain::rules::Effect::Exclude) && r.id != tried.id)
+        .cloned()
+        .collect();
+    rules.push(tried);
+    RuleSet::new(rules)
+}
