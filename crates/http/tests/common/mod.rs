@@ -1,0 +1,123 @@
+//! The test harness shared by the API tests: a real server on port 0 over each test
+//! database, with a clock the test moves, and helpers to call it.
+#![allow(dead_code)]
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tally_store::testing::TestDb;
+
+pub const ADMIN: &str = "test-operator-key";
+
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<AtomicI64>,
+    pub backend: &'static str,
+    _db: TestDb,
+}
+
+pub async fn spawn_app(db: TestDb) -> App {
+    let clock = Arc::new(AtomicI64::new(
+        "2026-11-20T09:00:00Z".parse::<Timestamp>().unwrap().as_microsecond(),
+    ));
+    let c = clock.clone();
+    let read: tally_http::Clock = Arc::new(move || Timestamp::from_microsecond(c.load(Ordering::SeqCst)).unwrap());
+    let state = tally_http::AppState::new(db.store.clone(), read, tally_store::keys::hash_key(ADMIN))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
+    App {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        backend: db.store.backend(),
+        _db: db,
+    }
+}
+
+impl App {
+    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn ok(&self, method: &str, path: &str, key: &str, body: Value) -> Value {
+        let (status, v) = self.call(method, path, Some(key), Some(body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "{}: {method} {path} answered {status}: {v}",
+            self.backend
+        );
+        v
+    }
+
+    pub fn advance(&self, days: i64) {
+        self.clock.fetch_add(
+            SignedDuration::from_hours(24 * days).as_micros() as i64,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// A partner and its till key.
+    pub async fn partner(&self, name: &str, currency: &str, pending_days: u32) -> (String, String) {
+        let p = self
+            .ok("POST", "/v1/partners", ADMIN, json!({"name": name, "industry": "retail", "country": "CZ", "currency": currency, "timezone": "Europe/Prague", "pending_days": pending_days}))
+            .await;
+        let id = p["id"].as_str().unwrap().to_string();
+        let k = self
+            .ok("POST", &format!("/v1/partners/{id}/api-keys"), ADMIN, json!({}))
+            .await;
+        (id, k["key"].as_str().unwrap().to_string())
+    }
+
+    pub async fn member(&self, phone: &str) -> String {
+        self.ok("POST", "/v1/members", ADMIN, json!({"phone": phone, "country": "CZ"}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn balance(&self, member: &str) -> (i64, i64) {
+        let b = self
+            .ok("GET", &format!("/v1/members/{member}/balance"), ADMIN, Value::Null)
+            .await;
+        (b["available"].as_i64().unwrap(), b["pending"].as_i64().unwrap())
+    }
+
+    pub async fn entries(&self) -> i64 {
+        let v = self.ok("GET", "/v1/ledger/verify", ADMIN, Value::Null).await;
+        assert_eq!(v["balanced"], true, "{}: {v}", self.backend);
+        v["entries_checked"].as_i64().unwrap()
+    }
+}
+
+pub async fn apps() -> Vec<App> {
+    let mut out = Vec::new();
+    for db in TestDb::all().await {
+        let app = spawn_app(db).await;
+        app.ok(
+            "PUT",
+            "/v1/fx-rates",
+            ADMIN,
+            json!({"rates": {"USD": "1.08", "CZK": "25.2"}}),
+        )
+        .await;
+        out.push(app);
+    }
+    out
+}
