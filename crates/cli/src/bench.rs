@@ -37,6 +37,12 @@ pub struct BenchArgs {
     /// Percent of transactions that also pay with points.
     #[arg(long, default_value_t = 10)]
     pub redeem_percent: u64,
+    /// Active earning rules for the bench partner (a realistic mix, see bench_rules.rs).
+    #[arg(long, default_value_t = 0)]
+    pub rules: usize,
+    /// Lines per basket.
+    #[arg(long, default_value_t = 1)]
+    pub lines: usize,
     /// Measure the database alone instead: a loop of 2 inserts + 2 updates per commit on
     /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
     #[arg(long)]
@@ -161,6 +167,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         )
         .await?;
     let key = Arc::new(key["key"].as_str().context("api key")?.to_string());
+    for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id)) {
+        client.expect(Method::POST, "/v1/earning-rules", &admin, &spec).await?;
+    }
     let next = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::new();
     for _ in 0..args.clients {
@@ -204,7 +213,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for w in 0..args.clients {
         let (client, key, sent, members) = (client.clone(), key.clone(), sent.clone(), members.clone());
-        let (batch, redeem_percent, total) = (args.batch, args.redeem_percent, args.requests);
+        let (batch, redeem_percent, total, lines) = (args.batch, args.redeem_percent, args.requests, args.lines);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut outcome = Outcome::default();
@@ -224,18 +233,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let receipts: Vec<Value> = (first..first + n)
                     .map(|i| {
                         let member = &members[(next_rand() % members.len() as u64) as usize];
-                        let redeem = if next_rand() % 100 < redeem_percent { 1 + next_rand() % 5 } else { 0 };
+                        let redeem = if next_rand() % 100 < redeem_percent {
+                            1 + next_rand() % 5
+                        } else {
+                            0
+                        };
+                        let basket = crate::bench_rules::basket_lines(lines.max(1), next_rand());
+                        let total: u64 = basket
+                            .iter()
+                            .map(|l| {
+                                l["quantity"].as_u64().unwrap_or(1) * l["unit_price"]["amount"].as_u64().unwrap_or(0)
+                            })
+                            .sum();
                         json!({"external_id": format!("B-{i}"), "member": {"id": member},
-                               "total": {"amount": 10_000 + next_rand() % 200_000, "currency": "CZK"},
-                               "lines": [{"sku": "SKU-1", "category": "cosmetics", "quantity": 1, "unit_price": {"amount": 10_000, "currency": "CZK"}}],
-                               "redeem_points": redeem})
+                               "total": {"amount": total, "currency": "CZK"},
+                               "lines": basket, "redeem_points": redeem})
                     })
                     .collect();
                 let t = Instant::now();
                 let result = if batch == 0 {
                     client.post("/v1/transactions", &key, &receipts[0]).await
                 } else {
-                    client.post("/v1/transactions/batch", &key, &json!({"transactions": receipts})).await
+                    client
+                        .post("/v1/transactions/batch", &key, &json!({"transactions": receipts}))
+                        .await
                 };
                 latencies.push(t.elapsed());
                 outcome.count(result, batch > 0);
@@ -267,6 +288,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "backend": args.backend,
         "clients": args.clients,
         "batch": args.batch,
+        "rules": args.rules,
+        "lines": args.lines,
         "receipts": args.requests,
         "seconds": (elapsed * 100.0).round() / 100.0,
         "receipts_per_second": (args.requests as f64 / elapsed).round(),

@@ -2,6 +2,7 @@
 //! migrations, run expiry, and benchmark the POS path.
 
 mod bench;
+mod bench_rules;
 mod demo;
 mod server;
 
@@ -58,6 +59,8 @@ enum Command {
     },
     /// Benchmark the POS path over HTTP on a fresh database.
     Bench(bench::BenchArgs),
+    /// Time earning-rule evaluation alone (no HTTP, no database).
+    BenchRules(bench_rules::BenchRulesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,6 +96,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchRules(args) => bench_rules::run(args),
         }
     })
 }

@@ -83,7 +83,6 @@ pub fn fields(o: Obj) -> &'static [(&'static str, &'static str)] {
             ("currency", "string"),
             ("quantity", "int"),
             ("line_count", "int"),
-            ("lines", "list of line"),
         ],
         Obj::Line => &[
             ("sku", "string"),
@@ -184,25 +183,46 @@ pub struct Checked {
 
 struct Checker {
     scope: Vec<(String, Ty)>,
-    uses_member: bool,
+    roots: usize,
+    used: u16,
 }
 
-/// Checks `expr` against the context; `with_line` for line filters.
-pub fn check(expr: &IdedExpr, with_line: bool) -> Result<(Checked, bool), CheckError> {
+/// The context variables an expression reads, one bit each in the order of
+/// [`root_variables`]: an evaluation builds only those.
+pub mod vars {
+    pub const BASKET: u16 = 1 << 0;
+    pub const LINES: u16 = 1 << 1;
+    pub const MEMBER: u16 = 1 << 2;
+    pub const PARTNER: u16 = 1 << 3;
+    pub const LOCATION: u16 = 1 << 4;
+    pub const LOCAL: u16 = 1 << 5;
+    pub const EVENT: u16 = 1 << 6;
+    pub const KIND: u16 = 1 << 7;
+}
+
+/// Checks `expr` against the context; `with_line` for line filters. Returns what it
+/// found and the context variables it reads (see [`vars`]).
+pub fn check(expr: &IdedExpr, with_line: bool) -> Result<(Checked, u16), CheckError> {
+    let scope = root_variables(with_line);
     let mut c = Checker {
-        scope: root_variables(with_line),
-        uses_member: false,
+        roots: scope.len(),
+        scope,
+        used: 0,
     };
     let checked = c.expr(expr)?;
-    Ok((checked, c.uses_member))
+    Ok((checked, c.used))
 }
 
 const FUNCTIONS: &str =
     "size, contains, startsWith, endsWith, int, double, string, has, in, exists, all, exists_one, map, filter";
 
 impl Checker {
-    fn lookup(&self, name: &str) -> Option<Ty> {
-        self.scope.iter().rev().find(|(n, _)| n == name).map(|(_, t)| t.clone())
+    fn lookup(&mut self, name: &str) -> Option<Ty> {
+        let i = self.scope.iter().rposition(|(n, _)| n == name)?;
+        if i < self.roots && i < 16 {
+            self.used |= 1 << i;
+        }
+        Some(self.scope[i].1.clone())
     }
 
     fn expr(&mut self, e: &IdedExpr) -> Result<Checked, CheckError> {
@@ -217,12 +237,7 @@ impl Checker {
                 LiteralValue::Bytes(_) => return err(e, "bytes are not used in rules"),
             }),
             Expr::Ident(name) => match self.lookup(name) {
-                Some(ty) => {
-                    if name == "member" {
-                        self.uses_member = true;
-                    }
-                    leaf(ty)
-                }
+                Some(ty) => leaf(ty),
                 None => {
                     let known: Vec<String> = self
                         .scope

@@ -133,12 +133,8 @@ pub(crate) fn line_value(l: &LineFacts, currency: Currency) -> Value {
     ])
 }
 
-/// The `basket` and `lines` values for the given lines, and each line's value.
-pub(crate) fn basket_values(
-    basket: Option<&BasketFacts>,
-    lines: &[&LineFacts],
-    rate: f64,
-) -> (Value, Value, Vec<Value>) {
+/// The `basket` and `lines` values for the given lines.
+pub(crate) fn basket_values(basket: Option<&BasketFacts>, lines: &[&LineFacts], rate: f64) -> (Value, Value) {
     let Some(b) = basket else {
         let empty = Value::List(Arc::new(Vec::new()));
         return (
@@ -148,14 +144,11 @@ pub(crate) fn basket_values(
                 ("currency", s("")),
                 ("quantity", Value::Int(0)),
                 ("line_count", Value::Int(0)),
-                ("lines", empty.clone()),
             ]),
             empty,
-            Vec::new(),
         );
     };
-    let values: Vec<Value> = lines.iter().map(|l| line_value(l, b.currency)).collect();
-    let list = Value::List(Arc::new(values.clone()));
+    let list = Value::List(Arc::new(lines.iter().map(|l| line_value(l, b.currency)).collect()));
     let total = major(b.total_minor, b.currency);
     let basket = map(vec![
         ("total", Value::Float(total)),
@@ -166,9 +159,8 @@ pub(crate) fn basket_values(
         ("currency", s(b.currency.code())),
         ("quantity", Value::Int(lines.iter().map(|l| l.quantity).sum())),
         ("line_count", Value::Int(lines.len() as i64)),
-        ("lines", list.clone()),
     ]);
-    (basket, list, values)
+    (basket, list)
 }
 
 pub(crate) fn member_value(m: Option<&MemberFacts>, at: Timestamp) -> Value {

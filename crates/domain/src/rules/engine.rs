@@ -26,6 +26,8 @@ pub struct CompiledRule {
     lines: Option<Arc<Program>>,
     /// Whether the rule reads `member` (then the member's facts must be loaded).
     pub uses_member: bool,
+    /// The context variables it reads ([`check::vars`]).
+    pub vars: u16,
     /// Worst-case cost of its expressions (nodes visited on the largest basket).
     pub cost: u64,
 }
@@ -42,7 +44,7 @@ fn position(source: &str, program: &Program, e: &CheckError) -> (usize, usize) {
     (line, column)
 }
 
-fn compile_expr(field: &'static str, source: &str, with_line: bool) -> Result<(Arc<Program>, bool, u64), DomainError> {
+fn compile_expr(field: &'static str, source: &str, with_line: bool) -> Result<(Program, u16, u64), DomainError> {
     let program = ENV.compile(source).map_err(|errors| {
         let first = errors.errors.first();
         let (line, column) = first.map(|e| (e.pos.0.max(1), e.pos.1.max(0) + 1)).unwrap_or((1, 1));
@@ -52,7 +54,7 @@ fn compile_expr(field: &'static str, source: &str, with_line: bool) -> Result<(A
             message: format!("line {line}, column {column}: {msg}"),
         }
     })?;
-    let (checked, uses_member) = check::check(program.expression(), with_line).map_err(|e| {
+    let (checked, used) = check::check(program.expression(), with_line).map_err(|e| {
         let (line, column) = position(source, &program, &e);
         let message = format!("line {line}, column {column}: {}", e.message);
         if e.message.starts_with("too costly") {
@@ -67,7 +69,7 @@ fn compile_expr(field: &'static str, source: &str, with_line: bool) -> Result<(A
             message: "must be true or false (a condition), for example local.weekday == \"saturday\"".into(),
         });
     }
-    Ok((Arc::new(program), uses_member, checked.cost))
+    Ok((program, used, checked.cost))
 }
 
 impl check::Ty {
@@ -80,21 +82,51 @@ impl check::Ty {
 /// and column of the CEL text.
 pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, DomainError> {
     let window = spec.validate()?;
-    let mut uses_member = false;
-    let mut cost = 0;
-    let mut compile_opt = |field, text: &Option<String>, with_line| -> Result<Option<Arc<Program>>, DomainError> {
-        match text.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(src) => {
-                let (p, m, c) = compile_expr(field, src, with_line)?;
-                uses_member |= m;
-                cost += c;
-                Ok(Some(p))
-            }
-        }
+    let text = |t: &Option<String>| {
+        t.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
     };
-    let condition = compile_opt("condition", &spec.condition, false)?;
-    let lines = compile_opt("lines", &spec.lines, true)?;
+    let mut vars = 0u16;
+    let mut cost = 0u64;
+    let condition = match text(&spec.condition) {
+        Some(src) => {
+            let (p, used, c) = compile_expr("condition", &src, false)?;
+            vars |= used;
+            cost += c;
+            Some(Arc::new(p))
+        }
+        None => None,
+    };
+    let lines = match text(&spec.lines) {
+        Some(src) => {
+            // The filter runs once per line: it is checked alone (for its messages), then
+            // run as one pass over the lines, `lines.map(line, <filter>)`.
+            let (_, used, c) = compile_expr("lines", &src, true)?;
+            let per_basket = c.saturating_mul(check::MAX_LIST);
+            if per_basket > check::MAX_COST {
+                return Err(DomainError::RuleTooCostly {
+                    field: "lines",
+                    message: format!(
+                        "too costly: the line filter runs once per line and could take {per_basket} steps on a basket of {} lines (at most {}); avoid loops in a line filter",
+                        check::MAX_LIST,
+                        check::MAX_COST
+                    ),
+                });
+            }
+            let wrapped = ENV
+                .compile(&format!("lines.map(line, ({src}))"))
+                .map_err(|_| DomainError::InvalidRule {
+                    field: "lines",
+                    message: "cannot be used as a line filter".into(),
+                })?;
+            vars |= used | check::vars::LINES;
+            cost += per_basket;
+            Some(Arc::new(wrapped))
+        }
+        None => None,
+    };
     Ok(CompiledRule {
         id: id.to_string(),
         version,
@@ -102,7 +134,8 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
         window,
         condition,
         lines,
-        uses_member,
+        uses_member: vars & check::vars::MEMBER != 0,
+        vars,
         cost,
     })
 }
@@ -255,7 +288,8 @@ impl RuleSet {
         let mut eval = Evaluation::default();
         let all_lines: Vec<&LineFacts> = facts.basket.map(|b| b.lines.iter().collect()).unwrap_or_default();
         let rate = rate.to_f64().unwrap_or(1.0);
-        let mut ctx = Ctx::new(facts, &all_lines, rate);
+        let vars = candidates.iter().fold(0, |acc, r| acc | r.vars);
+        let mut ctx = Ctx::new(facts, &all_lines, rate, vars);
         // Exclusions apply before any rule.
         for rule in candidates.iter().filter(|r| matches!(r.spec.effect, Effect::Exclude)) {
             match rule.matching_lines(&ctx, &all_lines) {
@@ -275,7 +309,7 @@ impl RuleSet {
             .map(|(_, l)| *l)
             .collect();
         if !eval.excluded_lines.is_empty() {
-            ctx = Ctx::new(facts, &kept, rate);
+            ctx = Ctx::new(facts, &kept, rate, vars);
         }
         let kept_amount: i64 = kept.iter().map(|l| l.amount_minor()).sum();
         let date = facts.local_date();
@@ -321,27 +355,38 @@ impl RuleSet {
 /// The CEL context of one evaluation, built once and shared by all rules.
 struct Ctx {
     root: Context<'static, 'static>,
-    /// The CEL value of each line, in the order of the lines given.
-    lines: Vec<Value>,
 }
 
 impl Ctx {
-    fn new(facts: &Facts<'_>, lines: &[&LineFacts], rate: f64) -> Self {
+    /// Builds the variables in `vars` (the ones the rules about to run read).
+    fn new(facts: &Facts<'_>, lines: &[&LineFacts], rate: f64, vars: u16) -> Self {
+        use check::vars::*;
         let mut root = Context::with_env(ENV.clone());
-        let (basket, list, line_values) = context::basket_values(facts.basket, lines, rate);
-        root.add_variable_from_value("basket", basket);
-        root.add_variable_from_value("lines", list);
-        root.add_variable_from_value("member", context::member_value(facts.member, facts.at));
-        root.add_variable_from_value("partner", context::partner_value(facts.partner));
-        root.add_variable_from_value("location", context::location_value(facts.location));
-        root.add_variable_from_value("local", context::local_value(facts));
-        root.add_variable_from_value("event", context::event_value(facts.event));
-        let kind = if facts.event.is_some() { "event" } else { "purchase" };
-        root.add_variable_from_value("kind", context::s(kind));
-        Ctx {
-            root,
-            lines: line_values,
+        if vars & (BASKET | LINES) != 0 {
+            let (basket, list) = context::basket_values(facts.basket, lines, rate);
+            root.add_variable_from_value("basket", basket);
+            root.add_variable_from_value("lines", list);
         }
+        if vars & MEMBER != 0 {
+            root.add_variable_from_value("member", context::member_value(facts.member, facts.at));
+        }
+        if vars & PARTNER != 0 {
+            root.add_variable_from_value("partner", context::partner_value(facts.partner));
+        }
+        if vars & LOCATION != 0 {
+            root.add_variable_from_value("location", context::location_value(facts.location));
+        }
+        if vars & LOCAL != 0 {
+            root.add_variable_from_value("local", context::local_value(facts));
+        }
+        if vars & EVENT != 0 {
+            root.add_variable_from_value("event", context::event_value(facts.event));
+        }
+        if vars & KIND != 0 {
+            let kind = if facts.event.is_some() { "event" } else { "purchase" };
+            root.add_variable_from_value("kind", context::s(kind));
+        }
+        Ctx { root }
     }
 }
 
@@ -377,15 +422,20 @@ impl CompiledRule {
         let Some(filter) = &self.lines else {
             return Ok(Some((0..lines.len()).collect()));
         };
-        let mut picked = Vec::new();
-        for (i, line) in ctx.lines.iter().enumerate().take(lines.len()) {
-            let mut scope = ctx.root.new_inner_scope();
-            scope.add_variable_from_value("line", line.clone());
-            if run(filter, &scope)? {
-                picked.push(i);
-            }
+        match filter.execute(&ctx.root) {
+            Ok(Value::List(flags)) if flags.len() == lines.len() => Ok(Some(
+                flags
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| matches!(f, Value::Bool(true)))
+                    .map(|(i, _)| i)
+                    .collect(),
+            )),
+            Ok(other) => Err(format!(
+                "the line filter gave {other:?} instead of true or false per line"
+            )),
+            Err(e) => Err(e.to_string()),
         }
-        Ok(Some(picked))
     }
 
     fn points(&self, ctx: &Ctx, lines: &[&LineFacts], kept_amount: i64, base: &Base) -> Result<i64, String> {
