@@ -206,15 +206,7 @@ pub(crate) fn location_value(l: Option<&LocationFacts>) -> Value {
 
 pub(crate) fn local_value(facts: &Facts<'_>) -> Value {
     let z = facts.at.to_zoned(facts.timezone());
-    let weekday = match z.weekday() {
-        jiff::civil::Weekday::Monday => "monday",
-        jiff::civil::Weekday::Tuesday => "tuesday",
-        jiff::civil::Weekday::Wednesday => "wednesday",
-        jiff::civil::Weekday::Thursday => "thursday",
-        jiff::civil::Weekday::Friday => "friday",
-        jiff::civil::Weekday::Saturday => "saturday",
-        jiff::civil::Weekday::Sunday => "sunday",
-    };
+    let weekday = weekday_name(z.weekday());
     map(vec![
         ("date", s(&z.date().to_string())),
         ("time", s(&format!("{:02}:{:02}", z.hour(), z.minute()))),
@@ -225,6 +217,18 @@ pub(crate) fn local_value(facts: &Facts<'_>) -> Value {
         ("hour", Value::Int(i64::from(z.hour()))),
         ("minute", Value::Int(i64::from(z.minute()))),
     ])
+}
+
+pub(crate) fn weekday_name(w: jiff::civil::Weekday) -> &'static str {
+    match w {
+        jiff::civil::Weekday::Monday => "monday",
+        jiff::civil::Weekday::Tuesday => "tuesday",
+        jiff::civil::Weekday::Wednesday => "wednesday",
+        jiff::civil::Weekday::Thursday => "thursday",
+        jiff::civil::Weekday::Friday => "friday",
+        jiff::civil::Weekday::Saturday => "saturday",
+        jiff::civil::Weekday::Sunday => "sunday",
+    }
 }
 
 pub(crate) fn event_value(e: Option<&EventFacts>) -> Value {

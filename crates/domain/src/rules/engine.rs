@@ -3,6 +3,7 @@
 
 use super::check::{self, CheckError};
 use super::context::{self, Facts, LineFacts};
+use super::fast::{self, Fast, Prepared};
 use super::spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 use crate::DomainError;
 use cel::{Context, Env, Program, Value};
@@ -24,6 +25,11 @@ pub struct CompiledRule {
     pub window: Window,
     condition: Option<Arc<Program>>,
     lines: Option<Arc<Program>>,
+    /// The same expressions compiled natively, when they have the fast shape.
+    fast_condition: Option<Arc<Fast>>,
+    fast_lines: Option<Arc<Fast>>,
+    /// The context variables its CEL-interpreted expressions read.
+    cel_vars: u16,
     /// Whether the rule reads `member` (then the member's facts must be loaded).
     pub uses_member: bool,
     /// The context variables it reads ([`check::vars`]).
@@ -89,21 +95,32 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
             .map(str::to_string)
     };
     let mut vars = 0u16;
+    let mut cel_vars = 0u16;
     let mut cost = 0u64;
+    let mut fast_condition = None;
     let condition = match text(&spec.condition) {
         Some(src) => {
             let (p, used, c) = compile_expr("condition", &src, false)?;
             vars |= used;
             cost += c;
+            fast_condition = fast::compile(p.expression()).map(Arc::new);
+            if fast_condition.is_none() {
+                cel_vars |= used;
+            }
             Some(Arc::new(p))
         }
         None => None,
     };
+    let mut fast_lines = None;
     let lines = match text(&spec.lines) {
         Some(src) => {
             // The filter runs once per line: it is checked alone (for its messages), then
             // run as one pass over the lines, `lines.map(line, <filter>)`.
-            let (_, used, c) = compile_expr("lines", &src, true)?;
+            let (alone, used, c) = compile_expr("lines", &src, true)?;
+            fast_lines = fast::compile(alone.expression()).map(Arc::new);
+            if fast_lines.is_none() {
+                cel_vars |= used | check::vars::LINES;
+            }
             let per_basket = c.saturating_mul(check::MAX_LIST);
             if per_basket > check::MAX_COST {
                 return Err(DomainError::RuleTooCostly {
@@ -134,6 +151,9 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
         window,
         condition,
         lines,
+        fast_condition,
+        fast_lines,
+        cel_vars,
         uses_member: vars & check::vars::MEMBER != 0,
         vars,
         cost,
@@ -288,11 +308,13 @@ impl RuleSet {
         let mut eval = Evaluation::default();
         let all_lines: Vec<&LineFacts> = facts.basket.map(|b| b.lines.iter().collect()).unwrap_or_default();
         let rate = rate.to_f64().unwrap_or(1.0);
-        let vars = candidates.iter().fold(0, |acc, r| acc | r.vars);
-        let mut ctx = Ctx::new(facts, &all_lines, rate, vars);
+        let vars = candidates.iter().fold(0, |acc, r| acc | r.cel_vars);
+        let needs_cel = candidates.iter().any(|r| r.needs_cel());
+        let mut ctx = needs_cel.then(|| Ctx::new(facts, &all_lines, rate, vars));
+        let prepared_all = Prepared::new(facts, &all_lines, rate);
         // Exclusions apply before any rule.
         for rule in candidates.iter().filter(|r| matches!(r.spec.effect, Effect::Exclude)) {
-            match rule.matching_lines(&ctx, &all_lines) {
+            match rule.matching_lines(ctx.as_ref(), &prepared_all, &all_lines) {
                 Ok(Some(idx)) => eval.excluded_lines.extend(idx),
                 Ok(None) => {}
                 Err(e) => eval.failures.push((rule.id.clone(), e)),
@@ -308,14 +330,15 @@ impl RuleSet {
             .filter(|(i, _)| eval.excluded_lines.binary_search(i).is_err())
             .map(|(_, l)| *l)
             .collect();
-        if !eval.excluded_lines.is_empty() {
-            ctx = Ctx::new(facts, &kept, rate, vars);
+        if !eval.excluded_lines.is_empty() && needs_cel {
+            ctx = Some(Ctx::new(facts, &kept, rate, vars));
         }
+        let prepared = Prepared::new(facts, &kept, rate);
         let kept_amount: i64 = kept.iter().map(|l| l.amount_minor()).sum();
         let date = facts.local_date();
         let mut best: Option<Award> = None;
         for rule in candidates.iter().filter(|r| !matches!(r.spec.effect, Effect::Exclude)) {
-            let points = match rule.points(&ctx, &kept, kept_amount, &base) {
+            let points = match rule.points(ctx.as_ref(), &prepared, &kept, kept_amount, &base) {
                 Ok(p) => p,
                 Err(e) => {
                     eval.failures.push((rule.id.clone(), e));
@@ -411,18 +434,43 @@ impl CompiledRule {
             && self.window.contains(scope.at)
     }
 
+    fn needs_cel(&self) -> bool {
+        (self.condition.is_some() && self.fast_condition.is_none())
+            || (self.lines.is_some() && self.fast_lines.is_none())
+    }
+
     /// The lines the rule counts when its condition holds (all of them without a line
     /// filter); `None` when the condition does not hold.
-    fn matching_lines(&self, ctx: &Ctx, lines: &[&LineFacts]) -> Result<Option<Vec<usize>>, String> {
-        if let Some(cond) = &self.condition
-            && !run(cond, &ctx.root)?
-        {
-            return Ok(None);
+    fn matching_lines(
+        &self,
+        ctx: Option<&Ctx>,
+        prepared: &Prepared<'_>,
+        lines: &[&LineFacts],
+    ) -> Result<Option<Vec<usize>>, String> {
+        let cel = || ctx.map(|c| &c.root).ok_or_else(|| "no CEL context".to_string());
+        if let Some(cond) = &self.condition {
+            let holds = match &self.fast_condition {
+                Some(f) => f.test(prepared, None),
+                None => run(cond, cel()?)?,
+            };
+            if !holds {
+                return Ok(None);
+            }
         }
         let Some(filter) = &self.lines else {
             return Ok(Some((0..lines.len()).collect()));
         };
-        match filter.execute(&ctx.root) {
+        if let Some(f) = &self.fast_lines {
+            return Ok(Some(
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| f.test(prepared, Some(l)))
+                    .map(|(i, _)| i)
+                    .collect(),
+            ));
+        }
+        match filter.execute(cel()?) {
             Ok(Value::List(flags)) if flags.len() == lines.len() => Ok(Some(
                 flags
                     .iter()
@@ -438,8 +486,15 @@ impl CompiledRule {
         }
     }
 
-    fn points(&self, ctx: &Ctx, lines: &[&LineFacts], kept_amount: i64, base: &Base) -> Result<i64, String> {
-        let Some(picked) = self.matching_lines(ctx, lines)? else {
+    fn points(
+        &self,
+        ctx: Option<&Ctx>,
+        prepared: &Prepared<'_>,
+        lines: &[&LineFacts],
+        kept_amount: i64,
+        base: &Base,
+    ) -> Result<i64, String> {
+        let Some(picked) = self.matching_lines(ctx, prepared, lines)? else {
             return Ok(0);
         };
         if self.lines.is_some() && picked.is_empty() {
@@ -471,4 +526,40 @@ impl CompiledRule {
             Effect::Exclude => 0,
         })
     }
+}
+
+/// Runs `source` in the CEL interpreter over the full context (the reference the fast
+/// evaluator is tested against).
+#[cfg(test)]
+pub(crate) fn interpret(
+    source: &str,
+    facts: &Facts<'_>,
+    lines: &[&LineFacts],
+    rate: f64,
+    line: Option<&LineFacts>,
+) -> Result<bool, String> {
+    let program = ENV.compile(source).map_err(|e| e.to_string())?;
+    let ctx = Ctx::new(facts, lines, rate, u16::MAX);
+    match (line, facts.basket) {
+        (Some(l), Some(b)) => {
+            let mut scope = ctx.root.new_inner_scope();
+            scope.add_variable_from_value("line", context::line_value(l, b.currency));
+            run(&program, &scope)
+        }
+        _ => run(&program, &ctx.root),
+    }
+}
+
+/// Runs `source` in the fast evaluator, if it has the fast shape.
+#[cfg(test)]
+pub(crate) fn run_fast(
+    source: &str,
+    facts: &Facts<'_>,
+    lines: &[&LineFacts],
+    rate: f64,
+    line: Option<&LineFacts>,
+) -> Option<bool> {
+    let program = ENV.compile(source).ok()?;
+    let f = fast::compile(program.expression())?;
+    Some(f.test(&Prepared::new(facts, lines, rate), line))
 }

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod context;
 pub mod engine;
+mod fast;
 pub mod spec;
 
 pub use context::{Attr, BasketFacts, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts};

@@ -417,3 +417,174 @@ mod fuzz {
         .unwrap_or(0)
     }
 }
+
+mod fast_matches_cel {
+    use super::*;
+    use crate::rules::engine::{interpret, run_fast};
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "", "a", "ab", "gold", "cat1", "SKU-1", "saturday", "Praha", "CZ", "é",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    /// Expressions of the fast shape (and some just outside it), as CEL text.
+    fn expr() -> impl Strategy<Value = String> {
+        let strings = prop::sample::select(vec![
+            "line.sku",
+            "line.category",
+            "member.tier",
+            "member.plan",
+            "member.country",
+            "member.id",
+            "member.joined_on",
+            "partner.industry",
+            "partner.country",
+            "partner.currency",
+            "location.city",
+            "local.weekday",
+            "local.date",
+            "local.time",
+            "event.type",
+            "kind",
+            "basket.currency",
+        ]);
+        let ints = prop::sample::select(vec![
+            "line.quantity",
+            "basket.quantity",
+            "basket.line_count",
+            "member.visits",
+            "member.days_since_joined",
+            "local.hour",
+            "local.minute",
+            "local.month",
+            "local.day",
+            "local.year",
+            "size(lines)",
+            "size(member.segments)",
+        ]);
+        let doubles = prop::sample::select(vec![
+            "line.amount",
+            "line.unit_price",
+            "basket.total",
+            "basket.total_program",
+        ]);
+        let ops = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]);
+        let leaf = prop_oneof![
+            (strings.clone(), ops.clone(), text()).prop_map(|(f, o, t)| format!("{f} {o} {t:?}")),
+            (ints, ops.clone(), -3i64..40).prop_map(|(f, o, n)| format!("{f} {o} {n}")),
+            (doubles.clone(), ops.clone(), 0u32..400).prop_map(|(f, o, n)| format!("{f} {o} {}.5", n)),
+            (doubles, ops, 0i64..400).prop_map(|(f, o, n)| format!("{f} {o} {n}")),
+            (strings.clone(), prop::collection::vec(text(), 0..4)).prop_map(|(f, l)| format!("{f} in {l:?}")),
+            (text(),).prop_map(|(t,)| format!("{t:?} in member.segments")),
+            (
+                strings,
+                prop::sample::select(vec!["contains", "startsWith", "endsWith"]),
+                text()
+            )
+                .prop_map(|(f, m, t)| format!("{f}.{m}({t:?})")),
+            Just("member.first_visit".to_string()),
+            Just("true".to_string()),
+        ];
+        leaf.prop_recursive(3, 16, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) && ({b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) || ({b})")),
+                inner.prop_map(|a| format!("!({a})")),
+            ]
+        })
+    }
+
+    fn member() -> impl Strategy<Value = Option<MemberFacts>> {
+        prop::option::of(
+            (
+                text(),
+                prop::collection::vec(text(), 0..3),
+                text(),
+                0i64..3,
+                0i64..2_000_000_000,
+            )
+                .prop_map(|(tier, segments, country, visits, joined)| MemberFacts {
+                    id: "mem_1".into(),
+                    tier: (!tier.is_empty()).then_some(tier),
+                    segments,
+                    plan: None,
+                    country: Some(country),
+                    joined_at: jiff::Timestamp::from_second(joined).unwrap(),
+                    visits,
+                }),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn the_fast_evaluator_agrees_with_the_cel_interpreter(
+            source in expr(),
+            member in member(),
+            lines in prop::collection::vec((text(), text(), 1i64..4, 0i64..50_000), 1..4),
+            at in 1_700_000_000i64..1_900_000_000,
+            on_line in any::<bool>(),
+        ) {
+            let partner = prague();
+            let lines: Vec<LineFacts> = lines.into_iter().map(|(s, c, q, p)| line(&s, &c, q, p)).collect();
+            let refs: Vec<&LineFacts> = lines.iter().collect();
+            let basket = BasketFacts {
+                currency: Currency::parse("CZK").unwrap(),
+                total_minor: lines.iter().map(LineFacts::amount_minor).sum(),
+                lines: lines.clone(),
+            };
+            let at = jiff::Timestamp::from_second(at).unwrap();
+            let facts = Facts { partner: Some(&partner), location: None, at, basket: Some(&basket), member: member.as_ref(), event: None };
+            let line = on_line.then(|| &lines[0]);
+            let uses_line = source.contains("line.");
+            let line = if uses_line { Some(&lines[0]) } else { line };
+            if let Some(fast) = run_fast(&source, &facts, &refs, 25.2, line) {
+                let cel = interpret(&source, &facts, &refs, 25.2, line);
+                prop_assert_eq!(Ok(fast), cel, "{}", source);
+            }
+        }
+    }
+
+    #[test]
+    fn common_shapes_take_the_fast_path() {
+        let partner = prague();
+        let basket = BasketFacts {
+            currency: Currency::parse("CZK").unwrap(),
+            total_minor: 100,
+            lines: vec![line("A", "b", 1, 100)],
+        };
+        let at = "2026-11-20T10:00:00Z".parse().unwrap();
+        let facts = Facts {
+            partner: Some(&partner),
+            location: None,
+            at,
+            basket: Some(&basket),
+            member: None,
+            event: None,
+        };
+        let refs: Vec<&LineFacts> = basket.lines.iter().collect();
+        for shape in [
+            "local.weekday == \"saturday\"",
+            "line.category in [\"tobacco\", \"gift_card\"]",
+            "member.tier == \"gold\" && partner.industry == \"apparel\"",
+            "basket.total > 500.0 && local.hour >= 6",
+            "\"vip\" in member.segments || member.first_visit",
+            "line.sku.startsWith(\"SKU-\")",
+        ] {
+            assert!(
+                run_fast(shape, &facts, &refs, 1.0, Some(&basket.lines[0])).is_some(),
+                "{shape}"
+            );
+        }
+        for other in [
+            "basket.total > 500",
+            "lines.exists(l, l.quantity > 2)",
+            "event.attributes.rating >= 4",
+        ] {
+            assert!(run_fast(other, &facts, &refs, 1.0, None).is_none(), "{other}");
+        }
+    }
+}
