@@ -27,7 +27,8 @@ CREATE TABLE rule_counters (
     used INTEGER NOT NULL CHECK (used >= 0)
 );
 
--- The points each rule gave a transaction or event, and how many returns took back.
+-- The points a rule with caps or a budget gave a transaction or event, the counters it
+-- used, and how many returns took back (every rule's points are in the receipt).
 CREATE TABLE rule_awards (
     transaction_id TEXT NOT NULL,
     rule_id TEXT NOT NULL,

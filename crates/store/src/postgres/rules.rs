@@ -88,7 +88,7 @@ pub async fn write_awards(
     granted: &[GrantedAward],
     increments: &[(String, i64)],
 ) -> Result<(), StoreError> {
-    for g in granted {
+    for g in granted.iter().filter(|g| !g.keys.is_empty()) {
         sqlx::query(
             "INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -100,12 +100,16 @@ pub async fn write_awards(
         .execute(&mut *conn)
         .await?;
     }
-    for (key, delta) in increments {
-        sqlx::query("UPDATE rule_counters SET used = used + $2 WHERE key = $1")
-            .bind(key)
-            .bind(delta)
-            .execute(&mut *conn)
-            .await?;
+    if !increments.is_empty() {
+        let (keys, deltas): (Vec<String>, Vec<i64>) = increments.iter().cloned().unzip();
+        sqlx::query(
+            "UPDATE rule_counters c SET used = c.used + d.delta FROM UNNEST($1::text[], $2::bigint[]) AS d(key, delta)
+             WHERE c.key = d.key",
+        )
+        .bind(keys)
+        .bind(deltas)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

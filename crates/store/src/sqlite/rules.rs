@@ -31,13 +31,36 @@ pub fn bump_visit(conn: &Connection, member_id: &str, partner_id: &str, at: Time
     Ok(())
 }
 
-/// How much of each counter is used (absent counters are unused).
+/// `?1, ?2, …` for `n` parameters.
+fn placeholders(n: usize, per_row: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let row: Vec<String> = (1..=per_row).map(|j| format!("?{}", i * per_row + j)).collect();
+            if per_row == 1 {
+                row.join(",")
+            } else {
+                format!("({})", row.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// How much of each counter is used (absent counters are unused); one statement.
 pub fn counters(conn: &Connection, keys: &[String]) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
-    let mut stmt = conn.prepare_cached("SELECT used FROM rule_counters WHERE key = ?1")?;
-    for key in keys {
-        if let Some(used) = stmt.query_row([key], |r| r.get::<_, i64>(0)).optional()? {
-            out.insert(key.clone(), used);
+    for chunk in keys.chunks(100) {
+        let sql = format!(
+            "SELECT key, used FROM rule_counters WHERE key IN ({})",
+            placeholders(chunk.len(), 1)
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (k, used) = row?;
+            out.insert(k, used);
         }
     }
     Ok(out)
