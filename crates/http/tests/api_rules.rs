@@ -746,3 +746,179 @@ async fn trying_a_rule_on_a_sample_basket_writes_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_costly_rule_is_refused_and_the_costliest_admitted_one_leaves_the_till_working() {
+    for (app, c) in setup().await {
+        let (_, till) = &c.prague;
+        // A loop in a line filter runs once per line: 500 × 500 steps, refused.
+        let (status, v) = app
+            .call("POST", "/v1/earning-rules", Some(till), Some(json!({"name": "x", "lines": "lines.exists(l, l.sku == line.sku)", "effect": {"kind": "fixed", "points": 1}})))
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some("rule_too_costly")),
+            "{v}"
+        );
+        // The costliest kind the checker admits: one pass over the lines against a long list.
+        let skus: Vec<String> = (0..40).map(|i| format!("SKU-{i}")).collect();
+        rule(
+            &app,
+            till,
+            json!({"name": "Any of 40 SKUs", "condition": format!("lines.exists(l, l.sku in {skus:?})"),
+            "lines": "line.amount * 2.0 > 1.0", "effect": {"kind": "multiplier", "factor": "1.5"}}),
+        )
+        .await;
+        let m = app.member("+420601000009").await;
+        // The largest basket a till may send: 500 lines.
+        let big: Vec<Value> = (0..500)
+            .map(|i| line(&format!("X-{i}"), "misc", 1, 2_520, "CZK"))
+            .collect();
+        let (status, v) = app
+            .call(
+                "POST",
+                "/v1/transactions",
+                Some(till),
+                Some(basket("BIG-1", &m, "2026-11-20T08:00:00Z", "CZK", big)),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        // CZK 12,600 = 500 base points; no SKU of the list: no bonus.
+        assert_eq!(v["points_earned"], 500);
+        // Meanwhile other tills keep answering.
+        let (_, berlin) = &c.berlin;
+        let mut sales = Vec::new();
+        for i in 0..8 {
+            let body = basket(
+                &format!("N-{i}"),
+                &m,
+                "2026-11-20T08:00:00Z",
+                "EUR",
+                vec![line("A", "a", 1, 1000, "EUR")],
+            );
+            let (http, base, key) = (app.http.clone(), app.base.clone(), berlin.clone());
+            sales.push(tokio::spawn(async move {
+                http.post(format!("{base}/v1/transactions"))
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        for s in sales {
+            assert_eq!(s.await.unwrap(), 201);
+        }
+        app.entries().await;
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    struct Shared {
+        rt: tokio::runtime::Runtime,
+        app: App,
+        till: String,
+    }
+
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (app, till) = rt.block_on(async {
+                let app = common::spawn_app(tally_store::testing::TestDb::sqlite().await).await;
+                app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"CZK": "25.2"}}))
+                    .await;
+                let (_, till) = partner(&app, "Fuzz", "pharmacy", "CZ", "CZK", "Europe/Prague").await;
+                (app, till)
+            });
+            Shared { rt, app, till }
+        })
+    }
+
+    fn rule_text() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "member",
+            "basket",
+            "lines",
+            "line",
+            "local",
+            "event",
+            ".",
+            "tier",
+            "total",
+            "sku",
+            "attributes",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "==",
+            "!=",
+            "<",
+            ">=",
+            "&&",
+            "||",
+            "!",
+            "-",
+            "+",
+            "*",
+            "/",
+            "%",
+            "?",
+            ":",
+            ",",
+            "1",
+            "0",
+            "2.5",
+            "\"x\"",
+            "true",
+            "null",
+            "in",
+            "exists",
+            "all",
+            "map",
+            "filter",
+            "has",
+            "size",
+            "l",
+            "'",
+            "\\",
+            "0x",
+            "9223372036854775807",
+            "1e308",
+            "\u{0}",
+            "é",
+            " ",
+        ]);
+        prop_oneof![prop::collection::vec(atoms, 0..30).prop_map(|v| v.concat()), ".{0,60}"]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever rule text arrives over HTTP, the answer is 200 or 422, never a 5xx.
+        #[test]
+        fn rule_text_from_the_api_never_breaks_the_server(condition in rule_text(), filter in prop::option::of(rule_text())) {
+            let s = shared();
+            let mut spec = json!({"name": "fuzz", "condition": condition, "effect": {"kind": "fixed", "points": 1}});
+            if let Some(f) = filter {
+                spec["lines"] = json!(f);
+            }
+            let body = json!({"rule": spec, "basket": basket("F-1", "mem_x", "2026-11-20T08:00:00Z", "CZK",
+                vec![line("SKU-1", "cosmetics", 2, 10_000, "CZK")])});
+            let (status, v) = s.rt.block_on(s.app.call("POST", "/v1/earning-rules/test", Some(&s.till), Some(body)));
+            prop_assert!(status == 200 || status == 422, "{status}: {v}");
+        }
+    }
+}

@@ -35,12 +35,22 @@ fn cases() -> impl Strategy<Value = Case> {
         (Just(cap), Just(budget), Just(members), sales).prop_flat_map(|(cap, budget, members, sales)| {
             let n = sales.len();
             let returns = prop::collection::vec(0..n, 0..4);
-            (Just(Case { cap, budget, members, sales, returns: vec![] }), returns).prop_map(|(mut c, r)| {
-                c.returns = r;
-                c.returns.sort_unstable();
-                c.returns.dedup();
-                c
-            })
+            (
+                Just(Case {
+                    cap,
+                    budget,
+                    members,
+                    sales,
+                    returns: vec![],
+                }),
+                returns,
+            )
+                .prop_map(|(mut c, r)| {
+                    c.returns = r;
+                    c.returns.sort_unstable();
+                    c.returns.dedup();
+                    c
+                })
         })
     })
 }
@@ -141,7 +151,11 @@ async fn run_case(db: TestDb, case: &Case) {
     for g in &given {
         assert!(*g <= case.cap, "{backend}: cap {} overrun: {g}", case.cap);
     }
-    assert!(total_given <= case.budget, "{backend}: budget {} overspent: {total_given}", case.budget);
+    assert!(
+        total_given <= case.budget,
+        "{backend}: budget {} overspent: {total_given}",
+        case.budget
+    );
     // Nothing is left unused while members asked for more: each member got what it
     // asked, or its cap or the budget ran out.
     let asked: Vec<i64> = (0..case.members)
