@@ -45,12 +45,12 @@ impl Rng {
     }
 }
 
-struct Api {
+pub(crate) struct Api {
     router: Router,
 }
 
 impl Api {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -74,7 +74,7 @@ impl Api {
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
-    async fn expect(&self, method: Method, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn expect(&self, method: Method, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
         let (status, v) = self.call(method, path, key, Some(body)).await?;
         if !status.is_success() {
             bail!("{path} answered {status}: {v}");
@@ -218,6 +218,10 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         });
     }
 
+    let ids: Vec<&str> = partners.iter().map(|p| p.id.as_str()).collect();
+    let end = start + SignedDuration::from_hours(24 * i64::from(days));
+    crate::demo_rules::add_rules(&api, admin, &ids, DEMO_KEYS[2].1, end).await?;
+
     let mut rng = Rng(0x7a11_7a11_5eed_0001);
     let mut people = Vec::new();
     for i in 0..members {
@@ -244,8 +248,18 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         let m = api
             .expect(Method::POST, "/v1/members", partners[home].key, body)
             .await?;
+        let member_id = m["id"].as_str().context("member id")?.to_string();
+        if i % 10 == 0 {
+            api.expect(
+                Method::PATCH,
+                &format!("/v1/members/{member_id}"),
+                admin,
+                json!({"tier": "gold"}),
+            )
+            .await?;
+        }
         people.push(Member {
-            id: m["id"].as_str().context("member id")?.to_string(),
+            id: member_id,
             home,
             every: 4 + rng.below(25),
             available: 0,
@@ -352,14 +366,27 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 *counts.entry("returns").or_default() += 1;
             }
         }
+        for (mi, m) in people.iter().enumerate() {
+            if rng.below(400) == 0 {
+                let (kind, partner) = crate::demo_rules::EVENT_KINDS[rng.below(3) as usize];
+                let key = partner.map_or(admin, |i| partners[i].key);
+                let body = json!({"id": format!("DEMO-EV-{day}-{mi}"), "member": {"id": m.id}, "type": kind,
+                                  "occurred_at": (day_start + SignedDuration::from_hours(12)).to_string()});
+                let (status, _) = api.call(Method::POST, "/v1/events", key, Some(body)).await?;
+                if status == StatusCode::CREATED {
+                    *counts.entry("events").or_default() += 1;
+                }
+            }
+        }
         api.call(Method::POST, "/v1/expiry-runs", admin, None).await?;
         if (day + 1) % 30 == 0 || day + 1 == days {
             println!(
-                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns",
+                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns, {} engagement events",
                 day + 1,
                 counts.get("purchases").unwrap_or(&0),
                 counts.get("redemptions").unwrap_or(&0),
-                counts.get("returns").unwrap_or(&0)
+                counts.get("returns").unwrap_or(&0),
+                counts.get("events").unwrap_or(&0)
             );
         }
     }

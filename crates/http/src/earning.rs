@@ -99,9 +99,11 @@ pub fn rule_purchase(
                 currency: cmd.total.currency,
             };
             if let Some(base) = valuation.breakdown.first_mut() {
-                base.reason
-                    .push_str(&format!("; {} of excluded lines earns nothing", shown.to_decimal()));
-                base.reason.push_str(&format!(" {}", shown.currency.code()));
+                base.reason.push_str(&format!(
+                    "; excluded lines ({} {}) earn nothing",
+                    shown.currency.code(),
+                    shown.to_decimal()
+                ));
             }
         }
         Ok(Base {

@@ -433,7 +433,7 @@ async fn per_unit_bonus_with_a_basket_limit_and_exclusions_first() {
             .await;
         assert_eq!(breakdown(&mixed), vec![("base".into(), 100)], "{}", app.backend);
         assert!(
-            reason(&mixed, "base").contains("excluded lines earns nothing"),
+            reason(&mixed, "base").contains("excluded lines (CZK 2720.00) earn nothing"),
             "{}",
             reason(&mixed, "base")
         );
