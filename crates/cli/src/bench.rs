@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Lines per basket.
     #[arg(long, default_value_t = 1)]
     pub lines: usize,
+    /// Give every capped bench rule a campaign budget (counters every sale shares).
+    #[arg(long)]
+    pub budgets: bool,
     /// Measure the database alone instead: a loop of 2 inserts + 2 updates per commit on
     /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
     #[arg(long)]
@@ -167,7 +170,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         )
         .await?;
     let key = Arc::new(key["key"].as_str().context("api key")?.to_string());
-    for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id)) {
+    let mut budgets = 0;
+    for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id), args.budgets) {
+        budgets += usize::from(spec.get("budget").is_some());
         client.expect(Method::POST, "/v1/earning-rules", &admin, &spec).await?;
     }
     let next = Arc::new(AtomicU64::new(0));
@@ -289,6 +294,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "clients": args.clients,
         "batch": args.batch,
         "rules": args.rules,
+        "rules_with_budget": budgets,
         "lines": args.lines,
         "receipts": args.requests,
         "seconds": (elapsed * 100.0).round() / 100.0,

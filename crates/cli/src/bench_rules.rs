@@ -9,8 +9,9 @@ use tally_domain::rules::{
     AppliesTo, Base, BasketFacts, Facts, LineFacts, MemberFacts, PartnerFacts, RuleSet, RuleSpec, Scope, compile,
 };
 
-/// `n` rule specs; `partner_id` scopes them (none: programme-wide).
-pub fn rule_specs(n: usize, partner_id: Option<&str>) -> Vec<Value> {
+/// `n` rule specs; `partner_id` scopes them (none: programme-wide). One rule has a
+/// campaign budget, or, with `budgets`, every capped one.
+pub fn rule_specs(n: usize, partner_id: Option<&str>, budgets: bool) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let mut r = match i % 6 {
@@ -21,7 +22,7 @@ pub fn rule_specs(n: usize, partner_id: Option<&str>) -> Vec<Value> {
                 1 => json!({"name": format!("5 points per SKU-{}", i % 20), "lines": format!("line.sku == \"SKU-{}\"", i % 20),
                             "effect": {"kind": "per_unit", "points": 5, "max_units": 3}}),
                 2 => json!({"name": format!("Big basket bonus {i}"), "condition": "basket.total > 500.0 && local.hour >= 6",
-                            "effect": {"kind": "fixed", "points": 10}, "caps": [{"period": "day", "points": 100}], "budget": 1_000_000_000i64}),
+                            "effect": {"kind": "fixed", "points": 10}, "caps": [{"period": "day", "points": 100}]}),
                 3 => json!({"name": format!("Half a point per CZK 25 on beauty {i}"),
                             "lines": "line.category in [\"cat1\", \"cat2\", \"cat3\"]",
                             "effect": {"kind": "per_amount", "points": "0.5"}, "stacking": "best_of"}),
@@ -33,6 +34,11 @@ pub fn rule_specs(n: usize, partner_id: Option<&str>) -> Vec<Value> {
             };
             if i == 0 {
                 r = json!({"name": "No points on deposits", "lines": "line.category == \"deposit\"", "effect": {"kind": "exclude"}});
+            }
+            // One campaign with a budget, shared by every sale (`--budgets` gives each
+            // capped rule one).
+            if i == 2 || (budgets && i % 6 == 2) {
+                r["budget"] = json!(1_000_000_000i64);
             }
             if let Some(p) = partner_id {
                 r["partner_id"] = json!(p);
@@ -68,7 +74,7 @@ pub struct BenchRulesArgs {
 
 /// Times rule evaluation alone: `rules` rules against baskets of `lines` lines.
 pub fn run(args: BenchRulesArgs) -> anyhow::Result<()> {
-    let compiled = rule_specs(args.rules, Some("prt_bench"))
+    let compiled = rule_specs(args.rules, Some("prt_bench"), false)
         .into_iter()
         .enumerate()
         .map(|(i, v)| {

@@ -38,10 +38,15 @@ type Reply = tokio::sync::oneshot::Sender<Result<Posted, StoreError>>;
 pub struct PgStore {
     pool: PgPool,
     purchases: tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)>,
+    /// Sales under rules with caps or a budget: one writer, see `run_purchase_writer`.
+    limited: tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)>,
 }
 
 /// Takes waiting purchases in groups and posts each group in one transaction: one
-/// commit (one WAL flush) for many sales. Any database error rolls the group back, and
+/// commit (one WAL flush) for many sales. Sales under rules with caps or a budget have a
+/// queue and a writer of their own: they lock shared counters (a budget is one row every
+/// such sale raises), and with one writer no two transactions hold them in different
+/// orders, while the other writers, which lock only members, never touch them. Any database error rolls the group back, and
 /// its purchases are posted one by one instead; that is safe because a purchase is
 /// idempotent by its receipt. Ends when every `PgStore` clone is gone.
 async fn run_purchase_writer(
@@ -67,6 +72,11 @@ async fn run_purchase_writer(
         group.sort_by_key(|job| member_key(&job.0.member));
         post_group(&pool, group).await;
     }
+}
+
+/// Whether the sale's rules use caps or budgets (their counters are shared).
+fn has_limits(cmd: &PurchaseCmd) -> bool {
+    cmd.rules.awards.iter().any(|a| !a.limits.is_empty())
 }
 
 fn member_key(m: &MemberRef) -> String {
@@ -128,8 +138,19 @@ async fn replay_existing(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, Sto
     replay(&seen.0, seen.1, &cmd.request_hash)
 }
 
-/// One purchase in its own transaction.
+/// One purchase in its own transaction; retried if PostgreSQL broke a deadlock by
+/// cancelling it (it wrote nothing).
 async fn post_purchase_alone(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match post_purchase_once(pool, cmd).await {
+            Err(StoreError::Database(e)) if e.contains("deadlock detected") && attempt < 5 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn post_purchase_once(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
     let mut tx = pool.begin().await?;
     match post_purchase_in(&mut tx, cmd).await? {
         Some(posted) => {
@@ -520,8 +541,8 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
         return Ok(None);
     }
     write_plan(tx, &member_id, &plan, stored_due, needs_lots, cmd.occurred_at, cmd.now).await?;
-    rules::write_awards(tx, &cmd.transaction_id, &granted, &increments).await?;
-    rules::bump_visit(tx, &member_id, &cmd.partner.id, cmd.occurred_at).await?;
+    let visit = Some((member_id.as_str(), cmd.partner.id.as_str(), cmd.occurred_at));
+    rules::write_awards(tx, &cmd.transaction_id, &granted, &increments, visit).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -548,8 +569,17 @@ impl PgStore {
             .connect_with(options)
             .await?;
         let (purchases, queue) = tokio::sync::mpsc::unbounded_channel();
-        let store = PgStore { pool, purchases };
+        let (limited, limited_queue) = tokio::sync::mpsc::unbounded_channel();
+        let store = PgStore {
+            pool,
+            purchases,
+            limited,
+        };
         store.migrate().await?;
+        tokio::spawn(run_purchase_writer(
+            store.pool.clone(),
+            std::sync::Arc::new(tokio::sync::Mutex::new(limited_queue)),
+        ));
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
         let writers = std::env::var("TALLY_PG_WRITERS")
             .ok()
@@ -818,9 +848,17 @@ impl PgStore {
         rows.iter().map(activity_row).collect()
     }
 
+    fn queue_for(&self, cmd: &PurchaseCmd) -> &tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)> {
+        if has_limits(cmd) {
+            &self.limited
+        } else {
+            &self.purchases
+        }
+    }
+
     pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.purchases
+        self.queue_for(&cmd)
             .send((cmd, reply))
             .map_err(|_| StoreError::Database("the purchase writers have stopped".into()))?;
         answer
@@ -832,7 +870,7 @@ impl PgStore {
         let mut answers = Vec::with_capacity(cmds.len());
         for cmd in cmds {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            let _ = self.purchases.send((cmd, reply));
+            let _ = self.queue_for(&cmd).send((cmd, reply));
             answers.push(answer);
         }
         let mut out = Vec::with_capacity(answers.len());

@@ -25,27 +25,8 @@ pub async fn visits(conn: &mut PgConnection, member_id: &str, partner_id: &str) 
     )
 }
 
-pub async fn bump_visit(
-    conn: &mut PgConnection,
-    member_id: &str,
-    partner_id: &str,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO member_partners (member_id, partner_id, visits, first_at, last_at) VALUES ($1, $2, 1, $3, $3)
-         ON CONFLICT (member_id, partner_id) DO UPDATE
-         SET visits = member_partners.visits + 1, last_at = GREATEST(member_partners.last_at, EXCLUDED.last_at)",
-    )
-    .bind(member_id)
-    .bind(partner_id)
-    .bind(to_micros(at))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The counters' use; with `lock`, the rows are created if missing and locked (in key
-/// order) until the transaction ends.
+/// The counters' use; with `lock`, the rows are locked (in key order) until the
+/// transaction ends, missing ones created first. One round trip when they all exist.
 pub async fn counters(
     conn: &mut PgConnection,
     keys: &[String],
@@ -54,21 +35,32 @@ pub async fn counters(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    if lock {
-        sqlx::query("INSERT INTO rule_counters (key, used) SELECT k, 0 FROM UNNEST($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING")
-            .bind(keys)
-            .execute(&mut *conn)
-            .await?;
-    }
     let sql = if lock {
         "SELECT key, used FROM rule_counters WHERE key = ANY($1) ORDER BY key FOR UPDATE"
     } else {
         "SELECT key, used FROM rule_counters WHERE key = ANY($1)"
     };
-    let rows: Vec<(String, i64)> = sqlx::query_as(sql).bind(keys).fetch_all(conn).await?;
-    Ok(rows.into_iter().collect())
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql).bind(keys).fetch_all(&mut *conn).await?;
+    let mut found: HashMap<String, i64> = rows.into_iter().collect();
+    if lock && found.len() < keys.len() {
+        let missing: Vec<&String> = keys.iter().filter(|k| !found.contains_key(*k)).collect();
+        sqlx::query("INSERT INTO rule_counters (key, used) SELECT k, 0 FROM UNNEST($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING")
+            .bind(&missing)
+            .execute(&mut *conn)
+            .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, used FROM rule_counters WHERE key = ANY($1) ORDER BY key FOR UPDATE")
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
+/// Applies caps and budgets inside the write transaction, their counters locked in key
+/// order until it ends: concurrent sales under one rule queue on its counters, so a
+/// budget is never overspent and never left unused while sales ask for it.
 pub async fn grant(
     conn: &mut PgConnection,
     base: &tally_domain::earning::Valuation,
@@ -82,35 +74,58 @@ pub async fn grant(
     Ok(grant_awards(base, draft, member_id, &used))
 }
 
+/// Saves what the rules gave, in one statement: capped awards (for returns), the
+/// counters raised, and (for a sale) the member's visit at the partner.
 pub async fn write_awards(
     conn: &mut PgConnection,
     transaction_id: &str,
     granted: &[GrantedAward],
     increments: &[(String, i64)],
+    visit: Option<(&str, &str, Timestamp)>,
 ) -> Result<(), StoreError> {
-    for g in granted.iter().filter(|g| !g.keys.is_empty()) {
-        sqlx::query(
-            "INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(transaction_id)
-        .bind(&g.rule_id)
-        .bind(g.version)
-        .bind(g.points)
-        .bind(keys_json(&g.keys))
-        .execute(&mut *conn)
-        .await?;
+    let kept: Vec<&GrantedAward> = granted.iter().filter(|g| !g.keys.is_empty()).collect();
+    if kept.is_empty() && increments.is_empty() && visit.is_none() {
+        return Ok(());
     }
-    if !increments.is_empty() {
-        let (keys, deltas): (Vec<String>, Vec<i64>) = increments.iter().cloned().unzip();
-        sqlx::query(
-            "UPDATE rule_counters c SET used = c.used + d.delta FROM UNNEST($1::text[], $2::bigint[]) AS d(key, delta)
-             WHERE c.key = d.key",
-        )
-        .bind(keys)
-        .bind(deltas)
-        .execute(&mut *conn)
-        .await?;
-    }
+    let (rules, versions, points, keys): (Vec<&str>, Vec<i64>, Vec<i64>, Vec<String>) =
+        kept.iter()
+            .fold((vec![], vec![], vec![], vec![]), |(mut r, mut v, mut p, mut k), g| {
+                r.push(g.rule_id.as_str());
+                v.push(g.version);
+                p.push(g.points);
+                k.push(keys_json(&g.keys));
+                (r, v, p, k)
+            });
+    let (counter_keys, deltas): (Vec<String>, Vec<i64>) = increments.iter().cloned().unzip();
+    let (member, partner, at) = match visit {
+        Some((m, p, at)) => (Some(m), Some(p), to_micros(at)),
+        None => (None, None, 0),
+    };
+    sqlx::query(
+        "WITH awards AS (
+             INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys)
+             SELECT $1, r, v, p, k FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::text[]) AS x(r, v, p, k)
+         ), counters AS (
+             UPDATE rule_counters c SET used = c.used + d.delta
+             FROM UNNEST($6::text[], $7::bigint[]) AS d(key, delta) WHERE c.key = d.key
+         )
+         INSERT INTO member_partners (member_id, partner_id, visits, first_at, last_at)
+         SELECT $8, $9, 1, $10, $10 WHERE $8::text IS NOT NULL
+         ON CONFLICT (member_id, partner_id) DO UPDATE
+         SET visits = member_partners.visits + 1, last_at = GREATEST(member_partners.last_at, EXCLUDED.last_at)",
+    )
+    .bind(transaction_id)
+    .bind(&rules)
+    .bind(&versions)
+    .bind(&points)
+    .bind(&keys)
+    .bind(&counter_keys)
+    .bind(&deltas)
+    .bind(member)
+    .bind(partner)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -358,7 +373,7 @@ pub async fn post_event(pool: &PgPool, cmd: &EventCmd) -> Result<Posted, StoreEr
         return replay(&hash, receipt, &cmd.request_hash);
     }
     write_plan(&mut tx, &member_id, &plan, stored_due, true, cmd.occurred_at, cmd.now).await?;
-    write_awards(&mut tx, &cmd.id, &granted, &increments).await?;
+    write_awards(&mut tx, &cmd.id, &granted, &increments, None).await?;
     tx.commit().await?;
     Ok(Posted {
         receipt_json: receipt,
