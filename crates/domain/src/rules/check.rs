@@ -53,6 +53,13 @@ impl Ty {
         }
     }
 
+    /// The name with its article: "an int", "a string".
+    fn an(&self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {name}")
+    }
+
     fn is_numeric(&self) -> bool {
         matches!(self, Ty::Int | Ty::Double | Ty::Dyn)
     }
@@ -268,7 +275,7 @@ impl Checker {
                     },
                     Ty::Map(v) => (**v).clone(),
                     Ty::Dyn => Ty::Dyn,
-                    other => return err(e, format!("cannot read field `{}` of a {}", s.field, other.name())),
+                    other => return err(e, format!("cannot read field `{}` of {}", s.field, other.an())),
                 };
                 Ok(Checked {
                     ty: if s.test { Ty::Bool } else { ty },
@@ -319,7 +326,7 @@ impl Checker {
                     Ty::List(t) => (list_bound(&c.iter_range), vec![(Ty::Int, (**t).clone())]),
                     Ty::Map(v) => (MAX_LIST, vec![(Ty::String, (**v).clone())]),
                     Ty::Dyn => (MAX_LIST, vec![(Ty::Dyn, Ty::Dyn)]),
-                    other => return err(&c.iter_range, format!("cannot loop over a {}", other.name())),
+                    other => return err(&c.iter_range, format!("cannot loop over {}", other.an())),
                 };
                 let (first, second) = vars[0].clone();
                 let init = self.expr(&c.accu_init)?;
@@ -391,7 +398,7 @@ impl Checker {
                     if !t.is(&Ty::Bool) {
                         return err(
                             arg,
-                            format!("`&&` and `||` need true/false on both sides, not a {}", t.name()),
+                            format!("`&&` and `||` need true/false on both sides, not {}", t.an()),
                         );
                     }
                 }
@@ -399,7 +406,7 @@ impl Checker {
             }
             ("!_", None, [a]) => {
                 if !a.is(&Ty::Bool) {
-                    return err(e, format!("`!` needs true/false, not a {}", a.name()));
+                    return err(e, format!("`!` needs true/false, not {}", a.an()));
                 }
                 Ty::Bool
             }
@@ -407,7 +414,7 @@ impl Checker {
             ("-_", None, [a]) if a.is_numeric() => a.clone(),
             ("_==_" | "_!=_", None, [a, b]) => {
                 if !comparable(a, b) {
-                    return err(e, format!("cannot compare a {} with a {}", a.name(), b.name()));
+                    return err(e, format!("cannot compare {} with {}", a.an(), b.an()));
                 }
                 Ty::Bool
             }
@@ -417,7 +424,7 @@ impl Checker {
                     || *a == Ty::Dyn
                     || *b == Ty::Dyn;
                 if !ok {
-                    return err(e, format!("cannot order a {} against a {}", a.name(), b.name()));
+                    return err(e, format!("cannot order {} against {}", a.an(), b.an()));
                 }
                 Ty::Bool
             }
@@ -437,7 +444,7 @@ impl Checker {
                 if !c.is(&Ty::Bool) {
                     return err(
                         &args[0],
-                        format!("the condition of `? :` must be true/false, not a {}", c.name()),
+                        format!("the condition of `? :` must be true/false, not {}", c.an()),
                     );
                 }
                 if a == b { a.clone() } else { Ty::Dyn }
@@ -446,17 +453,17 @@ impl Checker {
                 Ty::List(t) if key.is(&Ty::Int) => (**t).clone(),
                 Ty::Map(v) if key.is(&Ty::String) => (**v).clone(),
                 Ty::Dyn => Ty::Dyn,
-                _ => return err(e, format!("cannot index a {} with a {}", coll.name(), key.name())),
+                _ => return err(e, format!("cannot index {} with {}", coll.an(), key.an())),
             },
             ("@in", None, [item, coll]) => match coll {
                 Ty::List(t) if comparable(item, t) => Ty::Bool,
                 Ty::Map(_) if item.is(&Ty::String) => Ty::Bool,
                 Ty::Dyn => Ty::Bool,
-                _ => return err(e, format!("cannot look for a {} in a {}", item.name(), coll.name())),
+                _ => return err(e, format!("cannot look for {} in {}", item.an(), coll.an())),
             },
             ("size", None, [a]) | ("size", Some(a), []) => match a {
                 Ty::String | Ty::List(_) | Ty::Map(_) | Ty::Dyn => Ty::Int,
-                _ => return err(e, format!("size() works on text, lists and maps, not a {}", a.name())),
+                _ => return err(e, format!("size() works on text, lists and maps, not {}", a.an())),
             },
             ("contains" | "startsWith" | "endsWith", Some(t), [a]) => {
                 if !(t.is(&Ty::String) && a.is(&Ty::String)) {
@@ -495,7 +502,7 @@ fn arithmetic(e: &IdedExpr, op: &str, a: &Ty, b: &Ty) -> Result<Ty, CheckError> 
             e,
             format!("`{op}` mixes a whole number (int) and a decimal (double); write double(x) or 2.0 instead of 2"),
         ),
-        _ => err(e, format!("cannot use `{op}` on a {} and a {}", a.name(), b.name())),
+        _ => err(e, format!("cannot use `{op}` on {} and {}", a.an(), b.an())),
     }
 }
 
