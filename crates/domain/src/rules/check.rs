@@ -56,7 +56,11 @@ impl Ty {
     /// The name with its article: "an int", "a string".
     fn an(&self) -> String {
         let name = self.name();
-        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         format!("{article} {name}")
     }
 
