@@ -1,6 +1,8 @@
 //! Caps and budgets under concurrent load, on SQLite and PostgreSQL: random sequences of
 //! sales (many at once) and returns never give a rule more than its per-member cap or its
-//! budget, and the counters always equal what was given minus what returns took back.
+//! budget, never leave budget unused while a member asks for more, and the counters
+//! equal what was given minus what returns took back (PostgreSQL's budget counter also
+//! holds the server's unused lease).
 
 use jiff::Timestamp;
 use proptest::prelude::*;
@@ -201,11 +203,19 @@ async fn run_case(db: TestDb, case: &Case) {
             "{backend}: cap counter of member {i}"
         );
     }
-    assert_eq!(
-        counters.get(&keys[case.members]).copied().unwrap_or(0),
-        total_given - back.iter().sum::<i64>(),
-        "{backend}: budget counter"
-    );
+    let budget_counter = counters.get(&keys[case.members]).copied().unwrap_or(0);
+    let net = total_given - back.iter().sum::<i64>();
+    if backend == "sqlite" {
+        assert_eq!(budget_counter, net, "{backend}: budget counter");
+    } else {
+        // PostgreSQL counts what the server leased of the budget (see budgets.rs): at
+        // least what was given, never more than the budget.
+        assert!(
+            net <= budget_counter && budget_counter <= case.budget,
+            "{backend}: budget counter {budget_counter}, given {net}, budget {}",
+            case.budget
+        );
+    }
     let v = store.verify_ledger().await.unwrap();
     assert!(v.balanced, "{backend}: {v:?}");
 }

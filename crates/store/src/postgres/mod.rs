@@ -5,6 +5,7 @@
 //! are never a row every sale updates. Multi-row writes go in one statement each
 //! (`UNNEST` of arrays) to keep round trips few.
 
+mod budgets;
 mod rules;
 
 use crate::StoreError;
@@ -38,19 +39,17 @@ type Reply = tokio::sync::oneshot::Sender<Result<Posted, StoreError>>;
 pub struct PgStore {
     pool: PgPool,
     purchases: tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)>,
-    /// Sales under rules with caps or a budget: one writer, see `run_purchase_writer`.
-    limited: tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)>,
+    budgets: std::sync::Arc<budgets::Budgets>,
 }
 
 /// Takes waiting purchases in groups and posts each group in one transaction: one
-/// commit (one WAL flush) for many sales. Sales under rules with caps or a budget have a
-/// queue and a writer of their own: they lock shared counters (a budget is one row every
-/// such sale raises), and with one writer no two transactions hold them in different
-/// orders, while the other writers, which lock only members, never touch them. Any database error rolls the group back, and
+/// commit (one WAL flush) for many sales. A sale locks only its member's rows (caps are
+/// per member; budgets come from the server's lease, `budgets.rs`). Any database error rolls the group back, and
 /// its purchases are posted one by one instead; that is safe because a purchase is
 /// idempotent by its receipt. Ends when every `PgStore` clone is gone.
 async fn run_purchase_writer(
     pool: PgPool,
+    budgets: std::sync::Arc<budgets::Budgets>,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(PurchaseCmd, Reply)>>>,
 ) {
     loop {
@@ -70,13 +69,8 @@ async fn run_purchase_writer(
         }
         // Lock members in one order across groups, so two groups rarely deadlock.
         group.sort_by_key(|job| member_key(&job.0.member));
-        post_group(&pool, group).await;
+        post_group(&pool, &budgets, group).await;
     }
-}
-
-/// Whether the sale's rules use caps or budgets (their counters are shared).
-fn has_limits(cmd: &PurchaseCmd) -> bool {
-    cmd.rules.awards.iter().any(|a| !a.limits.is_empty())
 }
 
 fn member_key(m: &MemberRef) -> String {
@@ -92,12 +86,23 @@ enum Outcome {
     Replay,
 }
 
-async fn post_group(pool: &PgPool, group: Vec<(PurchaseCmd, Reply)>) {
+async fn post_group(pool: &PgPool, budgets: &budgets::Budgets, group: Vec<(PurchaseCmd, Reply)>) {
+    // Budget points drawn by the group's posted sales: given back if it rolls back.
+    let mut kept = budgets::Taken::new();
     let grouped = async {
         let mut tx = pool.begin().await?;
         let mut outcomes = Vec::with_capacity(group.len());
         for (cmd, _) in &group {
-            outcomes.push(match post_purchase_in(&mut tx, cmd).await {
+            let mut taken = budgets::Taken::new();
+            let outcome = post_purchase_in(&mut tx, cmd, budgets, &mut taken).await;
+            if matches!(outcome, Ok(Some(_))) {
+                for (k, v) in taken {
+                    *kept.entry(k).or_insert(0) += v;
+                }
+            } else {
+                budgets.give_back(&taken).await;
+            }
+            outcomes.push(match outcome {
                 Ok(Some(posted)) => Outcome::Answered(Ok(posted)),
                 Ok(None) => Outcome::Replay,
                 Err(StoreError::Database(e)) => return Err(StoreError::Database(e)),
@@ -109,6 +114,9 @@ async fn post_group(pool: &PgPool, group: Vec<(PurchaseCmd, Reply)>) {
         Ok::<_, StoreError>(outcomes)
     }
     .await;
+    if grouped.is_err() {
+        budgets.give_back(&kept).await;
+    }
     match grouped {
         Ok(outcomes) => {
             for ((cmd, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -122,7 +130,7 @@ async fn post_group(pool: &PgPool, group: Vec<(PurchaseCmd, Reply)>) {
         Err(e) => {
             tracing::debug!(error = %e, size = group.len(), "PostgreSQL group failed; posting one by one");
             for (cmd, reply) in group {
-                let _ = reply.send(post_purchase_alone(pool, &cmd).await);
+                let _ = reply.send(post_purchase_alone(pool, budgets, &cmd).await);
             }
         }
     }
@@ -140,19 +148,33 @@ async fn replay_existing(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, Sto
 
 /// One purchase in its own transaction; retried if PostgreSQL broke a deadlock by
 /// cancelling it (it wrote nothing).
-async fn post_purchase_alone(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+async fn post_purchase_alone(
+    pool: &PgPool,
+    budgets: &budgets::Budgets,
+    cmd: &PurchaseCmd,
+) -> Result<Posted, StoreError> {
     let mut attempt = 0;
     loop {
-        match post_purchase_once(pool, cmd).await {
+        let mut taken = budgets::Taken::new();
+        let posted = post_purchase_once(pool, budgets, cmd, &mut taken).await;
+        if !matches!(&posted, Ok(p) if !p.replayed) {
+            budgets.give_back(&taken).await;
+        }
+        match posted {
             Err(StoreError::Database(e)) if e.contains("deadlock detected") && attempt < 5 => attempt += 1,
             other => return other,
         }
     }
 }
 
-async fn post_purchase_once(pool: &PgPool, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+async fn post_purchase_once(
+    pool: &PgPool,
+    budgets: &budgets::Budgets,
+    cmd: &PurchaseCmd,
+    taken: &mut budgets::Taken,
+) -> Result<Posted, StoreError> {
     let mut tx = pool.begin().await?;
-    match post_purchase_in(&mut tx, cmd).await? {
+    match post_purchase_in(&mut tx, cmd, budgets, taken).await? {
         Some(posted) => {
             tx.commit().await?;
             Ok(posted)
@@ -481,7 +503,12 @@ async fn transaction_row(conn: &mut PgConnection, id: &str, lock: bool) -> Resul
 
 /// Posts one purchase inside `tx`; `Ok(None)` means another request posted the same
 /// receipt first (the caller rolls back and replays it).
-async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Posted>, StoreError> {
+async fn post_purchase_in(
+    tx: &mut Tx,
+    cmd: &PurchaseCmd,
+    budgets: &budgets::Budgets,
+    taken: &mut budgets::Taken,
+) -> Result<Option<Posted>, StoreError> {
     let seen: Option<(String, String)> =
         sqlx::query_as("SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2")
             .bind(&cmd.partner.id)
@@ -512,7 +539,8 @@ async fn post_purchase_in(tx: &mut Tx, cmd: &PurchaseCmd) -> Result<Option<Poste
         let current = rules::visits(tx, &member_id, &cmd.partner.id).await?;
         check_assumption(&cmd.rules, &member_id, || Ok(current))?;
     }
-    let (valuation, granted, increments) = rules::grant(tx, &cmd.valuation, &cmd.rules, &member_id).await?;
+    let (valuation, granted, increments) =
+        rules::grant(tx, &cmd.valuation, &cmd.rules, &member_id, budgets, taken).await?;
     let (plan, receipt) = plan_purchase_receipt(&state, cmd, &valuation, "posted")?;
     let receipt = to_json(&receipt)?;
     let inserted = sqlx::query(
@@ -569,17 +597,13 @@ impl PgStore {
             .connect_with(options)
             .await?;
         let (purchases, queue) = tokio::sync::mpsc::unbounded_channel();
-        let (limited, limited_queue) = tokio::sync::mpsc::unbounded_channel();
+        let budgets = std::sync::Arc::new(budgets::Budgets::new(pool.clone()));
         let store = PgStore {
             pool,
             purchases,
-            limited,
+            budgets,
         };
         store.migrate().await?;
-        tokio::spawn(run_purchase_writer(
-            store.pool.clone(),
-            std::sync::Arc::new(tokio::sync::Mutex::new(limited_queue)),
-        ));
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
         let writers = std::env::var("TALLY_PG_WRITERS")
             .ok()
@@ -587,7 +611,11 @@ impl PgStore {
             .unwrap_or(WRITERS)
             .clamp(1, 16);
         for _ in 0..writers {
-            tokio::spawn(run_purchase_writer(store.pool.clone(), queue.clone()));
+            tokio::spawn(run_purchase_writer(
+                store.pool.clone(),
+                store.budgets.clone(),
+                queue.clone(),
+            ));
         }
         Ok(store)
     }
@@ -848,17 +876,9 @@ impl PgStore {
         rows.iter().map(activity_row).collect()
     }
 
-    fn queue_for(&self, cmd: &PurchaseCmd) -> &tokio::sync::mpsc::UnboundedSender<(PurchaseCmd, Reply)> {
-        if has_limits(cmd) {
-            &self.limited
-        } else {
-            &self.purchases
-        }
-    }
-
     pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue_for(&cmd)
+        self.purchases
             .send((cmd, reply))
             .map_err(|_| StoreError::Database("the purchase writers have stopped".into()))?;
         answer
@@ -870,7 +890,7 @@ impl PgStore {
         let mut answers = Vec::with_capacity(cmds.len());
         for cmd in cmds {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            let _ = self.queue_for(&cmd).send((cmd, reply));
+            let _ = self.purchases.send((cmd, reply));
             answers.push(answer);
         }
         let mut out = Vec::with_capacity(answers.len());
@@ -1008,7 +1028,7 @@ impl PgStore {
     }
 
     pub async fn post_event(&self, cmd: EventCmd) -> Result<Posted, StoreError> {
-        rules::post_event(&self.pool, &cmd).await
+        rules::post_event(&self.pool, &self.budgets, &cmd).await
     }
 
     pub async fn events(

@@ -2,6 +2,7 @@
 //! (locked in key order, so a budget is never overspent by concurrent writers), the
 //! points each rule gave, member facts for rules, and engagement events.
 
+use super::budgets::{Budgets, Taken};
 use super::{Tx, load_state, member, resolve_member, write_plan};
 use crate::StoreError;
 use crate::common::{
@@ -58,20 +59,59 @@ pub async fn counters(
     Ok(found)
 }
 
-/// Applies caps and budgets inside the write transaction, their counters locked in key
-/// order until it ends: concurrent sales under one rule queue on its counters, so a
-/// budget is never overspent and never left unused while sales ask for it.
+/// Applies caps and budgets inside the write transaction. Caps: the member's counters,
+/// locked until it ends (only this member's sales touch them, and those queue on the
+/// member's row anyway). Budgets: drawn from the server's lease (see `budgets.rs`); what
+/// the sale drew is added to `taken`, for the caller to give back if the sale does not
+/// commit.
 pub async fn grant(
     conn: &mut PgConnection,
     base: &tally_domain::earning::Valuation,
     draft: &RuleDraft,
     member_id: &str,
+    budgets: &Budgets,
+    taken: &mut Taken,
 ) -> Result<Granted, StoreError> {
     if draft.awards.is_empty() {
         return Ok((base.clone(), Vec::new(), Vec::new()));
     }
-    let used = counters(conn, &counter_keys(draft, member_id), true).await?;
-    Ok(grant_awards(base, draft, member_id, &used))
+    let is_budget = |k: &String| k.ends_with(":budget");
+    let caps: Vec<String> = counter_keys(draft, member_id)
+        .into_iter()
+        .filter(|k| !is_budget(k))
+        .collect();
+    let mut used = counters(conn, &caps, true).await?;
+    for award in &draft.awards {
+        let Some(budget) = award.limits.iter().find(|l| l.scope == "budget") else {
+            continue;
+        };
+        // Draw only what the caps leave.
+        let cap_left = award
+            .limits
+            .iter()
+            .filter(|l| l.scope != "budget")
+            .map(|l| l.limit - used.get(&l.key(&award.rule_id, member_id)).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(i64::MAX);
+        let key = budget.key(&award.rule_id, member_id);
+        let got = budgets.take(&key, award.points.min(cap_left), budget.limit).await?;
+        *taken.entry(key.clone()).or_insert(0) += got;
+        used.insert(key, budget.limit - got);
+    }
+    let (valuation, granted, increments) = grant_awards(base, draft, member_id, &used);
+    // Budget counters were raised by their leases; what the sale drew and did not give
+    // goes back to the lease.
+    let mut unused = Taken::new();
+    for (key, drew) in taken.iter_mut() {
+        let gave = increments.iter().find(|(k, _)| k == key).map_or(0, |(_, p)| *p);
+        if *drew > gave {
+            unused.insert(key.clone(), *drew - gave);
+            *drew = gave;
+        }
+    }
+    budgets.give_back(&unused).await;
+    let increments = increments.into_iter().filter(|(k, _)| !is_budget(k)).collect();
+    Ok((valuation, granted, increments))
 }
 
 /// Saves what the rules gave, in one statement: capped awards (for returns), the
@@ -324,7 +364,21 @@ async fn event_seen(conn: &mut PgConnection, cmd: &EventCmd) -> Result<Option<(S
     )
 }
 
-pub async fn post_event(pool: &PgPool, cmd: &EventCmd) -> Result<Posted, StoreError> {
+pub async fn post_event(pool: &PgPool, budgets: &Budgets, cmd: &EventCmd) -> Result<Posted, StoreError> {
+    let mut taken = Taken::new();
+    let posted = post_event_in(pool, budgets, cmd, &mut taken).await;
+    if !matches!(&posted, Ok(p) if !p.replayed) {
+        budgets.give_back(&taken).await;
+    }
+    posted
+}
+
+async fn post_event_in(
+    pool: &PgPool,
+    budgets: &Budgets,
+    cmd: &EventCmd,
+    taken: &mut Taken,
+) -> Result<Posted, StoreError> {
     let mut tx: Tx = pool.begin().await?;
     if let Some((hash, receipt)) = event_seen(&mut tx, cmd).await? {
         return replay(&hash, receipt, &cmd.request_hash);
@@ -344,7 +398,8 @@ pub async fn post_event(pool: &PgPool, cmd: &EventCmd) -> Result<Posted, StoreEr
         None => 0,
     };
     check_assumption(&cmd.rules, &member_id, || Ok(current_visits))?;
-    let (valuation, granted, increments) = grant(&mut tx, &empty_valuation(), &cmd.rules, &member_id).await?;
+    let (valuation, granted, increments) =
+        grant(&mut tx, &empty_valuation(), &cmd.rules, &member_id, budgets, taken).await?;
     let (plan, receipt) = plan_event_receipt(&state, cmd, &valuation)?;
     let inserted = sqlx::query(
         "INSERT INTO events (id, source, external_id, partner_id, member_id, event_type, attributes, occurred_at,
