@@ -43,6 +43,8 @@ struct Caches {
     locations: RwLock<HashMap<String, LocationRow>>,
     /// The active earning rules, compiled; replaced whole when a rule is saved.
     rules: RwLock<Arc<RuleSet>>,
+    /// One reload at a time, so an older rule set never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Compiles stored rules (they were checked when saved; one that no longer compiles is
@@ -80,6 +82,7 @@ impl AppState {
                 keys: RwLock::new(HashMap::new()),
                 locations: RwLock::new(HashMap::new()),
                 rules: RwLock::new(Arc::new(rules)),
+                reloading: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -125,6 +128,7 @@ impl AppState {
     /// Re-reads and compiles the rules (after a save here, or periodically for rules
     /// saved through another server).
     pub async fn reload_rules(&self) -> Result<(), tally_store::StoreError> {
+        let _one_at_a_time = self.caches.reloading.lock().await;
         let rules = compile_rules(self.store.rules().await?);
         *self.caches.rules.write().expect("rule cache") = Arc::new(rules);
         Ok(())

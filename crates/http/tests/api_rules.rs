@@ -318,6 +318,68 @@ async fn triple_points_for_gold_at_apparel_with_a_monthly_cap_and_a_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_of_points_already_spent_does_not_renew_the_cap() {
+    for (app, c) in setup().await {
+        let (_, berlin) = &c.berlin;
+        let (_, prague) = &c.prague;
+        let r = rule(
+            &app,
+            ADMIN,
+            json!({"name": "Triple points", "effect": {"kind": "multiplier", "factor": "3"},
+                   "caps": [{"period": "month", "points": 2000}]}),
+        )
+        .await;
+        let m = app.member("+420601000010").await;
+        let coat = |id: &str, eur: i64| {
+            basket(
+                id,
+                &m,
+                "2026-11-20T08:00:00Z",
+                "EUR",
+                vec![line("COAT", "outerwear", 1, eur * 100, "EUR")],
+            )
+        };
+        // EUR 1,000: 1,000 base + 2,000 (the whole monthly cap).
+        let sale = app.ok("POST", "/v1/transactions", berlin, coat("C-1", 1000)).await;
+        assert_eq!(
+            breakdown(&sale),
+            vec![("base".into(), 1000), (r.clone(), 2000)],
+            "{}",
+            app.backend
+        );
+        // She spends the 3,000 points in Prague (EUR 30 of a EUR 40 bill) and earns 10
+        // there (the rule, programme-wide, triples those to 30).
+        let spend = json!({"external_id": "P-1", "member": {"id": m}, "occurred_at": "2026-11-20T08:00:00Z",
+                           "total": {"amount": 100_800, "currency": "CZK"}, "redeem_points": 3000});
+        let paid = app.ok("POST", "/v1/transactions", prague, spend).await;
+        assert_eq!(paid["points_earned"], 10, "{}: {paid}", app.backend);
+        // Returning the coat takes back 3,000: 10 she still has, 2,990 already spent. The
+        // cap gets back only the share she still had: 2,000 × 10 / 3,000 = 6.
+        let id = sale["id"].as_str().unwrap();
+        let ret = app
+            .ok(
+                "POST",
+                &format!("/v1/transactions/{id}/returns"),
+                berlin,
+                json!({"external_id": "CR-1", "amount": {"amount": 100_000, "currency": "EUR"}}),
+            )
+            .await;
+        assert_eq!(
+            (ret["points_reversed"].as_i64(), ret["points_unrecovered"].as_i64()),
+            (Some(10), Some(2990))
+        );
+        let next = app.ok("POST", "/v1/transactions", berlin, coat("C-2", 100)).await;
+        assert_eq!(
+            breakdown(&next),
+            vec![("base".into(), 100), (r.clone(), 6)],
+            "{}",
+            app.backend
+        );
+        app.entries().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_is_never_overspent_by_concurrent_sales() {
     for (app, c) in setup().await {
         let (_, till) = &c.berlin;
@@ -770,6 +832,15 @@ async fn a_costly_rule_is_refused_and_the_costliest_admitted_one_leaves_the_till
         )
         .await;
         let m = app.member("+420601000009").await;
+        // A line whose amount would overflow is refused, and nothing is written.
+        let huge = json!({"external_id": "HUGE-1", "member": {"id": m}, "total": {"amount": 100_000, "currency": "CZK"},
+                          "lines": [line("X", "misc", 1_000_000, 100_000_000_000_000, "CZK")]});
+        let (status, v) = app.call("POST", "/v1/transactions", Some(till), Some(huge)).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some("invalid_field")),
+            "{v}"
+        );
         // The largest basket a till may send: 500 lines.
         let big: Vec<Value> = (0..500)
             .map(|i| line(&format!("X-{i}"), "misc", 1, 2_520, "CZK"))

@@ -306,15 +306,29 @@ pub fn grant_awards(
 
 /// What a return gives back to caps and budgets: each award's points are taken back in
 /// the proportion of the purchase returned so far (half up, cumulative, as the ledger
-/// does). Returns (rule id, points newly taken back, counters to lower).
-pub fn award_reversals(awards: &[AwardRow], returned_after: i64, total: i64) -> Vec<(String, i64, Vec<String>)> {
+/// does), and its counters get back only the share the member still had: points the
+/// member already spent (`result.points_unrecovered`) stay counted, or earning a cap,
+/// spending it and returning the goods would renew the cap. Returns (rule id, points
+/// newly taken back, points given back to the counters, counters to lower).
+pub fn award_reversals(
+    awards: &[AwardRow],
+    returned_after: i64,
+    total: i64,
+    result: &tally_domain::plan::ReturnResult,
+) -> Vec<(String, i64, i64, Vec<String>)> {
     let whole = total.max(1);
     let part = if total == 0 { 1 } else { returned_after.min(total) };
+    let taken_back = result.points_reversed + result.points_unrecovered;
     awards
         .iter()
         .filter_map(|a| {
             let delta = proportion_half_up(a.points, part, whole) - a.reversed;
-            (delta > 0).then(|| (a.rule_id.clone(), delta, a.keys.clone()))
+            let give_back = if taken_back == 0 {
+                0
+            } else {
+                (i128::from(delta) * i128::from(result.points_reversed) / i128::from(taken_back)) as i64
+            };
+            (delta > 0).then(|| (a.rule_id.clone(), delta, give_back, a.keys.clone()))
         })
         .collect()
 }

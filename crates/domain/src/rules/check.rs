@@ -510,11 +510,17 @@ fn arithmetic(e: &IdedExpr, op: &str, a: &Ty, b: &Ty) -> Result<Ty, CheckError> 
     }
 }
 
-/// How many items a comprehension may walk: a list literal's length, otherwise the
-/// largest basket.
+/// How many items a comprehension may walk: a list literal's length, the sum for joined
+/// lists, otherwise the largest basket.
 fn list_bound(range: &IdedExpr) -> u64 {
     match &range.expr {
         Expr::List(l) => l.elements.len() as u64,
+        // Joined lists: as long as both together.
+        Expr::Call(c) if c.func_name == "_+_" && c.args.len() == 2 => {
+            list_bound(&c.args[0]).saturating_add(list_bound(&c.args[1]))
+        }
+        // `map` and `filter` give at most as many items as they walk.
+        Expr::Comprehension(c) => list_bound(&c.iter_range),
         _ => MAX_LIST,
     }
 }

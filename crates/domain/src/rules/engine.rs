@@ -521,7 +521,7 @@ impl CompiledRule {
             Effect::PerUnit { points, max_units } => {
                 let units: i64 = picked.iter().map(|&i| lines[i].quantity).sum();
                 let units = max_units.map_or(units, |m| units.min(m));
-                units.saturating_mul(*points)
+                units.saturating_mul(*points).clamp(0, 1_000_000_000_000)
             }
             Effect::Exclude => 0,
         })

@@ -271,6 +271,13 @@ fn rules_are_checked_when_saved() {
     assert!(msg.contains("unknown function"), "{msg}");
     let (code, msg) = refused("lines.all(a, lines.all(b, a.sku != b.sku))");
     assert_eq!(code, "rule_too_costly", "{msg}");
+    // Joined lists count as long as both: one pass is admitted, two are not.
+    let skus: Vec<String> = (0..40).map(|i| format!("SKU-{i}")).collect();
+    let one = format!("lines.exists(l, l.sku in {skus:?})");
+    let json = serde_json::json!({"name": "x", "condition": one, "effect": {"kind": "fixed", "points": 1}});
+    assert!(compile("r", 1, serde_json::from_value(json).unwrap()).is_ok());
+    let (code, msg) = refused(&format!("(lines + lines).exists(l, l.sku in {skus:?})"));
+    assert_eq!(code, "rule_too_costly", "{msg}");
     // Valid ones, including every documented field.
     for ok in [
         "basket.total >= 100.0 && basket.currency == \"EUR\"",

@@ -103,7 +103,11 @@ pub async fn create_event(
         let draft = crate::earning::rule_event(&state, partner.as_ref(), &member, &facts, occurred_at).await?;
         let cmd = EventCmd {
             id: keys::new_id("evt"),
-            source: partner_id.clone().unwrap_or_else(|| "operator".into()),
+            // Event ids are unique per sender: a partner's key, or the operator's.
+            source: match &who {
+                Principal::Partner(own) => own.clone(),
+                Principal::Operator => "operator".into(),
+            },
             external_id: external_id.clone(),
             partner: partner.as_ref().map(|p| p.terms()),
             member: member.clone(),

@@ -311,6 +311,7 @@ pub async fn test_rule(
                     .map_err(|_| ApiError::invalid("invalid_field", "event.occurred_at: must be an RFC 3339 time"))?,
                 None => state.now(),
             };
+            tally_domain::time::check_occurred_at(at, state.now(), 400)?;
             let facts_event = EventFacts {
                 event_type: event.event_type.clone(),
                 attributes: crate::routes::events::attributes(&event.attributes)?,

@@ -150,6 +150,17 @@ pub fn prepare_purchase(
                 "lines.unit_price: must be in the currency of total",
             ));
         }
+        // Each line's amount stays below the total's limit, so 500 lines add up in i64.
+        if price
+            .amount
+            .checked_mul(line.quantity)
+            .is_none_or(|a| a >= 1_000_000_000_000_000)
+        {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "lines: unit_price × quantity must be below 10^15 minor units",
+            ));
+        }
         lines.push(LineFacts {
             sku,
             category,

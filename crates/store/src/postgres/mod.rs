@@ -966,6 +966,7 @@ impl PgStore {
             &txn.id,
             txn.returned_amount + cmd.amount.amount,
             txn.total.amount,
+            &result,
         )
         .await?;
         tx.commit().await?;

@@ -26,8 +26,10 @@ pub async fn visits(conn: &mut PgConnection, member_id: &str, partner_id: &str) 
     )
 }
 
-/// The counters' use; with `lock`, the rows are locked (in key order) until the
-/// transaction ends, missing ones created first. One round trip when they all exist.
+/// The counters' use (a missing counter is unused); with `lock`, the rows are locked in
+/// key order until the transaction ends. Only cap counters are read this way, and a
+/// member's cap counters are only written by sales holding the member's row, so a
+/// missing one cannot appear meanwhile; it is created when the sale writes.
 pub async fn counters(
     conn: &mut PgConnection,
     keys: &[String],
@@ -42,21 +44,7 @@ pub async fn counters(
         "SELECT key, used FROM rule_counters WHERE key = ANY($1)"
     };
     let rows: Vec<(String, i64)> = sqlx::query_as(sql).bind(keys).fetch_all(&mut *conn).await?;
-    let mut found: HashMap<String, i64> = rows.into_iter().collect();
-    if lock && found.len() < keys.len() {
-        let missing: Vec<&String> = keys.iter().filter(|k| !found.contains_key(*k)).collect();
-        sqlx::query("INSERT INTO rule_counters (key, used) SELECT k, 0 FROM UNNEST($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING")
-            .bind(&missing)
-            .execute(&mut *conn)
-            .await?;
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT key, used FROM rule_counters WHERE key = ANY($1) ORDER BY key FOR UPDATE")
-                .bind(&missing)
-                .fetch_all(&mut *conn)
-                .await?;
-        found.extend(rows);
-    }
-    Ok(found)
+    Ok(rows.into_iter().collect())
 }
 
 /// Applies caps and budgets inside the write transaction. Caps: the member's counters,
@@ -146,8 +134,8 @@ pub async fn write_awards(
              INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys)
              SELECT $1, r, v, p, k FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::text[]) AS x(r, v, p, k)
          ), counters AS (
-             UPDATE rule_counters c SET used = c.used + d.delta
-             FROM UNNEST($6::text[], $7::bigint[]) AS d(key, delta) WHERE c.key = d.key
+             INSERT INTO rule_counters (key, used) SELECT * FROM UNNEST($6::text[], $7::bigint[])
+             ON CONFLICT (key) DO UPDATE SET used = rule_counters.used + EXCLUDED.used
          )
          INSERT INTO member_partners (member_id, partner_id, visits, first_at, last_at)
          SELECT $8, $9, 1, $10, $10 WHERE $8::text IS NOT NULL
@@ -174,6 +162,7 @@ pub async fn reverse_awards(
     transaction_id: &str,
     returned_after: i64,
     total: i64,
+    result: &tally_domain::plan::ReturnResult,
 ) -> Result<(), StoreError> {
     let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
         "SELECT rule_id, points, reversed, counter_keys FROM rule_awards WHERE transaction_id = $1 ORDER BY rule_id",
@@ -190,7 +179,7 @@ pub async fn reverse_awards(
             keys: keys_from_json(&keys),
         })
         .collect();
-    for (rule_id, delta, mut keys) in award_reversals(&awards, returned_after, total) {
+    for (rule_id, delta, give_back, mut keys) in award_reversals(&awards, returned_after, total, result) {
         sqlx::query("UPDATE rule_awards SET reversed = reversed + $3 WHERE transaction_id = $1 AND rule_id = $2")
             .bind(transaction_id)
             .bind(&rule_id)
@@ -201,7 +190,7 @@ pub async fn reverse_awards(
         for key in keys {
             sqlx::query("UPDATE rule_counters SET used = GREATEST(used - $2, 0) WHERE key = $1")
                 .bind(key)
-                .bind(delta)
+                .bind(give_back)
                 .execute(&mut *conn)
                 .await?;
         }

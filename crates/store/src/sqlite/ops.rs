@@ -521,7 +521,13 @@ pub fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreEr
         result.points_refunded
     ])?;
     write_plan(conn, &txn.member_id, &plan, stored_due, true, cmd.now, cmd.now)?;
-    super::rules::reverse_awards(conn, &txn.id, txn.returned_amount + cmd.amount.amount, txn.total.amount)?;
+    super::rules::reverse_awards(
+        conn,
+        &txn.id,
+        txn.returned_amount + cmd.amount.amount,
+        txn.total.amount,
+        &result,
+    )?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,

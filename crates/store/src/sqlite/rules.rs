@@ -113,6 +113,7 @@ pub fn reverse_awards(
     transaction_id: &str,
     returned_after: i64,
     total: i64,
+    result: &tally_domain::plan::ReturnResult,
 ) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT rule_id, points, reversed, counter_keys FROM rule_awards WHERE transaction_id = ?1")?;
@@ -126,14 +127,14 @@ pub fn reverse_awards(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (rule_id, delta, keys) in award_reversals(&awards, returned_after, total) {
+    for (rule_id, delta, give_back, keys) in award_reversals(&awards, returned_after, total, result) {
         conn.prepare_cached(
             "UPDATE rule_awards SET reversed = reversed + ?3 WHERE transaction_id = ?1 AND rule_id = ?2",
         )?
         .execute(params![transaction_id, rule_id, delta])?;
         let mut lower = conn.prepare_cached("UPDATE rule_counters SET used = MAX(used - ?2, 0) WHERE key = ?1")?;
         for key in keys {
-            lower.execute(params![key, delta])?;
+            lower.execute(params![key, give_back])?;
         }
     }
     Ok(())
