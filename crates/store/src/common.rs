@@ -396,6 +396,22 @@ pub fn spec_from_json(text: &str) -> Result<tally_domain::rules::RuleSpec, Store
     serde_json::from_str(text).map_err(|e| StoreError::Database(format!("bad stored rule: {e}")))
 }
 
+/// Rule rows as both backends select them: (id, current version, spec JSON, created,
+/// updated).
+pub fn rule_rows_from(rows: Vec<(String, i64, String, i64, i64)>) -> Result<Vec<crate::model::RuleRow>, StoreError> {
+    rows.into_iter()
+        .map(|(id, version, spec, created, updated)| {
+            Ok(crate::model::RuleRow {
+                id,
+                version,
+                spec: spec_from_json(&spec)?,
+                created_at: crate::model::from_micros(created),
+                updated_at: crate::model::from_micros(updated),
+            })
+        })
+        .collect()
+}
+
 /// Stored segments (a JSON list) into a list.
 pub fn segments_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()

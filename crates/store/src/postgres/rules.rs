@@ -7,7 +7,7 @@ use super::{Tx, load_state, member, resolve_member, write_plan};
 use crate::StoreError;
 use crate::common::{
     award_reversals, check_assumption, counter_keys, empty_valuation, grant_awards, keys_from_json, keys_json,
-    plan_event_receipt, replay, segments_from_json, spec_from_json,
+    plan_event_receipt, replay, rule_rows_from, segments_from_json,
 };
 use crate::model::*;
 use jiff::Timestamp;
@@ -245,17 +245,7 @@ pub async fn rule_rows(pool: &PgPool, id: Option<&str>) -> Result<Vec<RuleRow>, 
     .bind(id)
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|(id, version, spec, created, updated)| {
-            Ok(RuleRow {
-                id,
-                version,
-                spec: spec_from_json(&spec)?,
-                created_at: from_micros(created),
-                updated_at: from_micros(updated),
-            })
-        })
-        .collect()
+    rule_rows_from(rows)
 }
 
 pub async fn rule_versions(pool: &PgPool, id: &str) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {

@@ -5,7 +5,7 @@ use super::ops::{load_state, resolve_member, write_plan};
 use crate::StoreError;
 use crate::common::{
     award_reversals, check_assumption, counter_keys, empty_valuation, grant_awards, keys_from_json, keys_json,
-    plan_event_receipt, replay, segments_from_json, spec_from_json,
+    plan_event_receipt, replay, rule_rows_from, segments_from_json,
 };
 use crate::model::*;
 use jiff::Timestamp;
@@ -188,17 +188,7 @@ fn rule_rows(conn: &Connection, id: Option<&str>) -> Result<Vec<RuleRow>, StoreE
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(id, version, spec, created, updated)| {
-            Ok(RuleRow {
-                id,
-                version,
-                spec: spec_from_json(&spec)?,
-                created_at: from_micros(created),
-                updated_at: from_micros(updated),
-            })
-        })
-        .collect()
+    rule_rows_from(rows)
 }
 
 pub fn rules(conn: &Connection) -> Result<Vec<RuleRow>, StoreError> {
