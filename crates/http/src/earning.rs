@@ -150,10 +150,15 @@ pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurc
     cmd.valuation = ruled.valuation;
     cmd.rules = RuleDraft {
         awards: ruled.evaluation.awards,
-        assumed: ruled.member.map(|m| MemberAssumption {
-            member_id: m.id,
-            visits: m.visits,
-        }),
+        // Tier, segments or plan changing meanwhile is just an earlier or later change;
+        // the visit count is what a concurrent sale of the member changes.
+        assumed: ruled
+            .member
+            .filter(|_| rules.needs_visits(&scope))
+            .map(|m| MemberAssumption {
+                member_id: m.id,
+                visits: m.visits,
+            }),
     };
     Ok(cmd)
 }
@@ -203,10 +208,12 @@ pub async fn rule_event(
     report_failures(state, &evaluation);
     Ok(RuleDraft {
         awards: evaluation.awards,
-        assumed: member_facts.map(|m| MemberAssumption {
-            member_id: m.id,
-            visits: m.visits,
-        }),
+        assumed: member_facts
+            .filter(|_| rules.needs_visits(&scope))
+            .map(|m| MemberAssumption {
+                member_id: m.id,
+                visits: m.visits,
+            }),
     })
 }
 

@@ -217,6 +217,54 @@ async fn first_stay_bonus_at_the_san_diego_hotel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_stays_earn_the_first_stay_bonus_once() {
+    for (app, c) in setup().await {
+        let (hotel, till) = &c.hotel;
+        let r = rule(
+            &app,
+            ADMIN,
+            json!({"name": "500 bonus points on your first stay", "partner_id": hotel,
+                   "condition": "member.first_visit", "effect": {"kind": "fixed", "points": 500}}),
+        )
+        .await;
+        let m = app.member("+420601000011").await;
+        // Eight stays of one member at once: each is evaluated as a first visit, but only
+        // the one written first keeps that; the others are evaluated again.
+        let mut stays = Vec::new();
+        for i in 0..8 {
+            let body = basket(
+                &format!("HS-{i}"),
+                &m,
+                "2026-11-20T08:00:00Z",
+                "USD",
+                vec![line("ROOM", "stay", 1, 10_800, "USD")],
+            );
+            let (http, base, key) = (app.http.clone(), app.base.clone(), till.clone());
+            stays.push(tokio::spawn(async move {
+                let res = http
+                    .post(format!("{base}/v1/transactions"))
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            }));
+        }
+        let mut bonuses = 0;
+        for s in stays {
+            let (status, receipt) = s.await.unwrap();
+            assert_eq!(status, 201, "{}: {receipt}", app.backend);
+            bonuses += breakdown(&receipt).iter().filter(|(rule, _)| *rule == r).count();
+        }
+        assert_eq!(bonuses, 1, "{}", app.backend);
+        // 8 × 100 base + 500.
+        assert_eq!(app.balance(&m).await, (1300, 0));
+        app.entries().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn triple_points_for_gold_at_apparel_with_a_monthly_cap_and_a_budget() {
     for (app, c) in setup().await {
         let (_, till) = &c.berlin;
@@ -889,32 +937,7 @@ async fn a_costly_rule_is_refused_and_the_costliest_admitted_one_leaves_the_till
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
-    use std::sync::OnceLock;
-
-    struct Shared {
-        rt: tokio::runtime::Runtime,
-        app: App,
-        till: String,
-    }
-
-    fn shared() -> &'static Shared {
-        static SHARED: OnceLock<Shared> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let (app, till) = rt.block_on(async {
-                let app = common::spawn_app(tally_store::testing::TestDb::sqlite().await).await;
-                app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"CZK": "25.2"}}))
-                    .await;
-                let (_, till) = partner(&app, "Fuzz", "pharmacy", "CZ", "CZK", "Europe/Prague").await;
-                (app, till)
-            });
-            Shared { rt, app, till }
-        })
-    }
+    use proptest::test_runner::{Config, TestRunner};
 
     fn rule_text() -> impl Strategy<Value = String> {
         let atoms = prop::sample::select(vec![
@@ -976,20 +999,37 @@ mod fuzz {
         prop_oneof![prop::collection::vec(atoms, 0..30).prop_map(|v| v.concat()), ".{0,60}"]
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
-        /// Whatever rule text arrives over HTTP, the answer is 200 or 422, never a 5xx.
-        #[test]
-        fn rule_text_from_the_api_never_breaks_the_server(condition in rule_text(), filter in prop::option::of(rule_text())) {
-            let s = shared();
-            let mut spec = json!({"name": "fuzz", "condition": condition, "effect": {"kind": "fixed", "points": 1}});
-            if let Some(f) = filter {
-                spec["lines"] = json!(f);
-            }
-            let body = json!({"rule": spec, "basket": basket("F-1", "mem_x", "2026-11-20T08:00:00Z", "CZK",
-                vec![line("SKU-1", "cosmetics", 2, 10_000, "CZK")])});
-            let (status, v) = s.rt.block_on(s.app.call("POST", "/v1/earning-rules/test", Some(&s.till), Some(body)));
-            prop_assert!(status == 200 || status == 422, "{status}: {v}");
-        }
+    /// Whatever rule text arrives over HTTP, the answer is 200 or 422, never a 5xx.
+    #[test]
+    fn rule_text_from_the_api_never_breaks_the_server() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (app, till) = rt.block_on(async {
+            let app = common::spawn_app(tally_store::testing::TestDb::sqlite().await).await;
+            app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"CZK": "25.2"}}))
+                .await;
+            let (_, till) = partner(&app, "Fuzz", "pharmacy", "CZ", "CZK", "Europe/Prague").await;
+            (app, till)
+        });
+        let mut runner = TestRunner::new(Config::with_cases(300));
+        runner
+            .run(&(rule_text(), prop::option::of(rule_text())), |(condition, filter)| {
+                let mut spec =
+                    json!({"name": "fuzz", "condition": condition, "effect": {"kind": "fixed", "points": 1}});
+                if let Some(f) = filter {
+                    spec["lines"] = json!(f);
+                }
+                let body = json!({"rule": spec, "basket": basket("F-1", "mem_x", "2026-11-20T08:00:00Z", "CZK",
+                    vec![line("SKU-1", "cosmetics", 2, 10_000, "CZK")])});
+                let (status, v) = rt.block_on(app.call("POST", "/v1/earning-rules/test", Some(&till), Some(body)));
+                prop_assert!(status == 200 || status == 422, "{status}: {v}");
+                Ok(())
+            })
+            .unwrap();
+        // The app and its database go here, before the runtime.
+        drop(app);
     }
 }

@@ -209,6 +209,9 @@ pub mod vars {
     pub const LOCAL: u16 = 1 << 5;
     pub const EVENT: u16 = 1 << 6;
     pub const KIND: u16 = 1 << 7;
+    /// Not a variable: the expression reads `member.visits` or `member.first_visit`,
+    /// facts that change with every sale of the member at the partner.
+    pub const VISITS: u16 = 1 << 15;
 }
 
 /// Checks `expr` against the context; `with_line` for line filters. Returns what it
@@ -260,6 +263,11 @@ impl Checker {
                 }
             },
             Expr::Select(s) => {
+                if matches!(&s.operand.expr, Expr::Ident(r) if r == "member")
+                    && matches!(s.field.as_str(), "visits" | "first_visit")
+                {
+                    self.used |= vars::VISITS;
+                }
                 let operand = self.expr(&s.operand)?;
                 let ty = match &operand.ty {
                     Ty::Obj(o) => match field_type(*o, &s.field) {

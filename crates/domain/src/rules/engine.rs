@@ -293,6 +293,12 @@ impl RuleSet {
         self.candidates(scope).any(|r| r.uses_member)
     }
 
+    /// Whether any rule that could apply here reads the member's visits at the partner
+    /// (`visits`, `first_visit`): then the write checks they did not change meanwhile.
+    pub fn needs_visits(&self, scope: &Scope<'_>) -> bool {
+        self.candidates(scope).any(|r| r.vars & check::vars::VISITS != 0)
+    }
+
     /// Runs the rules that apply: exclusions first, then the rest in priority order with
     /// their stacking. `rate` is units of the basket currency per unit of programme
     /// currency; `base` gives the effects the figures they scale from once the

@@ -120,7 +120,7 @@ pub async fn create_event(
             now,
         };
         match state.store.post_event(cmd).await {
-            Err(StoreError::Stale) if attempt < 4 => attempt += 1,
+            Err(StoreError::Stale) if attempt < crate::routes::transactions::MAX_STALE_RETRIES => attempt += 1,
             other => {
                 let posted = other?;
                 let mut res = raw_json(StatusCode::CREATED, posted.receipt_json);

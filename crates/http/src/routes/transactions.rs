@@ -23,6 +23,9 @@ use utoipa::ToSchema;
 
 /// Receipts older than this are refused: a till's clock or upload gone wrong.
 const MAX_RECEIPT_AGE_DAYS: u32 = 400;
+/// How often a sale whose rules read the member's visit count is evaluated again when
+/// concurrent sales of the member changed it.
+pub const MAX_STALE_RETRIES: u32 = 32;
 /// Receipts per end-of-day batch.
 pub const MAX_BATCH: usize = 1000;
 
@@ -206,7 +209,9 @@ async fn post_ruled(
     loop {
         let cmd = with_rules(state, partner, prepared).await?;
         match state.store.post_purchase(cmd).await {
-            Err(StoreError::Stale) if attempt < 4 => attempt += 1,
+            // Each stale answer means another sale of the member went first: with n of them
+            // at once, n - 1 tries at most.
+            Err(StoreError::Stale) if attempt < MAX_STALE_RETRIES => attempt += 1,
             other => return Ok(other?),
         }
     }
