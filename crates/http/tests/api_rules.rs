@@ -670,6 +670,43 @@ async fn engagement_events_earn_through_rules_once_per_event_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_rules_obey_their_caps() {
+    for (app, _) in setup().await {
+        let r = rule(
+            &app,
+            ADMIN,
+            json!({"name": "30 points for sharing your referral link", "applies_to": "event",
+            "event_type": "referral_shared", "effect": {"kind": "fixed", "points": 30},
+            "caps": [{"period": "day", "points": 60}]}),
+        )
+        .await;
+        let m = app.member("+420601000012").await;
+        let share =
+            |id: &str, at: &str| json!({"id": id, "member": {"id": m}, "type": "referral_shared", "occurred_at": at});
+        let mut got = Vec::new();
+        for (id, at) in [
+            ("S-1", "2026-11-19T10:00:00Z"),
+            ("S-2", "2026-11-19T11:00:00Z"),
+            ("S-3", "2026-11-19T12:00:00Z"),
+            ("S-4", "2026-11-20T08:00:00Z"),
+        ] {
+            let e = app.ok("POST", "/v1/events", ADMIN, share(id, at)).await;
+            got.push(
+                breakdown(&e)
+                    .iter()
+                    .filter(|(rule, _)| *rule == r)
+                    .map(|(_, p)| *p)
+                    .sum::<i64>(),
+            );
+        }
+        // 60 a day: two shares on the 19th earn, the third does not; the 20th is a new day.
+        assert_eq!(got, vec![30, 30, 0, 30], "{}", app.backend);
+        assert_eq!(app.balance(&m).await, (90, 0));
+        app.entries().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_are_checked_when_saved_and_versioned_when_changed() {
     for (app, c) in setup().await {
         let (_, till) = &c.prague;
