@@ -100,10 +100,71 @@ impl Facts<'_> {
             .unwrap_or("UTC");
         TimeZone::get(name).unwrap_or(TimeZone::UTC)
     }
+}
 
-    /// The local calendar date of the sale.
-    pub fn local_date(&self) -> jiff::civil::Date {
-        self.at.to_zoned(self.timezone()).date()
+/// What the rule context derives from the facts (local time, the member's seniority,
+/// the total in major units), computed once per evaluation and read by both the CEL
+/// values and the native evaluator, so the two can never disagree on them.
+pub(crate) struct Derived {
+    /// Decimal places of the basket currency.
+    pub exponent: i32,
+    pub total: f64,
+    pub total_program: f64,
+    pub joined_on: String,
+    pub days: i64,
+    pub local_date: jiff::civil::Date,
+    pub date: String,
+    pub time: String,
+    pub ymd: (i64, i64, i64),
+    pub weekday: &'static str,
+    pub hm: (i64, i64),
+}
+
+impl Derived {
+    /// `rate`: units of the basket currency per unit of programme currency.
+    pub fn new(facts: &Facts<'_>, rate: f64) -> Derived {
+        let exponent = facts.basket.map(|b| b.currency.exponent() as i32).unwrap_or(0);
+        let total = facts.basket.map(|b| major(b.total_minor, b.currency)).unwrap_or(0.0);
+        // An unknown member shows the defaults: joined at the epoch.
+        let joined_at = facts.member.map(|m| m.joined_at).unwrap_or_default();
+        let z = facts.at.to_zoned(facts.timezone());
+        Derived {
+            exponent,
+            total,
+            total_program: if facts.basket.is_some() && rate > 0.0 {
+                total / rate
+            } else {
+                0.0
+            },
+            joined_on: joined_at.to_zoned(TimeZone::UTC).date().to_string(),
+            days: (facts.at.as_second() - joined_at.as_second()).max(0) / 86_400,
+            local_date: z.date(),
+            date: z.date().to_string(),
+            time: format!("{:02}:{:02}", z.hour(), z.minute()),
+            ymd: (i64::from(z.year()), i64::from(z.month()), i64::from(z.day())),
+            weekday: weekday_name(z.weekday()),
+            hm: (i64::from(z.hour()), i64::from(z.minute())),
+        }
+    }
+}
+
+/// The facts and what is derived from them, over the lines that still earn (all of
+/// them before exclusions run).
+pub(crate) struct Prepared<'a> {
+    pub facts: &'a Facts<'a>,
+    pub derived: &'a Derived,
+    pub lines: &'a [&'a LineFacts],
+    pub quantity: i64,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(facts: &'a Facts<'a>, derived: &'a Derived, lines: &'a [&'a LineFacts]) -> Self {
+        Prepared {
+            facts,
+            derived,
+            lines,
+            quantity: lines.iter().map(|l| l.quantity).sum(),
+        }
     }
 }
 
@@ -133,9 +194,9 @@ pub(crate) fn line_value(l: &LineFacts, currency: Currency) -> Value {
     ])
 }
 
-/// The `basket` and `lines` values for the given lines.
-pub(crate) fn basket_values(basket: Option<&BasketFacts>, lines: &[&LineFacts], rate: f64) -> (Value, Value) {
-    let Some(b) = basket else {
+/// The `basket` and `lines` values.
+pub(crate) fn basket_values(p: &Prepared<'_>) -> (Value, Value) {
+    let Some(b) = p.facts.basket else {
         let empty = Value::List(Arc::new(Vec::new()));
         return (
             map(vec![
@@ -148,25 +209,19 @@ pub(crate) fn basket_values(basket: Option<&BasketFacts>, lines: &[&LineFacts], 
             empty,
         );
     };
-    let list = Value::List(Arc::new(lines.iter().map(|l| line_value(l, b.currency)).collect()));
-    let total = major(b.total_minor, b.currency);
+    let list = Value::List(Arc::new(p.lines.iter().map(|l| line_value(l, b.currency)).collect()));
     let basket = map(vec![
-        ("total", Value::Float(total)),
-        (
-            "total_program",
-            Value::Float(if rate > 0.0 { total / rate } else { 0.0 }),
-        ),
+        ("total", Value::Float(p.derived.total)),
+        ("total_program", Value::Float(p.derived.total_program)),
         ("currency", s(b.currency.code())),
-        ("quantity", Value::Int(lines.iter().map(|l| l.quantity).sum())),
-        ("line_count", Value::Int(lines.len() as i64)),
+        ("quantity", Value::Int(p.quantity)),
+        ("line_count", Value::Int(p.lines.len() as i64)),
     ]);
     (basket, list)
 }
 
-pub(crate) fn member_value(m: Option<&MemberFacts>, at: Timestamp) -> Value {
+pub(crate) fn member_value(m: Option<&MemberFacts>, d: &Derived) -> Value {
     let m = m.cloned().unwrap_or_default();
-    let joined = m.joined_at.to_zoned(TimeZone::UTC).date();
-    let days = (at.as_second() - m.joined_at.as_second()).max(0) / 86_400;
     map(vec![
         ("id", s(&m.id)),
         ("tier", s(m.tier.as_deref().unwrap_or(""))),
@@ -176,8 +231,8 @@ pub(crate) fn member_value(m: Option<&MemberFacts>, at: Timestamp) -> Value {
         ),
         ("plan", s(m.plan.as_deref().unwrap_or(""))),
         ("country", s(m.country.as_deref().unwrap_or(""))),
-        ("joined_on", s(&joined.to_string())),
-        ("days_since_joined", Value::Int(days)),
+        ("joined_on", s(&d.joined_on)),
+        ("days_since_joined", Value::Int(d.days)),
         ("visits", Value::Int(m.visits)),
         ("first_visit", Value::Bool(!m.id.is_empty() && m.visits == 0)),
     ])
@@ -204,22 +259,20 @@ pub(crate) fn location_value(l: Option<&LocationFacts>) -> Value {
     ])
 }
 
-pub(crate) fn local_value(facts: &Facts<'_>) -> Value {
-    let z = facts.at.to_zoned(facts.timezone());
-    let weekday = weekday_name(z.weekday());
+pub(crate) fn local_value(d: &Derived) -> Value {
     map(vec![
-        ("date", s(&z.date().to_string())),
-        ("time", s(&format!("{:02}:{:02}", z.hour(), z.minute()))),
-        ("year", Value::Int(i64::from(z.year()))),
-        ("month", Value::Int(i64::from(z.month()))),
-        ("day", Value::Int(i64::from(z.day()))),
-        ("weekday", s(weekday)),
-        ("hour", Value::Int(i64::from(z.hour()))),
-        ("minute", Value::Int(i64::from(z.minute()))),
+        ("date", s(&d.date)),
+        ("time", s(&d.time)),
+        ("year", Value::Int(d.ymd.0)),
+        ("month", Value::Int(d.ymd.1)),
+        ("day", Value::Int(d.ymd.2)),
+        ("weekday", s(d.weekday)),
+        ("hour", Value::Int(d.hm.0)),
+        ("minute", Value::Int(d.hm.1)),
     ])
 }
 
-pub(crate) fn weekday_name(w: jiff::civil::Weekday) -> &'static str {
+fn weekday_name(w: jiff::civil::Weekday) -> &'static str {
     match w {
         jiff::civil::Weekday::Monday => "monday",
         jiff::civil::Weekday::Tuesday => "tuesday",

@@ -2,8 +2,8 @@
 //! many points each gives before caps and budgets.
 
 use super::check::{self, CheckError};
-use super::context::{self, Facts, LineFacts};
-use super::fast::{self, Fast, Prepared};
+use super::context::{self, Derived, Facts, LineFacts, Prepared};
+use super::fast::{self, Fast};
 use super::spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 use crate::DomainError;
 use cel::{Context, Env, Program, Value};
@@ -30,12 +30,8 @@ pub struct CompiledRule {
     fast_lines: Option<Arc<Fast>>,
     /// The context variables its CEL-interpreted expressions read.
     cel_vars: u16,
-    /// Whether the rule reads `member` (then the member's facts must be loaded).
-    pub uses_member: bool,
     /// The context variables it reads ([`check::vars`]).
     pub vars: u16,
-    /// Worst-case cost of its expressions (nodes visited on the largest basket).
-    pub cost: u64,
 }
 
 fn position(source: &str, program: &Program, e: &CheckError) -> (usize, usize) {
@@ -96,13 +92,11 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
     };
     let mut vars = 0u16;
     let mut cel_vars = 0u16;
-    let mut cost = 0u64;
     let mut fast_condition = None;
     let condition = match text(&spec.condition) {
         Some(src) => {
-            let (p, used, c) = compile_expr("condition", &src, false)?;
+            let (p, used, _) = compile_expr("condition", &src, false)?;
             vars |= used;
-            cost += c;
             fast_condition = fast::compile(p.expression()).map(Arc::new);
             if fast_condition.is_none() {
                 cel_vars |= used;
@@ -139,7 +133,6 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
                     message: "cannot be used as a line filter".into(),
                 })?;
             vars |= used | check::vars::LINES;
-            cost += per_basket;
             Some(Arc::new(wrapped))
         }
         None => None,
@@ -154,9 +147,7 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
         fast_condition,
         fast_lines,
         cel_vars,
-        uses_member: vars & check::vars::MEMBER != 0,
         vars,
-        cost,
     })
 }
 
@@ -290,7 +281,7 @@ impl RuleSet {
 
     /// Whether any rule that could apply here reads the member.
     pub fn needs_member(&self, scope: &Scope<'_>) -> bool {
-        self.candidates(scope).any(|r| r.uses_member)
+        self.candidates(scope).any(CompiledRule::uses_member)
     }
 
     /// Whether any rule that could apply here reads the member's visits at the partner
@@ -313,11 +304,11 @@ impl RuleSet {
         let candidates: Vec<&CompiledRule> = self.candidates(scope).collect();
         let mut eval = Evaluation::default();
         let all_lines: Vec<&LineFacts> = facts.basket.map(|b| b.lines.iter().collect()).unwrap_or_default();
-        let rate = rate.to_f64().unwrap_or(1.0);
+        let derived = Derived::new(facts, rate.to_f64().unwrap_or(1.0));
         let vars = candidates.iter().fold(0, |acc, r| acc | r.cel_vars);
         let needs_cel = candidates.iter().any(|r| r.needs_cel());
-        let mut ctx = needs_cel.then(|| Ctx::new(facts, &all_lines, rate, vars));
-        let prepared_all = Prepared::new(facts, &all_lines, rate);
+        let prepared_all = Prepared::new(facts, &derived, &all_lines);
+        let mut ctx = needs_cel.then(|| Ctx::new(&prepared_all, vars));
         // Exclusions apply before any rule.
         for rule in candidates.iter().filter(|r| matches!(r.spec.effect, Effect::Exclude)) {
             match rule.matching_lines(ctx.as_ref(), &prepared_all, &all_lines) {
@@ -336,12 +327,12 @@ impl RuleSet {
             .filter(|(i, _)| eval.excluded_lines.binary_search(i).is_err())
             .map(|(_, l)| *l)
             .collect();
+        let prepared = Prepared::new(facts, &derived, &kept);
         if !eval.excluded_lines.is_empty() && needs_cel {
-            ctx = Some(Ctx::new(facts, &kept, rate, vars));
+            ctx = Some(Ctx::new(&prepared, vars));
         }
-        let prepared = Prepared::new(facts, &kept, rate);
         let kept_amount: i64 = kept.iter().map(|l| l.amount_minor()).sum();
-        let date = facts.local_date();
+        let date = derived.local_date;
         let mut best: Option<Award> = None;
         for rule in candidates.iter().filter(|r| !matches!(r.spec.effect, Effect::Exclude)) {
             let points = match rule.points(ctx.as_ref(), &prepared, &kept, kept_amount, &base) {
@@ -388,16 +379,17 @@ struct Ctx {
 
 impl Ctx {
     /// Builds the variables in `vars` (the ones the rules about to run read).
-    fn new(facts: &Facts<'_>, lines: &[&LineFacts], rate: f64, vars: u16) -> Self {
+    fn new(p: &Prepared<'_>, vars: u16) -> Self {
         use check::vars::*;
+        let facts = p.facts;
         let mut root = Context::with_env(ENV.clone());
         if vars & (BASKET | LINES) != 0 {
-            let (basket, list) = context::basket_values(facts.basket, lines, rate);
+            let (basket, list) = context::basket_values(p);
             root.add_variable_from_value("basket", basket);
             root.add_variable_from_value("lines", list);
         }
         if vars & MEMBER != 0 {
-            root.add_variable_from_value("member", context::member_value(facts.member, facts.at));
+            root.add_variable_from_value("member", context::member_value(facts.member, p.derived));
         }
         if vars & PARTNER != 0 {
             root.add_variable_from_value("partner", context::partner_value(facts.partner));
@@ -406,7 +398,7 @@ impl Ctx {
             root.add_variable_from_value("location", context::location_value(facts.location));
         }
         if vars & LOCAL != 0 {
-            root.add_variable_from_value("local", context::local_value(facts));
+            root.add_variable_from_value("local", context::local_value(p.derived));
         }
         if vars & EVENT != 0 {
             root.add_variable_from_value("event", context::event_value(facts.event));
@@ -428,6 +420,11 @@ fn run(program: &Program, ctx: &Context<'_, '_>) -> Result<bool, String> {
 }
 
 impl CompiledRule {
+    /// Whether the rule reads `member` (then the member's facts must be loaded).
+    pub fn uses_member(&self) -> bool {
+        self.vars & check::vars::MEMBER != 0
+    }
+
     fn in_scope(&self, scope: &Scope<'_>) -> bool {
         let spec = &self.spec;
         spec.applies_to == scope.applies_to
@@ -545,7 +542,8 @@ pub(crate) fn interpret(
     line: Option<&LineFacts>,
 ) -> Result<bool, String> {
     let program = ENV.compile(source).map_err(|e| e.to_string())?;
-    let ctx = Ctx::new(facts, lines, rate, u16::MAX);
+    let derived = Derived::new(facts, rate);
+    let ctx = Ctx::new(&Prepared::new(facts, &derived, lines), u16::MAX);
     match (line, facts.basket) {
         (Some(l), Some(b)) => {
             let mut scope = ctx.root.new_inner_scope();
@@ -567,5 +565,6 @@ pub(crate) fn run_fast(
 ) -> Option<bool> {
     let program = ENV.compile(source).ok()?;
     let f = fast::compile(program.expression())?;
-    Some(f.test(&Prepared::new(facts, lines, rate), line))
+    let derived = Derived::new(facts, rate);
+    Some(f.test(&Prepared::new(facts, &derived, lines), line))
 }

@@ -4,7 +4,7 @@
 //! (tens of nanoseconds per line instead of microseconds); anything else runs in the
 //! `cel` interpreter. A differential test checks both give the same answers.
 
-use super::context::{Facts, LineFacts};
+use super::context::{LineFacts, Prepared};
 use cel::common::ast::{Expr, IdedExpr, LiteralValue};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -259,71 +259,6 @@ fn node(e: &IdedExpr) -> Option<(Fast, Ty)> {
     }
 }
 
-/// The facts, in the shape the fast evaluator reads them: computed once per evaluation.
-pub(crate) struct Prepared<'a> {
-    facts: &'a Facts<'a>,
-    lines: &'a [&'a LineFacts],
-    exponent: i32,
-    total: f64,
-    total_program: f64,
-    quantity: i64,
-    joined_on: String,
-    days: i64,
-    date: String,
-    time: String,
-    ymd: (i64, i64, i64),
-    weekday: &'static str,
-    hm: (i64, i64),
-}
-
-impl<'a> Prepared<'a> {
-    pub(crate) fn new(facts: &'a Facts<'a>, lines: &'a [&'a LineFacts], rate: f64) -> Self {
-        let exponent = facts.basket.map(|b| b.currency.exponent() as i32).unwrap_or(0);
-        let total = facts
-            .basket
-            .map(|b| b.total_minor as f64 / 10f64.powi(exponent))
-            .unwrap_or(0.0);
-        let z = facts.at.to_zoned(facts.timezone());
-        let (joined_on, days) = match facts.member {
-            Some(m) => (
-                m.joined_at.to_zoned(jiff::tz::TimeZone::UTC).date().to_string(),
-                (facts.at.as_second() - m.joined_at.as_second()).max(0) / 86_400,
-            ),
-            None => (
-                jiff::Timestamp::UNIX_EPOCH
-                    .to_zoned(jiff::tz::TimeZone::UTC)
-                    .date()
-                    .to_string(),
-                0,
-            ),
-        };
-        let days = if facts.member.is_some() {
-            days
-        } else {
-            (facts.at.as_second()).max(0) / 86_400
-        };
-        Prepared {
-            facts,
-            lines,
-            exponent,
-            total,
-            total_program: if facts.basket.is_some() && rate > 0.0 {
-                total / rate
-            } else {
-                0.0
-            },
-            quantity: lines.iter().map(|l| l.quantity).sum(),
-            joined_on,
-            days,
-            date: z.date().to_string(),
-            time: format!("{:02}:{:02}", z.hour(), z.minute()),
-            ymd: (i64::from(z.year()), i64::from(z.month()), i64::from(z.day())),
-            weekday: super::context::weekday_name(z.weekday()),
-            hm: (i64::from(z.hour()), i64::from(z.minute())),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum V<'a> {
     Bool(bool),
@@ -398,13 +333,13 @@ impl Fast {
 
 fn field_value<'s>(f: Field, p: &'s Prepared<'_>, line: Option<&'s LineFacts>) -> V<'s> {
     use Field::*;
-    let facts = p.facts;
-    let major = |minor: i64| V::Double(minor as f64 / 10f64.powi(p.exponent));
+    let (facts, d) = (p.facts, p.derived);
+    let major = |minor: i64| V::Double(minor as f64 / 10f64.powi(d.exponent));
     let member = facts.member;
     let opt = |s: Option<&'s String>| V::Str(s.map(String::as_str).unwrap_or(""));
     match f {
-        BasketTotal => V::Double(p.total),
-        BasketTotalProgram => V::Double(p.total_program),
+        BasketTotal => V::Double(d.total),
+        BasketTotalProgram => V::Double(d.total_program),
         BasketCurrency => V::Str(facts.basket.map(|b| b.currency.code()).unwrap_or("")),
         BasketQuantity => V::Int(p.quantity),
         BasketLineCount => V::Int(p.lines.len() as i64),
@@ -417,8 +352,8 @@ fn field_value<'s>(f: Field, p: &'s Prepared<'_>, line: Option<&'s LineFacts>) -
         MemberTier => opt(member.and_then(|m| m.tier.as_ref())),
         MemberPlan => opt(member.and_then(|m| m.plan.as_ref())),
         MemberCountry => opt(member.and_then(|m| m.country.as_ref())),
-        MemberJoinedOn => V::Str(&p.joined_on),
-        MemberDaysSinceJoined => V::Int(p.days),
+        MemberJoinedOn => V::Str(&d.joined_on),
+        MemberDaysSinceJoined => V::Int(d.days),
         MemberVisits => V::Int(member.map_or(0, |m| m.visits)),
         MemberFirstVisit => V::Bool(member.is_some_and(|m| !m.id.is_empty() && m.visits == 0)),
         PartnerId => V::Str(facts.partner.map_or("", |x| x.id.as_str())),
@@ -430,14 +365,14 @@ fn field_value<'s>(f: Field, p: &'s Prepared<'_>, line: Option<&'s LineFacts>) -
         LocationName => V::Str(facts.location.map_or("", |x| x.name.as_str())),
         LocationCity => V::Str(facts.location.map_or("", |x| x.city.as_str())),
         LocationCountry => V::Str(facts.location.map_or("", |x| x.country.as_str())),
-        LocalDate => V::Str(&p.date),
-        LocalTime => V::Str(&p.time),
-        LocalYear => V::Int(p.ymd.0),
-        LocalMonth => V::Int(p.ymd.1),
-        LocalDay => V::Int(p.ymd.2),
-        LocalWeekday => V::Str(p.weekday),
-        LocalHour => V::Int(p.hm.0),
-        LocalMinute => V::Int(p.hm.1),
+        LocalDate => V::Str(&d.date),
+        LocalTime => V::Str(&d.time),
+        LocalYear => V::Int(d.ymd.0),
+        LocalMonth => V::Int(d.ymd.1),
+        LocalDay => V::Int(d.ymd.2),
+        LocalWeekday => V::Str(d.weekday),
+        LocalHour => V::Int(d.hm.0),
+        LocalMinute => V::Int(d.hm.1),
         EventType => V::Str(facts.event.map_or("purchase", |e| e.event_type.as_str())),
         Kind => V::Str(if facts.event.is_some() { "event" } else { "purchase" }),
     }

@@ -161,7 +161,7 @@ fn first_visit_bonus_and_member_fields() {
         r#"{"name": "500 bonus points on your first stay", "condition": "member.first_visit",
             "effect": {"kind": "fixed", "points": 500}}"#,
     );
-    assert!(r.uses_member);
+    assert!(r.uses_member());
     let mut m = MemberFacts {
         id: "mem_1".into(),
         joined_at: "2026-01-01T00:00:00Z".parse().unwrap(),
