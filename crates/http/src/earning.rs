@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use tally_domain::earning::{Valuation, value_purchase_excluding};
 use tally_domain::money::Money;
 use tally_domain::rules::{
-    AppliesTo, Base, BasketFacts, Evaluation, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts,
-    RuleSet, Scope,
+    AppliesTo, Base, BasketFacts, Evaluation, EventFacts, Facts, LocationFacts, MemberFacts, PartnerFacts, RuleSet,
+    Scope,
 };
 use tally_store::{LocationRow, MemberAssumption, MemberRef, PartnerRow, PurchaseCmd, RuleDraft};
 
@@ -39,7 +39,8 @@ pub fn location_facts(l: &LocationRow) -> LocationFacts {
 #[derive(Clone)]
 pub struct PreparedPurchase {
     pub cmd: PurchaseCmd,
-    pub lines: Vec<LineFacts>,
+    /// The basket as the rules see it, built once (a re-evaluation reuses it).
+    pub basket: BasketFacts,
     /// Units of the purchase currency per unit of programme currency.
     pub rate: Decimal,
 }
@@ -49,6 +50,56 @@ pub struct RuledPurchase {
     pub valuation: Valuation,
     pub evaluation: Evaluation,
     pub member: Option<MemberFacts>,
+}
+
+/// Where a sale's rules apply: its partner, location and time.
+fn purchase_scope<'a>(partner: &'a PartnerRow, cmd: &'a PurchaseCmd) -> Scope<'a> {
+    Scope {
+        partner_id: Some(&partner.id),
+        location_id: cmd.location_id.as_deref(),
+        applies_to: AppliesTo::Purchase,
+        event_type: None,
+        at: cmd.occurred_at,
+    }
+}
+
+/// Where an event's rules apply: its partner (if any), type and time.
+fn event_scope<'a>(partner: Option<&'a PartnerRow>, event: &'a EventFacts, at: jiff::Timestamp) -> Scope<'a> {
+    Scope {
+        partner_id: partner.map(|p| p.id.as_str()),
+        location_id: None,
+        applies_to: AppliesTo::Event,
+        event_type: Some(&event.event_type),
+        at,
+    }
+}
+
+/// Runs `rules` on an event. `member` gives the member's facts when a rule needs them
+/// (a test passes made-up ones; an event reads them from the store).
+pub fn evaluate_event(
+    rules: &RuleSet,
+    partner: Option<&PartnerRow>,
+    member: Option<&MemberFacts>,
+    event: &EventFacts,
+    at: jiff::Timestamp,
+) -> Result<Evaluation, ApiError> {
+    let partner_f = partner.map(partner_facts);
+    let facts = Facts {
+        partner: partner_f.as_ref(),
+        location: None,
+        at,
+        basket: None,
+        member,
+        event: Some(event),
+    };
+    // Events have no amount: their rules give fixed points.
+    let evaluation = rules.evaluate(&event_scope(partner, event, at), &facts, Decimal::ONE, |_| {
+        Ok(Base {
+            earning_amount: Decimal::ZERO,
+            earn_rate: Decimal::ZERO,
+        })
+    })?;
+    Ok(evaluation)
 }
 
 /// Runs `rules` on a sale. `member` gives the member's facts when a rule needs them
@@ -61,25 +112,14 @@ pub fn rule_purchase(
     member: Option<MemberFacts>,
 ) -> Result<RuledPurchase, ApiError> {
     let cmd = &p.cmd;
-    let scope = Scope {
-        partner_id: Some(&partner.id),
-        location_id: cmd.location_id.as_deref(),
-        applies_to: AppliesTo::Purchase,
-        event_type: None,
-        at: cmd.occurred_at,
-    };
+    let scope = purchase_scope(partner, cmd);
     let partner_f = partner_facts(partner);
     let location_f = location.map(location_facts);
-    let basket = BasketFacts {
-        currency: cmd.total.currency,
-        total_minor: cmd.total.amount,
-        lines: p.lines.clone(),
-    };
     let facts = Facts {
         partner: Some(&partner_f),
         location: location_f.as_ref(),
         at: cmd.occurred_at,
-        basket: Some(&basket),
+        basket: Some(&p.basket),
         member: member.as_ref(),
         event: None,
     };
@@ -122,13 +162,7 @@ pub fn rule_purchase(
 /// valuation and the rules' draft awards.
 pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurchase) -> Result<PurchaseCmd, ApiError> {
     let rules = state.rules();
-    let scope = Scope {
-        partner_id: Some(&partner.id),
-        location_id: p.cmd.location_id.as_deref(),
-        applies_to: AppliesTo::Purchase,
-        event_type: None,
-        at: p.cmd.occurred_at,
-    };
+    let scope = purchase_scope(partner, &p.cmd);
     if rules.candidates(&scope).next().is_none() {
         return Ok(p.cmd.clone());
     }
@@ -172,13 +206,7 @@ pub async fn rule_event(
     at: jiff::Timestamp,
 ) -> Result<RuleDraft, ApiError> {
     let rules = state.rules();
-    let scope = Scope {
-        partner_id: partner.map(|p| p.id.as_str()),
-        location_id: None,
-        applies_to: AppliesTo::Event,
-        event_type: Some(&event.event_type),
-        at,
-    };
+    let scope = event_scope(partner, event, at);
     if rules.candidates(&scope).next().is_none() {
         return Ok(RuleDraft::default());
     }
@@ -190,21 +218,7 @@ pub async fn rule_event(
     } else {
         None
     };
-    let partner_f = partner.map(partner_facts);
-    let facts = Facts {
-        partner: partner_f.as_ref(),
-        location: None,
-        at,
-        basket: None,
-        member: member_facts.as_ref(),
-        event: Some(event),
-    };
-    let evaluation = rules.evaluate(&scope, &facts, Decimal::ONE, |_| {
-        Ok(Base {
-            earning_amount: Decimal::ZERO,
-            earn_rate: Decimal::ZERO,
-        })
-    })?;
+    let evaluation = evaluate_event(&rules, partner, member_facts.as_ref(), event, at)?;
     report_failures(state, &evaluation);
     Ok(RuleDraft {
         awards: evaluation.awards,

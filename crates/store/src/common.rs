@@ -281,7 +281,7 @@ pub fn grant_awards(
             *used.entry(key.clone()).or_insert(0) += points;
             *increments.entry(key.clone()).or_insert(0) += points;
         }
-        let mut reason = format!("{}: +{points}", award.name);
+        let mut reason = award.sentence(points);
         if let Some(l) = reached {
             reason.push_str(&format!(" (limit reached: {} points {})", l.limit, l.label));
         }

@@ -217,6 +217,14 @@ pub struct Award {
     pub limits: Vec<Limit>,
 }
 
+impl Award {
+    /// The explanation of `points` given by this award: "Double points on cosmetics on
+    /// Saturdays: +50".
+    pub fn sentence(&self, points: i64) -> String {
+        format!("{}: +{points}", self.name)
+    }
+}
+
 /// What the rules make of a sale or an event before caps and budgets.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Evaluation {

@@ -1,6 +1,6 @@
 //! Earning rules: saved as versioned data, checked when saved, tried on a sample basket.
 
-use crate::earning::{PreparedPurchase, partner_facts, rule_purchase};
+use crate::earning::{PreparedPurchase, evaluate_event, rule_purchase};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, path_id};
 use crate::routes::transactions::{TransactionBody, prepare_purchase};
@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tally_domain::receipt::BreakdownItem;
-use tally_domain::rules::{AppliesTo, Base, EventFacts, Facts, MemberFacts, RuleSet, RuleSpec, Scope, compile};
+use tally_domain::rules::{EventFacts, MemberFacts, RuleSet, RuleSpec, compile};
 use tally_store::{RuleRow, keys};
 use utoipa::ToSchema;
 
@@ -316,28 +316,7 @@ pub async fn test_rule(
                 event_type: event.event_type.clone(),
                 attributes: crate::routes::events::attributes(&event.attributes)?,
             };
-            let pf = partner.as_ref().map(partner_facts);
-            let scope = Scope {
-                partner_id: partner_id.as_deref(),
-                location_id: None,
-                applies_to: AppliesTo::Event,
-                event_type: Some(&event.event_type),
-                at,
-            };
-            let facts = Facts {
-                partner: pf.as_ref(),
-                location: None,
-                at,
-                basket: None,
-                member: Some(&member),
-                event: Some(&facts_event),
-            };
-            let eval = rules.evaluate(&scope, &facts, rust_decimal::Decimal::ONE, |_| {
-                Ok(Base {
-                    earning_amount: rust_decimal::Decimal::ZERO,
-                    earn_rate: rust_decimal::Decimal::ZERO,
-                })
-            })?;
+            let eval = evaluate_event(&rules, partner.as_ref(), Some(&member), &facts_event, at)?;
             let points = eval.awards.iter().map(|a| a.points).sum();
             (points, eval.awards.iter().map(award_item).collect(), eval.failures)
         }
@@ -356,7 +335,7 @@ fn award_item(a: &tally_domain::rules::Award) -> BreakdownItem {
         rule: a.rule_id.clone(),
         version: Some(a.version),
         points: a.points,
-        reason: format!("{}: +{}", a.name, a.points),
+        reason: a.sentence(a.points),
     }
 }
 

@@ -16,7 +16,7 @@ use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
 use tally_domain::money::{Currency, Money, parse_points};
 use tally_domain::receipt::{MoneyView, PurchaseReceipt, ReturnReceipt};
-use tally_domain::rules::LineFacts;
+use tally_domain::rules::{BasketFacts, LineFacts};
 use tally_domain::time::check_occurred_at;
 use tally_store::{MemberRef, PurchaseCmd, ReturnCmd, StoreError, keys};
 use utoipa::ToSchema;
@@ -195,7 +195,15 @@ pub fn prepare_purchase(
         program: program.terms(),
         now,
     };
-    Ok(PreparedPurchase { cmd, lines, rate })
+    Ok(PreparedPurchase {
+        basket: BasketFacts {
+            currency: total.currency,
+            total_minor: total.amount,
+            lines,
+        },
+        cmd,
+        rate,
+    })
 }
 
 /// Posts a prepared sale with the rules applied; if the member changed in a way the
