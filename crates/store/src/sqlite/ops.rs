@@ -214,7 +214,8 @@ pub fn member_id_by_identity(conn: &Connection, identity: &Identity) -> Result<O
 pub fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by FROM members WHERE id = ?1",
+            "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
+                    tier, segments, plan FROM members WHERE id = ?1",
         )?
         .query_row([id], |r| {
             Ok(MemberRow {
@@ -227,12 +228,15 @@ pub fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreErr
                 balance: Balance { available: r.get(5)?, pending: r.get(6)?, lifetime_earned: r.get(7)? },
                 identities: Vec::new(),
                 next_due_at: opt_ts(r.get(8)?),
-                profile: MemberProfile::default(),
+                profile: MemberProfile {
+                    tier: r.get(10)?,
+                    segments: crate::common::segments_from_json(&r.get::<_, String>(11)?),
+                    plan: r.get(12)?,
+                },
             })
         })
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
-    row.profile = super::rules::profile(conn, id)?;
     let mut stmt =
         conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
     row.identities = stmt

@@ -220,20 +220,6 @@ pub fn set_profile(conn: &Connection, member_id: &str, p: &MemberProfile) -> Res
     Ok(())
 }
 
-pub fn profile(conn: &Connection, member_id: &str) -> Result<MemberProfile, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT tier, segments, plan FROM members WHERE id = ?1")?
-        .query_row([member_id], |r| {
-            Ok(MemberProfile {
-                tier: r.get(0)?,
-                segments: segments_from_json(&r.get::<_, String>(1)?),
-                plan: r.get(2)?,
-            })
-        })
-        .optional()?
-        .unwrap_or_default())
-}
-
 /// What rules may know of a member, with the visits at `partner_id`; none if unknown.
 pub fn member_facts(
     conn: &Connection,
