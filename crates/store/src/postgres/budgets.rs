@@ -61,6 +61,14 @@ impl Budgets {
             *leases.entry(key.clone()).or_insert(0) += points;
         }
     }
+
+    /// After a sale or event: what it drew stays given only if it was posted now (not
+    /// refused, failed or replayed).
+    pub async fn settle(&self, posted: &Result<crate::model::Posted, StoreError>, taken: &Taken) {
+        if !matches!(posted, Ok(p) if !p.replayed) {
+            self.give_back(taken).await;
+        }
+    }
 }
 
 /// Adds up to `slice` points to the counter `key` without passing `limit`; returns how

@@ -44,9 +44,10 @@ pub struct PgStore {
 
 /// Takes waiting purchases in groups and posts each group in one transaction: one
 /// commit (one WAL flush) for many sales. A sale locks only its member's rows (caps are
-/// per member; budgets come from the server's lease, `budgets.rs`). Any database error rolls the group back, and
-/// its purchases are posted one by one instead; that is safe because a purchase is
-/// idempotent by its receipt. Ends when every `PgStore` clone is gone.
+/// per member; budgets come from the server's lease, `budgets.rs`). Any database error
+/// rolls the group back, and its purchases are posted one by one instead; that is safe
+/// because a purchase is idempotent by its receipt. Ends when every `PgStore` clone is
+/// gone.
 async fn run_purchase_writer(
     pool: PgPool,
     budgets: std::sync::Arc<budgets::Budgets>,
@@ -114,9 +115,6 @@ async fn post_group(pool: &PgPool, budgets: &budgets::Budgets, group: Vec<(Purch
         Ok::<_, StoreError>(outcomes)
     }
     .await;
-    if grouped.is_err() {
-        budgets.give_back(&kept).await;
-    }
     match grouped {
         Ok(outcomes) => {
             for ((cmd, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -128,6 +126,7 @@ async fn post_group(pool: &PgPool, budgets: &budgets::Budgets, group: Vec<(Purch
             }
         }
         Err(e) => {
+            budgets.give_back(&kept).await;
             tracing::debug!(error = %e, size = group.len(), "PostgreSQL group failed; posting one by one");
             for (cmd, reply) in group {
                 let _ = reply.send(post_purchase_alone(pool, budgets, &cmd).await);
@@ -157,9 +156,7 @@ async fn post_purchase_alone(
     loop {
         let mut taken = budgets::Taken::new();
         let posted = post_purchase_once(pool, budgets, cmd, &mut taken).await;
-        if !matches!(&posted, Ok(p) if !p.replayed) {
-            budgets.give_back(&taken).await;
-        }
+        budgets.settle(&posted, &taken).await;
         match posted {
             Err(StoreError::Database(e)) if e.contains("deadlock detected") && attempt < 5 => attempt += 1,
             other => return other,

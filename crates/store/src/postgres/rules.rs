@@ -346,9 +346,7 @@ async fn event_seen(conn: &mut PgConnection, cmd: &EventCmd) -> Result<Option<(S
 pub async fn post_event(pool: &PgPool, budgets: &Budgets, cmd: &EventCmd) -> Result<Posted, StoreError> {
     let mut taken = Taken::new();
     let posted = post_event_in(pool, budgets, cmd, &mut taken).await;
-    if !matches!(&posted, Ok(p) if !p.replayed) {
-        budgets.give_back(&taken).await;
-    }
+    budgets.settle(&posted, &taken).await;
     posted
 }
 
