@@ -3,12 +3,12 @@
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, path_id};
-use crate::routes::raw_json;
+use crate::routes::posted_response;
 use crate::routes::transactions::{MemberSelector, member_ref};
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tally_domain::identity::parse_label;
@@ -98,38 +98,30 @@ pub async fn create_event(
         event_type: event_type.clone(),
         attributes: attrs,
     };
+    let mut cmd = EventCmd {
+        id: keys::new_id("evt"),
+        // Event ids are unique per sender: a partner's key, or the operator's.
+        source: match &who {
+            Principal::Partner(own) => own.clone(),
+            Principal::Operator => "operator".into(),
+        },
+        external_id,
+        partner: partner.as_ref().map(|p| p.terms()),
+        member,
+        event_type,
+        attributes_json: serde_json::Value::Object(b.attributes).to_string(),
+        occurred_at,
+        request_hash: body.hash,
+        rules: Default::default(),
+        program: state.program().terms(),
+        now,
+    };
     let mut attempt = 0;
     loop {
-        let draft = crate::earning::rule_event(&state, partner.as_ref(), &member, &facts, occurred_at).await?;
-        let cmd = EventCmd {
-            id: keys::new_id("evt"),
-            // Event ids are unique per sender: a partner's key, or the operator's.
-            source: match &who {
-                Principal::Partner(own) => own.clone(),
-                Principal::Operator => "operator".into(),
-            },
-            external_id: external_id.clone(),
-            partner: partner.as_ref().map(|p| p.terms()),
-            member: member.clone(),
-            event_type: event_type.clone(),
-            attributes_json: serde_json::Value::Object(b.attributes.clone()).to_string(),
-            occurred_at,
-            request_hash: body.hash.clone(),
-            rules: draft,
-            program: state.program().terms(),
-            now,
-        };
-        match state.store.post_event(cmd).await {
+        cmd.rules = crate::earning::rule_event(&state, partner.as_ref(), &cmd.member, &facts, occurred_at).await?;
+        match state.store.post_event(cmd.clone()).await {
             Err(StoreError::Stale) if attempt < crate::routes::transactions::MAX_STALE_RETRIES => attempt += 1,
-            other => {
-                let posted = other?;
-                let mut res = raw_json(StatusCode::CREATED, posted.receipt_json);
-                if posted.replayed {
-                    res.headers_mut()
-                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                }
-                return Ok(res);
-            }
+            other => return Ok(posted_response(other?)),
         }
     }
 }

@@ -20,3 +20,14 @@ pub fn raw_json(status: StatusCode, body: String) -> Response {
     );
     res
 }
+
+/// `201` with a posted receipt; a replay of an earlier request says so in the header
+/// `idempotent-replayed: true`.
+pub fn posted_response(posted: tally_store::Posted) -> Response {
+    let mut res = raw_json(StatusCode::CREATED, posted.receipt_json);
+    if posted.replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    res
+}

@@ -4,11 +4,11 @@ use crate::auth::Till;
 use crate::earning::{PreparedPurchase, with_rules};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, canonical_hash, parse_json, path_id};
-use crate::routes::raw_json;
+use crate::routes::{posted_response, raw_json};
 use crate::state::{AppState, Principal};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -223,15 +223,6 @@ async fn post_ruled(
             other => return Ok(other?),
         }
     }
-}
-
-fn posted_response(posted: tally_store::Posted) -> Response {
-    let mut res = raw_json(StatusCode::CREATED, posted.receipt_json);
-    if posted.replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    res
 }
 
 /// Rings up a purchase: earns points on the amount (converted to programme currency),
