@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tally_domain::receipt::BreakdownItem;
-use tally_domain::rules::{EventFacts, MemberFacts, RuleSet, RuleSpec, compile};
+use tally_domain::rules::{CompiledRule, EventFacts, MemberFacts, RuleSet, RuleSpec, compile};
 use tally_store::{RuleRow, keys};
 use utoipa::ToSchema;
 
@@ -38,8 +38,15 @@ impl From<RuleRow> for RuleView {
     }
 }
 
-/// Checks who may save `spec` and that its partner and locations exist; compiles it.
-async fn check_spec(state: &AppState, who: &Principal, mut spec: RuleSpec) -> Result<RuleSpec, ApiError> {
+/// Checks who may save `spec` and that its partner and locations exist, and compiles it
+/// as version `version` of rule `id`.
+async fn check_spec(
+    state: &AppState,
+    who: &Principal,
+    mut spec: RuleSpec,
+    id: &str,
+    version: i64,
+) -> Result<CompiledRule, ApiError> {
     if let Principal::Partner(own) = who {
         match &spec.partner_id {
             None => spec.partner_id = Some(own.clone()),
@@ -61,15 +68,15 @@ async fn check_spec(state: &AppState, who: &Principal, mut spec: RuleSpec) -> Re
             }
         }
     }
-    compile("check", 1, spec.clone())?;
-    Ok(spec)
+    Ok(compile(id, version, spec)?)
 }
 
-async fn save(state: &AppState, id: String, spec: RuleSpec) -> Result<RuleView, ApiError> {
-    let json = serde_json::to_string(&spec).map_err(|_| ApiError::internal())?;
+/// Saves a checked rule (the store numbers its version) and refreshes the rule cache.
+async fn save(state: &AppState, rule: CompiledRule) -> Result<RuleView, ApiError> {
+    let json = serde_json::to_string(&rule.spec).map_err(|_| ApiError::internal())?;
     let row = state
         .store
-        .save_rule(id, spec.partner_id.clone(), json, state.now())
+        .save_rule(rule.id, rule.spec.partner_id.clone(), json, state.now())
         .await?;
     state.reload_rules().await?;
     Ok(row.into())
@@ -84,11 +91,8 @@ pub async fn create_rule(
     who: Principal,
     body: ApiJson<RuleSpec>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    let spec = check_spec(&state, &who, body.value).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(save(&state, keys::new_id("rul"), spec).await?),
-    ))
+    let rule = check_spec(&state, &who, body.value, &keys::new_id("rul"), 1).await?;
+    Ok((StatusCode::CREATED, Json(save(&state, rule).await?)))
 }
 
 /// Saves a new version of a rule. Past transactions keep the version that applied.
@@ -102,8 +106,8 @@ pub async fn update_rule(
     body: ApiJson<RuleSpec>,
 ) -> Result<Json<RuleView>, ApiError> {
     let current = visible_rule(&state, &who, &id, true).await?;
-    let spec = check_spec(&state, &who, body.value).await?;
-    Ok(Json(save(&state, current.id, spec).await?))
+    let rule = check_spec(&state, &who, body.value, &current.id, current.version + 1).await?;
+    Ok(Json(save(&state, rule).await?))
 }
 
 /// A rule a caller may see (a partner: its own and programme-wide ones) or change (its own).
@@ -248,8 +252,7 @@ pub async fn test_rule(
     let (rules, tried): (RuleSet, Option<String>) = match (b.rule, b.rule_id) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
         (Some(spec), None) => {
-            let spec = check_spec(&state, &who, spec).await?;
-            let tried = compile("rul_test", 0, spec)?;
+            let tried = check_spec(&state, &who, spec, "rul_test", 0).await?;
             (with_exclusions(&active, tried.clone()), Some(tried.id))
         }
         (None, Some(id)) => {
