@@ -249,20 +249,15 @@ pub async fn test_rule(
 ) -> Result<Json<RuleTestResult>, ApiError> {
     let b = body.value;
     let active = state.rules();
-    let (rules, tried): (RuleSet, Option<String>) = match (b.rule, b.rule_id) {
+    let rules: RuleSet = match (b.rule, b.rule_id) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
-        (Some(spec), None) => {
-            let tried = check_spec(&state, &who, spec, "rul_test", 0).await?;
-            (with_exclusions(&active, tried.clone()), Some(tried.id))
-        }
+        (Some(spec), None) => with_exclusions(&active, check_spec(&state, &who, spec, "rul_test", 0).await?),
         (None, Some(id)) => {
             let row = visible_rule(&state, &who, &id, false).await?;
-            let tried = compile(&row.id, row.version, row.spec)?;
-            (with_exclusions(&active, tried.clone()), Some(tried.id))
+            with_exclusions(&active, compile(&row.id, row.version, row.spec)?)
         }
-        (None, None) => ((*active).clone(), None),
+        (None, None) => (*active).clone(),
     };
-    let _ = tried;
     let partner_id = match (who.partner_scope(), &b.partner_id) {
         (Some(own), _) => Some(own.to_string()),
         (None, p) => p.clone(),
