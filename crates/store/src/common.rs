@@ -263,11 +263,11 @@ pub fn grant_awards(
     let mut granted_awards = Vec::new();
     let mut increments: HashMap<String, i64> = HashMap::new();
     for award in &draft.awards {
+        let keys: Vec<String> = award.limits.iter().map(|l| l.key(&award.rule_id, member_id)).collect();
         let mut points = award.points;
         let mut reached = None;
-        for limit in &award.limits {
-            let key = limit.key(&award.rule_id, member_id);
-            let left = (limit.limit - used.get(&key).copied().unwrap_or(0)).max(0);
+        for (limit, key) in award.limits.iter().zip(&keys) {
+            let left = (limit.limit - used.get(key).copied().unwrap_or(0)).max(0);
             if left < points {
                 points = left;
                 reached = Some(limit);
@@ -276,7 +276,6 @@ pub fn grant_awards(
         if points <= 0 {
             continue;
         }
-        let keys: Vec<String> = award.limits.iter().map(|l| l.key(&award.rule_id, member_id)).collect();
         for key in &keys {
             *used.entry(key.clone()).or_insert(0) += points;
             *increments.entry(key.clone()).or_insert(0) += points;
