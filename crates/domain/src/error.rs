@@ -24,6 +24,21 @@ pub enum DomainError {
     /// A rule could take too long on a large basket.
     #[error("{field}: {message}")]
     RuleTooCostly { field: &'static str, message: String },
+    /// The receipt, return or event id was used before with a different request.
+    #[error("the same id was used with a different request")]
+    IdempotencyConflict,
+    /// What the rules were evaluated with changed before the write (the member's visit
+    /// count at the partner): the caller evaluates again and retries.
+    #[error("the member changed while the rules were evaluated; try again")]
+    Stale,
+    #[error("the location does not belong to this partner")]
+    UnknownLocation,
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
+    /// A plan broke one of its invariants: a bug, never the caller's fault. Nothing is
+    /// written.
+    #[error("a plan invariant was broken: {0}")]
+    Invariant(&'static str),
 }
 
 impl DomainError {

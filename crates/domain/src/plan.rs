@@ -29,6 +29,17 @@ pub struct MemberState {
     pub balance: Balance,
     /// Lots with points left (the store may pass empty ones too; they are ignored).
     pub lots: Vec<Lot>,
+    /// Whether `lots` holds every open lot of the member. A store reads them only when
+    /// a plan needs them ([`needs_lots`]); a plan that did not see them cannot spend.
+    pub lots_loaded: bool,
+    /// When the member is next due for settling, as stored.
+    pub next_due_at: Option<Timestamp>,
+}
+
+/// Whether an operation must see the member's open lots: to spend points, or to settle
+/// what is due at `now`. Without them a plan only adds (a new lot, the balances).
+pub fn needs_lots(redeem_points: i64, stored_due: Option<Timestamp>, now: Timestamp) -> bool {
+    redeem_points > 0 || stored_due.is_some_and(|d| d <= now)
 }
 
 /// A saved lot whose remaining points or pending state changed.
@@ -39,10 +50,39 @@ pub struct LotUpdate {
     pub matures_at: Option<Timestamp>,
 }
 
+/// What a line of a member's history records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Earn,
+    EarnPending,
+    Redeem,
+    Mature,
+    Expire,
+    ReturnRefund,
+    ReturnReversal,
+}
+
+impl ActivityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Earn => "earn",
+            ActivityKind::EarnPending => "earn_pending",
+            ActivityKind::Redeem => "redeem",
+            ActivityKind::Mature => "mature",
+            ActivityKind::Expire => "expire",
+            ActivityKind::ReturnRefund => "return_refund",
+            ActivityKind::ReturnReversal => "return_reversal",
+        }
+    }
+}
+
 /// One line of a member's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityItem {
-    pub kind: &'static str,
+    pub kind: ActivityKind,
+    /// When it happened: the sale's or event's own time for what it caused; the time of
+    /// posting for maturation and expiry.
+    pub at: Timestamp,
     /// Change to what the member holds (available + pending); maturation moves points
     /// between the two and shows the points that became available.
     pub points: i64,
@@ -59,8 +99,17 @@ pub struct Plan {
     pub new_lots: Vec<Lot>,
     pub activity: Vec<ActivityItem>,
     pub balance_after: Balance,
-    /// When the member next needs settling (a lot matures or expires), if ever.
+    /// When the member next needs settling (a lot matures or expires), if ever: from
+    /// every open lot when the plan saw them all, else the earlier of the stored time
+    /// and the new lot's.
     pub next_due_at: Option<Timestamp>,
+}
+
+impl Plan {
+    /// Points moved by transfers with `code`.
+    pub fn points_with(&self, code: EntryCode) -> i64 {
+        self.transfers.iter().filter(|t| t.code == code).map(|t| t.points).sum()
+    }
 }
 
 /// The partner side of a purchase.
@@ -135,22 +184,29 @@ pub struct ReturnResult {
 
 /// A member's state being changed by one operation, recording the plan as it goes.
 struct Working<'a> {
+    state: &'a MemberState,
     member_id: &'a str,
     lots: Vec<Lot>,
     original: Vec<Lot>,
     balance: Balance,
     plan: Plan,
+    /// The time of the sale, return or event; settling happens at `now`.
+    event_time: Timestamp,
+    now: Timestamp,
 }
 
 impl<'a> Working<'a> {
-    fn new(state: &'a MemberState) -> Self {
+    fn new(state: &'a MemberState, event_time: Timestamp, now: Timestamp) -> Self {
         let lots: Vec<Lot> = state.lots.iter().filter(|l| l.remaining > 0).cloned().collect();
         Working {
+            state,
             member_id: &state.member_id,
             original: lots.clone(),
             lots,
             balance: state.balance,
             plan: Plan::default(),
+            event_time,
+            now,
         }
     }
 
@@ -194,14 +250,19 @@ impl<'a> Working<'a> {
 
     fn activity(
         &mut self,
-        kind: &'static str,
+        kind: ActivityKind,
         points: i64,
         partner: Option<&str>,
         txn: Option<&str>,
         description: String,
     ) {
+        let at = match kind {
+            ActivityKind::Mature | ActivityKind::Expire => self.now,
+            _ => self.event_time,
+        };
         self.plan.activity.push(ActivityItem {
             kind,
+            at,
             points,
             partner_id: partner.map(str::to_string),
             transaction_id: txn.map(str::to_string),
@@ -210,7 +271,8 @@ impl<'a> Working<'a> {
     }
 
     /// Matures pending lots whose time has come, then expires lots past their date.
-    fn settle(&mut self, now: Timestamp) {
+    fn settle(&mut self) {
+        let now = self.now;
         let mut matured = 0;
         for i in 0..self.lots.len() {
             let lot = &self.lots[i];
@@ -224,7 +286,7 @@ impl<'a> Working<'a> {
         }
         if matured > 0 {
             self.activity(
-                "mature",
+                ActivityKind::Mature,
                 matured,
                 None,
                 None,
@@ -250,7 +312,13 @@ impl<'a> Working<'a> {
             }
         }
         if expired > 0 {
-            self.activity("expire", -expired, None, None, format!("{expired} points expired"));
+            self.activity(
+                ActivityKind::Expire,
+                -expired,
+                None,
+                None,
+                format!("{expired} points expired"),
+            );
         }
     }
 
@@ -272,7 +340,11 @@ impl<'a> Working<'a> {
         taken
     }
 
-    fn finish(mut self) -> Plan {
+    /// The plan, after checking what every plan must keep true: balances never negative,
+    /// the member's accounts moved by exactly the balance change, no spending from lots
+    /// the plan did not see. A broken invariant is a bug: it fails loudly in tests and
+    /// refuses the write in production.
+    fn finish(mut self) -> Result<Plan, DomainError> {
         for lot in &self.lots {
             match lot.id {
                 Some(id) => {
@@ -289,18 +361,72 @@ impl<'a> Working<'a> {
                 None => {}
             }
         }
-        self.plan.next_due_at = self.lots.iter().filter_map(Lot::due_at).min();
+        let planned_due = self.lots.iter().filter_map(Lot::due_at).min();
+        self.plan.next_due_at = if self.state.lots_loaded {
+            planned_due
+        } else {
+            match (self.state.next_due_at, planned_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         self.plan.balance_after = self.balance;
-        self.plan
+        self.check()?;
+        Ok(self.plan)
+    }
+
+    fn check(&self) -> Result<(), DomainError> {
+        let before = self.state.balance;
+        let after = self.plan.balance_after;
+        let (mut available, mut pending) = (0i64, 0i64);
+        for t in &self.plan.transfers {
+            for (account, delta) in [(&t.from, -t.points), (&t.to, t.points)] {
+                match account {
+                    Account::MemberAvailable(m) if m == self.member_id => available += delta,
+                    Account::MemberPending(m) if m == self.member_id => pending += delta,
+                    Account::MemberAvailable(_) | Account::MemberPending(_) => {
+                        return invariant("a plan moved another member's points");
+                    }
+                    _ => {}
+                }
+            }
+            if t.points <= 0 {
+                return invariant("a transfer of no or negative points");
+            }
+        }
+        if after.available < 0 || after.pending < 0 {
+            return invariant("a balance would go negative");
+        }
+        if before.available + available != after.available || before.pending + pending != after.pending {
+            return invariant("the transfers do not add up to the balance change");
+        }
+        Ok(())
     }
 }
 
+fn invariant(what: &'static str) -> Result<(), DomainError> {
+    debug_assert!(false, "plan invariant broken: {what}");
+    Err(DomainError::Invariant(what))
+}
+
+impl Working<'_> {}
+
 /// Matures and expires what is due for one member at `now` (the scheduled expiry run,
 /// and the first step of every other plan).
-pub fn plan_settle(state: &MemberState, now: Timestamp) -> Plan {
-    let mut w = Working::new(state);
-    w.settle(now);
+pub fn plan_settle(state: &MemberState, now: Timestamp) -> Result<Plan, DomainError> {
+    require_lots(state)?;
+    let mut w = Working::new(state, now, now);
+    w.settle();
     w.finish()
+}
+
+/// Settling and spending need every open lot of the member.
+fn require_lots(state: &MemberState) -> Result<(), DomainError> {
+    if state.lots_loaded {
+        Ok(())
+    } else {
+        invariant("a plan that spends or settles was not given the member's lots")
+    }
 }
 
 /// Plans a purchase: settle, spend `redeem_points` (soonest-expiring lots first), then earn
@@ -312,8 +438,11 @@ pub fn plan_purchase(
     purchase: &Purchase<'_>,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
-    let mut w = Working::new(state);
-    w.settle(now);
+    if needs_lots(purchase.redeem_points, state.next_due_at, now) {
+        require_lots(state)?;
+    }
+    let mut w = Working::new(state, purchase.occurred_at, now);
+    w.settle();
     let partner = purchase.partner;
     let txn = purchase.transaction_id;
     if purchase.redeem_points > w.balance.available {
@@ -326,7 +455,7 @@ pub fn plan_purchase(
         let to = Account::PartnerRedeemed(partner.id.clone());
         w.take_spendable(purchase.redeem_points, &to, EntryCode::Redeem, txn, None);
         w.activity(
-            "redeem",
+            ActivityKind::Redeem,
             -purchase.redeem_points,
             Some(&partner.id),
             Some(txn),
@@ -361,14 +490,18 @@ pub fn plan_purchase(
             None => label,
         };
         w.activity(
-            if matures_at.is_some() { "earn_pending" } else { "earn" },
+            if matures_at.is_some() {
+                ActivityKind::EarnPending
+            } else {
+                ActivityKind::Earn
+            },
             earned,
             partner.partner_id(),
             Some(txn),
             description,
         );
     }
-    Ok(w.finish())
+    w.finish()
 }
 
 /// Plans a (partial) return of `amount` of a purchase. Spent points are given back first,
@@ -402,8 +535,9 @@ pub fn plan_return(
     let refund = proportion_half_up(purchase.points_redeemed, part, whole) - purchase.points_refunded;
     let reverse = proportion_half_up(purchase.points_earned, part, whole) - purchase.points_reversed;
 
-    let mut w = Working::new(state);
-    w.settle(now);
+    require_lots(state)?;
+    let mut w = Working::new(state, now, now);
+    w.settle();
     let txn = purchase.id.as_str();
     let partner = purchase.partner_id.as_str();
     let issued = Account::PartnerIssued(partner.to_string());
@@ -432,7 +566,7 @@ pub fn plan_return(
             origin: LotOrigin::Refund,
         });
         w.activity(
-            "return_refund",
+            ActivityKind::ReturnRefund,
             result.points_refunded,
             Some(partner),
             Some(txn),
@@ -492,14 +626,14 @@ pub fn plan_return(
             description.push_str(&format!(" ({} already spent)", result.points_unrecovered));
         }
         w.activity(
-            "return_reversal",
+            ActivityKind::ReturnReversal,
             -result.points_reversed,
             Some(partner),
             Some(txn),
             description,
         );
     }
-    Ok((w.finish(), result))
+    Ok((w.finish()?, result))
 }
 
 #[cfg(test)]

@@ -86,6 +86,13 @@ impl IntoResponse for ApiError {
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Nothing was done: the till may send the same request again shortly.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         res
     }
 }
@@ -102,6 +109,16 @@ impl From<DomainError> for ApiError {
             DomainError::CurrencyMismatch { .. } => "currency_mismatch",
             DomainError::InvalidRule { .. } => "invalid_rule",
             DomainError::RuleTooCostly { .. } => "rule_too_costly",
+            DomainError::UnknownLocation => "unknown_location",
+            DomainError::UnknownEventType(_) => "unknown_event_type",
+            DomainError::IdempotencyConflict => {
+                return ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
+            }
+            DomainError::Stale => return ApiError::new(StatusCode::CONFLICT, "retry", e.to_string()),
+            DomainError::Invariant(what) => {
+                tracing::error!(invariant = what, "a plan broke an invariant; nothing was written");
+                return ApiError::internal();
+            }
         };
         ApiError::invalid(code, e.to_string())
     }
@@ -111,17 +128,19 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => d.into(),
-            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::NotFound(what) => ApiError::not_found(what.as_str()),
             StoreError::IdentityTaken => ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string()),
-            StoreError::IdempotencyConflict => {
-                ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string())
-            }
             StoreError::UnknownReferralCode => ApiError::invalid("unknown_referral_code", e.to_string()),
-            StoreError::UnknownLocation => ApiError::invalid("unknown_location", e.to_string()),
-            StoreError::UnknownEventType(_) => ApiError::invalid("unknown_event_type", e.to_string()),
-            StoreError::Stale => ApiError::new(StatusCode::CONFLICT, "retry", e.to_string()),
-            StoreError::Database(detail) => {
-                tracing::error!(%detail, "storage failure");
+            StoreError::Overloaded => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests are waiting to be written; try again in a second",
+            ),
+            StoreError::Database(_) | StoreError::Encoding(_) => {
+                let detail = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::error!(error = %e, %detail, "storage failure");
                 ApiError::internal()
             }
         }

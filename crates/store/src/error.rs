@@ -1,40 +1,120 @@
-//! Storage errors: the domain's refusals pass through; database failures are kept opaque.
+//! Storage errors. The domain's refusals pass through as they are; a database failure
+//! keeps the driver's error as its `source`, and is told apart by what it means for a
+//! caller (try again, or a fault) from the driver's codes, never from message text.
 
 use tally_domain::DomainError;
 
+/// What a request named and the store did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Member,
+    Partner,
+    Transaction,
+    Rule,
+    Event,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Member => "member",
+            Entity::Partner => "partner",
+            Entity::Transaction => "transaction",
+            Entity::Rule => "rule",
+            Entity::Event => "event",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The decision refused the command; nothing was written.
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(Entity),
     #[error("the identity is already taken by another member")]
     IdentityTaken,
-    #[error("the same id was used with a different request")]
-    IdempotencyConflict,
     #[error("no member has this referral code")]
     UnknownReferralCode,
-    #[error("the location does not belong to this partner")]
-    UnknownLocation,
-    /// What the rules were evaluated with changed before the write (the member's visit
-    /// count at the partner): the caller evaluates again and retries.
-    #[error("the member changed while the rules were evaluated; try again")]
-    Stale,
-    #[error("unknown event type {0:?}")]
-    UnknownEventType(String),
-    /// A database failure; the text is for the log, never for the client.
+    /// The writer's queue is full: the caller should try again shortly. Nothing was
+    /// queued.
+    #[error("the store is overloaded; try again shortly")]
+    Overloaded,
+    /// The database failed; the detail is for the log, never for the client.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] DatabaseError),
+    /// A value could not be turned into JSON for storage, or stored JSON back into a
+    /// value. Never a reason to roll back other requests.
+    #[error("encoding error: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+/// A failure of the database or of the store around it.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// A stored value that does not parse (a rate, a currency, a rule).
+    #[error("a stored value does not parse: {0}")]
+    Corrupt(String),
+    /// The writer thread or task is gone (the store is shutting down).
+    #[error("{0}")]
+    Stopped(&'static str),
+}
+
+impl StoreError {
+    pub fn corrupt(what: impl Into<String>) -> StoreError {
+        StoreError::Database(DatabaseError::Corrupt(what.into()))
+    }
+
+    pub fn stopped(what: &'static str) -> StoreError {
+        StoreError::Database(DatabaseError::Stopped(what))
+    }
+
+    /// A failure that trying the same work again may cure: a PostgreSQL deadlock
+    /// (SQLSTATE 40P01) or serialization failure (40001), SQLite busy or locked.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(DatabaseError::Postgres(sqlx::Error::Database(e))) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            StoreError::Database(DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(e, _))) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+
+    /// A failure of the database itself (not a refusal of the request).
+    pub fn is_database(&self) -> bool {
+        matches!(self, StoreError::Database(_))
+    }
+}
+
+impl From<DatabaseError> for StoreError {
+    fn from(e: DatabaseError) -> Self {
+        StoreError::Database(e)
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+        StoreError::Database(DatabaseError::Sqlite(e))
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e.to_string())
+        StoreError::Database(DatabaseError::Postgres(e))
     }
 }

@@ -1,16 +1,16 @@
 //! Tally's storage: one [`Store`] with a SQLite and a PostgreSQL implementation.
 //!
 //! Both backends take the same commands and give the same answers; the shared contract
-//! suite in `tests/` runs every storage test against both. The rules themselves live in
-//! `tally-domain`: a backend loads a member's state, asks the domain for a plan, and
-//! writes the plan in one database transaction.
+//! suite in `tests/` runs every storage test against both. The decisions live in
+//! `tally_domain::decide`: a backend reads the facts a command needs, calls the
+//! decision, and writes what it says in one database transaction.
 //!
 //! - SQLite: one writer thread groups many requests into one transaction and one fsync
 //!   (group commit, WAL with `synchronous=FULL`); reads use a pool of read connections.
 //! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
 
 pub mod baseline;
-pub mod common;
+pub mod codec;
 mod error;
 pub mod keys;
 mod migrations;
@@ -19,8 +19,7 @@ mod postgres;
 mod sqlite;
 pub mod testing;
 
-pub use common::purchase_receipt;
-pub use error::StoreError;
+pub use error::{DatabaseError, Entity, StoreError};
 pub use model::*;
 
 use jiff::Timestamp;
@@ -153,9 +152,10 @@ impl Store {
         dispatch!(self, s => s.post_purchases(cmds).await)
     }
 
-    /// The member's state as a quote sees it (balances after settling at `now`).
-    pub async fn member_state(&self, member: MemberRef) -> Result<tally_domain::plan::MemberState, StoreError> {
-        dispatch!(self, s => s.member_state(member).await)
+    /// A sale's decision without the write: what the member would earn and pay, with
+    /// caps and budgets as they stand (nothing is locked).
+    pub async fn quote_purchase(&self, cmd: PurchaseCmd) -> Result<tally_domain::receipt::PurchaseReceipt, StoreError> {
+        dispatch!(self, s => s.quote_purchase(cmd).await)
     }
 
     pub async fn save_rule(
@@ -195,7 +195,7 @@ impl Store {
         dispatch!(self, s => s.member_facts(member, partner_id).await)
     }
 
-    /// How much of each cap or budget counter is used (for quotes; nothing is locked).
+    /// How much of each cap or budget counter is used (a missing one is unused).
     pub async fn rule_counters(&self, keys: Vec<String>) -> Result<std::collections::HashMap<String, i64>, StoreError> {
         dispatch!(self, s => s.rule_counters(keys).await)
     }

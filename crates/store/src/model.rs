@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use tally_domain::earning::{ProgramTerms, Valuation};
+use tally_domain::earning::ProgramTerms;
 use tally_domain::identity::Identity;
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::{Balance, PartnerTerms};
@@ -106,72 +106,9 @@ pub struct MemberRow {
     pub profile: MemberProfile,
 }
 
-/// How a request names a member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberRef {
-    Id(String),
-    Identity(Identity),
-}
-
-/// A purchase, validated and valued by the caller; the store settles, spends and earns.
-#[derive(Debug, Clone)]
-pub struct PurchaseCmd {
-    pub transaction_id: String,
-    pub partner: PartnerTerms,
-    pub external_id: String,
-    /// SHA-256 of the request body: a retry with another body is a conflict.
-    pub request_hash: String,
-    pub member: MemberRef,
-    pub location_id: Option<String>,
-    pub occurred_at: Timestamp,
-    pub total: Money,
-    /// The basket lines as JSON, kept for rules and analytics.
-    pub lines_json: String,
-    pub redeem_points: i64,
-    pub valuation: Valuation,
-    /// What the earning rules would give, before caps and budgets.
-    pub rules: RuleDraft,
-    pub program: ProgramTerms,
-    pub now: Timestamp,
-}
-
-/// The earning rules' awards for one sale or event, as evaluated before the write; the
-/// store applies caps and budgets inside the write transaction.
-#[derive(Debug, Clone, Default)]
-pub struct RuleDraft {
-    pub awards: Vec<tally_domain::rules::Award>,
-    /// Set when a rule read the member: the member and visit count the rules saw. If
-    /// either changed by the time of the write, the store answers `Stale`.
-    pub assumed: Option<MemberAssumption>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberAssumption {
-    pub member_id: String,
-    pub visits: i64,
-}
-
-/// An award after caps and budgets, as saved in `rule_awards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantedAward {
-    pub rule_id: String,
-    pub version: i64,
-    pub points: i64,
-    /// The counters it used (caps and budget), to give back on a return.
-    pub keys: Vec<String>,
-}
-
-/// A valuation after caps and budgets, the awards to save, and the counter increments.
-pub type Granted = (tally_domain::earning::Valuation, Vec<GrantedAward>, Vec<(String, i64)>);
-
-/// A saved award as a return needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwardRow {
-    pub rule_id: String,
-    pub points: i64,
-    pub reversed: i64,
-    pub keys: Vec<String>,
-}
+pub use tally_domain::decide::{
+    EventCmd, GrantedAward, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft, SavedAward,
+};
 
 /// One earning rule, at its current version.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,47 +126,6 @@ pub struct MemberProfile {
     pub tier: Option<String>,
     pub segments: Vec<String>,
     pub plan: Option<String>,
-}
-
-/// An engagement event to record (and maybe earn on).
-#[derive(Debug, Clone)]
-pub struct EventCmd {
-    pub id: String,
-    /// The partner id, or `operator`: event ids are unique per source.
-    pub source: String,
-    pub external_id: String,
-    /// The partner the event happened at (it funds the points); none for the programme.
-    pub partner: Option<PartnerTerms>,
-    pub member: MemberRef,
-    pub event_type: String,
-    pub attributes_json: String,
-    pub occurred_at: Timestamp,
-    pub request_hash: String,
-    pub rules: RuleDraft,
-    pub program: ProgramTerms,
-    pub now: Timestamp,
-}
-
-/// A return of part or all of a purchase.
-#[derive(Debug, Clone)]
-pub struct ReturnCmd {
-    pub return_id: String,
-    /// The partner asking; only the partner that made the sale may return it.
-    pub partner_id: String,
-    pub transaction_id: String,
-    pub external_id: String,
-    pub request_hash: String,
-    pub amount: Money,
-    pub program: ProgramTerms,
-    pub now: Timestamp,
-}
-
-/// The stored answer to a purchase or return: the JSON the client got the first time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posted {
-    pub receipt_json: String,
-    /// True when this answer is a replay of an earlier request.
-    pub replayed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -176,7 +176,10 @@ async fn purchase_earns_and_the_same_receipt_never_earns_twice() {
             .post_purchase(w.purchase(&w.partner, &m, "R-1", 100, 0, t0()))
             .await;
         assert!(
-            matches!(changed, Err(StoreError::IdempotencyConflict)),
+            matches!(
+                changed,
+                Err(StoreError::Domain(tally_domain::DomainError::IdempotencyConflict))
+            ),
             "{}: {changed:?}",
             w.name()
         );
@@ -219,12 +222,16 @@ async fn refused_purchase_writes_nothing() {
             .store()
             .post_purchase(w.purchase(&w.partner, "mem_nobody", "R-3", 100, 0, t0()))
             .await;
-        assert!(matches!(unknown, Err(StoreError::NotFound("member"))), "{}", w.name());
+        assert!(
+            matches!(unknown, Err(StoreError::NotFound(tally_store::Entity::Member))),
+            "{}",
+            w.name()
+        );
         let mut bad_location = w.purchase(&w.partner, &m, "R-4", 100, 0, t0());
         bad_location.location_id = Some("loc_elsewhere".into());
         assert!(matches!(
             w.store().post_purchase(bad_location).await,
-            Err(StoreError::UnknownLocation)
+            Err(StoreError::Domain(tally_domain::DomainError::UnknownLocation))
         ));
         assert_eq!(
             w.store().counts().await.unwrap(),
@@ -344,7 +351,7 @@ async fn returns_reverse_in_proportion_and_racing_returns_never_exceed() {
         foreign.partner_id = w.other.id.clone();
         assert!(matches!(
             w.store().post_return(foreign).await,
-            Err(StoreError::NotFound("transaction"))
+            Err(StoreError::NotFound(tally_store::Entity::Transaction))
         ));
         w.assert_balanced().await;
     }

@@ -41,6 +41,7 @@ impl Model {
         Model {
             state: MemberState {
                 member_id: "mem_1".into(),
+                lots_loaded: true,
                 ..Default::default()
             },
             ..Default::default()
@@ -115,7 +116,7 @@ impl Model {
     }
 
     fn settle(&mut self, now: Timestamp) {
-        let plan = plan_settle(&self.state, now);
+        let plan = plan_settle(&self.state, now).expect("settling keeps the invariants");
         self.apply(&plan);
     }
 

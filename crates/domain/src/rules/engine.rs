@@ -151,11 +151,20 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
     })
 }
 
+/// What a limit counts: one member's points in one period, or the whole campaign's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitScope {
+    /// A per-member cap; `period` is `<period>:<period key>`, e.g. `month:2026-11`.
+    Cap {
+        period: String,
+    },
+    Budget,
+}
+
 /// A rule's limit: a per-member cap for one period, or the campaign budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
-    /// `cap:<period>:<period key>` or `budget`; the store adds rule and member.
-    pub scope: String,
+    pub scope: LimitScope,
     pub limit: i64,
     /// For the explanation: "per month", "campaign budget".
     pub label: String,
@@ -164,11 +173,14 @@ pub struct Limit {
 impl Limit {
     /// The counter key in the store: per rule, and per member for caps.
     pub fn key(&self, rule_id: &str, member_id: &str) -> String {
-        if self.scope == "budget" {
-            format!("{rule_id}:budget")
-        } else {
-            format!("{rule_id}:{}:{member_id}", self.scope)
+        match &self.scope {
+            LimitScope::Budget => format!("{rule_id}:budget"),
+            LimitScope::Cap { period } => format!("{rule_id}:cap:{period}:{member_id}"),
         }
+    }
+
+    pub fn is_budget(&self) -> bool {
+        self.scope == LimitScope::Budget
     }
 }
 
@@ -189,7 +201,9 @@ pub fn limits(caps: &[Cap], budget: Option<i64>, date: jiff::civil::Date) -> Vec
     let mut out: Vec<Limit> = caps
         .iter()
         .map(|c| Limit {
-            scope: format!("cap:{}:{}", c.period.as_str(), period_key(c.period, date)),
+            scope: LimitScope::Cap {
+                period: format!("{}:{}", c.period.as_str(), period_key(c.period, date)),
+            },
             limit: c.points,
             label: match c.period {
                 CapPeriod::Campaign => "per member".into(),
@@ -199,7 +213,7 @@ pub fn limits(caps: &[Cap], budget: Option<i64>, date: jiff::civil::Date) -> Vec
         .collect();
     if let Some(b) = budget {
         out.push(Limit {
-            scope: "budget".into(),
+            scope: LimitScope::Budget,
             limit: b,
             label: "campaign budget".into(),
         });

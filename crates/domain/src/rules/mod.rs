@@ -9,7 +9,7 @@ mod fast;
 pub mod spec;
 
 pub use context::{Attr, BasketFacts, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts};
-pub use engine::{Award, Base, CompiledRule, Evaluation, Limit, RuleSet, Scope, compile, limits};
+pub use engine::{Award, Base, CompiledRule, Evaluation, Limit, LimitScope, RuleSet, Scope, compile, limits};
 pub use spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 
 #[cfg(test)]

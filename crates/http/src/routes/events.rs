@@ -120,7 +120,11 @@ pub async fn create_event(
     loop {
         cmd.rules = crate::earning::rule_event(&state, partner.as_ref(), &cmd.member, &facts, occurred_at).await?;
         match state.store.post_event(cmd.clone()).await {
-            Err(StoreError::Stale) if attempt < crate::routes::transactions::MAX_STALE_RETRIES => attempt += 1,
+            Err(StoreError::Domain(tally_domain::DomainError::Stale))
+                if attempt < crate::routes::transactions::MAX_STALE_RETRIES =>
+            {
+                attempt += 1
+            }
             other => return Ok(posted_response(other?)),
         }
     }

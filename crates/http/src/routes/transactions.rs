@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
 use serde::Deserialize;
+use tally_domain::DomainError;
 use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
 use tally_domain::money::{Currency, Money, parse_points};
@@ -219,7 +220,7 @@ async fn post_ruled(
         match state.store.post_purchase(cmd).await {
             // Each stale answer means another sale of the member went first: with n of them
             // at once, n - 1 tries at most.
-            Err(StoreError::Stale) if attempt < MAX_STALE_RETRIES => attempt += 1,
+            Err(StoreError::Domain(DomainError::Stale)) if attempt < MAX_STALE_RETRIES => attempt += 1,
             other => return Ok(other?),
         }
     }
@@ -252,16 +253,7 @@ pub async fn quote_transaction(
     let partner = state.partner(&partner_id).await?;
     let prepared = prepare_purchase(&state, &partner, body.value, body.hash)?;
     let cmd = with_rules(&state, &partner, &prepared).await?;
-    let member = state.store.member_state(cmd.member.clone()).await?;
-    let keys = tally_store::common::counter_keys(&cmd.rules, &member.member_id);
-    let used = if keys.is_empty() {
-        Default::default()
-    } else {
-        state.store.rule_counters(keys).await?
-    };
-    let (valuation, _, _) = tally_store::common::grant_awards(&cmd.valuation, &cmd.rules, &member.member_id, &used);
-    let (_, receipt) = tally_store::common::plan_purchase_receipt(&member, &cmd, &valuation, "quote")?;
-    Ok(axum::Json(receipt))
+    Ok(axum::Json(state.store.quote_purchase(cmd).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -309,7 +301,7 @@ pub async fn create_transaction_batch(
     for (answer, p) in state.store.post_purchases(cmds).await.into_iter().zip(&prepared_all) {
         posted.push(Some(match answer {
             // Its rules saw a visit count another sale of the batch changed: again, alone.
-            Err(StoreError::Stale) => post_ruled(&state, &partner, p).await,
+            Err(StoreError::Domain(DomainError::Stale)) => post_ruled(&state, &partner, p).await,
             other => other.map_err(ApiError::from),
         }));
     }

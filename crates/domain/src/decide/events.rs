@@ -1,0 +1,92 @@
+//! An engagement event: what its rules give after caps and budgets, earned into the
+//! member's points from the event's partner or the programme.
+
+use super::awards::{Granted, check_assumption, grant_awards};
+use super::commands::EventCmd;
+use crate::DomainError;
+use crate::earning::Valuation;
+use crate::plan::{MemberState, PartnerTerms, Plan, Purchase, plan_purchase};
+use crate::receipt::{BalanceView, EventReceipt};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+/// What a backend reads for an event inside its write transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFacts<'a> {
+    /// The member's balances, and every open lot when something is due.
+    pub state: &'a MemberState,
+    /// Whether the event's type is one the programme knows.
+    pub type_known: bool,
+    /// The member's visit count at the event's partner, read when the draft depends on it.
+    pub visits: Option<i64>,
+    /// How much of each of the draft's counters is used.
+    pub counters: &'a HashMap<String, i64>,
+}
+
+/// What to write for an event, and what to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDecision {
+    pub member_id: String,
+    pub plan: Plan,
+    pub granted: Granted,
+    pub receipt: EventReceipt,
+}
+
+impl EventDecision {
+    pub fn points_earned(&self) -> i64 {
+        self.granted.valuation.points_earned
+    }
+}
+
+/// Decides an event. Refuses an unknown event type and a draft whose assumed visit
+/// count changed.
+pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecision, DomainError> {
+    if !facts.type_known {
+        return Err(DomainError::UnknownEventType(cmd.event_type.clone()));
+    }
+    let member_id = &facts.state.member_id;
+    check_assumption(&cmd.rules, member_id, facts.visits)?;
+    // An event earns nothing by itself; its rules give fixed points.
+    let nothing = Valuation {
+        points_earned: 0,
+        breakdown: Vec::new(),
+        redeemed_value_minor: 0,
+        redeemed_value_local_minor: 0,
+        earning_amount: Decimal::ZERO,
+    };
+    let granted = grant_awards(&nothing, &cmd.rules, member_id, facts.counters)?;
+    let terms = cmd
+        .partner
+        .clone()
+        .unwrap_or_else(|| PartnerTerms::programme("the programme"));
+    let label = format!("Earned for {}", cmd.event_type.replace('_', " "));
+    let purchase = Purchase {
+        transaction_id: &cmd.id,
+        partner: &terms,
+        occurred_at: cmd.occurred_at,
+        redeem_points: 0,
+        valuation: &granted.valuation,
+        label: Some(&label),
+    };
+    let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
+    let receipt = EventReceipt {
+        id: cmd.id.clone(),
+        external_id: cmd.external_id.clone(),
+        member_id: member_id.clone(),
+        partner_id: cmd.partner.as_ref().map(|p| p.id.clone()),
+        event_type: cmd.event_type.clone(),
+        occurred_at: cmd.occurred_at.to_string(),
+        points_earned: granted.valuation.points_earned,
+        breakdown: granted.valuation.breakdown.iter().cloned().map(Into::into).collect(),
+        balance: BalanceView {
+            available: plan.balance_after.available,
+            pending: plan.balance_after.pending,
+        },
+    };
+    Ok(EventDecision {
+        member_id: member_id.clone(),
+        plan,
+        granted,
+        receipt,
+    })
+}

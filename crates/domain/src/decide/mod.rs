@@ -1,0 +1,44 @@
+//! Decisions: one pure function per command a till or the operator sends.
+//!
+//! A backend reads the facts a command needs (the member's balances and lots, the
+//! stored receipt if the id was seen before, cap and budget counters, the purchase a
+//! return names), calls the decision here, and writes what it says in one database
+//! transaction. Nothing in this module does I/O, so SQLite, PostgreSQL and the quote
+//! decide the same way by construction:
+//!
+//! | command | decision | refuses with |
+//! | --- | --- | --- |
+//! | a sale | [`decide_purchase`] → [`PurchaseDecision`] | `insufficient_points`, `unknown_location`, `stale`, … |
+//! | a quote | [`decide_purchase`] with [`ReceiptStatus::Quote`]; nothing is written | the same |
+//! | a return | [`decide_return`] → [`ReturnDecision`] | `return_exceeds_purchase`, `currency_mismatch` |
+//! | an engagement event | [`decide_event`] → [`EventDecision`] | `unknown_event_type`, `stale` |
+//! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
+//! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
+
+mod awards;
+mod commands;
+mod events;
+mod purchase;
+mod replay;
+mod returns;
+
+pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
+pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
+pub use events::{EventDecision, EventFacts, decide_event};
+pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, decide_purchase};
+pub use replay::{StoredAnswer, replay};
+pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
+
+use crate::DomainError;
+use crate::plan::{MemberState, Plan, plan_settle};
+use jiff::Timestamp;
+
+/// Settling one member at `now` (the expiry run): the plan to write, or `None` when
+/// nothing matures, expires or changes the member's next due time.
+pub fn decide_settle(state: &MemberState, now: Timestamp) -> Result<Option<Plan>, DomainError> {
+    let plan = plan_settle(state, now)?;
+    Ok((!plan.transfers.is_empty() || plan.next_due_at != state.next_due_at).then_some(plan))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! A sale at a till (and its quote): settle what is due, check the facts the rules
+//! assumed, apply caps and budgets, spend and earn, and make the receipt.
+
+use super::awards::{Granted, check_assumption, grant_awards};
+use super::commands::PurchaseCmd;
+use crate::DomainError;
+use crate::earning::Valuation;
+use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
+use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt};
+use std::collections::HashMap;
+
+/// Whether a purchase's receipt is for a sale that is written, or a quote that is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStatus {
+    Posted,
+    Quote,
+}
+
+impl ReceiptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Posted => "posted",
+            ReceiptStatus::Quote => "quote",
+        }
+    }
+}
+
+/// What a backend reads for a sale, inside its write transaction (or, for a quote,
+/// without locking anything).
+#[derive(Debug, Clone, Copy)]
+pub struct PurchaseFacts<'a> {
+    /// The member's balances, and every open lot when [`crate::plan::needs_lots`] says
+    /// the sale needs them.
+    pub state: &'a MemberState,
+    /// The partner that owns the sale's `location_id`, when it names one that exists.
+    pub location_owner: Option<&'a str>,
+    /// The member's visit count at the partner now, read when the rules' draft depends
+    /// on it ([`super::RuleDraft::reads_visits`]).
+    pub visits: Option<i64>,
+    /// How much of each of the draft's counters ([`super::counter_keys`]) is used.
+    pub counters: &'a HashMap<String, i64>,
+}
+
+/// What to write for a sale, and what to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseDecision {
+    pub member_id: String,
+    pub plan: Plan,
+    /// The valuation after caps and budgets, the awards to keep, the counters to raise.
+    pub granted: Granted,
+    pub receipt: PurchaseReceipt,
+}
+
+impl PurchaseDecision {
+    pub fn points_earned(&self) -> i64 {
+        self.granted.valuation.points_earned
+    }
+}
+
+/// Decides a sale. Refuses, with nothing to write, a location of another partner, a
+/// draft whose assumed visit count changed (`Stale`: evaluate the rules again), more
+/// points than the member has, and anything that would break a plan invariant.
+pub fn decide_purchase(
+    cmd: &PurchaseCmd,
+    facts: PurchaseFacts<'_>,
+    status: ReceiptStatus,
+) -> Result<PurchaseDecision, DomainError> {
+    if cmd.location_id.is_some() && facts.location_owner != Some(cmd.partner.id.as_str()) {
+        return Err(DomainError::UnknownLocation);
+    }
+    let member_id = &facts.state.member_id;
+    if status == ReceiptStatus::Posted {
+        check_assumption(&cmd.rules, member_id, facts.visits)?;
+    }
+    let granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
+    let purchase = Purchase {
+        transaction_id: &cmd.transaction_id,
+        partner: &cmd.partner,
+        occurred_at: cmd.occurred_at,
+        redeem_points: cmd.redeem_points,
+        valuation: &granted.valuation,
+        label: None,
+    };
+    let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
+    let receipt = purchase_receipt(cmd, &granted.valuation, member_id, plan.balance_after, status);
+    Ok(PurchaseDecision {
+        member_id: member_id.clone(),
+        plan,
+        granted,
+        receipt,
+    })
+}
+
+/// The receipt for a purchase (or a quote, which has no id).
+fn purchase_receipt(
+    cmd: &PurchaseCmd,
+    v: &Valuation,
+    member_id: &str,
+    balance: Balance,
+    status: ReceiptStatus,
+) -> PurchaseReceipt {
+    PurchaseReceipt {
+        id: match status {
+            ReceiptStatus::Quote => String::new(),
+            ReceiptStatus::Posted => cmd.transaction_id.clone(),
+        },
+        member_id: member_id.to_string(),
+        partner_id: cmd.partner.id.clone(),
+        external_id: cmd.external_id.clone(),
+        location_id: cmd.location_id.clone(),
+        occurred_at: cmd.occurred_at.to_string(),
+        total: cmd.total.into(),
+        points_earned: v.points_earned,
+        points_redeemed: cmd.redeem_points,
+        redeemed_value: MoneyView {
+            amount: v.redeemed_value_minor,
+            currency: cmd.program.currency.code().into(),
+        },
+        redeemed_value_local: MoneyView {
+            amount: v.redeemed_value_local_minor,
+            currency: cmd.total.currency.code().into(),
+        },
+        status: status.as_str().to_string(),
+        breakdown: v.breakdown.iter().cloned().map(Into::into).collect(),
+        balance: BalanceView {
+            available: balance.available,
+            pending: balance.pending,
+        },
+    }
+}

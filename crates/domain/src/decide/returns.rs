@@ -1,0 +1,70 @@
+//! A return of part or all of a purchase: points given back and taken back in
+//! proportion, and what the purchase's capped awards give back to their counters.
+
+use super::awards::{AwardReversal, SavedAward, award_reversals};
+use super::commands::ReturnCmd;
+use crate::DomainError;
+use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
+use crate::receipt::{BalanceView, ReturnReceipt};
+
+/// What a backend reads for a return, with the purchase locked (or in the single writer).
+#[derive(Debug, Clone, Copy)]
+pub struct ReturnFacts<'a> {
+    pub purchase: &'a PurchaseRecord,
+    /// The buyer's balances and every open lot.
+    pub state: &'a MemberState,
+    /// The purchase's capped or budgeted awards.
+    pub awards: &'a [SavedAward],
+}
+
+/// What the stored purchase gains: returned amount and points taken or given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseChange {
+    pub returned_amount: i64,
+    /// Points taken back, recovered or not.
+    pub points_reversed: i64,
+    pub points_refunded: i64,
+}
+
+/// What to write for a return, and what to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnDecision {
+    pub plan: Plan,
+    pub result: ReturnResult,
+    pub purchase_change: PurchaseChange,
+    pub award_reversals: Vec<AwardReversal>,
+    pub receipt: ReturnReceipt,
+}
+
+/// Decides a return. Refuses another currency, a zero amount, and more than is left of
+/// the purchase.
+pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDecision, DomainError> {
+    let purchase = facts.purchase;
+    let (plan, result) = plan_return(facts.state, &cmd.program, purchase, &cmd.return_id, cmd.amount, cmd.now)?;
+    let returned_after = purchase.returned_amount + cmd.amount.amount;
+    let award_reversals = award_reversals(facts.awards, returned_after, purchase.total.amount, &result);
+    let receipt = ReturnReceipt {
+        id: cmd.return_id.clone(),
+        transaction_id: purchase.id.clone(),
+        external_id: cmd.external_id.clone(),
+        amount: cmd.amount.into(),
+        points_reversed: result.points_reversed,
+        points_refunded: result.points_refunded,
+        points_unrecovered: result.points_unrecovered,
+        balance: BalanceView {
+            available: plan.balance_after.available,
+            pending: plan.balance_after.pending,
+        },
+    };
+    Ok(ReturnDecision {
+        purchase_change: PurchaseChange {
+            returned_amount: cmd.amount.amount,
+            points_reversed: result.points_reversed + result.points_unrecovered,
+            points_refunded: result.points_refunded,
+        },
+        plan,
+        result,
+        award_reversals,
+        receipt,
+    })
+}

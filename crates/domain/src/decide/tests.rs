@@ -1,0 +1,333 @@
+//! The decisions on their own: what each command refuses, and what it writes.
+
+use super::*;
+use crate::earning::{ProgramTerms, value_purchase};
+use crate::lots::{Lot, LotOrigin};
+use crate::money::{Currency, Money};
+use crate::plan::{Balance, MemberState, PartnerTerms, PurchaseRecord};
+use crate::rules::{Award, Limit, LimitScope};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+fn ts(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn eur(amount: i64) -> Money {
+    Money::new(amount, Currency::parse("EUR").unwrap()).unwrap()
+}
+
+fn program() -> ProgramTerms {
+    ProgramTerms {
+        currency: Currency::parse("EUR").unwrap(),
+        point_value_minor: 1,
+        expiry_months: 24,
+    }
+}
+
+fn partner() -> PartnerTerms {
+    PartnerTerms {
+        id: "ptn_a".into(),
+        name: "Drugstore".into(),
+        earn_rate: Decimal::ONE,
+        pending_days: 0,
+    }
+}
+
+fn sale(amount: i64, redeem: i64) -> PurchaseCmd {
+    let now = ts("2026-11-20T10:00:00Z");
+    PurchaseCmd {
+        transaction_id: "txn_1".into(),
+        partner: partner(),
+        external_id: "R-1".into(),
+        request_hash: "h1".into(),
+        member: MemberRef::Id("mem_1".into()),
+        location_id: None,
+        occurred_at: now,
+        total: eur(amount),
+        lines_json: "[]".into(),
+        redeem_points: redeem,
+        valuation: value_purchase(&program(), Decimal::ONE, Decimal::ONE, eur(amount), redeem).unwrap(),
+        rules: RuleDraft::default(),
+        program: program(),
+        now,
+    }
+}
+
+fn member(available: i64, with_lots: bool) -> MemberState {
+    let lot = Lot {
+        id: Some(1),
+        remaining: available,
+        earned_at: ts("2026-01-01T00:00:00Z"),
+        expires_at: ts("2028-01-01T00:00:00Z"),
+        matures_at: None,
+        transaction_id: Some("txn_0".into()),
+        origin: LotOrigin::Earn,
+    };
+    MemberState {
+        member_id: "mem_1".into(),
+        balance: Balance {
+            available,
+            pending: 0,
+            lifetime_earned: available,
+        },
+        lots: if with_lots { vec![lot] } else { Vec::new() },
+        lots_loaded: with_lots,
+        next_due_at: Some(ts("2028-01-01T00:00:00Z")),
+    }
+}
+
+fn facts<'a>(state: &'a MemberState, counters: &'a HashMap<String, i64>) -> PurchaseFacts<'a> {
+    PurchaseFacts {
+        state,
+        location_owner: None,
+        visits: None,
+        counters,
+    }
+}
+
+fn capped(points: i64, cap: i64) -> Award {
+    Award {
+        rule_id: "rul_1".into(),
+        version: 2,
+        name: "Double points".into(),
+        points,
+        limits: vec![Limit {
+            scope: LimitScope::Cap {
+                period: "month:2026-11".into(),
+            },
+            limit: cap,
+            label: "per member per month".into(),
+        }],
+    }
+}
+
+#[test]
+fn a_sale_earns_and_spends_with_one_receipt() {
+    let state = member(500, true);
+    let none = HashMap::new();
+    let d = decide_purchase(&sale(10_000, 200), facts(&state, &none), ReceiptStatus::Posted).unwrap();
+    assert_eq!(d.receipt.points_redeemed, 200);
+    assert_eq!(d.receipt.points_earned, 98);
+    assert_eq!(d.receipt.balance.available, 500 - 200 + 98);
+    assert_eq!(d.receipt.status, "posted");
+    assert_eq!(d.receipt.id, "txn_1");
+    assert_eq!(d.plan.balance_after.available, 398);
+}
+
+#[test]
+fn a_quote_is_the_same_decision_without_an_id() {
+    let state = member(500, true);
+    let none = HashMap::new();
+    let posted = decide_purchase(&sale(10_000, 200), facts(&state, &none), ReceiptStatus::Posted).unwrap();
+    let quoted = decide_purchase(&sale(10_000, 200), facts(&state, &none), ReceiptStatus::Quote).unwrap();
+    assert_eq!(quoted.receipt.status, "quote");
+    assert_eq!(quoted.receipt.id, "");
+    assert_eq!(quoted.plan, posted.plan);
+    assert_eq!(quoted.receipt.breakdown, posted.receipt.breakdown);
+}
+
+#[test]
+fn a_location_of_another_partner_is_refused() {
+    let state = member(0, false);
+    let none = HashMap::new();
+    let mut cmd = sale(1000, 0);
+    cmd.location_id = Some("loc_x".into());
+    for owner in [None, Some("ptn_other")] {
+        let f = PurchaseFacts {
+            location_owner: owner,
+            ..facts(&state, &none)
+        };
+        for status in [ReceiptStatus::Posted, ReceiptStatus::Quote] {
+            assert_eq!(decide_purchase(&cmd, f, status), Err(DomainError::UnknownLocation));
+        }
+    }
+    let f = PurchaseFacts {
+        location_owner: Some("ptn_a"),
+        ..facts(&state, &none)
+    };
+    assert!(decide_purchase(&cmd, f, ReceiptStatus::Posted).is_ok());
+}
+
+#[test]
+fn a_changed_visit_count_is_stale_and_a_missing_one_a_bug() {
+    let state = member(0, false);
+    let none = HashMap::new();
+    let mut cmd = sale(1000, 0);
+    cmd.rules.assumed = Some(MemberAssumption {
+        member_id: "mem_1".into(),
+        visits: 0,
+    });
+    let with = |visits| PurchaseFacts {
+        visits,
+        ..facts(&state, &none)
+    };
+    assert!(decide_purchase(&cmd, with(Some(0)), ReceiptStatus::Posted).is_ok());
+    assert_eq!(
+        decide_purchase(&cmd, with(Some(1)), ReceiptStatus::Posted),
+        Err(DomainError::Stale)
+    );
+    assert!(matches!(
+        decide_purchase(&cmd, with(None), ReceiptStatus::Posted),
+        Err(DomainError::Invariant(_))
+    ));
+    // A quote does not write, so it does not check.
+    assert!(decide_purchase(&cmd, with(None), ReceiptStatus::Quote).is_ok());
+}
+
+#[test]
+fn caps_cut_an_award_and_say_so() {
+    let state = member(0, false);
+    let mut used = HashMap::new();
+    used.insert("rul_1:cap:month:2026-11:mem_1".to_string(), 1_950);
+    let mut cmd = sale(10_000, 0);
+    cmd.rules.awards = vec![capped(100, 2_000)];
+    let d = decide_purchase(&cmd, facts(&state, &used), ReceiptStatus::Posted).unwrap();
+    assert_eq!(d.points_earned(), 100 + 50);
+    assert_eq!(
+        d.granted.increments,
+        vec![("rul_1:cap:month:2026-11:mem_1".to_string(), 50)]
+    );
+    assert_eq!(d.granted.awards[0].points, 50);
+    let reason = &d.receipt.breakdown[1].reason;
+    assert!(
+        reason.contains("limit reached: 2000 points per member per month"),
+        "{reason}"
+    );
+}
+
+/// A broken invariant panics in debug builds (tests), and refuses in release builds.
+#[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "plan invariant broken"))]
+fn spending_without_the_lots_is_a_broken_invariant() {
+    let state = member(500, false);
+    let none = HashMap::new();
+    assert!(matches!(
+        decide_purchase(&sale(10_000, 200), facts(&state, &none), ReceiptStatus::Posted),
+        Err(DomainError::Invariant(_))
+    ));
+}
+
+#[test]
+fn more_points_than_the_member_has_are_refused() {
+    let state = member(100, true);
+    let none = HashMap::new();
+    assert!(matches!(
+        decide_purchase(&sale(10_000, 200), facts(&state, &none), ReceiptStatus::Posted),
+        Err(DomainError::InsufficientPoints { .. })
+    ));
+}
+
+#[test]
+fn replays_need_the_same_request_on_the_same_target() {
+    let stored = |target: Option<&str>| {
+        Some(StoredAnswer {
+            request_hash: "h".into(),
+            receipt_json: "{}".into(),
+            target: target.map(str::to_string),
+        })
+    };
+    assert_eq!(replay(None, "h", None), Ok(None));
+    assert!(replay(stored(None), "h", None).unwrap().unwrap().replayed);
+    assert_eq!(
+        replay(stored(None), "other", None),
+        Err(DomainError::IdempotencyConflict)
+    );
+    assert!(replay(stored(Some("txn_1")), "h", Some("txn_1")).unwrap().is_some());
+    assert_eq!(
+        replay(stored(Some("txn_1")), "h", Some("txn_2")),
+        Err(DomainError::IdempotencyConflict)
+    );
+}
+
+#[test]
+fn a_return_takes_back_in_proportion_and_gives_counters_back() {
+    let mut state = member(100, true);
+    state.lots[0].transaction_id = Some("txn_1".into());
+    let purchase = PurchaseRecord {
+        id: "txn_1".into(),
+        partner_id: "ptn_a".into(),
+        partner_name: "Drugstore".into(),
+        member_id: "mem_1".into(),
+        total: eur(10_000),
+        points_earned: 100,
+        points_redeemed: 0,
+        returned_amount: 0,
+        points_reversed: 0,
+        points_refunded: 0,
+    };
+    let awards = [SavedAward {
+        rule_id: "rul_1".into(),
+        points: 40,
+        reversed: 0,
+        keys: vec!["k".into()],
+    }];
+    let cmd = ReturnCmd {
+        return_id: "ret_1".into(),
+        partner_id: "ptn_a".into(),
+        transaction_id: "txn_1".into(),
+        external_id: "R-1-1".into(),
+        request_hash: "h".into(),
+        amount: eur(5_000),
+        program: program(),
+        now: ts("2026-11-21T10:00:00Z"),
+    };
+    let f = ReturnFacts {
+        purchase: &purchase,
+        state: &state,
+        awards: &awards,
+    };
+    let d = decide_return(&cmd, f).unwrap();
+    assert_eq!(d.receipt.points_reversed, 50);
+    assert_eq!(d.purchase_change.returned_amount, 5_000);
+    assert_eq!(d.purchase_change.points_reversed, 50);
+    assert_eq!(d.award_reversals.len(), 1);
+    assert_eq!((d.award_reversals[0].points, d.award_reversals[0].give_back), (20, 20));
+    let too_much = ReturnCmd {
+        amount: eur(10_001),
+        ..cmd
+    };
+    assert_eq!(decide_return(&too_much, f), Err(DomainError::ReturnExceedsPurchase));
+}
+
+#[test]
+fn an_unknown_event_type_is_refused() {
+    let state = member(0, false);
+    let none = HashMap::new();
+    let now = ts("2026-11-20T10:00:00Z");
+    let cmd = EventCmd {
+        id: "evt_1".into(),
+        source: "ptn_a".into(),
+        external_id: "E-1".into(),
+        partner: Some(partner()),
+        member: MemberRef::Id("mem_1".into()),
+        event_type: "nope".into(),
+        attributes_json: "{}".into(),
+        occurred_at: now,
+        request_hash: "h".into(),
+        rules: RuleDraft {
+            awards: vec![capped(200, 1_000)],
+            assumed: None,
+        },
+        program: program(),
+        now,
+    };
+    let f = EventFacts {
+        state: &state,
+        type_known: false,
+        visits: None,
+        counters: &none,
+    };
+    assert_eq!(decide_event(&cmd, f), Err(DomainError::UnknownEventType("nope".into())));
+    let d = decide_event(&cmd, EventFacts { type_known: true, ..f }).unwrap();
+    assert_eq!(d.points_earned(), 200);
+    assert_eq!(d.receipt.balance.available, 200);
+}
+
+#[test]
+fn settling_with_nothing_due_writes_nothing() {
+    let state = member(100, true);
+    assert_eq!(decide_settle(&state, ts("2026-11-20T10:00:00Z")), Ok(None));
+    let plan = decide_settle(&state, ts("2028-01-02T00:00:00Z")).unwrap().unwrap();
+    assert_eq!(plan.balance_after.available, 0);
+}

@@ -1,0 +1,143 @@
+//! How both backends turn stored values into domain values and back: money, rates,
+//! rule specs, counter keys, segments, and the ledger check's arithmetic. No decisions
+//! live here; those are in `tally_domain::decide`.
+
+use crate::StoreError;
+use crate::model::{Mismatch, RuleRow, TransactionRow, Verification, from_micros};
+use std::collections::{HashMap, HashSet};
+use tally_domain::earning::FxRates;
+use tally_domain::money::{Currency, Money};
+use tally_domain::plan::PurchaseRecord;
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(value)?)
+}
+
+pub fn money(amount: i64, currency: &str) -> Result<Money, StoreError> {
+    let c = Currency::parse(currency).map_err(|_| StoreError::corrupt(format!("currency {currency:?}")))?;
+    Ok(Money { amount, currency: c })
+}
+
+pub fn currency(code: &str) -> Result<Currency, StoreError> {
+    Currency::parse(code).map_err(|_| StoreError::corrupt(format!("currency {code:?}")))
+}
+
+pub fn decimal(text: &str, what: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::corrupt(format!("{what} {text:?}")))
+}
+
+/// A stored purchase as a return's decision reads it.
+pub fn purchase_record(txn: &TransactionRow, partner_name: String) -> PurchaseRecord {
+    PurchaseRecord {
+        id: txn.id.clone(),
+        partner_id: txn.partner_id.clone(),
+        partner_name,
+        member_id: txn.member_id.clone(),
+        total: txn.total,
+        points_earned: txn.points_earned,
+        points_redeemed: txn.points_redeemed,
+        returned_amount: txn.returned_amount,
+        points_reversed: txn.points_reversed,
+        points_refunded: txn.points_refunded,
+    }
+}
+
+/// Compares stored member balances with the sums of their accounts' entries. Sums are
+/// taken in 128 bits, so no ledger, however large, overflows the check.
+pub fn verification(
+    sums: HashMap<String, i128>,
+    entries_checked: u64,
+    members: Vec<(String, i64, i64)>,
+) -> Verification {
+    let entries_sum: i128 = sums.values().sum();
+    let mut mismatches = Vec::new();
+    let mut accounts: HashSet<&str> = sums.keys().map(String::as_str).collect();
+    let member_accounts: Vec<(String, i64)> = members
+        .iter()
+        .flat_map(|(id, available, pending)| {
+            [
+                (format!("member:{id}:available"), *available),
+                (format!("member:{id}:pending"), *pending),
+            ]
+        })
+        .collect();
+    for (account, stored) in &member_accounts {
+        let from_entries = sums.get(account).copied().unwrap_or(0);
+        if i128::from(*stored) != from_entries || *stored < 0 {
+            mismatches.push(Mismatch {
+                account: account.clone(),
+                stored: *stored,
+                from_entries: clamp(from_entries),
+            });
+        }
+        accounts.insert(account);
+    }
+    let known: HashSet<&str> = member_accounts.iter().map(|(a, _)| a.as_str()).collect();
+    for (account, sum) in &sums {
+        if account.starts_with("member:") && !known.contains(account.as_str()) {
+            mismatches.push(Mismatch {
+                account: account.clone(),
+                stored: 0,
+                from_entries: clamp(*sum),
+            });
+        }
+    }
+    mismatches.sort_by(|a, b| a.account.cmp(&b.account));
+    Verification {
+        balanced: mismatches.is_empty() && entries_sum == 0,
+        accounts_checked: accounts.len() as u64,
+        entries_checked,
+        entries_sum: clamp(entries_sum),
+        mismatches,
+    }
+}
+
+fn clamp(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// FX rates as stored (code, decimal string) into the domain's rates.
+pub fn fx_rates_from_rows(rows: Vec<(String, String)>) -> Result<FxRates, StoreError> {
+    let mut rates = FxRates::new();
+    for (code, rate) in rows {
+        let rate = decimal(&rate, &format!("rate for {code}"))?;
+        rates.set(currency(&code)?, rate)?;
+    }
+    Ok(rates)
+}
+
+/// Counter keys as saved with an award.
+pub fn keys_json(keys: &[String]) -> Result<String, StoreError> {
+    to_json(&keys)
+}
+
+pub fn keys_from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// A stored rule version's JSON into its spec.
+pub fn spec_from_json(text: &str) -> Result<tally_domain::rules::RuleSpec, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Rule rows as both backends select them: (id, current version, spec JSON, created,
+/// updated).
+pub fn rule_rows_from(rows: Vec<(String, i64, String, i64, i64)>) -> Result<Vec<RuleRow>, StoreError> {
+    rows.into_iter()
+        .map(|(id, version, spec, created, updated)| {
+            Ok(RuleRow {
+                id,
+                version,
+                spec: spec_from_json(&spec)?,
+                created_at: from_micros(created),
+                updated_at: from_micros(updated),
+            })
+        })
+        .collect()
+}
+
+/// Stored segments (a JSON list) into a list.
+pub fn segments_from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}

@@ -1,0 +1,143 @@
+//! Partners, their locations, and their API keys (stored only as hashes).
+
+use super::PgStore;
+use crate::codec::{currency, decimal};
+use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use crate::{Entity, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
+
+fn partner_row(r: &PgRow) -> Result<PartnerRow, StoreError> {
+    Ok(PartnerRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        industry: r.try_get(2)?,
+        country: r.try_get(3)?,
+        currency: currency(&r.try_get::<String, _>(4)?)?,
+        timezone: r.try_get(5)?,
+        earn_rate: decimal(&r.try_get::<String, _>(6)?, "earn_rate")?,
+        pending_days: r.try_get::<i64, _>(7)? as u32,
+        created_at: from_micros(r.try_get(8)?),
+    })
+}
+
+/// The name a partner's activity lines and returns show.
+pub(super) async fn partner_name(conn: &mut PgConnection, id: &str) -> Result<String, StoreError> {
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM partners WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(name.unwrap_or_default())
+}
+
+/// The partner that owns a location, if the location exists.
+pub(super) async fn location_owner(conn: &mut PgConnection, location_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT partner_id FROM locations WHERE id = $1")
+        .bind(location_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+impl PgStore {
+    async fn require_partner(&self, id: &str) -> Result<(), StoreError> {
+        match self.partner(id.to_string()).await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound(Entity::Partner)),
+        }
+    }
+
+    pub async fn create_partner(&self, p: PartnerRow) -> Result<PartnerRow, StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO partners ({PARTNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.industry)
+        .bind(&p.country)
+        .bind(p.currency.code())
+        .bind(&p.timezone)
+        .bind(p.earn_rate.to_string())
+        .bind(i64::from(p.pending_days))
+        .bind(to_micros(p.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(p)
+    }
+
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARTNER_COLUMNS} FROM partners ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(partner_row).collect()
+    }
+
+    pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(partner_row).transpose()
+    }
+
+    pub async fn create_location(&self, l: LocationRow) -> Result<LocationRow, StoreError> {
+        self.require_partner(&l.partner_id).await?;
+        sqlx::query("INSERT INTO locations (id, partner_id, name, city, country, timezone, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&l.id)
+            .bind(&l.partner_id)
+            .bind(&l.name)
+            .bind(&l.city)
+            .bind(&l.country)
+            .bind(&l.timezone)
+            .bind(to_micros(l.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(l)
+    }
+
+    pub async fn locations(&self, partner_id: String) -> Result<Vec<LocationRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, partner_id, name, city, country, timezone, created_at FROM locations WHERE partner_id = $1 ORDER BY created_at, id",
+        )
+        .bind(partner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LocationRow {
+                    id: r.try_get(0)?,
+                    partner_id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    city: r.try_get(3)?,
+                    country: r.try_get(4)?,
+                    timezone: r.try_get(5)?,
+                    created_at: from_micros(r.try_get(6)?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn create_api_key(&self, k: ApiKeyRow) -> Result<(), StoreError> {
+        self.require_partner(&k.partner_id).await?;
+        sqlx::query("INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&k.id)
+            .bind(&k.partner_id)
+            .bind(&k.key_hash)
+            .bind(to_micros(k.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn api_key_partner(&self, hash: String) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}

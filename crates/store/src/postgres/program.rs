@@ -1,0 +1,75 @@
+//! The programme row, the operator key's hash, and FX rates.
+
+use super::PgStore;
+use crate::StoreError;
+use crate::codec::{currency, fx_rates_from_rows};
+use crate::model::{ProgramRow, ProgramUpdate, to_micros};
+use jiff::Timestamp;
+use sqlx::Row;
+use tally_domain::earning::FxRates;
+
+impl PgStore {
+    pub async fn program(&self) -> Result<ProgramRow, StoreError> {
+        let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months FROM program WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(ProgramRow {
+            name: r.try_get(0)?,
+            currency: currency(&r.try_get::<String, _>(1)?)?,
+            point_value_minor: r.try_get(2)?,
+            expiry_months: r.try_get::<i64, _>(3)? as u32,
+        })
+    }
+
+    pub async fn update_program(&self, u: ProgramUpdate) -> Result<ProgramRow, StoreError> {
+        sqlx::query(
+            "UPDATE program SET name = COALESCE($1, name), currency = COALESCE($2, currency),
+                 point_value_minor = COALESCE($3, point_value_minor), expiry_months = COALESCE($4, expiry_months) WHERE id = 1",
+        )
+        .bind(u.name)
+        .bind(u.currency.map(|c| c.code()))
+        .bind(u.point_value_minor)
+        .bind(u.expiry_months.map(i64::from))
+        .execute(&self.pool)
+        .await?;
+        self.program().await
+    }
+
+    pub async fn admin_key_hash(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT admin_key_hash FROM program WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_admin_key_hash(&self, hash: String) -> Result<(), StoreError> {
+        sqlx::query("UPDATE program SET admin_key_hash = $1 WHERE id = 1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn fx_rates(&self) -> Result<FxRates, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT currency, rate FROM fx_rates")
+            .fetch_all(&self.pool)
+            .await?;
+        fx_rates_from_rows(rows)
+    }
+
+    pub async fn put_fx_rates(&self, rates: FxRates, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (code, rate) in rates.iter() {
+            sqlx::query(
+                "INSERT INTO fx_rates (currency, rate, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (currency) DO UPDATE SET rate = excluded.rate, updated_at = excluded.updated_at",
+            )
+            .bind(code)
+            .bind(rate.to_string())
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

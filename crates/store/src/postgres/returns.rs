@@ -1,0 +1,90 @@
+//! Returns of a purchase: the purchase first, locked (returns of one purchase queue;
+//! only its own partner may return it), then the return id (the same return again
+//! replays; the id on another purchase is a conflict), then the decision and its write.
+
+use super::PgStore;
+use super::ledger::write_plan;
+use super::members::member_state;
+use super::partners::partner_name;
+use super::purchases::transaction_row;
+use super::rules::{reverse_awards, saved_awards};
+use crate::codec::{purchase_record, to_json};
+use crate::model::{MemberRef, Posted, ReturnCmd, to_micros};
+use crate::{Entity, StoreError};
+use sqlx::PgConnection;
+use tally_domain::decide::{ReturnFacts, StoredAnswer, decide_return, replay};
+
+async fn stored_return(conn: &mut PgConnection, cmd: &ReturnCmd) -> Result<Option<StoredAnswer>, StoreError> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT request_hash, receipt, transaction_id FROM returns WHERE partner_id = $1 AND external_id = $2",
+    )
+    .bind(&cmd.partner_id)
+    .bind(&cmd.external_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(request_hash, receipt_json, target)| StoredAnswer {
+        request_hash,
+        receipt_json,
+        target: Some(target),
+    }))
+}
+
+impl PgStore {
+    pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let txn = transaction_row(&mut tx, &cmd.transaction_id, true)
+            .await?
+            .filter(|t| t.partner_id == cmd.partner_id)
+            .ok_or(StoreError::NotFound(Entity::Transaction))?;
+        if let Some(posted) = replay(stored_return(&mut tx, &cmd).await?, &cmd.request_hash, Some(&txn.id))? {
+            return Ok(posted);
+        }
+        let name = partner_name(&mut tx, &txn.partner_id).await?;
+        let state = member_state(&mut tx, &MemberRef::Id(txn.member_id.clone()), true, |_| true).await?;
+        let awards = saved_awards(&mut tx, &txn.id).await?;
+        let record = purchase_record(&txn, name);
+        let facts = ReturnFacts {
+            purchase: &record,
+            state: &state,
+            awards: &awards,
+        };
+        let d = decide_return(&cmd, facts)?;
+        let receipt = to_json(&d.receipt)?;
+        let inserted = sqlx::query(
+            "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id, external_id) DO NOTHING",
+        )
+        .bind(&cmd.return_id)
+        .bind(&txn.id)
+        .bind(&cmd.partner_id)
+        .bind(&cmd.external_id)
+        .bind(cmd.amount.amount)
+        .bind(to_micros(cmd.now))
+        .bind(&cmd.request_hash)
+        .bind(&receipt)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // The same return id was used at the same moment for another purchase.
+            return Err(tally_domain::DomainError::IdempotencyConflict.into());
+        }
+        let change = d.purchase_change;
+        sqlx::query(
+            "UPDATE transactions SET returned_amount = returned_amount + $2, points_reversed = points_reversed + $3,
+                 points_refunded = points_refunded + $4 WHERE id = $1",
+        )
+        .bind(&txn.id)
+        .bind(change.returned_amount)
+        .bind(change.points_reversed)
+        .bind(change.points_refunded)
+        .execute(&mut *tx)
+        .await?;
+        write_plan(&mut tx, &txn.member_id, &d.plan, cmd.now).await?;
+        reverse_awards(&mut tx, &txn.id, &d.award_reversals).await?;
+        tx.commit().await?;
+        Ok(Posted {
+            receipt_json: receipt,
+            replayed: false,
+        })
+    }
+}

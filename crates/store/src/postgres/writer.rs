@@ -1,0 +1,186 @@
+//! The purchase writers: tasks that take waiting purchases from a bounded queue in
+//! groups and post each group in one transaction, so one commit (one WAL flush) serves
+//! many sales.
+//!
+//! Within a group every purchase reads its facts and is decided before it writes
+//! anything (`purchases.rs::post_purchase_in`): a refusal leaves nothing behind, and
+//! the group goes on. A database error rolls the group back and its purchases are
+//! posted one by one instead, which is safe because a purchase is idempotent by its
+//! receipt; one that PostgreSQL cancelled to break a deadlock or a serialization
+//! conflict (SQLSTATE 40P01, 40001) is tried again.
+
+use super::budgets::{Budgets, Taken};
+use super::purchases::{post_purchase_in, replay_existing};
+use crate::StoreError;
+use crate::model::{MemberRef, Posted, PurchaseCmd};
+use sqlx::PgPool;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Writer tasks (`TALLY_PG_WRITERS` overrides), and the most each group takes.
+const WRITERS: usize = 4;
+const MAX_GROUP: usize = 64;
+/// Purchases waiting for a writer before new ones are refused with `Overloaded`.
+pub const QUEUE_CAPACITY: usize = 8192;
+/// Tries of one purchase alone that PostgreSQL cancelled as a deadlock victim.
+const TRANSIENT_RETRIES: u32 = 5;
+
+type Reply = oneshot::Sender<Result<Posted, StoreError>>;
+
+/// The writers' end of the queue.
+#[derive(Clone)]
+pub struct Queue(mpsc::Sender<(PurchaseCmd, Reply)>);
+
+impl Queue {
+    /// Queues a purchase; `Overloaded` (and nothing queued) when the queue is full.
+    /// The answer arrives after the purchase's transaction commits.
+    pub fn post(
+        &self,
+        cmd: PurchaseCmd,
+    ) -> Result<impl Future<Output = Result<Posted, StoreError>> + use<>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.0.try_send((cmd, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::stopped("the purchase writers have stopped"),
+        })?;
+        Ok(async move {
+            answer
+                .await
+                .map_err(|_| StoreError::stopped("a purchase writer dropped a purchase"))?
+        })
+    }
+}
+
+/// Starts the writer tasks; they end when every [`Queue`] clone is gone.
+pub fn start(pool: PgPool, budgets: Arc<Budgets>) -> Queue {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let rx = Arc::new(Mutex::new(rx));
+    let writers = std::env::var("TALLY_PG_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WRITERS)
+        .clamp(1, 16);
+    for _ in 0..writers {
+        tokio::spawn(run(pool.clone(), budgets.clone(), rx.clone()));
+    }
+    Queue(tx)
+}
+
+async fn run(pool: PgPool, budgets: Arc<Budgets>, queue: Arc<Mutex<mpsc::Receiver<(PurchaseCmd, Reply)>>>) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut rx = queue.lock().await;
+            match rx.recv().await {
+                Some(job) => group.push(job),
+                None => return,
+            }
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // Lock members in one order across groups, so two groups rarely deadlock.
+        group.sort_by_key(|job| member_key(&job.0.member));
+        post_group(&pool, &budgets, group).await;
+    }
+}
+
+fn member_key(m: &MemberRef) -> String {
+    match m {
+        MemberRef::Id(id) => id.clone(),
+        MemberRef::Identity(i) => format!("{}:{}", i.kind.as_str(), i.value),
+    }
+}
+
+enum Outcome {
+    Answered(Result<Posted, StoreError>),
+    /// A concurrent request posted the same receipt first: read its answer after commit.
+    Replay,
+}
+
+async fn post_group(pool: &PgPool, budgets: &Budgets, group: Vec<(PurchaseCmd, Reply)>) {
+    // Budget points drawn by the group's posted sales: given back if it rolls back.
+    let mut kept = Taken::new();
+    let grouped = async {
+        let mut tx = pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for (cmd, _) in &group {
+            let mut taken = Taken::new();
+            let outcome = post_purchase_in(&mut tx, cmd, budgets, &mut taken).await;
+            if matches!(outcome, Ok(Some(ref p)) if !p.replayed) {
+                for (k, v) in taken {
+                    *kept.entry(k).or_insert(0) += v;
+                }
+            } else {
+                budgets.give_back(&taken).await;
+            }
+            outcomes.push(match outcome {
+                Ok(Some(posted)) => Outcome::Answered(Ok(posted)),
+                Ok(None) => Outcome::Replay,
+                // A failure of the database may have left the transaction unusable.
+                Err(e) if e.is_database() => return Err(e),
+                // A refusal was decided before the purchase wrote anything.
+                Err(refused) => Outcome::Answered(Err(refused)),
+            });
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(outcomes)
+    }
+    .await;
+    match grouped {
+        Ok(outcomes) => {
+            for ((cmd, reply), outcome) in group.into_iter().zip(outcomes) {
+                let answer = match outcome {
+                    Outcome::Answered(answer) => answer,
+                    Outcome::Replay => replay_existing(pool, &cmd).await,
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            budgets.give_back(&kept).await;
+            tracing::debug!(error = %e, size = group.len(), "PostgreSQL group failed; posting one by one");
+            for (cmd, reply) in group {
+                let _ = reply.send(post_alone(pool, budgets, &cmd).await);
+            }
+        }
+    }
+}
+
+/// One purchase in its own transaction; tried again if PostgreSQL cancelled it to break
+/// a deadlock or a serialization conflict (it wrote nothing).
+async fn post_alone(pool: &PgPool, budgets: &Budgets, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let mut taken = Taken::new();
+        let posted = post_once(pool, budgets, cmd, &mut taken).await;
+        budgets.settle(&posted, &taken).await;
+        match posted {
+            Err(e) if e.is_transient() && attempt < TRANSIENT_RETRIES => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn post_once(
+    pool: &PgPool,
+    budgets: &Budgets,
+    cmd: &PurchaseCmd,
+    taken: &mut Taken,
+) -> Result<Posted, StoreError> {
+    let mut tx = pool.begin().await?;
+    match post_purchase_in(&mut tx, cmd, budgets, taken).await? {
+        Some(posted) => {
+            tx.commit().await?;
+            Ok(posted)
+        }
+        None => {
+            tx.rollback().await?;
+            replay_existing(pool, cmd).await
+        }
+    }
+}

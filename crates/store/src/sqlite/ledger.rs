@@ -1,0 +1,183 @@
+//! The ledger: writing a decision's plan (entries, lots, activity, balances), the
+//! expiry run, and the check that recomputes every balance from the entries.
+
+use super::SqliteStore;
+use super::members::load_state;
+use crate::StoreError;
+use crate::codec::verification;
+use crate::model::{Counts, SettleReport, Verification, to_micros};
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+use tally_domain::decide::decide_settle;
+use tally_domain::ledger::EntryCode;
+use tally_domain::plan::Plan;
+
+/// Members the expiry run settles per writer job, so the POS path is never held up long.
+const SETTLE_CHUNK: u32 = 200;
+
+/// Writes a plan: entries, lots, activity, and the member's balances and due time.
+pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: Timestamp) -> Result<(), StoreError> {
+    let recorded = to_micros(now);
+    let mut entry = conn.prepare_cached(
+        "INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for t in &plan.transfers {
+        for (account, amount) in [(&t.from, -t.points), (&t.to, t.points)] {
+            entry.execute(params![
+                account.key(),
+                account.member(),
+                account.partner(),
+                amount,
+                t.code.as_str(),
+                t.transaction_id,
+                t.return_id,
+                recorded
+            ])?;
+        }
+    }
+    let mut update_lot = conn.prepare_cached("UPDATE lots SET remaining = ?2, matures_at = ?3 WHERE id = ?1")?;
+    for u in &plan.lot_updates {
+        update_lot.execute(params![u.id, u.remaining, u.matures_at.map(to_micros)])?;
+    }
+    let mut insert_lot = conn.prepare_cached(
+        "INSERT INTO lots (member_id, remaining, earned_at, expires_at, matures_at, transaction_id, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for lot in &plan.new_lots {
+        insert_lot.execute(params![
+            member_id,
+            lot.remaining,
+            to_micros(lot.earned_at),
+            to_micros(lot.expires_at),
+            lot.matures_at.map(to_micros),
+            lot.transaction_id,
+            lot.origin.as_str()
+        ])?;
+    }
+    let mut activity = conn.prepare_cached(
+        "INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for a in &plan.activity {
+        activity.execute(params![
+            member_id,
+            a.kind.as_str(),
+            a.points,
+            to_micros(a.at),
+            a.partner_id,
+            a.transaction_id,
+            a.description
+        ])?;
+    }
+    let b = plan.balance_after;
+    conn.prepare_cached(
+        "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        member_id,
+        b.available,
+        b.pending,
+        b.lifetime_earned,
+        plan.next_due_at.map(to_micros)
+    ])?;
+    Ok(())
+}
+
+/// Matures and expires what is due for one member; returns (matured, expired) points.
+fn settle_member(conn: &Connection, member_id: &str, now: Timestamp) -> Result<(i64, i64), StoreError> {
+    let state = load_state(conn, member_id, |_| true)?;
+    let Some(plan) = decide_settle(&state, now)? else {
+        return Ok((0, 0));
+    };
+    write_plan(conn, member_id, &plan, now)?;
+    Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
+}
+
+fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM members WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2")?;
+    let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Recomputes every account's sum from the entries. SQLite's SUM stops at 64 bits, so
+/// each amount is summed as its high and low 32 bits and joined in 128 bits.
+fn verify(conn: &Connection) -> Result<Verification, StoreError> {
+    let mut sums: HashMap<String, i128> = HashMap::new();
+    let mut entries_checked = 0u64;
+    let mut stmt = conn.prepare(
+        "SELECT account, SUM(amount >> 32), SUM(amount & 4294967295), COUNT(*) FROM entries GROUP BY account",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (high, low): (i64, i64) = (r.get(1)?, r.get(2)?);
+        sums.insert(r.get(0)?, (i128::from(high) << 32) + i128::from(low));
+        entries_checked += r.get::<_, i64>(3)? as u64;
+    }
+    let mut stored = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, available, pending FROM members")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        stored.push((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?));
+    }
+    Ok(verification(sums, entries_checked, stored))
+}
+
+fn counts(conn: &Connection) -> Result<Counts, StoreError> {
+    let count = |table: &str| -> Result<u64, StoreError> {
+        Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64)
+    };
+    Ok(Counts {
+        members: count("members")?,
+        partners: count("partners")?,
+        transactions: count("transactions")?,
+        entries: count("entries")?,
+    })
+}
+
+impl SqliteStore {
+    pub async fn settle_member(&self, member_id: String, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| settle_member(c, &member_id, now).map(|_| ())).await
+    }
+
+    pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {
+        let mut report = SettleReport::default();
+        while report.members_settled < u64::from(limit) {
+            let chunk = SETTLE_CHUNK.min(limit - report.members_settled as u32);
+            let part = self
+                .write(move |c| {
+                    let mut part = SettleReport::default();
+                    for id in due_members(c, now, chunk)? {
+                        let (matured, expired) = settle_member(c, &id, now)?;
+                        part.members_settled += 1;
+                        part.points_matured += matured;
+                        part.points_expired += expired;
+                    }
+                    Ok(part)
+                })
+                .await?;
+            report.members_settled += part.members_settled;
+            report.points_matured += part.points_matured;
+            report.points_expired += part.points_expired;
+            if part.members_settled < u64::from(chunk) {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
+        // One read transaction so entries and balances are one consistent snapshot.
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let v = verify(c);
+            c.execute_batch("COMMIT")?;
+            v
+        })
+        .await
+    }
+
+    pub async fn counts(&self) -> Result<Counts, StoreError> {
+        self.read(counts).await
+    }
+}

@@ -1,0 +1,164 @@
+//! Partners, their locations, and their API keys (stored only as hashes).
+
+use super::SqliteStore;
+use crate::codec::{currency, decimal};
+use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use crate::{Entity, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
+
+type PartnerTuple = (String, String, String, String, String, String, String, i64, i64);
+
+fn partner_tuple(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartnerTuple> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn partner_row(t: PartnerTuple) -> Result<PartnerRow, StoreError> {
+    let (id, name, industry, country, code, timezone, earn_rate, pending_days, created_at) = t;
+    Ok(PartnerRow {
+        id,
+        name,
+        industry,
+        country,
+        currency: currency(&code)?,
+        timezone,
+        earn_rate: decimal(&earn_rate, "earn_rate")?,
+        pending_days: pending_days as u32,
+        created_at: from_micros(created_at),
+    })
+}
+
+fn partners(conn: &Connection) -> Result<Vec<PartnerRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PARTNER_COLUMNS} FROM partners ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], partner_tuple)?.collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(partner_row).collect()
+}
+
+pub(super) fn partner(conn: &Connection, id: &str) -> Result<Option<PartnerRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1"))?;
+    stmt.query_row([id], partner_tuple)
+        .optional()?
+        .map(partner_row)
+        .transpose()
+}
+
+fn create_partner(conn: &Connection, p: &PartnerRow) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            p.id,
+            p.name,
+            p.industry,
+            p.country,
+            p.currency.code(),
+            p.timezone,
+            p.earn_rate.to_string(),
+            p.pending_days,
+            to_micros(p.created_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn require_partner(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    match partner(conn, id)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(Entity::Partner)),
+    }
+}
+
+fn create_location(conn: &Connection, l: &LocationRow) -> Result<(), StoreError> {
+    require_partner(conn, &l.partner_id)?;
+    conn.execute(
+        "INSERT INTO locations (id, partner_id, name, city, country, timezone, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![l.id, l.partner_id, l.name, l.city, l.country, l.timezone, to_micros(l.created_at)],
+    )?;
+    Ok(())
+}
+
+fn locations(conn: &Connection, partner_id: &str) -> Result<Vec<LocationRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, partner_id, name, city, country, timezone, created_at FROM locations WHERE partner_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([partner_id], |r| {
+        Ok(LocationRow {
+            id: r.get(0)?,
+            partner_id: r.get(1)?,
+            name: r.get(2)?,
+            city: r.get(3)?,
+            country: r.get(4)?,
+            timezone: r.get(5)?,
+            created_at: from_micros(r.get(6)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The partner that owns a location, if the location exists.
+pub(super) fn location_owner(conn: &Connection, location_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT partner_id FROM locations WHERE id = ?1")?
+        .query_row([location_id], |r| r.get(0))
+        .optional()?)
+}
+
+fn create_api_key(conn: &Connection, k: &ApiKeyRow) -> Result<(), StoreError> {
+    require_partner(conn, &k.partner_id)?;
+    conn.execute(
+        "INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![k.id, k.partner_id, k.key_hash, to_micros(k.created_at)],
+    )?;
+    Ok(())
+}
+
+fn api_key_partner(conn: &Connection, hash: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT partner_id FROM api_keys WHERE key_hash = ?1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?)
+}
+
+impl SqliteStore {
+    pub async fn create_partner(&self, partner: PartnerRow) -> Result<PartnerRow, StoreError> {
+        self.write(move |c| create_partner(c, &partner).map(|_| partner.clone()))
+            .await
+    }
+
+    pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
+        self.read(partners).await
+    }
+
+    pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
+        self.read(move |c| partner(c, &id)).await
+    }
+
+    pub async fn create_location(&self, location: LocationRow) -> Result<LocationRow, StoreError> {
+        self.write(move |c| create_location(c, &location).map(|_| location.clone()))
+            .await
+    }
+
+    pub async fn locations(&self, partner_id: String) -> Result<Vec<LocationRow>, StoreError> {
+        self.read(move |c| locations(c, &partner_id)).await
+    }
+
+    pub async fn create_api_key(&self, key: ApiKeyRow) -> Result<(), StoreError> {
+        self.write(move |c| create_api_key(c, &key)).await
+    }
+
+    pub async fn api_key_partner(&self, hash: String) -> Result<Option<String>, StoreError> {
+        self.read(move |c| api_key_partner(c, &hash)).await
+    }
+}

@@ -1,0 +1,174 @@
+//! Sales at the till, and their quotes: read the facts, let the domain decide, write
+//! the decision (or, for a quote, only answer it).
+
+use super::SqliteStore;
+use super::ledger::write_plan;
+use super::members::{bump_visit, load_state, resolve_member, visits};
+use super::partners::location_owner;
+use super::rules::{draft_counters, write_awards};
+use super::writer::{self, Job};
+use crate::StoreError;
+use crate::codec::{money, to_json};
+use crate::model::{MemberRef, Posted, PurchaseCmd, TransactionRow, to_micros};
+use rusqlite::{Connection, OptionalExtension, params};
+use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::plan::needs_lots;
+use tally_domain::receipt::PurchaseReceipt;
+
+/// The first answer under the partner's receipt id, if it was used.
+fn stored_receipt(conn: &Connection, cmd: &PurchaseCmd) -> Result<Option<StoredAnswer>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT request_hash, receipt FROM transactions WHERE partner_id = ?1 AND external_id = ?2")?
+        .query_row(params![cmd.partner.id, cmd.external_id], |r| {
+            Ok(StoredAnswer {
+                request_hash: r.get(0)?,
+                receipt_json: r.get(1)?,
+                target: None,
+            })
+        })
+        .optional()?)
+}
+
+/// Reads a sale's facts and decides it.
+fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result<PurchaseDecision, StoreError> {
+    let owner = match &cmd.location_id {
+        Some(id) => location_owner(conn, id)?,
+        None => None,
+    };
+    let member_id = match &cmd.member {
+        // load_state finds (or refuses) a member named by id.
+        MemberRef::Id(id) => id.clone(),
+        other => resolve_member(conn, other)?,
+    };
+    let state = load_state(conn, &member_id, |due| needs_lots(cmd.redeem_points, due, cmd.now))?;
+    let visits = match cmd.rules.reads_visits() && status == ReceiptStatus::Posted {
+        true => Some(visits(conn, &member_id, &cmd.partner.id)?),
+        false => None,
+    };
+    let counters = draft_counters(conn, &cmd.rules, &member_id)?;
+    let facts = PurchaseFacts {
+        state: &state,
+        location_owner: owner.as_deref(),
+        visits,
+        counters: &counters,
+    };
+    Ok(decide_purchase(cmd, facts, status)?)
+}
+
+fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreError> {
+    if let Some(posted) = replay(stored_receipt(conn, cmd)?, &cmd.request_hash, None)? {
+        return Ok(posted);
+    }
+    let d = decide(conn, cmd, ReceiptStatus::Posted)?;
+    let receipt = to_json(&d.receipt)?;
+    conn.prepare_cached(
+        "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
+             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        cmd.transaction_id,
+        cmd.partner.id,
+        cmd.external_id,
+        d.member_id,
+        cmd.location_id,
+        to_micros(cmd.occurred_at),
+        to_micros(cmd.now),
+        cmd.total.amount,
+        cmd.total.currency.code(),
+        d.points_earned(),
+        cmd.redeem_points,
+        cmd.lines_json,
+        cmd.request_hash,
+        receipt
+    ])?;
+    write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
+    write_awards(conn, &cmd.transaction_id, &d.granted)?;
+    bump_visit(conn, &d.member_id, &cmd.partner.id, cmd.occurred_at)?;
+    Ok(Posted {
+        receipt_json: receipt,
+        replayed: false,
+    })
+}
+
+pub(super) fn transaction(conn: &Connection, id: &str) -> Result<Option<TransactionRow>, StoreError> {
+    type Row = (
+        (String, String, String, String),
+        (i64, String),
+        (i64, i64, i64, i64, i64, String),
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
+                    returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                (r.get(4)?, r.get(5)?),
+                (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
+            ))
+        })
+        .optional()?;
+    let Some(((id, partner_id, member_id, external_id), (amount, currency), rest)) = row else {
+        return Ok(None);
+    };
+    let (points_earned, points_redeemed, returned_amount, points_reversed, points_refunded, receipt_json) = rest;
+    Ok(Some(TransactionRow {
+        id,
+        partner_id,
+        member_id,
+        external_id,
+        total: money(amount, &currency)?,
+        points_earned,
+        points_redeemed,
+        returned_amount,
+        points_reversed,
+        points_refunded,
+        receipt_json,
+    }))
+}
+
+impl SqliteStore {
+    pub async fn post_purchase(&self, cmd: PurchaseCmd) -> Result<Posted, StoreError> {
+        self.write(move |c| post_purchase(c, &cmd)).await
+    }
+
+    /// Posts many purchases in one queue entry; each is answered on its own, in order.
+    pub async fn post_purchases(&self, cmds: Vec<PurchaseCmd>) -> Vec<Result<Posted, StoreError>> {
+        let (jobs, receivers): (Vec<Job>, Vec<_>) = cmds
+            .into_iter()
+            .map(|cmd| writer::job(move |c| post_purchase(c, &cmd)))
+            .unzip();
+        if let Err(e) = self.inner.writer.send(jobs) {
+            let overloaded = matches!(e, StoreError::Overloaded);
+            return receivers
+                .iter()
+                .map(|_| {
+                    Err(match overloaded {
+                        true => StoreError::Overloaded,
+                        false => StoreError::stopped("the SQLite writer has stopped"),
+                    })
+                })
+                .collect();
+        }
+        let mut out = Vec::with_capacity(receivers.len());
+        for rx in receivers {
+            out.push(
+                rx.await
+                    .unwrap_or_else(|_| Err(StoreError::stopped("the SQLite writer dropped a job"))),
+            );
+        }
+        out
+    }
+
+    /// The sale's decision on a reader, without writing: what it would earn and pay.
+    pub async fn quote_purchase(&self, cmd: PurchaseCmd) -> Result<PurchaseReceipt, StoreError> {
+        self.read(move |c| Ok(decide(c, &cmd, ReceiptStatus::Quote)?.receipt))
+            .await
+    }
+
+    pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {
+        self.read(move |c| transaction(c, &id)).await
+    }
+}

@@ -1,0 +1,87 @@
+//! Returns of a purchase: the purchase first (only its own partner may return it), then
+//! the return id (the same return again replays; the id on another purchase is a
+//! conflict), then the decision and its write.
+
+use super::SqliteStore;
+use super::ledger::write_plan;
+use super::members::load_state;
+use super::partners::partner;
+use super::purchases::transaction;
+use super::rules::{reverse_awards, saved_awards};
+use crate::codec::{purchase_record, to_json};
+use crate::model::{Posted, ReturnCmd, to_micros};
+use crate::{Entity, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use tally_domain::decide::{ReturnFacts, StoredAnswer, decide_return, replay};
+
+fn stored_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Option<StoredAnswer>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT request_hash, receipt, transaction_id FROM returns WHERE partner_id = ?1 AND external_id = ?2",
+        )?
+        .query_row(params![cmd.partner_id, cmd.external_id], |r| {
+            Ok(StoredAnswer {
+                request_hash: r.get(0)?,
+                receipt_json: r.get(1)?,
+                target: Some(r.get(2)?),
+            })
+        })
+        .optional()?)
+}
+
+fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError> {
+    let txn = transaction(conn, &cmd.transaction_id)?
+        .filter(|t| t.partner_id == cmd.partner_id)
+        .ok_or(StoreError::NotFound(Entity::Transaction))?;
+    if let Some(posted) = replay(stored_return(conn, cmd)?, &cmd.request_hash, Some(&txn.id))? {
+        return Ok(posted);
+    }
+    let partner_name = partner(conn, &txn.partner_id)?.map(|p| p.name).unwrap_or_default();
+    let state = load_state(conn, &txn.member_id, |_| true)?;
+    let awards = saved_awards(conn, &txn.id)?;
+    let record = purchase_record(&txn, partner_name);
+    let facts = ReturnFacts {
+        purchase: &record,
+        state: &state,
+        awards: &awards,
+    };
+    let d = decide_return(cmd, facts)?;
+    let receipt = to_json(&d.receipt)?;
+    conn.prepare_cached(
+        "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        cmd.return_id,
+        txn.id,
+        cmd.partner_id,
+        cmd.external_id,
+        cmd.amount.amount,
+        to_micros(cmd.now),
+        cmd.request_hash,
+        receipt
+    ])?;
+    let change = d.purchase_change;
+    conn.prepare_cached(
+        "UPDATE transactions SET returned_amount = returned_amount + ?2, points_reversed = points_reversed + ?3,
+             points_refunded = points_refunded + ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        txn.id,
+        change.returned_amount,
+        change.points_reversed,
+        change.points_refunded
+    ])?;
+    write_plan(conn, &txn.member_id, &d.plan, cmd.now)?;
+    reverse_awards(conn, &txn.id, &d.award_reversals)?;
+    Ok(Posted {
+        receipt_json: receipt,
+        replayed: false,
+    })
+}
+
+impl SqliteStore {
+    pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
+        self.write(move |c| post_return(c, &cmd)).await
+    }
+}

@@ -1,0 +1,171 @@
+//! The SQLite writer: one thread, a bounded queue, group commit, and a savepoint per job.
+//!
+//! The writer takes every job waiting (up to [`MAX_GROUP`]) and runs them in one
+//! `BEGIN IMMEDIATE` transaction, then commits once: one fsync for the whole group
+//! (`synchronous=FULL`). Each job runs inside its own savepoint, which the writer opens
+//! and closes around it: a job that fails at any point, before or after it wrote, is
+//! rolled back alone and the others commit. A job never sees the connection outside its
+//! savepoint. Only after the commit does any caller get its answer, so a 2xx always
+//! means durable. If the group itself cannot commit (or SQLite abandoned the whole
+//! transaction, as it does on a full disk), every job runs again alone in a
+//! transaction of its own.
+
+use crate::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// The most jobs one group transaction takes.
+const MAX_GROUP: usize = 4096;
+/// Requests (a job, or a batch's jobs) waiting for the writer before new ones are
+/// refused with `Overloaded`.
+pub const QUEUE_CAPACITY: usize = 8192;
+
+/// A write waiting for the writer thread. `run` may be called twice: once in a group,
+/// and again alone if the group could not commit.
+pub trait WriteJob: Send {
+    /// Runs the job inside a savepoint; false when it failed (the writer then rolls the
+    /// savepoint back, undoing whatever the job wrote).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the job's transaction has committed, or failed to.
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct TypedJob<T, F> {
+    work: F,
+    result: Option<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: Fn(&Connection) -> Result<T, StoreError> + Send> WriteJob for TypedJob<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.work)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = self
+            .result
+            .unwrap_or_else(|| Err(StoreError::stopped("the job did not run")));
+        let _ = self.answer.send(committed.and(result));
+    }
+}
+
+pub type Job = Box<dyn WriteJob>;
+
+/// A job for `work`, and where its answer arrives.
+pub fn job<T: Send + 'static>(
+    work: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> (Job, oneshot::Receiver<Result<T, StoreError>>) {
+    let (answer, rx) = oneshot::channel();
+    (
+        Box::new(TypedJob {
+            work,
+            result: None,
+            answer,
+        }),
+        rx,
+    )
+}
+
+/// The writer's end of the queue.
+pub struct Queue(mpsc::SyncSender<Vec<Job>>);
+
+impl Queue {
+    /// Queues jobs for the writer; `Overloaded` (and nothing queued) when it is full.
+    pub fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
+        self.0.try_send(jobs).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::TrySendError::Disconnected(_) => StoreError::stopped("the SQLite writer has stopped"),
+        })
+    }
+}
+
+/// Starts the writer thread on `conn`; it ends when every [`Queue`] is dropped.
+pub fn start(conn: Connection) -> Result<Queue, StoreError> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+    std::thread::Builder::new()
+        .name("tally-sqlite-writer".into())
+        .spawn(move || run(conn, rx))
+        .map_err(|_| StoreError::stopped("the SQLite writer thread could not start"))?;
+    Ok(Queue(tx))
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
+    while let Ok(mut jobs) = rx.recv() {
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(more) => jobs.extend(more),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let size = jobs.len();
+        match run_group(&mut conn, &mut jobs) {
+            Ok(()) => {
+                tracing::debug!(size, total_us = started.elapsed().as_micros() as u64, "SQLite group");
+                jobs.into_iter().for_each(|job| job.reply(Ok(())));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size, "SQLite group could not commit; running its jobs one by one");
+                for mut job in jobs {
+                    let alone = run_group(&mut conn, std::slice::from_mut(&mut job));
+                    job.reply(alone);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction, each in its own savepoint, and commits.
+fn run_group(conn: &mut Connection, jobs: &mut [Job]) -> Result<(), StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in jobs.iter_mut() {
+        let mut savepoint = tx.savepoint()?;
+        if job.run(&savepoint) {
+            savepoint.commit()?;
+        } else {
+            savepoint.rollback()?;
+            savepoint.finish()?;
+        }
+        if tx.is_autocommit() {
+            // SQLite ended the transaction itself (a full disk, an I/O error).
+            return Err(StoreError::stopped("SQLite abandoned the group transaction"));
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// WAL pages past which the checkpointer also resets the log (briefly holding writers).
+const WAL_RESET_PAGES: i64 = 8192;
+
+/// Copies committed pages from the WAL into the database file while the writer goes on
+/// (PASSIVE checkpoints never block it). When the WAL has grown past
+/// [`WAL_RESET_PAGES`], a RESTART checkpoint lets the next commit write the log from its
+/// start again; by then almost everything is copied, so the writer waits only briefly.
+/// Ends when `alive` can no longer be upgraded (the store is dropped).
+pub fn run_checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
+    let checkpoint = |mode: &str| -> rusqlite::Result<(i64, i64)> {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })
+    };
+    while alive.upgrade().is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        match checkpoint("PASSIVE") {
+            Ok((log, _)) if log > WAL_RESET_PAGES => {
+                if let Err(e) = checkpoint("RESTART") {
+                    tracing::warn!(error = %e, "SQLite WAL restart checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the checkpointer stops");
+                return;
+            }
+        }
+    }
+}
