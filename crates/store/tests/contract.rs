@@ -567,3 +567,168 @@ proptest! {
         });
     }
 }
+
+/// Behaviours the two backends once decided differently, now decided once in the
+/// domain: pinned here on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_id_belongs_to_one_purchase() {
+    for w in worlds(0).await {
+        let m = w.member("ret-id@example.com").await;
+        let first = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "RI-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
+        let second = w
+            .store()
+            .post_purchase(w.purchase(&w.partner, &m, "RI-2", 252_000, 0, t0()))
+            .await
+            .unwrap();
+        let (first, second) = (
+            receipt(&first)["id"].as_str().unwrap().to_string(),
+            receipt(&second)["id"].as_str().unwrap().to_string(),
+        );
+        let ret = w
+            .store()
+            .post_return(w.give_back(&first, "RET-1", 25_200, t0()))
+            .await
+            .unwrap();
+        assert!(!ret.replayed, "{}", w.name());
+        // The same return again replays, byte for byte.
+        let again = w
+            .store()
+            .post_return(w.give_back(&first, "RET-1", 25_200, t0()))
+            .await
+            .unwrap();
+        assert!(again.replayed, "{}", w.name());
+        assert_eq!(again.receipt_json, ret.receipt_json, "{}", w.name());
+        // The same return id on the other purchase is another request: a conflict, and
+        // the other purchase keeps all of its points.
+        let reused = w.store().post_return(w.give_back(&second, "RET-1", 25_200, t0())).await;
+        assert!(
+            matches!(
+                reused,
+                Err(StoreError::Domain(tally_domain::DomainError::IdempotencyConflict))
+            ),
+            "{}: {reused:?}",
+            w.name()
+        );
+        let t = w.store().transaction(&second).await.unwrap().unwrap();
+        assert_eq!((t.returned_amount, t.points_reversed), (0, 0), "{}", w.name());
+        // A return of a purchase that does not exist is not found, whatever its id.
+        let missing = w
+            .store()
+            .post_return(w.give_back("txn_missing", "RET-1", 1, t0()))
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(tally_store::Entity::Transaction))),
+            "{}: {missing:?}",
+            w.name()
+        );
+        w.assert_balanced().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_settles_what_is_due_first() {
+    for w in worlds(14).await {
+        let m = w.member("event-due@example.com").await;
+        w.store()
+            .post_purchase(w.purchase(&w.partner, &m, "ED-1", 252_000, 0, t0()))
+            .await
+            .unwrap();
+        assert_eq!(w.balance(&m).await, (0, 100), "{}", w.name());
+        let created = w
+            .store()
+            .create_event_type("visit_app".into(), "opened the app".into(), t0())
+            .await
+            .unwrap();
+        assert!(created, "{}", w.name());
+        let later = t0() + days(15);
+        let cmd = EventCmd {
+            id: keys::new_id("evt"),
+            source: w.partner.id.clone(),
+            external_id: "E-1".into(),
+            partner: Some(w.partner.terms()),
+            member: MemberRef::Id(m.clone()),
+            event_type: "visit_app".into(),
+            attributes_json: "{}".into(),
+            occurred_at: later,
+            request_hash: "e-1".into(),
+            rules: Default::default(),
+            program: w.program.terms(),
+            now: later,
+        };
+        let posted = w.store().post_event(cmd.clone()).await.unwrap();
+        // The pending points matured before the event was recorded, on both backends.
+        assert_eq!(receipt(&posted)["balance"]["available"], 100, "{}", w.name());
+        assert_eq!(w.balance(&m).await, (100, 0), "{}", w.name());
+        let member = w.store().member(&m).await.unwrap().unwrap();
+        assert!(member.next_due_at.is_some_and(|d| d > later), "{}", w.name());
+        // An unknown type is refused and writes nothing.
+        let unknown = EventCmd {
+            external_id: "E-2".into(),
+            event_type: "nope".into(),
+            ..cmd
+        };
+        assert!(
+            matches!(
+                w.store().post_event(unknown).await,
+                Err(StoreError::Domain(tally_domain::DomainError::UnknownEventType(_)))
+            ),
+            "{}",
+            w.name()
+        );
+        w.assert_balanced().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_is_the_sale_without_the_write() {
+    for w in worlds(0).await {
+        let m = w.member("quote@example.com").await;
+        w.store()
+            .post_purchase(w.purchase(&w.partner, &m, "Q-0", 504_000, 0, t0()))
+            .await
+            .unwrap();
+        let cmd = w.purchase(&w.partner, &m, "Q-1", 252_000, 50, t0());
+        let quoted = w.store().quote_purchase(cmd.clone()).await.unwrap();
+        assert_eq!(
+            (quoted.status.as_str(), quoted.id.as_str()),
+            ("quote", ""),
+            "{}",
+            w.name()
+        );
+        assert_eq!(w.balance(&m).await, (200, 0), "{}: a quote writes nothing", w.name());
+        let posted = receipt(&w.store().post_purchase(cmd.clone()).await.unwrap());
+        assert_eq!(posted["points_earned"], quoted.points_earned, "{}", w.name());
+        assert_eq!(posted["balance"]["available"], quoted.balance.available, "{}", w.name());
+        // A location of another partner is refused by the quote as by the sale.
+        let loc = LocationRow {
+            id: keys::new_id("loc"),
+            partner_id: w.other.id.clone(),
+            name: "Elsewhere".into(),
+            city: "Brno".into(),
+            country: "CZ".into(),
+            timezone: "Europe/Prague".into(),
+            created_at: t0(),
+        };
+        let loc = w.store().create_location(loc).await.unwrap();
+        let mut at_other = w.purchase(&w.partner, &m, "Q-2", 1_000, 0, t0());
+        at_other.location_id = Some(loc.id);
+        let unknown = |r: &Result<_, StoreError>| {
+            matches!(r, Err(StoreError::Domain(tally_domain::DomainError::UnknownLocation)))
+        };
+        assert!(
+            unknown(&w.store().quote_purchase(at_other.clone()).await.map(|_| ())),
+            "{}",
+            w.name()
+        );
+        assert!(
+            unknown(&w.store().post_purchase(at_other).await.map(|_| ())),
+            "{}",
+            w.name()
+        );
+        w.assert_balanced().await;
+    }
+}

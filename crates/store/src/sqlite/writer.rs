@@ -85,7 +85,11 @@ impl Queue {
 
 /// Starts the writer thread on `conn`; it ends when every [`Queue`] is dropped.
 pub fn start(conn: Connection) -> Result<Queue, StoreError> {
-    let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+    start_with_capacity(conn, QUEUE_CAPACITY)
+}
+
+fn start_with_capacity(conn: Connection, capacity: usize) -> Result<Queue, StoreError> {
+    let (tx, rx) = mpsc::sync_channel(capacity);
     std::thread::Builder::new()
         .name("tally-sqlite-writer".into())
         .spawn(move || run(conn, rx))
@@ -167,5 +171,93 @@ pub fn run_checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_domain::DomainError;
+
+    fn temp_db() -> (std::path::PathBuf, Connection) {
+        let path = std::env::temp_dir().join(format!("tally-writer-{}.db", crate::keys::new_id("t")));
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER NOT NULL)")
+            .unwrap();
+        (path, conn)
+    }
+
+    fn rows(path: &std::path::Path) -> Vec<i64> {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn insert(x: i64, refuse_after: bool) -> (Job, oneshot::Receiver<Result<(), StoreError>>) {
+        job(move |c| {
+            c.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
+            if refuse_after {
+                return Err(DomainError::Stale.into());
+            }
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn a_job_refused_after_it_wrote_is_rolled_back_alone() {
+        let (path, conn) = temp_db();
+        let queue = start(conn).unwrap();
+        let (a, ra) = insert(1, false);
+        let (b, rb) = insert(2, true);
+        let (c, rc) = insert(3, false);
+        // One send: the three jobs run in one group transaction.
+        queue.send(vec![a, b, c]).unwrap();
+        assert!(ra.await.unwrap().is_ok());
+        assert!(matches!(rb.await.unwrap(), Err(StoreError::Domain(DomainError::Stale))));
+        assert!(rc.await.unwrap().is_ok());
+        assert_eq!(rows(&path), vec![1, 3]);
+        drop(queue);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_queues_nothing() {
+        let (path, conn) = temp_db();
+        let queue = start_with_capacity(conn, 1).unwrap();
+        // Hold the writer busy until released.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = std::sync::Mutex::new(wait);
+        let (busy, busy_done) = job(move |_| {
+            let _ = wait.lock().unwrap().recv();
+            Ok(())
+        });
+        queue.send(vec![busy]).unwrap();
+        // The writer may not have taken the busy job yet: fill until refused.
+        let mut answers = Vec::new();
+        let mut refused = None;
+        for x in 0..10 {
+            let (j, r) = insert(x, false);
+            match queue.send(vec![j]) {
+                Ok(()) => answers.push(r),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(matches!(refused, Some(StoreError::Overloaded)), "{refused:?}");
+        assert!(answers.len() <= 2, "at most the queue's capacity and the taken job");
+        release.send(()).unwrap();
+        assert!(busy_done.await.unwrap().is_ok());
+        let queued = answers.len();
+        for r in answers {
+            assert!(r.await.unwrap().is_ok());
+        }
+        assert_eq!(rows(&path).len(), queued, "only what was queued was written");
+        drop(queue);
+        let _ = std::fs::remove_file(&path);
     }
 }
