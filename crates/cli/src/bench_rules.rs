@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use std::time::Instant;
+use tally_domain::ids::{Id, RuleId};
 use tally_domain::money::Currency;
 use tally_domain::rules::{
     AppliesTo, Base, BasketFacts, Facts, LineFacts, MemberFacts, PartnerFacts, RuleSet, RuleSpec, Scope, compile,
@@ -79,7 +80,7 @@ pub fn run(args: BenchRulesArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, v)| {
             let spec: RuleSpec = serde_json::from_value(v)?;
-            Ok(compile(&format!("rul_{i:03}"), 1, spec)?)
+            Ok(compile(&RuleId::from_stored(format!("rul_{i:03}")), 1, spec)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let set = RuleSet::new(compiled);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 use tower::ServiceExt;
 
@@ -201,7 +202,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         store
             .create_api_key(ApiKeyRow {
                 id: keys::new_id("key"),
-                partner_id: id.clone(),
+                partner_id: PartnerId::from_stored(id.clone()),
                 key_hash: keys::hash_key(key),
                 created_at: start,
             })

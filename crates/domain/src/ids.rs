@@ -30,6 +30,110 @@ pub fn is_plausible_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A kind of id: its prefix, and how it is made from text already checked.
+pub trait Id: Sized {
+    /// The prefix of ids this kind issues, such as `mem`.
+    const PREFIX: &'static str;
+    /// An id read from storage or just issued: taken as it is.
+    fn from_stored(s: String) -> Self;
+
+    /// An id from a request: `None` unless it could be one we issued.
+    fn parse(s: &str) -> Option<Self> {
+        is_plausible_id(s).then(|| Self::from_stored(s.to_string()))
+    }
+
+    /// A new id of this kind.
+    fn generate(random: [u8; 10]) -> Self {
+        Self::from_stored(new_id(Self::PREFIX, random))
+    }
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl Id for $name {
+            const PREFIX: &'static str = $prefix;
+            fn from_stored(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A member of the coalition.
+    MemberId,
+    "mem"
+);
+id_type!(
+    /// A partner business.
+    PartnerId,
+    "ptn"
+);
+id_type!(
+    /// A posted sale.
+    TransactionId,
+    "txn"
+);
+id_type!(
+    /// A return of (part of) a sale.
+    ReturnId,
+    "ret"
+);
+id_type!(
+    /// A recorded engagement event.
+    EventId,
+    "evt"
+);
+id_type!(
+    /// An earning rule (all of its versions).
+    RuleId,
+    "rul"
+);
+id_type!(
+    /// A partner's location.
+    LocationId,
+    "loc"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 
 use crate::DomainError;
 use crate::earning::{ProgramTerms, Valuation, proportion_half_up};
+use crate::ids::{MemberId, PartnerId, TransactionId};
 use crate::ledger::{Account, EntryCode, Transfer};
 use crate::lots::{Lot, LotOrigin, spend_order};
 use crate::money::Money;
@@ -25,7 +26,7 @@ pub struct Balance {
 /// Everything a planner needs to know about a member: balances and open lots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberState {
-    pub member_id: String,
+    pub member_id: MemberId,
     pub balance: Balance,
     /// Lots with points left (the store may pass empty ones too; they are ignored).
     pub lots: Vec<Lot>,
@@ -115,7 +116,8 @@ impl Plan {
 /// The partner side of a purchase.
 #[derive(Debug, Clone)]
 pub struct PartnerTerms {
-    pub id: String,
+    /// Empty for the programme itself (see [`PartnerTerms::programme`]).
+    pub id: PartnerId,
     pub name: String,
     pub earn_rate: Decimal,
     pub pending_days: u32,
@@ -125,7 +127,7 @@ impl PartnerTerms {
     /// Terms for what the programme itself gives (engagement events of no partner).
     pub fn programme(name: &str) -> PartnerTerms {
         PartnerTerms {
-            id: String::new(),
+            id: PartnerId::default(),
             name: name.to_string(),
             earn_rate: Decimal::ZERO,
             pending_days: 0,
@@ -134,15 +136,15 @@ impl PartnerTerms {
 
     /// The account earned points come from: the partner's, or the programme's.
     pub fn issuer(&self) -> Account {
-        if self.id.is_empty() {
+        if self.id.as_str().is_empty() {
             Account::ProgramIssued
         } else {
-            Account::PartnerIssued(self.id.clone())
+            Account::PartnerIssued(self.id.to_string())
         }
     }
 
     fn partner_id(&self) -> Option<&str> {
-        (!self.id.is_empty()).then_some(self.id.as_str())
+        (!self.id.as_str().is_empty()).then_some(self.id.as_str())
     }
 }
 
@@ -161,10 +163,10 @@ pub struct Purchase<'a> {
 /// A stored purchase as a return needs it: what it earned, spent and has returned so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseRecord {
-    pub id: String,
-    pub partner_id: String,
+    pub id: TransactionId,
+    pub partner_id: PartnerId,
     pub partner_name: String,
-    pub member_id: String,
+    pub member_id: MemberId,
     pub total: Money,
     pub points_earned: i64,
     pub points_redeemed: i64,
@@ -200,7 +202,7 @@ impl<'a> Working<'a> {
         let lots: Vec<Lot> = state.lots.iter().filter(|l| l.remaining > 0).cloned().collect();
         Working {
             state,
-            member_id: &state.member_id,
+            member_id: state.member_id.as_str(),
             original: lots.clone(),
             lots,
             balance: state.balance,
@@ -452,12 +454,12 @@ pub fn plan_purchase(
         });
     }
     if purchase.redeem_points > 0 {
-        let to = Account::PartnerRedeemed(partner.id.clone());
+        let to = Account::PartnerRedeemed(partner.id.to_string());
         w.take_spendable(purchase.redeem_points, &to, EntryCode::Redeem, txn, None);
         w.activity(
             ActivityKind::Redeem,
             -purchase.redeem_points,
-            Some(&partner.id),
+            Some(partner.id.as_str()),
             Some(txn),
             format!("Paid with {} points at {}", purchase.redeem_points, partner.name),
         );

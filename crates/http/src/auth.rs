@@ -5,6 +5,7 @@ use crate::state::{AppState, Principal};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use tally_domain::ids::PartnerId;
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
@@ -29,7 +30,7 @@ impl Principal {
     }
 
     /// The calling partner; the operator is refused (tills use partner keys).
-    pub fn require_partner(&self) -> Result<&str, ApiError> {
+    pub fn require_partner(&self) -> Result<&PartnerId, ApiError> {
         match self {
             Principal::Partner(id) => Ok(id),
             Principal::Operator => Err(ApiError::forbidden("this needs a partner API key")),
@@ -37,7 +38,7 @@ impl Principal {
     }
 
     /// The partner whose data alone may be shown, `None` for the operator.
-    pub fn partner_scope(&self) -> Option<&str> {
+    pub fn partner_scope(&self) -> Option<&PartnerId> {
         match self {
             Principal::Partner(id) => Some(id),
             Principal::Operator => None,
@@ -67,13 +68,13 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 /// A partner's till, checked before the body is read; holds the partner id.
-pub struct Till(pub String);
+pub struct Till(pub PartnerId);
 
 impl FromRequestParts<AppState> for Till {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let who = Principal::from_request_parts(parts, state).await?;
-        Ok(Till(who.require_partner()?.to_string()))
+        Ok(Till(who.require_partner()?.clone()))
     }
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use rust_decimal::Decimal;
 use tally_domain::earning::{Valuation, value_purchase_excluding};
+use tally_domain::ids::{Id, MemberId};
 use tally_domain::money::Money;
 use tally_domain::rules::{
     AppliesTo, Base, BasketFacts, Evaluation, EventFacts, Facts, LocationFacts, MemberFacts, PartnerFacts, RuleSet,
@@ -15,7 +16,7 @@ use tally_store::{LocationRow, MemberAssumption, MemberRef, PartnerRow, Purchase
 
 pub fn partner_facts(p: &PartnerRow) -> PartnerFacts {
     PartnerFacts {
-        id: p.id.clone(),
+        id: p.id.to_string(),
         name: p.name.clone(),
         industry: p.industry.clone(),
         country: p.country.clone(),
@@ -26,7 +27,7 @@ pub fn partner_facts(p: &PartnerRow) -> PartnerFacts {
 
 pub fn location_facts(l: &LocationRow) -> LocationFacts {
     LocationFacts {
-        id: l.id.clone(),
+        id: l.id.to_string(),
         name: l.name.clone(),
         city: l.city.clone(),
         country: l.country.clone(),
@@ -55,8 +56,8 @@ pub struct RuledPurchase {
 /// Where a sale's rules apply: its partner, location and time.
 fn purchase_scope<'a>(partner: &'a PartnerRow, cmd: &'a PurchaseCmd) -> Scope<'a> {
     Scope {
-        partner_id: Some(&partner.id),
-        location_id: cmd.location_id.as_deref(),
+        partner_id: Some(partner.id.as_str()),
+        location_id: cmd.location_id.as_ref().map(|l| l.as_str()),
         applies_to: AppliesTo::Purchase,
         event_type: None,
         at: cmd.occurred_at,
@@ -190,7 +191,7 @@ pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurc
             .member
             .filter(|_| rules.needs_visits(&scope))
             .map(|m| MemberAssumption {
-                member_id: m.id,
+                member_id: MemberId::from_stored(m.id),
                 visits: m.visits,
             }),
     };
@@ -225,7 +226,7 @@ pub async fn rule_event(
         assumed: member_facts
             .filter(|_| rules.needs_visits(&scope))
             .map(|m| MemberAssumption {
-                member_id: m.id,
+                member_id: MemberId::from_stored(m.id),
                 visits: m.visits,
             }),
     })

@@ -84,3 +84,9 @@ pub fn path_id(id: &str, what: &str) -> Result<(), ApiError> {
         Err(ApiError::not_found(what))
     }
 }
+
+/// An id from a path or a body as its kind; `404` naming `what` if it could not be one
+/// we issued (so nothing implausible reaches a query).
+pub fn parse_id<T: tally_domain::ids::Id>(id: &str, what: &str) -> Result<T, ApiError> {
+    T::parse(id).ok_or_else(|| ApiError::not_found(what))
+}

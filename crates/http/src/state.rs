@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tally_domain::earning::FxRates;
+use tally_domain::ids::{Id, LocationId, PartnerId};
 use tally_domain::rules::{CompiledRule, RuleSet};
 use tally_store::{LocationRow, PartnerRow, ProgramRow, RuleRow, Store};
 
@@ -21,7 +22,7 @@ pub fn system_clock() -> Clock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Operator,
-    Partner(String),
+    Partner(PartnerId),
 }
 
 #[derive(Clone)]
@@ -36,11 +37,11 @@ struct Caches {
     admin_key_hash: String,
     program: RwLock<ProgramRow>,
     fx: RwLock<FxRates>,
-    partners: RwLock<HashMap<String, PartnerRow>>,
+    partners: RwLock<HashMap<PartnerId, PartnerRow>>,
     /// SHA-256 of a key → whose it is. Misses fall back to the store (another server
     /// may have made the key).
     keys: RwLock<HashMap<String, Principal>>,
-    locations: RwLock<HashMap<String, LocationRow>>,
+    locations: RwLock<HashMap<LocationId, LocationRow>>,
     /// The active earning rules, compiled; replaced whole when a rule is saved.
     rules: RwLock<Arc<RuleSet>>,
     /// One reload at a time, so an older rule set never replaces a newer one.
@@ -135,23 +136,29 @@ impl AppState {
     }
 
     /// A location of `partner_id` by id (cached), or none.
-    pub async fn location(&self, partner_id: &str, id: &str) -> Result<Option<LocationRow>, tally_store::StoreError> {
+    pub async fn location(
+        &self,
+        partner_id: &PartnerId,
+        id: &LocationId,
+    ) -> Result<Option<LocationRow>, tally_store::StoreError> {
         if let Some(l) = self.caches.locations.read().expect("location cache").get(id) {
-            return Ok((l.partner_id == partner_id).then(|| l.clone()));
+            return Ok((l.partner_id == *partner_id).then(|| l.clone()));
         }
         let all = self.store.locations(partner_id).await?;
         let mut cache = self.caches.locations.write().expect("location cache");
         for l in &all {
             cache.insert(l.id.clone(), l.clone());
         }
-        Ok(all.into_iter().find(|l| l.id == id))
+        Ok(all.into_iter().find(|l| l.id == *id))
     }
 
-    pub async fn partner(&self, id: &str) -> Result<PartnerRow, ApiError> {
+    pub async fn partner(&self, id: &PartnerId) -> Result<PartnerRow, ApiError> {
         if let Some(p) = self.caches.partners.read().expect("partner cache").get(id) {
             return Ok(p.clone());
         }
-        crate::extract::path_id(id, "partner")?;
+        if PartnerId::parse(id.as_str()).is_none() {
+            return Err(ApiError::not_found("partner"));
+        }
         let p = self
             .store
             .partner(id)

@@ -127,7 +127,7 @@ pub fn rule_rows_from(rows: Vec<(String, i64, String, i64, i64)>) -> Result<Vec<
     rows.into_iter()
         .map(|(id, version, spec, created, updated)| {
             Ok(RuleRow {
-                id,
+                id: tally_domain::ids::Id::from_stored(id),
                 version,
                 spec: spec_from_json(&spec)?,
                 created_at: from_micros(created),

@@ -29,6 +29,11 @@ pub fn new_id(prefix: &str) -> String {
     tally_domain::ids::new_id(prefix, random_bytes::<10>())
 }
 
+/// A new id of a kind, such as `keys::new::<MemberId>()`.
+pub fn new<T: tally_domain::ids::Id>() -> T {
+    T::generate(random_bytes::<10>())
+}
+
 /// A member's referral code: 8 characters without look-alikes (no 0/O, 1/I/L).
 pub fn referral_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";

@@ -25,6 +25,7 @@ pub use model::*;
 use jiff::Timestamp;
 use tally_domain::earning::FxRates;
 use tally_domain::identity::Identity;
+use tally_domain::ids::{MemberId, PartnerId, RuleId, TransactionId};
 
 /// The store behind the API: SQLite or PostgreSQL, chosen by the database URL.
 #[derive(Clone)]
@@ -103,16 +104,16 @@ impl Store {
         dispatch!(self, s => s.partners().await)
     }
 
-    pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>, StoreError> {
-        dispatch!(self, s => s.partner(id.to_string()).await)
+    pub async fn partner(&self, id: &PartnerId) -> Result<Option<PartnerRow>, StoreError> {
+        dispatch!(self, s => s.partner(id.clone()).await)
     }
 
     pub async fn create_location(&self, location: LocationRow) -> Result<LocationRow, StoreError> {
         dispatch!(self, s => s.create_location(location).await)
     }
 
-    pub async fn locations(&self, partner_id: &str) -> Result<Vec<LocationRow>, StoreError> {
-        dispatch!(self, s => s.locations(partner_id.to_string()).await)
+    pub async fn locations(&self, partner_id: &PartnerId) -> Result<Vec<LocationRow>, StoreError> {
+        dispatch!(self, s => s.locations(partner_id.clone()).await)
     }
 
     /// Saves a partner API key by its hash; the key itself is never stored.
@@ -121,7 +122,7 @@ impl Store {
     }
 
     /// The partner owning the key with this hash.
-    pub async fn api_key_partner(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
+    pub async fn api_key_partner(&self, key_hash: &str) -> Result<Option<PartnerId>, StoreError> {
         dispatch!(self, s => s.api_key_partner(key_hash.to_string()).await)
     }
 
@@ -129,8 +130,8 @@ impl Store {
         dispatch!(self, s => s.create_member(member).await)
     }
 
-    pub async fn member(&self, id: &str) -> Result<Option<MemberRow>, StoreError> {
-        dispatch!(self, s => s.member(id.to_string()).await)
+    pub async fn member(&self, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
+        dispatch!(self, s => s.member(id.clone()).await)
     }
 
     pub async fn lookup_member(&self, identity: &Identity) -> Result<Option<MemberRow>, StoreError> {
@@ -160,8 +161,8 @@ impl Store {
 
     pub async fn save_rule(
         &self,
-        id: String,
-        partner_id: Option<String>,
+        id: RuleId,
+        partner_id: Option<PartnerId>,
         spec_json: String,
         now: Timestamp,
     ) -> Result<RuleRow, StoreError> {
@@ -173,24 +174,24 @@ impl Store {
         dispatch!(self, s => s.rules().await)
     }
 
-    pub async fn rule(&self, id: &str) -> Result<Option<RuleRow>, StoreError> {
-        dispatch!(self, s => s.rule(id.to_string()).await)
+    pub async fn rule(&self, id: &RuleId) -> Result<Option<RuleRow>, StoreError> {
+        dispatch!(self, s => s.rule(id.clone()).await)
     }
 
     /// Every saved version of a rule: (version, spec JSON, saved at), oldest first.
-    pub async fn rule_versions(&self, id: &str) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
-        dispatch!(self, s => s.rule_versions(id.to_string()).await)
+    pub async fn rule_versions(&self, id: &RuleId) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+        dispatch!(self, s => s.rule_versions(id.clone()).await)
     }
 
-    pub async fn set_member_profile(&self, id: &str, profile: MemberProfile) -> Result<MemberRow, StoreError> {
-        dispatch!(self, s => s.set_member_profile(id.to_string(), profile).await)
+    pub async fn set_member_profile(&self, id: &MemberId, profile: MemberProfile) -> Result<MemberRow, StoreError> {
+        dispatch!(self, s => s.set_member_profile(id.clone(), profile).await)
     }
 
     /// What rules may know of a member (with the visits at `partner_id`); none if unknown.
     pub async fn member_facts(
         &self,
         member: MemberRef,
-        partner_id: Option<String>,
+        partner_id: Option<PartnerId>,
     ) -> Result<Option<tally_domain::rules::MemberFacts>, StoreError> {
         dispatch!(self, s => s.member_facts(member, partner_id).await)
     }
@@ -220,24 +221,24 @@ impl Store {
 
     pub async fn events(
         &self,
-        member_id: &str,
-        partner_id: Option<&str>,
+        member_id: &MemberId,
+        partner_id: Option<&PartnerId>,
         limit: u32,
     ) -> Result<Vec<EventRow>, StoreError> {
-        dispatch!(self, s => s.events(member_id.to_string(), partner_id.map(str::to_string), limit).await)
+        dispatch!(self, s => s.events(member_id.clone(), partner_id.cloned(), limit).await)
     }
 
     pub async fn post_return(&self, cmd: ReturnCmd) -> Result<Posted, StoreError> {
         dispatch!(self, s => s.post_return(cmd).await)
     }
 
-    pub async fn transaction(&self, id: &str) -> Result<Option<TransactionRow>, StoreError> {
-        dispatch!(self, s => s.transaction(id.to_string()).await)
+    pub async fn transaction(&self, id: &TransactionId) -> Result<Option<TransactionRow>, StoreError> {
+        dispatch!(self, s => s.transaction(id.clone()).await)
     }
 
     /// Settles (matures and expires) one member at `now`; returns the plan's balance.
-    pub async fn settle_member(&self, member_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        dispatch!(self, s => s.settle_member(member_id.to_string(), now).await)
+    pub async fn settle_member(&self, member_id: &MemberId, now: Timestamp) -> Result<(), StoreError> {
+        dispatch!(self, s => s.settle_member(member_id.clone(), now).await)
     }
 
     /// The expiry run: settles up to `limit` members that are due at `now`.

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use tally_domain::earning::ProgramTerms;
 use tally_domain::identity::Identity;
+use tally_domain::ids::{EventId, LocationId, MemberId, PartnerId, RuleId, TransactionId};
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::{Balance, PartnerTerms};
 
@@ -36,7 +37,7 @@ pub struct ProgramUpdate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartnerRow {
-    pub id: String,
+    pub id: PartnerId,
     pub name: String,
     pub industry: String,
     pub country: String,
@@ -60,8 +61,8 @@ impl PartnerRow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocationRow {
-    pub id: String,
-    pub partner_id: String,
+    pub id: LocationId,
+    pub partner_id: PartnerId,
     pub name: String,
     pub city: String,
     pub country: String,
@@ -72,14 +73,14 @@ pub struct LocationRow {
 #[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: String,
-    pub partner_id: String,
+    pub partner_id: PartnerId,
     pub key_hash: String,
     pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewMember {
-    pub id: String,
+    pub id: MemberId,
     pub name: Option<String>,
     pub country: Option<String>,
     pub referral_code: String,
@@ -91,12 +92,12 @@ pub struct NewMember {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberRow {
-    pub id: String,
+    pub id: MemberId,
     pub name: Option<String>,
     pub country: Option<String>,
     pub referral_code: String,
     /// The member who referred this one.
-    pub referred_by: Option<String>,
+    pub referred_by: Option<MemberId>,
     pub created_at: Timestamp,
     pub balance: Balance,
     /// `(kind, value)` pairs such as `("phone", "+420601123456")`.
@@ -113,7 +114,7 @@ pub use tally_domain::decide::{
 /// One earning rule, at its current version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleRow {
-    pub id: String,
+    pub id: RuleId,
     pub version: i64,
     pub spec: tally_domain::rules::RuleSpec,
     pub created_at: Timestamp,
@@ -130,9 +131,9 @@ pub struct MemberProfile {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionRow {
-    pub id: String,
-    pub partner_id: String,
-    pub member_id: String,
+    pub id: TransactionId,
+    pub partner_id: PartnerId,
+    pub member_id: MemberId,
     pub external_id: String,
     pub total: Money,
     pub points_earned: i64,
@@ -145,8 +146,8 @@ pub struct TransactionRow {
 
 #[derive(Debug, Clone)]
 pub struct ActivityQuery {
-    pub member_id: String,
-    pub partner_id: Option<String>,
+    pub member_id: MemberId,
+    pub partner_id: Option<PartnerId>,
     /// Only items with an id below this (the cursor of the previous page).
     pub before_id: Option<i64>,
     pub limit: u32,
@@ -155,11 +156,11 @@ pub struct ActivityQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRow {
     pub id: i64,
-    pub member_id: String,
+    pub member_id: MemberId,
     pub kind: String,
     pub points: i64,
     pub occurred_at: Timestamp,
-    pub partner_id: Option<String>,
+    pub partner_id: Option<PartnerId>,
     pub transaction_id: Option<String>,
     pub description: String,
 }
@@ -216,9 +217,9 @@ pub fn from_micros(us: i64) -> Timestamp {
 /// A stored engagement event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
-    pub id: String,
+    pub id: EventId,
     pub external_id: String,
-    pub partner_id: Option<String>,
+    pub partner_id: Option<PartnerId>,
     pub event_type: String,
     pub attributes_json: String,
     pub occurred_at: Timestamp,

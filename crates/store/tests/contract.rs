@@ -7,9 +7,18 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 use tally_domain::earning::{FxRates, value_purchase};
 use tally_domain::identity::Identity;
+use tally_domain::ids::{Id, LocationId, MemberId, TransactionId};
 use tally_domain::money::{Currency, Money};
 use tally_store::testing::TestDb;
 use tally_store::*;
+
+fn mid(id: &str) -> MemberId {
+    MemberId::from_stored(id.to_string())
+}
+
+fn tid(id: &str) -> TransactionId {
+    TransactionId::from_stored(id.to_string())
+}
 
 fn t0() -> Timestamp {
     "2026-01-05T10:00:00Z".parse().unwrap()
@@ -34,7 +43,7 @@ impl World {
         fx.set(Currency::parse("CZK").unwrap(), Decimal::new(252, 1)).unwrap();
         store.put_fx_rates(fx, t0()).await.unwrap();
         let partner = |name: &str| PartnerRow {
-            id: keys::new_id("ptn"),
+            id: keys::new(),
             name: name.into(),
             industry: "drugstore".into(),
             country: "CZ".into(),
@@ -64,7 +73,7 @@ impl World {
 
     async fn member(&self, email: &str) -> String {
         let m = NewMember {
-            id: keys::new_id("mem"),
+            id: keys::new(),
             name: None,
             country: Some("CZ".into()),
             referral_code: keys::referral_code(),
@@ -72,7 +81,7 @@ impl World {
             identities: vec![Identity::email(email).unwrap()],
             created_at: t0(),
         };
-        self.store().create_member(m).await.unwrap().id
+        self.store().create_member(m).await.unwrap().id.into_string()
     }
 
     /// A purchase of `czk` whole crowns (1 point per 25.2 CZK) at `now`.
@@ -95,11 +104,11 @@ impl World {
         )
         .unwrap();
         PurchaseCmd {
-            transaction_id: keys::new_id("txn"),
+            transaction_id: keys::new(),
             partner: partner.terms(),
             external_id: receipt.into(),
             request_hash: format!("hash-{receipt}-{czk_minor}-{redeem}"),
-            member: MemberRef::Id(member.into()),
+            member: MemberRef::Id(mid(member)),
             location_id: None,
             occurred_at: now,
             total,
@@ -114,9 +123,9 @@ impl World {
 
     fn give_back(&self, txn: &str, receipt: &str, czk_minor: i64, now: Timestamp) -> ReturnCmd {
         ReturnCmd {
-            return_id: keys::new_id("ret"),
+            return_id: keys::new(),
             partner_id: self.partner.id.clone(),
-            transaction_id: txn.into(),
+            transaction_id: tid(txn),
             external_id: receipt.into(),
             request_hash: format!("ret-{receipt}-{czk_minor}"),
             amount: Money::new(czk_minor, Currency::parse("CZK").unwrap()).unwrap(),
@@ -126,7 +135,7 @@ impl World {
     }
 
     async fn balance(&self, member: &str) -> (i64, i64) {
-        let m = self.store().member(member).await.unwrap().unwrap();
+        let m = self.store().member(&mid(member)).await.unwrap().unwrap();
         (m.balance.available, m.balance.pending)
     }
 
@@ -228,7 +237,7 @@ async fn refused_purchase_writes_nothing() {
             w.name()
         );
         let mut bad_location = w.purchase(&w.partner, &m, "R-4", 100, 0, t0());
-        bad_location.location_id = Some("loc_elsewhere".into());
+        bad_location.location_id = Some(LocationId::from_stored("loc_elsewhere".into()));
         assert!(matches!(
             w.store().post_purchase(bad_location).await,
             Err(StoreError::Domain(tally_domain::DomainError::UnknownLocation))
@@ -338,7 +347,7 @@ async fn returns_reverse_in_proportion_and_racing_returns_never_exceed() {
             }
         }
         assert_eq!(ok, 1, "{}", w.name());
-        let t = w.store().transaction(&txn).await.unwrap().unwrap();
+        let t = w.store().transaction(&tid(&txn)).await.unwrap().unwrap();
         assert_eq!(
             (t.returned_amount, t.points_reversed),
             (163_000, 65),
@@ -391,7 +400,7 @@ async fn pending_points_mature_and_lots_expire_on_the_expiry_run() {
         let activity = w
             .store()
             .activity(ActivityQuery {
-                member_id: m.clone(),
+                member_id: mid(&m),
                 partner_id: None,
                 before_id: None,
                 limit: 10,
@@ -401,7 +410,7 @@ async fn pending_points_mature_and_lots_expire_on_the_expiry_run() {
         let kinds: Vec<&str> = activity.iter().map(|a| a.kind.as_str()).collect();
         assert_eq!(kinds, vec!["expire", "mature", "earn_pending"], "{}", w.name());
         assert_eq!(
-            w.store().member(&m).await.unwrap().unwrap().next_due_at,
+            w.store().member(&mid(&m)).await.unwrap().unwrap().next_due_at,
             None,
             "nothing left to settle"
         );
@@ -426,7 +435,7 @@ async fn activity_pages_and_partner_scope() {
             let page = w
                 .store()
                 .activity(ActivityQuery {
-                    member_id: m.clone(),
+                    member_id: mid(&m),
                     partner_id: None,
                     before_id: before,
                     limit: 2,
@@ -444,7 +453,7 @@ async fn activity_pages_and_partner_scope() {
         let own = w
             .store()
             .activity(ActivityQuery {
-                member_id: m.clone(),
+                member_id: mid(&m),
                 partner_id: Some(w.other.id.clone()),
                 before_id: None,
                 limit: 50,
@@ -452,7 +461,10 @@ async fn activity_pages_and_partner_scope() {
             .await
             .unwrap();
         assert_eq!(own.len(), 2, "{}", w.name());
-        assert!(own.iter().all(|a| a.partner_id.as_deref() == Some(w.other.id.as_str())));
+        assert!(
+            own.iter()
+                .all(|a| a.partner_id.as_ref().map(|p| p.as_str()) == Some(w.other.id.as_str()))
+        );
     }
 }
 
@@ -466,9 +478,9 @@ async fn identities_are_unique_and_found() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(found.id, id, "{}", w.name());
+        assert_eq!(found.id.as_str(), id, "{}", w.name());
         let dup = NewMember {
-            id: keys::new_id("mem"),
+            id: keys::new(),
             name: None,
             country: None,
             referral_code: keys::referral_code(),
@@ -613,7 +625,7 @@ async fn a_return_id_belongs_to_one_purchase() {
             "{}: {reused:?}",
             w.name()
         );
-        let t = w.store().transaction(&second).await.unwrap().unwrap();
+        let t = w.store().transaction(&tid(&second)).await.unwrap().unwrap();
         assert_eq!((t.returned_amount, t.points_reversed), (0, 0), "{}", w.name());
         // A return of a purchase that does not exist is not found, whatever its id.
         let missing = w
@@ -646,11 +658,11 @@ async fn an_event_settles_what_is_due_first() {
         assert!(created, "{}", w.name());
         let later = t0() + days(15);
         let cmd = EventCmd {
-            id: keys::new_id("evt"),
-            source: w.partner.id.clone(),
+            id: keys::new(),
+            source: w.partner.id.to_string(),
             external_id: "E-1".into(),
             partner: Some(w.partner.terms()),
-            member: MemberRef::Id(m.clone()),
+            member: MemberRef::Id(mid(&m)),
             event_type: "visit_app".into(),
             attributes_json: "{}".into(),
             occurred_at: later,
@@ -663,7 +675,7 @@ async fn an_event_settles_what_is_due_first() {
         // The pending points matured before the event was recorded, on both backends.
         assert_eq!(receipt(&posted)["balance"]["available"], 100, "{}", w.name());
         assert_eq!(w.balance(&m).await, (100, 0), "{}", w.name());
-        let member = w.store().member(&m).await.unwrap().unwrap();
+        let member = w.store().member(&mid(&m)).await.unwrap().unwrap();
         assert!(member.next_due_at.is_some_and(|d| d > later), "{}", w.name());
         // An unknown type is refused and writes nothing.
         let unknown = EventCmd {
@@ -705,7 +717,7 @@ async fn a_quote_is_the_sale_without_the_write() {
         assert_eq!(posted["balance"]["available"], quoted.balance.available, "{}", w.name());
         // A location of another partner is refused by the quote as by the sale.
         let loc = LocationRow {
-            id: keys::new_id("loc"),
+            id: keys::new(),
             partner_id: w.other.id.clone(),
             name: "Elsewhere".into(),
             city: "Brno".into(),

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_domain::earning::{FxRates, value_purchase};
 use tally_domain::identity::Identity;
+use tally_domain::ids::{Id, RuleId, TransactionId};
 use tally_domain::money::{Currency, Money};
 use tally_domain::rules::{Award, Cap, CapPeriod, limits};
 use tally_store::testing::TestDb;
@@ -76,7 +77,7 @@ async fn run_case(db: TestDb, case: &Case) {
     let program = store.program().await.unwrap();
     let partner = store
         .create_partner(PartnerRow {
-            id: keys::new_id("ptn"),
+            id: keys::new(),
             name: "Drugstore".into(),
             industry: "drugstore".into(),
             country: "CZ".into(),
@@ -91,7 +92,7 @@ async fn run_case(db: TestDb, case: &Case) {
     let mut members = Vec::new();
     for i in 0..case.members {
         let m = NewMember {
-            id: keys::new_id("mem"),
+            id: keys::new(),
             name: None,
             country: Some("CZ".into()),
             referral_code: keys::referral_code(),
@@ -112,7 +113,7 @@ async fn run_case(db: TestDb, case: &Case) {
         let total = Money::new(amount, Currency::parse("CZK").unwrap()).unwrap();
         let valuation = value_purchase(&program.terms(), Decimal::new(252, 1), Decimal::ONE, total, 0).unwrap();
         let cmd = PurchaseCmd {
-            transaction_id: keys::new_id("txn"),
+            transaction_id: keys::new(),
             partner: partner.terms(),
             external_id: format!("S-{i}"),
             request_hash: format!("h-{i}"),
@@ -125,7 +126,7 @@ async fn run_case(db: TestDb, case: &Case) {
             valuation,
             rules: RuleDraft {
                 awards: vec![Award {
-                    rule_id: RULE.into(),
+                    rule_id: RuleId::from_stored(RULE.into()),
                     version: 1,
                     name: "Limited bonus".into(),
                     points,
@@ -178,9 +179,9 @@ async fn run_case(db: TestDb, case: &Case) {
     for &r in &case.returns {
         let (txn, m, got, amount) = &txns[r];
         let cmd = ReturnCmd {
-            return_id: keys::new_id("ret"),
+            return_id: keys::new(),
             partner_id: partner.id.clone(),
-            transaction_id: txn.clone(),
+            transaction_id: TransactionId::from_stored(txn.clone()),
             external_id: format!("R-{r}"),
             request_hash: format!("r-{r}"),
             amount: Money::new(*amount, Currency::parse("CZK").unwrap()).unwrap(),
@@ -192,7 +193,11 @@ async fn run_case(db: TestDb, case: &Case) {
     }
     let keys: Vec<String> = members
         .iter()
-        .flat_map(|m| limits(&caps, None, date).into_iter().map(move |l| l.key(RULE, m)))
+        .flat_map(|m| {
+            limits(&caps, None, date)
+                .into_iter()
+                .map(move |l| l.key(&RuleId::from_stored(RULE.into()), m))
+        })
         .chain(std::iter::once(format!("{RULE}:budget")))
         .collect();
     let counters = store.rule_counters(keys.clone()).await.unwrap();

@@ -4,13 +4,14 @@
 use super::RuleDraft;
 use crate::DomainError;
 use crate::earning::{BreakdownLine, Valuation, proportion_half_up};
+use crate::ids::{MemberId, RuleId};
 use crate::plan::ReturnResult;
 use std::collections::HashMap;
 
 /// An award after caps and budgets, as saved with its transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantedAward {
-    pub rule_id: String,
+    pub rule_id: RuleId,
     pub version: i64,
     pub points: i64,
     /// The counters it used (caps and budget), to give back on a return.
@@ -38,7 +39,7 @@ impl Granted {
 /// A saved award as a return needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedAward {
-    pub rule_id: String,
+    pub rule_id: RuleId,
     pub points: i64,
     /// Points of it taken back by earlier returns.
     pub reversed: i64,
@@ -48,7 +49,7 @@ pub struct SavedAward {
 /// What a return takes back of one award, and gives back to its counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwardReversal {
-    pub rule_id: String,
+    pub rule_id: RuleId,
     /// Points of the award newly taken back.
     pub points: i64,
     /// Points its counters get back (only the share the member still had).
@@ -58,7 +59,7 @@ pub struct AwardReversal {
 
 /// The counters (caps and budgets) the draft's awards use, each once, in a fixed order
 /// so concurrent writers lock them in the same order.
-pub fn counter_keys(draft: &RuleDraft, member_id: &str) -> Vec<String> {
+pub fn counter_keys(draft: &RuleDraft, member_id: &MemberId) -> Vec<String> {
     let mut keys: Vec<String> = draft
         .awards
         .iter()
@@ -71,10 +72,10 @@ pub fn counter_keys(draft: &RuleDraft, member_id: &str) -> Vec<String> {
 
 /// Refuses a write whose rules saw another member, or another visit count, than the
 /// one read now (`visits` is read only when the draft depends on it).
-pub fn check_assumption(draft: &RuleDraft, member_id: &str, visits: Option<i64>) -> Result<(), DomainError> {
+pub fn check_assumption(draft: &RuleDraft, member_id: &MemberId, visits: Option<i64>) -> Result<(), DomainError> {
     match (&draft.assumed, visits) {
         (None, _) => Ok(()),
-        (Some(a), _) if a.member_id != member_id => Err(DomainError::Stale),
+        (Some(a), _) if a.member_id != *member_id => Err(DomainError::Stale),
         (Some(a), Some(now)) if now == a.visits => Ok(()),
         (Some(_), Some(_)) => Err(DomainError::Stale),
         (Some(_), None) => Err(DomainError::Invariant(
@@ -88,7 +89,7 @@ pub fn check_assumption(draft: &RuleDraft, member_id: &str, visits: Option<i64>)
 pub fn grant_awards(
     base: &Valuation,
     draft: &RuleDraft,
-    member_id: &str,
+    member_id: &MemberId,
     used: &HashMap<String, i64>,
 ) -> Result<Granted, DomainError> {
     let mut valuation = base.clone();
@@ -124,7 +125,7 @@ pub fn grant_awards(
             .checked_add(points)
             .ok_or_else(|| DomainError::invalid("points", "the rules give more points than one sale may earn"))?;
         valuation.breakdown.push(BreakdownLine {
-            rule: award.rule_id.clone(),
+            rule: award.rule_id.to_string(),
             version: Some(award.version),
             points,
             reason,

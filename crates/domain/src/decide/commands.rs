@@ -3,6 +3,7 @@
 
 use crate::earning::{ProgramTerms, Valuation};
 use crate::identity::Identity;
+use crate::ids::{EventId, LocationId, MemberId, PartnerId, ReturnId, TransactionId};
 use crate::money::Money;
 use crate::plan::PartnerTerms;
 use crate::rules::Award;
@@ -11,20 +12,20 @@ use jiff::Timestamp;
 /// How a request names a member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberRef {
-    Id(String),
+    Id(MemberId),
     Identity(Identity),
 }
 
 /// A purchase, validated and valued by the caller; the decision settles, spends and earns.
 #[derive(Debug, Clone)]
 pub struct PurchaseCmd {
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     pub partner: PartnerTerms,
     pub external_id: String,
     /// SHA-256 of the request body: a retry with another body is a conflict.
     pub request_hash: String,
     pub member: MemberRef,
-    pub location_id: Option<String>,
+    pub location_id: Option<LocationId>,
     pub occurred_at: Timestamp,
     pub total: Money,
     /// The basket lines as JSON, kept for rules and analytics.
@@ -56,14 +57,14 @@ impl RuleDraft {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAssumption {
-    pub member_id: String,
+    pub member_id: MemberId,
     pub visits: i64,
 }
 
 /// An engagement event to record (and maybe earn on).
 #[derive(Debug, Clone)]
 pub struct EventCmd {
-    pub id: String,
+    pub id: EventId,
     /// The partner id, or `operator`: event ids are unique per source.
     pub source: String,
     pub external_id: String,
@@ -82,10 +83,10 @@ pub struct EventCmd {
 /// A return of part or all of a purchase.
 #[derive(Debug, Clone)]
 pub struct ReturnCmd {
-    pub return_id: String,
+    pub return_id: ReturnId,
     /// The partner asking; only the partner that made the sale may return it.
-    pub partner_id: String,
-    pub transaction_id: String,
+    pub partner_id: PartnerId,
+    pub transaction_id: TransactionId,
     pub external_id: String,
     pub request_hash: String,
     pub amount: Money,

@@ -26,7 +26,7 @@ pub struct EventFacts<'a> {
 /// What to write for an event, and what to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventDecision {
-    pub member_id: String,
+    pub member_id: crate::ids::MemberId,
     pub plan: Plan,
     pub granted: Granted,
     pub receipt: EventReceipt,
@@ -61,7 +61,7 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
         .unwrap_or_else(|| PartnerTerms::programme("the programme"));
     let label = format!("Earned for {}", cmd.event_type.replace('_', " "));
     let purchase = Purchase {
-        transaction_id: &cmd.id,
+        transaction_id: cmd.id.as_str(),
         partner: &terms,
         occurred_at: cmd.occurred_at,
         redeem_points: 0,
@@ -70,10 +70,10 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
     };
     let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
     let receipt = EventReceipt {
-        id: cmd.id.clone(),
+        id: cmd.id.to_string(),
         external_id: cmd.external_id.clone(),
-        member_id: member_id.clone(),
-        partner_id: cmd.partner.as_ref().map(|p| p.id.clone()),
+        member_id: member_id.to_string(),
+        partner_id: cmd.partner.as_ref().map(|p| p.id.to_string()),
         event_type: cmd.event_type.clone(),
         occurred_at: cmd.occurred_at.to_string(),
         points_earned: granted.valuation.points_earned,

@@ -5,6 +5,7 @@ use super::awards::{Granted, check_assumption, grant_awards};
 use super::commands::PurchaseCmd;
 use crate::DomainError;
 use crate::earning::Valuation;
+use crate::ids::MemberId;
 use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
 use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt};
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ pub struct PurchaseFacts<'a> {
     /// the sale needs them.
     pub state: &'a MemberState,
     /// The partner that owns the sale's `location_id`, when it names one that exists.
-    pub location_owner: Option<&'a str>,
+    pub location_owner: Option<&'a crate::ids::PartnerId>,
     /// The member's visit count at the partner now, read when the rules' draft depends
     /// on it ([`super::RuleDraft::reads_visits`]).
     pub visits: Option<i64>,
@@ -44,7 +45,7 @@ pub struct PurchaseFacts<'a> {
 /// What to write for a sale, and what to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseDecision {
-    pub member_id: String,
+    pub member_id: MemberId,
     pub plan: Plan,
     /// The valuation after caps and budgets, the awards to keep, the counters to raise.
     pub granted: Granted,
@@ -65,7 +66,7 @@ pub fn decide_purchase(
     facts: PurchaseFacts<'_>,
     status: ReceiptStatus,
 ) -> Result<PurchaseDecision, DomainError> {
-    if cmd.location_id.is_some() && facts.location_owner != Some(cmd.partner.id.as_str()) {
+    if cmd.location_id.is_some() && facts.location_owner != Some(&cmd.partner.id) {
         return Err(DomainError::UnknownLocation);
     }
     let member_id = &facts.state.member_id;
@@ -74,7 +75,7 @@ pub fn decide_purchase(
     }
     let granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
     let purchase = Purchase {
-        transaction_id: &cmd.transaction_id,
+        transaction_id: cmd.transaction_id.as_str(),
         partner: &cmd.partner,
         occurred_at: cmd.occurred_at,
         redeem_points: cmd.redeem_points,
@@ -95,19 +96,19 @@ pub fn decide_purchase(
 fn purchase_receipt(
     cmd: &PurchaseCmd,
     v: &Valuation,
-    member_id: &str,
+    member_id: &MemberId,
     balance: Balance,
     status: ReceiptStatus,
 ) -> PurchaseReceipt {
     PurchaseReceipt {
         id: match status {
             ReceiptStatus::Quote => String::new(),
-            ReceiptStatus::Posted => cmd.transaction_id.clone(),
+            ReceiptStatus::Posted => cmd.transaction_id.to_string(),
         },
         member_id: member_id.to_string(),
-        partner_id: cmd.partner.id.clone(),
+        partner_id: cmd.partner.id.to_string(),
         external_id: cmd.external_id.clone(),
-        location_id: cmd.location_id.clone(),
+        location_id: cmd.location_id.as_ref().map(ToString::to_string),
         occurred_at: cmd.occurred_at.to_string(),
         total: cmd.total.into(),
         points_earned: v.points_earned,

@@ -40,12 +40,19 @@ pub struct ReturnDecision {
 /// the purchase.
 pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDecision, DomainError> {
     let purchase = facts.purchase;
-    let (plan, result) = plan_return(facts.state, &cmd.program, purchase, &cmd.return_id, cmd.amount, cmd.now)?;
+    let (plan, result) = plan_return(
+        facts.state,
+        &cmd.program,
+        purchase,
+        cmd.return_id.as_str(),
+        cmd.amount,
+        cmd.now,
+    )?;
     let returned_after = purchase.returned_amount + cmd.amount.amount;
     let award_reversals = award_reversals(facts.awards, returned_after, purchase.total.amount, &result);
     let receipt = ReturnReceipt {
-        id: cmd.return_id.clone(),
-        transaction_id: purchase.id.clone(),
+        id: cmd.return_id.to_string(),
+        transaction_id: purchase.id.to_string(),
         external_id: cmd.external_id.clone(),
         amount: cmd.amount.into(),
         points_reversed: result.points_reversed,

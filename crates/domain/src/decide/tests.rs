@@ -1,6 +1,12 @@
 //! The decisions on their own: what each command refuses, and what it writes.
 
 use super::*;
+use crate::ids::{Id, PartnerId};
+
+/// An id of any kind, for tests.
+fn id<T: Id>(s: &str) -> T {
+    T::from_stored(s.to_string())
+}
 use crate::earning::{ProgramTerms, value_purchase};
 use crate::lots::{Lot, LotOrigin};
 use crate::money::{Currency, Money};
@@ -27,7 +33,7 @@ fn program() -> ProgramTerms {
 
 fn partner() -> PartnerTerms {
     PartnerTerms {
-        id: "ptn_a".into(),
+        id: id("ptn_a"),
         name: "Drugstore".into(),
         earn_rate: Decimal::ONE,
         pending_days: 0,
@@ -37,11 +43,11 @@ fn partner() -> PartnerTerms {
 fn sale(amount: i64, redeem: i64) -> PurchaseCmd {
     let now = ts("2026-11-20T10:00:00Z");
     PurchaseCmd {
-        transaction_id: "txn_1".into(),
+        transaction_id: id("txn_1"),
         partner: partner(),
         external_id: "R-1".into(),
         request_hash: "h1".into(),
-        member: MemberRef::Id("mem_1".into()),
+        member: MemberRef::Id(id("mem_1")),
         location_id: None,
         occurred_at: now,
         total: eur(amount),
@@ -65,7 +71,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         origin: LotOrigin::Earn,
     };
     MemberState {
-        member_id: "mem_1".into(),
+        member_id: id("mem_1"),
         balance: Balance {
             available,
             pending: 0,
@@ -88,7 +94,7 @@ fn facts<'a>(state: &'a MemberState, counters: &'a HashMap<String, i64>) -> Purc
 
 fn capped(points: i64, cap: i64) -> Award {
     Award {
-        rule_id: "rul_1".into(),
+        rule_id: id("rul_1"),
         version: 2,
         name: "Double points".into(),
         points,
@@ -132,8 +138,9 @@ fn a_location_of_another_partner_is_refused() {
     let state = member(0, false);
     let none = HashMap::new();
     let mut cmd = sale(1000, 0);
-    cmd.location_id = Some("loc_x".into());
-    for owner in [None, Some("ptn_other")] {
+    cmd.location_id = Some(id("loc_x"));
+    let (other, own): (PartnerId, PartnerId) = (id("ptn_other"), id("ptn_a"));
+    for owner in [None, Some(&other)] {
         let f = PurchaseFacts {
             location_owner: owner,
             ..facts(&state, &none)
@@ -143,7 +150,7 @@ fn a_location_of_another_partner_is_refused() {
         }
     }
     let f = PurchaseFacts {
-        location_owner: Some("ptn_a"),
+        location_owner: Some(&own),
         ..facts(&state, &none)
     };
     assert!(decide_purchase(&cmd, f, ReceiptStatus::Posted).is_ok());
@@ -155,7 +162,7 @@ fn a_changed_visit_count_is_stale_and_a_missing_one_a_bug() {
     let none = HashMap::new();
     let mut cmd = sale(1000, 0);
     cmd.rules.assumed = Some(MemberAssumption {
-        member_id: "mem_1".into(),
+        member_id: id("mem_1"),
         visits: 0,
     });
     let with = |visits| PurchaseFacts {
@@ -245,10 +252,10 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
     let mut state = member(100, true);
     state.lots[0].transaction_id = Some("txn_1".into());
     let purchase = PurchaseRecord {
-        id: "txn_1".into(),
-        partner_id: "ptn_a".into(),
+        id: id("txn_1"),
+        partner_id: id("ptn_a"),
         partner_name: "Drugstore".into(),
-        member_id: "mem_1".into(),
+        member_id: id("mem_1"),
         total: eur(10_000),
         points_earned: 100,
         points_redeemed: 0,
@@ -257,15 +264,15 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         points_refunded: 0,
     };
     let awards = [SavedAward {
-        rule_id: "rul_1".into(),
+        rule_id: id("rul_1"),
         points: 40,
         reversed: 0,
         keys: vec!["k".into()],
     }];
     let cmd = ReturnCmd {
-        return_id: "ret_1".into(),
-        partner_id: "ptn_a".into(),
-        transaction_id: "txn_1".into(),
+        return_id: id("ret_1"),
+        partner_id: id("ptn_a"),
+        transaction_id: id("txn_1"),
         external_id: "R-1-1".into(),
         request_hash: "h".into(),
         amount: eur(5_000),
@@ -296,11 +303,11 @@ fn an_unknown_event_type_is_refused() {
     let none = HashMap::new();
     let now = ts("2026-11-20T10:00:00Z");
     let cmd = EventCmd {
-        id: "evt_1".into(),
+        id: id("evt_1"),
         source: "ptn_a".into(),
         external_id: "E-1".into(),
         partner: Some(partner()),
-        member: MemberRef::Id("mem_1".into()),
+        member: MemberRef::Id(id("mem_1")),
         event_type: "nope".into(),
         attributes_json: "{}".into(),
         occurred_at: now,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::earning::value_purchase;
+use crate::ids::Id;
 use crate::money::Currency;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ fn program() -> ProgramTerms {
 
 fn partner(pending_days: u32) -> PartnerTerms {
     PartnerTerms {
-        id: "ptn_a".into(),
+        id: PartnerId::from_stored("ptn_a".into()),
         name: "Drugstore".into(),
         earn_rate: Decimal::ONE,
         pending_days,
@@ -40,7 +41,7 @@ impl Model {
     fn new() -> Self {
         Model {
             state: MemberState {
-                member_id: "mem_1".into(),
+                member_id: MemberId::from_stored("mem_1".into()),
                 lots_loaded: true,
                 ..Default::default()
             },
@@ -89,10 +90,10 @@ impl Model {
         let plan = plan_purchase(&self.state, &program(), &purchase, now)?;
         self.apply(&plan);
         self.purchases.push(PurchaseRecord {
-            id,
+            id: TransactionId::from_stored(id),
             partner_id: p.id.clone(),
             partner_name: p.name.clone(),
-            member_id: "mem_1".into(),
+            member_id: MemberId::from_stored("mem_1".into()),
             total,
             points_earned: valuation.points_earned,
             points_redeemed: redeem,

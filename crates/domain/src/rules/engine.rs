@@ -6,6 +6,7 @@ use super::context::{self, Derived, Facts, LineFacts, Prepared};
 use super::fast::{self, Fast};
 use super::spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 use crate::DomainError;
+use crate::ids::{MemberId, RuleId};
 use cel::{Context, Env, Program, Value};
 use jiff::Timestamp;
 use rust_decimal::prelude::ToPrimitive;
@@ -19,7 +20,7 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib().with_op
 /// One version of a rule, compiled and ready to run.
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
-    pub id: String,
+    pub id: RuleId,
     pub version: i64,
     pub spec: RuleSpec,
     pub window: Window,
@@ -82,7 +83,7 @@ impl check::Ty {
 
 /// Validates and compiles a rule; what is wrong comes back in plain words with the line
 /// and column of the CEL text.
-pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, DomainError> {
+pub fn compile(id: &RuleId, version: i64, spec: RuleSpec) -> Result<CompiledRule, DomainError> {
     let window = spec.validate()?;
     let text = |t: &Option<String>| {
         t.as_deref()
@@ -138,7 +139,7 @@ pub fn compile(id: &str, version: i64, spec: RuleSpec) -> Result<CompiledRule, D
         None => None,
     };
     Ok(CompiledRule {
-        id: id.to_string(),
+        id: id.clone(),
         version,
         spec,
         window,
@@ -172,7 +173,7 @@ pub struct Limit {
 
 impl Limit {
     /// The counter key in the store: per rule, and per member for caps.
-    pub fn key(&self, rule_id: &str, member_id: &str) -> String {
+    pub fn key(&self, rule_id: &RuleId, member_id: &MemberId) -> String {
         match &self.scope {
             LimitScope::Budget => format!("{rule_id}:budget"),
             LimitScope::Cap { period } => format!("{rule_id}:cap:{period}:{member_id}"),
@@ -224,7 +225,7 @@ pub fn limits(caps: &[Cap], budget: Option<i64>, date: jiff::civil::Date) -> Vec
 /// Points a rule would give, before its caps and budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Award {
-    pub rule_id: String,
+    pub rule_id: RuleId,
     pub version: i64,
     pub name: String,
     pub points: i64,
@@ -336,7 +337,7 @@ impl RuleSet {
             match rule.matching_lines(ctx.as_ref(), &prepared_all, &all_lines) {
                 Ok(Some(idx)) => eval.excluded_lines.extend(idx),
                 Ok(None) => {}
-                Err(e) => eval.failures.push((rule.id.clone(), e)),
+                Err(e) => eval.failures.push((rule.id.to_string(), e)),
             }
         }
         eval.excluded_lines.sort_unstable();
@@ -360,7 +361,7 @@ impl RuleSet {
             let points = match rule.points(ctx.as_ref(), &prepared, &kept, kept_amount, &base) {
                 Ok(p) => p,
                 Err(e) => {
-                    eval.failures.push((rule.id.clone(), e));
+                    eval.failures.push((rule.id.to_string(), e));
                     continue;
                 }
             };

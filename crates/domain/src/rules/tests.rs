@@ -1,5 +1,6 @@
 use super::*;
 use crate::DomainError;
+use crate::ids::{Id, MemberId, RuleId};
 use crate::money::Currency;
 use rust_decimal::Decimal;
 
@@ -8,7 +9,7 @@ fn spec(json: &str) -> RuleSpec {
 }
 
 fn rule(id: &str, json: &str) -> CompiledRule {
-    compile(id, 1, spec(json)).unwrap()
+    compile(&RuleId::from_stored(id.to_string()), 1, spec(json)).unwrap()
 }
 
 fn prague() -> PartnerFacts {
@@ -198,7 +199,7 @@ fn stacking_best_of_and_stop() {
         let mut v: Vec<(String, i64)> = run_czk(rules, at, lines(), None)
             .2
             .into_iter()
-            .map(|a| (a.rule_id, a.points))
+            .map(|a| (a.rule_id.into_string(), a.points))
             .collect();
         v.sort();
         v
@@ -234,14 +235,36 @@ fn caps_and_budget_become_limits_in_local_periods() {
         Some(1_000_000),
         date,
     );
-    assert_eq!(l[0].key("rul_1", "mem_1"), "rul_1:cap:month:2026-11:mem_1");
-    assert_eq!(l[1].key("rul_1", "mem_1"), "rul_1:cap:week:2026-W48:mem_1");
-    assert_eq!(l[2].key("rul_1", "mem_1"), "rul_1:budget");
+    assert_eq!(
+        l[0].key(
+            &RuleId::from_stored("rul_1".into()),
+            &MemberId::from_stored("mem_1".into())
+        ),
+        "rul_1:cap:month:2026-11:mem_1"
+    );
+    assert_eq!(
+        l[1].key(
+            &RuleId::from_stored("rul_1".into()),
+            &MemberId::from_stored("mem_1".into())
+        ),
+        "rul_1:cap:week:2026-W48:mem_1"
+    );
+    assert_eq!(
+        l[2].key(
+            &RuleId::from_stored("rul_1".into()),
+            &MemberId::from_stored("mem_1".into())
+        ),
+        "rul_1:budget"
+    );
 }
 
 fn refused(condition: &str) -> (String, String) {
     let json = serde_json::json!({"name": "x", "condition": condition, "effect": {"kind": "fixed", "points": 1}});
-    match compile("r", 1, serde_json::from_value(json).unwrap()) {
+    match compile(
+        &RuleId::from_stored("r".into()),
+        1,
+        serde_json::from_value(json).unwrap(),
+    ) {
         Err(DomainError::InvalidRule { message, .. }) => ("invalid_rule".into(), message),
         Err(DomainError::RuleTooCostly { message, .. }) => ("rule_too_costly".into(), message),
         Err(other) => panic!("unexpected {other:?}"),
@@ -275,7 +298,14 @@ fn rules_are_checked_when_saved() {
     let skus: Vec<String> = (0..40).map(|i| format!("SKU-{i}")).collect();
     let one = format!("lines.exists(l, l.sku in {skus:?})");
     let json = serde_json::json!({"name": "x", "condition": one, "effect": {"kind": "fixed", "points": 1}});
-    assert!(compile("r", 1, serde_json::from_value(json).unwrap()).is_ok());
+    assert!(
+        compile(
+            &RuleId::from_stored("r".into()),
+            1,
+            serde_json::from_value(json).unwrap()
+        )
+        .is_ok()
+    );
     let (code, msg) = refused(&format!("(lines + lines).exists(l, l.sku in {skus:?})"));
     assert_eq!(code, "rule_too_costly", "{msg}");
     // Valid ones, including every documented field.
@@ -290,7 +320,12 @@ fn rules_are_checked_when_saved() {
         "kind == \"purchase\" && basket.total_program > double(member.visits)",
     ] {
         let json = serde_json::json!({"name": "x", "condition": ok, "effect": {"kind": "fixed", "points": 1}});
-        compile("r", 1, serde_json::from_value(json).unwrap()).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        compile(
+            &RuleId::from_stored("r".into()),
+            1,
+            serde_json::from_value(json).unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
 
@@ -376,7 +411,7 @@ mod fuzz {
             for candidate in [text, raw] {
                 let json = serde_json::json!({"name": "x", "condition": candidate, "effect": {"kind": "fixed", "points": 1}});
                 let spec: RuleSpec = serde_json::from_value(json).unwrap();
-                if let Ok(r) = compile("r", 1, spec) {
+                if let Ok(r) = compile(&RuleId::from_stored("r".into()), 1, spec) {
                     let _ = run_czk_lenient(r);
                 }
             }
@@ -386,7 +421,7 @@ mod fuzz {
         fn deep_nesting_is_refused_not_overflowed(depth in 50usize..3000) {
             let text = format!("{}true{}", "(".repeat(depth), ")".repeat(depth));
             let json = serde_json::json!({"name": "x", "condition": text, "effect": {"kind": "fixed", "points": 1}});
-            let _ = compile("r", 1, serde_json::from_value(json).unwrap());
+            let _ = compile(&RuleId::from_stored("r".into()), 1, serde_json::from_value(json).unwrap());
         }
     }
 

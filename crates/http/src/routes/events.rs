@@ -2,7 +2,7 @@
 //! member, and earning through the same rules and ledger as purchases.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, path_id};
+use crate::extract::{ApiJson, parse_id};
 use crate::routes::posted_response;
 use crate::routes::transactions::{MemberSelector, member_ref};
 use crate::state::{AppState, Principal};
@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tally_domain::identity::parse_label;
+use tally_domain::ids::{EventId, MemberId, PartnerId};
 use tally_domain::receipt::EventReceipt;
 use tally_domain::rules::{Attr, EventFacts};
 use tally_store::{EventCmd, StoreError, keys};
@@ -74,9 +75,9 @@ pub async fn create_event(
     let b = body.value;
     let partner_id = match (&who, &b.partner_id) {
         (Principal::Partner(own), None) => Some(own.clone()),
-        (Principal::Partner(own), Some(p)) if p == own => Some(own.clone()),
+        (Principal::Partner(own), Some(p)) if own == p.as_str() => Some(own.clone()),
         (Principal::Partner(_), Some(_)) => return Err(ApiError::forbidden("a partner records its own events")),
-        (Principal::Operator, p) => p.clone(),
+        (Principal::Operator, p) => p.as_deref().map(|p| parse_id::<PartnerId>(p, "partner")).transpose()?,
     };
     let partner = match &partner_id {
         Some(p) => Some(state.partner(p).await?),
@@ -99,10 +100,10 @@ pub async fn create_event(
         attributes: attrs,
     };
     let mut cmd = EventCmd {
-        id: keys::new_id("evt"),
+        id: keys::new::<EventId>(),
         // Event ids are unique per sender: a partner's key, or the operator's.
         source: match &who {
-            Principal::Partner(own) => own.clone(),
+            Principal::Partner(own) => own.to_string(),
             Principal::Operator => "operator".into(),
         },
         external_id,
@@ -151,14 +152,14 @@ pub async fn list_member_events(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    path_id(&id, "member")?;
+    let id: MemberId = parse_id(&id, "member")?;
     let rows = state.store.events(&id, who.partner_scope(), 200).await?;
     Ok(Json(
         rows.into_iter()
             .map(|e| EventView {
-                id: e.id,
+                id: e.id.into_string(),
                 external_id: e.external_id,
-                partner_id: e.partner_id,
+                partner_id: e.partner_id.map(PartnerId::into_string),
                 event_type: e.event_type,
                 attributes: serde_json::from_str(&e.attributes_json).unwrap_or_default(),
                 occurred_at: e.occurred_at.to_string(),

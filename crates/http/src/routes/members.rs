@@ -1,13 +1,14 @@
 //! Members: sign-up, lookup at the till, balance and history.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, parse_id};
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tally_domain::identity::{Identity, parse_country, parse_label};
+use tally_domain::ids::{MemberId, PartnerId};
 use tally_store::{ActivityQuery, MemberRow, NewMember, keys};
 use utoipa::{IntoParams, ToSchema};
 
@@ -64,11 +65,11 @@ impl From<MemberRow> for MemberView {
                 .filter(|(k, _)| k == "card")
                 .map(|(_, v)| v.clone())
                 .collect(),
-            id: m.id,
+            id: m.id.into_string(),
             name: m.name,
             country: m.country,
             referral_code: m.referral_code,
-            referred_by: m.referred_by,
+            referred_by: m.referred_by.map(MemberId::into_string),
             created_at: m.created_at.to_string(),
             balance: BalanceFull {
                 available: m.balance.available,
@@ -115,7 +116,7 @@ pub async fn create_member(
         None => None,
     };
     let member = NewMember {
-        id: keys::new_id("mem"),
+        id: keys::new::<MemberId>(),
         name: b.name.as_deref().map(|n| parse_label("name", n, 200)).transpose()?,
         country,
         referral_code: keys::referral_code(),
@@ -143,10 +144,10 @@ pub async fn fresh_member(state: &AppState, row: MemberRow) -> Result<MemberRow,
 }
 
 async fn load_member(state: &AppState, id: &str) -> Result<MemberRow, ApiError> {
-    path_id(id, "member")?;
+    let id: MemberId = parse_id(id, "member")?;
     let row = state
         .store
-        .member(id)
+        .member(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     fresh_member(state, row).await
@@ -260,12 +261,12 @@ pub async fn list_activity(
                 .ok_or_else(|| ApiError::invalid("invalid_cursor", "the cursor is not one this API gave"))?,
         ),
     };
-    load_member(&state, &id).await?;
+    let member = load_member(&state, &id).await?;
     let rows = state
         .store
         .activity(ActivityQuery {
-            member_id: id,
-            partner_id: who.partner_scope().map(str::to_string),
+            member_id: member.id,
+            partner_id: who.partner_scope().cloned(),
             before_id,
             limit,
         })
@@ -282,7 +283,7 @@ pub async fn list_activity(
             kind: r.kind,
             points: r.points,
             occurred_at: r.occurred_at.to_string(),
-            partner_id: r.partner_id,
+            partner_id: r.partner_id.map(PartnerId::into_string),
             transaction_id: r.transaction_id,
             description: r.description,
         })
@@ -315,7 +316,7 @@ pub async fn update_member(
     Path(id): Path<String>,
     body: ApiJson<ProfileBody>,
 ) -> Result<Json<MemberView>, ApiError> {
-    path_id(&id, "member")?;
+    let id: MemberId = parse_id(&id, "member")?;
     let b = body.value;
     if b.segments.len() > 50 {
         return Err(ApiError::invalid("invalid_field", "segments: at most 50"));

@@ -2,7 +2,7 @@
 
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, path_id};
+use crate::extract::{ApiJson, parse_id};
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_domain::identity::{parse_country, parse_label};
+use tally_domain::ids::{LocationId, PartnerId};
 use tally_domain::money::Currency;
 use tally_domain::time::parse_timezone;
 use tally_store::{ApiKeyRow, LocationRow, PartnerRow, keys};
@@ -49,7 +50,7 @@ pub struct PartnerView {
 impl From<PartnerRow> for PartnerView {
     fn from(p: PartnerRow) -> Self {
         PartnerView {
-            id: p.id,
+            id: p.id.into_string(),
             name: p.name,
             industry: p.industry,
             country: p.country,
@@ -94,7 +95,7 @@ pub async fn create_partner(
         return Err(ApiError::invalid("invalid_field", "pending_days: must be 0 to 365"));
     }
     let partner = PartnerRow {
-        id: keys::new_id("ptn"),
+        id: keys::new::<PartnerId>(),
         name: parse_label("name", &b.name, 100)?,
         industry: parse_label("industry", &b.industry, 50)?,
         country: parse_country("country", &b.country)?,
@@ -121,7 +122,7 @@ pub async fn list_partners(State(state): State<AppState>, _operator: Operator) -
 
 /// Checks that the caller may see partner `id`: the operator, or that partner itself.
 /// Another partner gets 404, so partner ids do not leak.
-pub fn check_partner_access(who: &Principal, id: &str) -> Result<(), ApiError> {
+pub fn check_partner_access(who: &Principal, id: &PartnerId) -> Result<(), ApiError> {
     match who.partner_scope() {
         Some(own) if own != id => Err(ApiError::not_found("partner")),
         _ => Ok(()),
@@ -135,6 +136,7 @@ pub async fn get_partner(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PartnerView>, ApiError> {
+    let id: PartnerId = parse_id(&id, "partner")?;
     check_partner_access(&who, &id)?;
     Ok(Json(state.partner(&id).await?.into()))
 }
@@ -160,8 +162,8 @@ pub struct LocationView {
 impl From<LocationRow> for LocationView {
     fn from(l: LocationRow) -> Self {
         LocationView {
-            id: l.id,
-            partner_id: l.partner_id,
+            id: l.id.into_string(),
+            partner_id: l.partner_id.into_string(),
             name: l.name,
             city: l.city,
             country: l.country,
@@ -184,10 +186,10 @@ pub async fn create_location(
     Path(id): Path<String>,
     body: ApiJson<NewLocation>,
 ) -> Result<(StatusCode, Json<LocationView>), ApiError> {
-    path_id(&id, "partner")?;
+    let id: PartnerId = parse_id(&id, "partner")?;
     let b = body.value;
     let location = LocationRow {
-        id: keys::new_id("loc"),
+        id: keys::new::<LocationId>(),
         partner_id: id,
         name: parse_label("name", &b.name, 100)?,
         city: parse_label("city", &b.city, 100)?,
@@ -206,6 +208,7 @@ pub async fn list_locations(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<LocationList>, ApiError> {
+    let id: PartnerId = parse_id(&id, "partner")?;
     check_partner_access(&who, &id)?;
     state.partner(&id).await?;
     let items = state.store.locations(&id).await?.into_iter().map(Into::into).collect();
@@ -229,6 +232,7 @@ pub async fn create_api_key(
     _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
+    let id: PartnerId = parse_id(&id, "partner")?;
     state.partner(&id).await?;
     let key = keys::generate_key();
     let row = ApiKeyRow {

@@ -2,13 +2,14 @@
 
 use crate::earning::{PreparedPurchase, evaluate_event, rule_purchase};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, path_id};
+use crate::extract::{ApiJson, parse_id};
 use crate::routes::transactions::{TransactionBody, prepare_purchase};
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tally_domain::ids::{Id, LocationId, PartnerId, RuleId};
 use tally_domain::receipt::BreakdownItem;
 use tally_domain::rules::{CompiledRule, EventFacts, MemberFacts, RuleSet, RuleSpec, compile};
 use tally_store::{RuleRow, keys};
@@ -29,7 +30,7 @@ pub struct RuleView {
 impl From<RuleRow> for RuleView {
     fn from(r: RuleRow) -> Self {
         RuleView {
-            id: r.id,
+            id: r.id.into_string(),
             version: r.version,
             spec: r.spec,
             created_at: r.created_at.to_string(),
@@ -44,23 +45,27 @@ async fn check_spec(
     state: &AppState,
     who: &Principal,
     mut spec: RuleSpec,
-    id: &str,
+    id: &RuleId,
     version: i64,
 ) -> Result<CompiledRule, ApiError> {
     if let Principal::Partner(own) = who {
         match &spec.partner_id {
-            None => spec.partner_id = Some(own.clone()),
-            Some(p) if p == own => {}
+            None => spec.partner_id = Some(own.to_string()),
+            Some(p) if own == p.as_str() => {}
             Some(_) => return Err(ApiError::forbidden("a partner writes rules for itself only")),
         }
     }
     if let Some(p) = &spec.partner_id {
         let partner = state
-            .partner(p)
+            .partner(&PartnerId::from_stored(p.clone()))
             .await
             .map_err(|_| ApiError::invalid("unknown_partner", "partner_id: no such partner"))?;
         for l in &spec.location_ids {
-            if state.location(&partner.id, l).await?.is_none() {
+            let known = match LocationId::parse(l) {
+                Some(id) => state.location(&partner.id, &id).await?.is_some(),
+                None => false,
+            };
+            if !known {
                 return Err(ApiError::invalid(
                     "unknown_location",
                     format!("location_ids: {l} is not a location of this partner"),
@@ -76,7 +81,12 @@ async fn save(state: &AppState, rule: CompiledRule) -> Result<RuleView, ApiError
     let json = serde_json::to_string(&rule.spec).map_err(|_| ApiError::internal())?;
     let row = state
         .store
-        .save_rule(rule.id, rule.spec.partner_id.clone(), json, state.now())
+        .save_rule(
+            rule.id,
+            rule.spec.partner_id.clone().map(PartnerId::from_stored),
+            json,
+            state.now(),
+        )
         .await?;
     state.reload_rules().await?;
     Ok(row.into())
@@ -91,7 +101,7 @@ pub async fn create_rule(
     who: Principal,
     body: ApiJson<RuleSpec>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    let rule = check_spec(&state, &who, body.value, &keys::new_id("rul"), 1).await?;
+    let rule = check_spec(&state, &who, body.value, &keys::new::<RuleId>(), 1).await?;
     Ok((StatusCode::CREATED, Json(save(&state, rule).await?)))
 }
 
@@ -112,11 +122,15 @@ pub async fn update_rule(
 
 /// A rule a caller may see (a partner: its own and programme-wide ones) or change (its own).
 async fn visible_rule(state: &AppState, who: &Principal, id: &str, to_change: bool) -> Result<RuleRow, ApiError> {
-    path_id(id, "rule")?;
-    let rule = state.store.rule(id).await?.ok_or_else(|| ApiError::not_found("rule"))?;
+    let id: RuleId = parse_id(id, "rule")?;
+    let rule = state
+        .store
+        .rule(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("rule"))?;
     if let Some(own) = who.partner_scope() {
         match rule.spec.partner_id.as_deref() {
-            Some(p) if p == own => {}
+            Some(p) if own == p => {}
             None if !to_change => {}
             None => return Err(ApiError::forbidden("programme-wide rules are the operator's")),
             Some(_) => return Err(ApiError::not_found("rule")),
@@ -136,7 +150,11 @@ pub async fn list_rules(State(state): State<AppState>, who: Principal) -> Result
             .rules()
             .await?
             .into_iter()
-            .filter(|r| scope.is_none() || r.spec.partner_id.is_none() || r.spec.partner_id.as_deref() == scope)
+            .filter(|r| {
+                scope.is_none()
+                    || r.spec.partner_id.is_none()
+                    || r.spec.partner_id.as_deref() == scope.map(PartnerId::as_str)
+            })
             .map(Into::into)
             .collect(),
     ))
@@ -168,7 +186,7 @@ pub async fn get_rule(
     let rule = visible_rule(&state, &who, &id, false).await?;
     let versions = state
         .store
-        .rule_versions(&id)
+        .rule_versions(&rule.id)
         .await?
         .into_iter()
         .map(|(version, spec, at)| {
@@ -251,7 +269,10 @@ pub async fn test_rule(
     let active = state.rules();
     let rules: RuleSet = match (b.rule, b.rule_id) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
-        (Some(spec), None) => with_exclusions(&active, check_spec(&state, &who, spec, "rul_test", 0).await?),
+        (Some(spec), None) => with_exclusions(
+            &active,
+            check_spec(&state, &who, spec, &RuleId::from_stored("rul_test".into()), 0).await?,
+        ),
         (None, Some(id)) => {
             let row = visible_rule(&state, &who, &id, false).await?;
             with_exclusions(&active, compile(&row.id, row.version, row.spec)?)
@@ -259,8 +280,8 @@ pub async fn test_rule(
         (None, None) => (*active).clone(),
     };
     let partner_id = match (who.partner_scope(), &b.partner_id) {
-        (Some(own), _) => Some(own.to_string()),
-        (None, p) => p.clone(),
+        (Some(own), _) => Some(own.clone()),
+        (None, p) => p.as_deref().map(|p| parse_id::<PartnerId>(p, "partner")).transpose()?,
     };
     let partner = match &partner_id {
         Some(p) => Some(state.partner(p).await?),
@@ -330,7 +351,7 @@ pub async fn test_rule(
 
 fn award_item(a: &tally_domain::rules::Award) -> BreakdownItem {
     BreakdownItem {
-        rule: a.rule_id.clone(),
+        rule: a.rule_id.to_string(),
         version: Some(a.version),
         points: a.points,
         reason: a.sentence(a.points),

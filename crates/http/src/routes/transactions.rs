@@ -3,7 +3,7 @@
 use crate::auth::Till;
 use crate::earning::{PreparedPurchase, with_rules};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, canonical_hash, parse_json, path_id};
+use crate::extract::{ApiJson, canonical_hash, parse_id, parse_json};
 use crate::routes::{posted_response, raw_json};
 use crate::state::{AppState, Principal};
 use axum::body::Bytes;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tally_domain::DomainError;
 use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
+use tally_domain::ids::{Id, LocationId, ReturnId, TransactionId};
 use tally_domain::money::{Currency, Money, parse_points};
 use tally_domain::receipt::{MoneyView, PurchaseReceipt, ReturnReceipt};
 use tally_domain::rules::{BasketFacts, LineFacts};
@@ -86,10 +87,7 @@ pub struct TransactionBody {
 /// The member a request names; a phone without `+` is read in `country`.
 pub fn member_ref(m: &MemberSelector, country: Option<&str>) -> Result<MemberRef, ApiError> {
     Ok(match (&m.id, &m.email, &m.phone, &m.card) {
-        (Some(id), None, None, None) => {
-            path_id(id, "member")?;
-            MemberRef::Id(id.clone())
-        }
+        (Some(id), None, None, None) => MemberRef::Id(parse_id(id, "member")?),
         (None, Some(e), None, None) => MemberRef::Identity(Identity::email(e)?),
         (None, None, Some(p), None) => MemberRef::Identity(Identity::phone(p, country)?),
         (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(c)?),
@@ -111,14 +109,13 @@ pub fn prepare_purchase(
 ) -> Result<PreparedPurchase, ApiError> {
     let external_id = parse_label("external_id", &body.external_id, 100)?;
     let member = member_ref(&body.member, Some(&partner.country))?;
-    if let Some(loc) = &body.location_id
-        && !tally_domain::ids::is_plausible_id(loc)
-    {
-        return Err(ApiError::invalid(
-            "unknown_location",
-            "the location does not belong to this partner",
-        ));
-    }
+    let location_id = match &body.location_id {
+        None => None,
+        Some(loc) => Some(
+            LocationId::parse(loc)
+                .ok_or_else(|| ApiError::invalid("unknown_location", "the location does not belong to this partner"))?,
+        ),
+    };
     let now = state.now();
     let occurred_at = match &body.occurred_at {
         None => now,
@@ -181,12 +178,12 @@ pub fn prepare_purchase(
     )
     .unwrap_or_else(|_| "[]".into());
     let cmd = PurchaseCmd {
-        transaction_id: keys::new_id("txn"),
+        transaction_id: keys::new::<TransactionId>(),
         partner: partner.terms(),
         external_id,
         request_hash: hash,
         member,
-        location_id: body.location_id,
+        location_id,
         occurred_at,
         total,
         lines_json,
@@ -340,13 +337,13 @@ pub async fn get_transaction(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    path_id(&id, "transaction")?;
+    let id: TransactionId = parse_id(&id, "transaction")?;
     let txn = state
         .store
         .transaction(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("transaction"))?;
-    if who.partner_scope().is_some_and(|p| p != txn.partner_id) {
+    if who.partner_scope().is_some_and(|p| *p != txn.partner_id) {
         return Err(ApiError::not_found("transaction"));
     }
     let mut value: serde_json::Value = serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
@@ -386,11 +383,11 @@ pub async fn create_return(
     Path(id): Path<String>,
     body: ApiJson<ReturnBody>,
 ) -> Result<Response, ApiError> {
-    path_id(&id, "transaction")?;
+    let transaction_id: TransactionId = parse_id(&id, "transaction")?;
     let cmd = ReturnCmd {
-        return_id: keys::new_id("ret"),
+        return_id: keys::new::<ReturnId>(),
         partner_id,
-        transaction_id: id,
+        transaction_id,
         external_id: parse_label("external_id", &body.value.external_id, 100)?,
         request_hash: body.hash,
         amount: body.value.amount.parse("amount")?,

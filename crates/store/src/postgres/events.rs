@@ -12,6 +12,7 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::PgConnection;
 use tally_domain::decide::{EventFacts, StoredAnswer, decide_event, replay};
+use tally_domain::ids::{EventId, Id, MemberId, PartnerId};
 use tally_domain::plan::needs_lots;
 
 async fn stored_event(conn: &mut PgConnection, cmd: &EventCmd) -> Result<Option<StoredAnswer>, StoreError> {
@@ -75,7 +76,7 @@ impl PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let state = member_state(&mut tx, &cmd.member, true, |due| needs_lots(0, due, cmd.now)).await?;
-        let partner_id = cmd.partner.as_ref().map(|p| p.id.as_str());
+        let partner_id = cmd.partner.as_ref().map(|p| &p.id);
         let visits = match (cmd.rules.reads_visits(), partner_id) {
             (true, Some(p)) => Some(visits(&mut tx, &state.member_id, p).await?),
             (true, None) => Some(0),
@@ -97,11 +98,11 @@ impl PgStore {
                  recorded_at, points_earned, request_hash, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (source, external_id) DO NOTHING",
         )
-        .bind(&cmd.id)
+                .bind(cmd.id.as_str())
         .bind(&cmd.source)
         .bind(&cmd.external_id)
-        .bind(partner_id)
-        .bind(&d.member_id)
+        .bind(partner_id.map(PartnerId::as_str))
+        .bind(d.member_id.as_str())
         .bind(&cmd.event_type)
         .bind(&cmd.attributes_json)
         .bind(to_micros(cmd.occurred_at))
@@ -119,7 +120,7 @@ impl PgStore {
             return replay(stored, &cmd.request_hash, None)?.ok_or(StoreError::NotFound(Entity::Event));
         }
         write_plan(&mut tx, &d.member_id, &d.plan, cmd.now).await?;
-        write_awards(&mut tx, &cmd.id, &awards, None).await?;
+        write_awards(&mut tx, cmd.id.as_str(), &awards, None).await?;
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,
@@ -129,16 +130,16 @@ impl PgStore {
 
     pub async fn events(
         &self,
-        member_id: String,
-        partner_id: Option<String>,
+        member_id: MemberId,
+        partner_id: Option<PartnerId>,
         limit: u32,
     ) -> Result<Vec<EventRow>, StoreError> {
         let rows: Vec<EventTuple> = sqlx::query_as(
             "SELECT id, external_id, partner_id, event_type, attributes, occurred_at, points_earned FROM events
              WHERE member_id = $1 AND ($2::text IS NULL OR partner_id = $2) ORDER BY occurred_at DESC, id DESC LIMIT $3",
         )
-        .bind(member_id)
-        .bind(partner_id)
+                .bind(member_id.as_str())
+        .bind(partner_id.as_ref().map(PartnerId::as_str))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -146,9 +147,9 @@ impl PgStore {
             .into_iter()
             .map(
                 |(id, external_id, partner_id, event_type, attributes_json, at, points_earned)| EventRow {
-                    id,
+                    id: EventId::from_stored(id),
                     external_id,
-                    partner_id,
+                    partner_id: partner_id.map(PartnerId::from_stored),
                     event_type,
                     attributes_json,
                     occurred_at: from_micros(at),

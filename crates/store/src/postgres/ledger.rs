@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
 use tally_domain::decide::decide_settle;
+use tally_domain::ids::{Id, MemberId};
 use tally_domain::ledger::EntryCode;
 use tally_domain::plan::Plan;
 
@@ -18,7 +19,7 @@ use tally_domain::plan::Plan;
 /// member's balances (data-modifying CTEs over arrays: one round trip).
 pub(super) async fn write_plan(
     conn: &mut PgConnection,
-    member_id: &str,
+    member_id: &MemberId,
     plan: &Plan,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -77,7 +78,7 @@ pub(super) async fn write_plan(
             .map(|u| u.matures_at.map(to_micros))
             .collect::<Vec<Option<i64>>>(),
     )
-    .bind(member_id)
+    .bind(member_id.as_str())
     .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
     .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
     .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
@@ -113,9 +114,9 @@ pub(super) async fn write_plan(
 
 impl PgStore {
     /// Settles one member in a transaction of its own; returns (matured, expired).
-    async fn settle_one(&self, member_id: &str, now: Timestamp) -> Result<(i64, i64), StoreError> {
+    async fn settle_one(&self, member_id: &MemberId, now: Timestamp) -> Result<(i64, i64), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let state = member_state(&mut tx, &MemberRef::Id(member_id.to_string()), true, |_| true).await?;
+        let state = member_state(&mut tx, &MemberRef::Id(member_id.clone()), true, |_| true).await?;
         let Some(plan) = decide_settle(&state, now)? else {
             return Ok((0, 0));
         };
@@ -124,7 +125,7 @@ impl PgStore {
         Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
     }
 
-    pub async fn settle_member(&self, member_id: String, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn settle_member(&self, member_id: MemberId, now: Timestamp) -> Result<(), StoreError> {
         self.settle_one(&member_id, now).await.map(|_| ())
     }
 
@@ -137,7 +138,7 @@ impl PgStore {
                 .await?;
         let mut report = SettleReport::default();
         for id in ids {
-            let (matured, expired) = self.settle_one(&id, now).await?;
+            let (matured, expired) = self.settle_one(&MemberId::from_stored(id), now).await?;
             report.members_settled += 1;
             report.points_matured += matured;
             report.points_expired += expired;

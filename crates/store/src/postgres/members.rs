@@ -11,54 +11,55 @@ use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tally_domain::identity::Identity;
+use tally_domain::ids::{Id, MemberId, PartnerId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
 
-async fn member_id_by_identity(conn: &mut PgConnection, identity: &Identity) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT member_id FROM identities WHERE kind = $1 AND value = $2")
-            .bind(identity.kind.as_str())
-            .bind(&identity.value)
-            .fetch_optional(conn)
-            .await?,
-    )
+async fn member_id_by_identity(conn: &mut PgConnection, identity: &Identity) -> Result<Option<MemberId>, StoreError> {
+    let id: Option<String> = sqlx::query_scalar("SELECT member_id FROM identities WHERE kind = $1 AND value = $2")
+        .bind(identity.kind.as_str())
+        .bind(&identity.value)
+        .fetch_optional(conn)
+        .await?;
+    Ok(id.map(MemberId::from_stored))
 }
 
 /// The id of the member a request names; `NotFound` if there is none.
-pub(super) async fn resolve_member(conn: &mut PgConnection, member: &MemberRef) -> Result<String, StoreError> {
+pub(super) async fn resolve_member(conn: &mut PgConnection, member: &MemberRef) -> Result<MemberId, StoreError> {
     let id = match member {
         MemberRef::Id(id) => {
-            sqlx::query_scalar("SELECT id FROM members WHERE id = $1")
-                .bind(id)
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM members WHERE id = $1")
+                .bind(id.as_str())
                 .fetch_optional(conn)
-                .await?
+                .await?;
+            found.map(MemberId::from_stored)
         }
         MemberRef::Identity(identity) => member_id_by_identity(conn, identity).await?,
     };
     id.ok_or(StoreError::NotFound(Entity::Member))
 }
 
-pub(super) async fn member(conn: &mut PgConnection, id: &str) -> Result<Option<MemberRow>, StoreError> {
+pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
     let row = sqlx::query(
         "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
                 tier, segments, plan FROM members WHERE id = $1",
     )
-    .bind(id)
+        .bind(id.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let identities: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, value FROM identities WHERE member_id = $1 ORDER BY kind, value")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_all(conn)
             .await?;
     Ok(Some(MemberRow {
-        id: r.try_get(0)?,
+        id: MemberId::from_stored(r.try_get(0)?),
         name: r.try_get(1)?,
         country: r.try_get(2)?,
         referral_code: r.try_get(3)?,
-        referred_by: r.try_get(9)?,
+        referred_by: r.try_get::<Option<String>, _>(9)?.map(MemberId::from_stored),
         created_at: from_micros(r.try_get(4)?),
         balance: Balance {
             available: r.try_get(5)?,
@@ -89,7 +90,7 @@ pub(super) async fn member_state(
         MemberRef::Id(id) => sqlx::query(&format!(
             "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at FROM members m WHERE m.id = $1{lock}"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?,
         MemberRef::Identity(identity) => {
@@ -105,7 +106,7 @@ pub(super) async fn member_state(
         }
     };
     let r = row.ok_or(StoreError::NotFound(Entity::Member))?;
-    let member_id: String = r.try_get(0)?;
+    let member_id = MemberId::from_stored(r.try_get(0)?);
     let next_due_at = r.try_get::<Option<i64>, _>(4)?.map(from_micros);
     let lots_loaded = want_lots(next_due_at);
     let mut lots = Vec::new();
@@ -113,7 +114,7 @@ pub(super) async fn member_state(
         let rows = sqlx::query(
             "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = $1 AND remaining > 0",
         )
-        .bind(&member_id)
+                .bind(member_id.as_str())
         .fetch_all(&mut *conn)
         .await?;
         for r in rows {
@@ -142,11 +143,15 @@ pub(super) async fn member_state(
 }
 
 /// The member's purchases at the partner so far.
-pub(super) async fn visits(conn: &mut PgConnection, member_id: &str, partner_id: &str) -> Result<i64, StoreError> {
+pub(super) async fn visits(
+    conn: &mut PgConnection,
+    member_id: &MemberId,
+    partner_id: &PartnerId,
+) -> Result<i64, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT visits FROM member_partners WHERE member_id = $1 AND partner_id = $2")
-            .bind(member_id)
-            .bind(partner_id)
+            .bind(member_id.as_str())
+            .bind(partner_id.as_str())
             .fetch_optional(conn)
             .await?
             .unwrap_or(0),
@@ -156,11 +161,11 @@ pub(super) async fn visits(conn: &mut PgConnection, member_id: &str, partner_id:
 fn activity_row(r: &PgRow) -> Result<ActivityRow, StoreError> {
     Ok(ActivityRow {
         id: r.try_get(0)?,
-        member_id: r.try_get(1)?,
+        member_id: MemberId::from_stored(r.try_get(1)?),
         kind: r.try_get(2)?,
         points: r.try_get(3)?,
         occurred_at: from_micros(r.try_get(4)?),
-        partner_id: r.try_get(5)?,
+        partner_id: r.try_get::<Option<String>, _>(5)?.map(PartnerId::from_stored),
         transaction_id: r.try_get(6)?,
         description: r.try_get(7)?,
     })
@@ -180,7 +185,7 @@ impl PgStore {
             None => None,
         };
         sqlx::query("INSERT INTO members (id, name, country, referral_code, referred_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&m.id)
+                        .bind(m.id.as_str())
             .bind(&m.name)
             .bind(&m.country)
             .bind(&m.referral_code)
@@ -194,7 +199,7 @@ impl PgStore {
             )
             .bind(identity.kind.as_str())
             .bind(&identity.value)
-            .bind(&m.id)
+            .bind(m.id.as_str())
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -208,7 +213,7 @@ impl PgStore {
         Ok(row)
     }
 
-    pub async fn member(&self, id: String) -> Result<Option<MemberRow>, StoreError> {
+    pub async fn member(&self, id: MemberId) -> Result<Option<MemberRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         member(&mut conn, &id).await
     }
@@ -227,8 +232,8 @@ impl PgStore {
              WHERE member_id = $1 AND ($2::text IS NULL OR partner_id = $2) AND ($3::bigint IS NULL OR id < $3)
              ORDER BY id DESC LIMIT $4",
         )
-        .bind(&q.member_id)
-        .bind(&q.partner_id)
+        .bind(q.member_id.as_str())
+        .bind(q.partner_id.as_ref().map(PartnerId::as_str))
         .bind(q.before_id)
         .bind(i64::from(q.limit))
         .fetch_all(&self.pool)
@@ -236,10 +241,10 @@ impl PgStore {
         rows.iter().map(activity_row).collect()
     }
 
-    pub async fn set_member_profile(&self, id: String, p: MemberProfile) -> Result<MemberRow, StoreError> {
+    pub async fn set_member_profile(&self, id: MemberId, p: MemberProfile) -> Result<MemberRow, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let n = sqlx::query("UPDATE members SET tier = $2, segments = $3, plan = $4 WHERE id = $1")
-            .bind(&id)
+            .bind(id.as_str())
             .bind(&p.tier)
             .bind(keys_json(&p.segments)?)
             .bind(&p.plan)
@@ -257,7 +262,7 @@ impl PgStore {
     pub async fn member_facts(
         &self,
         member_ref: MemberRef,
-        partner_id: Option<String>,
+        partner_id: Option<PartnerId>,
     ) -> Result<Option<MemberFacts>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let id = match resolve_member(&mut conn, &member_ref).await {
@@ -266,7 +271,7 @@ impl PgStore {
             Err(e) => return Err(e),
         };
         let Some(r) = sqlx::query("SELECT tier, segments, plan, country, created_at FROM members WHERE id = $1")
-            .bind(&id)
+            .bind(id.as_str())
             .fetch_optional(&mut *conn)
             .await?
         else {
@@ -277,7 +282,7 @@ impl PgStore {
             None => 0,
         };
         Ok(Some(MemberFacts {
-            id,
+            id: id.into_string(),
             tier: r.try_get(0)?,
             segments: segments_from_json(&r.try_get::<String, _>(1)?)?,
             plan: r.try_get(2)?,

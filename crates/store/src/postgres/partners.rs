@@ -6,12 +6,13 @@ use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use tally_domain::ids::{Id, LocationId, PartnerId};
 
 const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
 
 fn partner_row(r: &PgRow) -> Result<PartnerRow, StoreError> {
     Ok(PartnerRow {
-        id: r.try_get(0)?,
+        id: PartnerId::from_stored(r.try_get(0)?),
         name: r.try_get(1)?,
         industry: r.try_get(2)?,
         country: r.try_get(3)?,
@@ -24,25 +25,29 @@ fn partner_row(r: &PgRow) -> Result<PartnerRow, StoreError> {
 }
 
 /// The name a partner's activity lines and returns show.
-pub(super) async fn partner_name(conn: &mut PgConnection, id: &str) -> Result<String, StoreError> {
+pub(super) async fn partner_name(conn: &mut PgConnection, id: &PartnerId) -> Result<String, StoreError> {
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM partners WHERE id = $1")
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(conn)
         .await?;
     Ok(name.unwrap_or_default())
 }
 
 /// The partner that owns a location, if the location exists.
-pub(super) async fn location_owner(conn: &mut PgConnection, location_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT partner_id FROM locations WHERE id = $1")
-        .bind(location_id)
+pub(super) async fn location_owner(
+    conn: &mut PgConnection,
+    location_id: &LocationId,
+) -> Result<Option<PartnerId>, StoreError> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM locations WHERE id = $1")
+        .bind(location_id.as_str())
         .fetch_optional(conn)
-        .await?)
+        .await?;
+    Ok(owner.map(PartnerId::from_stored))
 }
 
 impl PgStore {
-    async fn require_partner(&self, id: &str) -> Result<(), StoreError> {
-        match self.partner(id.to_string()).await? {
+    async fn require_partner(&self, id: &PartnerId) -> Result<(), StoreError> {
+        match self.partner(id.clone()).await? {
             Some(_) => Ok(()),
             None => Err(StoreError::NotFound(Entity::Partner)),
         }
@@ -52,7 +57,7 @@ impl PgStore {
         sqlx::query(&format!(
             "INSERT INTO partners ({PARTNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
-        .bind(&p.id)
+        .bind(p.id.as_str())
         .bind(&p.name)
         .bind(&p.industry)
         .bind(&p.country)
@@ -75,9 +80,9 @@ impl PgStore {
         rows.iter().map(partner_row).collect()
     }
 
-    pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
+    pub async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRow>, StoreError> {
         let row = sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(partner_row).transpose()
@@ -86,8 +91,8 @@ impl PgStore {
     pub async fn create_location(&self, l: LocationRow) -> Result<LocationRow, StoreError> {
         self.require_partner(&l.partner_id).await?;
         sqlx::query("INSERT INTO locations (id, partner_id, name, city, country, timezone, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&l.id)
-            .bind(&l.partner_id)
+                        .bind(l.id.as_str())
+            .bind(l.partner_id.as_str())
             .bind(&l.name)
             .bind(&l.city)
             .bind(&l.country)
@@ -98,18 +103,18 @@ impl PgStore {
         Ok(l)
     }
 
-    pub async fn locations(&self, partner_id: String) -> Result<Vec<LocationRow>, StoreError> {
+    pub async fn locations(&self, partner_id: PartnerId) -> Result<Vec<LocationRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, partner_id, name, city, country, timezone, created_at FROM locations WHERE partner_id = $1 ORDER BY created_at, id",
         )
-        .bind(partner_id)
+                .bind(partner_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 Ok(LocationRow {
-                    id: r.try_get(0)?,
-                    partner_id: r.try_get(1)?,
+                    id: LocationId::from_stored(r.try_get(0)?),
+                    partner_id: PartnerId::from_stored(r.try_get(1)?),
                     name: r.try_get(2)?,
                     city: r.try_get(3)?,
                     country: r.try_get(4)?,
@@ -124,7 +129,7 @@ impl PgStore {
         self.require_partner(&k.partner_id).await?;
         sqlx::query("INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&k.id)
-            .bind(&k.partner_id)
+            .bind(k.partner_id.as_str())
             .bind(&k.key_hash)
             .bind(to_micros(k.created_at))
             .execute(&self.pool)
@@ -132,12 +137,11 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn api_key_partner(&self, hash: String) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+    pub async fn api_key_partner(&self, hash: String) -> Result<Option<PartnerId>, StoreError> {
+        let partner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(partner.map(PartnerId::from_stored))
     }
 }

@@ -12,6 +12,7 @@ use crate::codec::{money, to_json};
 use crate::model::{Posted, PurchaseCmd, TransactionRow, to_micros};
 use sqlx::{PgConnection, PgPool, Row};
 use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
 
@@ -19,7 +20,7 @@ use tally_domain::receipt::PurchaseReceipt;
 async fn stored_receipt(conn: &mut PgConnection, cmd: &PurchaseCmd) -> Result<Option<StoredAnswer>, StoreError> {
     let row: Option<(String, String)> =
         sqlx::query_as("SELECT request_hash, receipt FROM transactions WHERE partner_id = $1 AND external_id = $2")
-            .bind(&cmd.partner.id)
+            .bind(cmd.partner.id.as_str())
             .bind(&cmd.external_id)
             .fetch_optional(conn)
             .await?;
@@ -61,7 +62,7 @@ pub(super) async fn post_purchase_in(
     let counters = draft_counters(tx, &cmd.rules, &state.member_id, budgets, taken).await?;
     let facts = PurchaseFacts {
         state: &state,
-        location_owner: owner.as_deref(),
+        location_owner: owner.as_ref(),
         visits,
         counters: &counters,
     };
@@ -76,11 +77,11 @@ pub(super) async fn post_purchase_in(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (partner_id, external_id) DO NOTHING",
     )
-    .bind(&cmd.transaction_id)
-    .bind(&cmd.partner.id)
+    .bind(cmd.transaction_id.as_str())
+    .bind(cmd.partner.id.as_str())
     .bind(&cmd.external_id)
-    .bind(&d.member_id)
-    .bind(&cmd.location_id)
+    .bind(d.member_id.as_str())
+    .bind(cmd.location_id.as_ref().map(|l| l.as_str()))
     .bind(to_micros(cmd.occurred_at))
     .bind(to_micros(cmd.now))
     .bind(cmd.total.amount)
@@ -96,8 +97,8 @@ pub(super) async fn post_purchase_in(
         return Ok(None);
     }
     write_plan(tx, &d.member_id, &d.plan, cmd.now).await?;
-    let visit = Some((d.member_id.as_str(), cmd.partner.id.as_str(), cmd.occurred_at));
-    write_awards(tx, &cmd.transaction_id, &awards, visit).await?;
+    let visit = Some((&d.member_id, &cmd.partner.id, cmd.occurred_at));
+    write_awards(tx, cmd.transaction_id.as_str(), &awards, visit).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -107,7 +108,7 @@ pub(super) async fn post_purchase_in(
 /// A stored purchase; with `lock`, its row is locked until the transaction ends.
 pub(super) async fn transaction_row(
     conn: &mut PgConnection,
-    id: &str,
+    id: &TransactionId,
     lock: bool,
 ) -> Result<Option<TransactionRow>, StoreError> {
     let sql = format!(
@@ -115,13 +116,13 @@ pub(super) async fn transaction_row(
                 returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    let Some(r) = sqlx::query(&sql).bind(id).fetch_optional(conn).await? else {
+    let Some(r) = sqlx::query(&sql).bind(id.as_str()).fetch_optional(conn).await? else {
         return Ok(None);
     };
     Ok(Some(TransactionRow {
-        id: r.try_get(0)?,
-        partner_id: r.try_get(1)?,
-        member_id: r.try_get(2)?,
+        id: TransactionId::from_stored(r.try_get(0)?),
+        partner_id: PartnerId::from_stored(r.try_get(1)?),
+        member_id: MemberId::from_stored(r.try_get(2)?),
         external_id: r.try_get(3)?,
         total: money(r.try_get(4)?, &r.try_get::<String, _>(5)?)?,
         points_earned: r.try_get(6)?,
@@ -165,14 +166,14 @@ impl PgStore {
         let counters = current_counters(&mut conn, &cmd.rules, &state.member_id).await?;
         let facts = PurchaseFacts {
             state: &state,
-            location_owner: owner.as_deref(),
+            location_owner: owner.as_ref(),
             visits: None,
             counters: &counters,
         };
         Ok(decide_purchase(&cmd, facts, ReceiptStatus::Quote)?.receipt)
     }
 
-    pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {
+    pub async fn transaction(&self, id: TransactionId) -> Result<Option<TransactionRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         transaction_row(&mut conn, &id, false).await
     }

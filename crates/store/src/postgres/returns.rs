@@ -18,7 +18,7 @@ async fn stored_return(conn: &mut PgConnection, cmd: &ReturnCmd) -> Result<Optio
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT request_hash, receipt, transaction_id FROM returns WHERE partner_id = $1 AND external_id = $2",
     )
-    .bind(&cmd.partner_id)
+    .bind(cmd.partner_id.as_str())
     .bind(&cmd.external_id)
     .fetch_optional(conn)
     .await?;
@@ -36,7 +36,11 @@ impl PgStore {
             .await?
             .filter(|t| t.partner_id == cmd.partner_id)
             .ok_or(StoreError::NotFound(Entity::Transaction))?;
-        if let Some(posted) = replay(stored_return(&mut tx, &cmd).await?, &cmd.request_hash, Some(&txn.id))? {
+        if let Some(posted) = replay(
+            stored_return(&mut tx, &cmd).await?,
+            &cmd.request_hash,
+            Some(txn.id.as_str()),
+        )? {
             return Ok(posted);
         }
         let name = partner_name(&mut tx, &txn.partner_id).await?;
@@ -54,9 +58,9 @@ impl PgStore {
             "INSERT INTO returns (id, transaction_id, partner_id, external_id, amount, recorded_at, request_hash, receipt)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id, external_id) DO NOTHING",
         )
-        .bind(&cmd.return_id)
-        .bind(&txn.id)
-        .bind(&cmd.partner_id)
+                .bind(cmd.return_id.as_str())
+        .bind(txn.id.as_str())
+        .bind(cmd.partner_id.as_str())
         .bind(&cmd.external_id)
         .bind(cmd.amount.amount)
         .bind(to_micros(cmd.now))
@@ -73,7 +77,7 @@ impl PgStore {
             "UPDATE transactions SET returned_amount = returned_amount + $2, points_reversed = points_reversed + $3,
                  points_refunded = points_refunded + $4 WHERE id = $1",
         )
-        .bind(&txn.id)
+        .bind(txn.id.as_str())
         .bind(change.returned_amount)
         .bind(change.points_reversed)
         .bind(change.points_refunded)

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use tally_domain::decide::{AwardReversal, Granted, RuleDraft, SavedAward, counter_keys};
+use tally_domain::ids::{Id, MemberId, PartnerId, RuleId, TransactionId};
 
 /// The counters' use (a missing counter is unused), the rows locked in key order until
 /// the transaction ends. Only cap counters are read this way, and a member's cap
@@ -41,7 +42,7 @@ async fn counters(conn: &mut PgConnection, keys: &[String]) -> Result<HashMap<St
 pub(super) async fn current_counters(
     conn: &mut PgConnection,
     draft: &RuleDraft,
-    member_id: &str,
+    member_id: &MemberId,
 ) -> Result<HashMap<String, i64>, StoreError> {
     if draft.awards.is_empty() {
         return Ok(HashMap::new());
@@ -56,7 +57,7 @@ pub(super) async fn current_counters(
 pub(super) async fn draft_counters(
     conn: &mut PgConnection,
     draft: &RuleDraft,
-    member_id: &str,
+    member_id: &MemberId,
     budgets: &Budgets,
     taken: &mut Taken,
 ) -> Result<HashMap<String, i64>, StoreError> {
@@ -93,7 +94,12 @@ fn budget_keys(draft: &RuleDraft) -> HashSet<String> {
     draft
         .awards
         .iter()
-        .flat_map(|a| a.limits.iter().filter(|l| l.is_budget()).map(|l| l.key(&a.rule_id, "")))
+        .flat_map(|a| {
+            a.limits
+                .iter()
+                .filter(|l| l.is_budget())
+                .map(|l| l.key(&a.rule_id, &MemberId::default()))
+        })
         .collect()
 }
 
@@ -135,7 +141,7 @@ pub(super) fn award_rows(draft: &RuleDraft, granted: &Granted) -> Result<AwardRo
         deltas: vec![],
     };
     for g in granted.counted() {
-        rows.rules.push(g.rule_id.clone());
+        rows.rules.push(g.rule_id.to_string());
         rows.versions.push(g.version);
         rows.points.push(g.points);
         rows.keys.push(keys_json(&g.keys)?);
@@ -153,13 +159,13 @@ pub(super) async fn write_awards(
     conn: &mut PgConnection,
     transaction_id: &str,
     rows: &AwardRows,
-    visit: Option<(&str, &str, Timestamp)>,
+    visit: Option<(&MemberId, &PartnerId, Timestamp)>,
 ) -> Result<(), StoreError> {
     if rows.rules.is_empty() && rows.counter_keys.is_empty() && visit.is_none() {
         return Ok(());
     }
     let (member, partner, at) = match visit {
-        Some((m, p, at)) => (Some(m), Some(p), to_micros(at)),
+        Some((m, p, at)) => (Some(m.as_str()), Some(p.as_str()), to_micros(at)),
         None => (None, None, 0),
     };
     sqlx::query(
@@ -191,17 +197,20 @@ pub(super) async fn write_awards(
 }
 
 /// The awards a purchase kept, as its return's decision reads them.
-pub(super) async fn saved_awards(conn: &mut PgConnection, transaction_id: &str) -> Result<Vec<SavedAward>, StoreError> {
+pub(super) async fn saved_awards(
+    conn: &mut PgConnection,
+    transaction_id: &TransactionId,
+) -> Result<Vec<SavedAward>, StoreError> {
     let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
         "SELECT rule_id, points, reversed, counter_keys FROM rule_awards WHERE transaction_id = $1 ORDER BY rule_id",
     )
-    .bind(transaction_id)
+    .bind(transaction_id.as_str())
     .fetch_all(&mut *conn)
     .await?;
     rows.into_iter()
         .map(|(rule_id, points, reversed, keys)| {
             Ok(SavedAward {
-                rule_id,
+                rule_id: RuleId::from_stored(rule_id),
                 points,
                 reversed,
                 keys: keys_from_json(&keys)?,
@@ -213,13 +222,13 @@ pub(super) async fn saved_awards(conn: &mut PgConnection, transaction_id: &str) 
 /// Writes what a return takes back of a purchase's awards and gives back to counters.
 pub(super) async fn reverse_awards(
     conn: &mut PgConnection,
-    transaction_id: &str,
+    transaction_id: &TransactionId,
     reversals: &[AwardReversal],
 ) -> Result<(), StoreError> {
     for r in reversals {
         sqlx::query("UPDATE rule_awards SET reversed = reversed + $3 WHERE transaction_id = $1 AND rule_id = $2")
-            .bind(transaction_id)
-            .bind(&r.rule_id)
+            .bind(transaction_id.as_str())
+            .bind(r.rule_id.as_str())
             .bind(r.points)
             .execute(&mut *conn)
             .await?;
@@ -236,13 +245,13 @@ pub(super) async fn reverse_awards(
     Ok(())
 }
 
-async fn rule_rows(pool: &PgPool, id: Option<&str>) -> Result<Vec<RuleRow>, StoreError> {
+async fn rule_rows(pool: &PgPool, id: Option<&RuleId>) -> Result<Vec<RuleRow>, StoreError> {
     let rows: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
         "SELECT r.id, r.current_version, v.spec, r.created_at, r.updated_at FROM earning_rules r
          JOIN earning_rule_versions v ON v.rule_id = r.id AND v.version = r.current_version
          WHERE $1::text IS NULL OR r.id = $1 ORDER BY r.id",
     )
-    .bind(id)
+    .bind(id.map(RuleId::as_str))
     .fetch_all(pool)
     .await?;
     rule_rows_from(rows)
@@ -251,15 +260,15 @@ async fn rule_rows(pool: &PgPool, id: Option<&str>) -> Result<Vec<RuleRow>, Stor
 impl PgStore {
     pub async fn save_rule(
         &self,
-        id: String,
-        partner_id: Option<String>,
+        id: RuleId,
+        partner_id: Option<PartnerId>,
         spec_json: String,
         now: Timestamp,
     ) -> Result<RuleRow, StoreError> {
         let mut tx = self.pool.begin().await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT current_version FROM earning_rules WHERE id = $1 FOR UPDATE")
-                .bind(&id)
+                .bind(id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let version = current.map_or(1, |v| v + 1);
@@ -268,14 +277,14 @@ impl PgStore {
              ON CONFLICT (id) DO UPDATE SET current_version = EXCLUDED.current_version, partner_id = EXCLUDED.partner_id,
                  updated_at = EXCLUDED.updated_at",
         )
-        .bind(&id)
-        .bind(&partner_id)
+                .bind(id.as_str())
+        .bind(partner_id.as_ref().map(PartnerId::as_str))
         .bind(version)
         .bind(to_micros(now))
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO earning_rule_versions (rule_id, version, spec, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
+            .bind(id.as_str())
             .bind(version)
             .bind(&spec_json)
             .bind(to_micros(now))
@@ -292,7 +301,7 @@ impl PgStore {
         rule_rows(&self.pool, None).await
     }
 
-    pub async fn rule(&self, id: String) -> Result<Option<RuleRow>, StoreError> {
+    pub async fn rule(&self, id: RuleId) -> Result<Option<RuleRow>, StoreError> {
         Ok(rule_rows(&self.pool, Some(&id)).await?.pop())
     }
 
@@ -301,11 +310,11 @@ impl PgStore {
         counters(&mut conn, &keys).await
     }
 
-    pub async fn rule_versions(&self, id: String) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+    pub async fn rule_versions(&self, id: RuleId) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
         let rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT version, spec, created_at FROM earning_rule_versions WHERE rule_id = $1 ORDER BY version",
         )
-        .bind(id)
+        .bind(id.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(v, s, c)| (v, s, from_micros(c))).collect())

@@ -91,7 +91,7 @@ async fn run(pool: PgPool, budgets: Arc<Budgets>, queue: Arc<Mutex<mpsc::Receive
 
 fn member_key(m: &MemberRef) -> String {
     match m {
-        MemberRef::Id(id) => id.clone(),
+        MemberRef::Id(id) => id.to_string(),
         MemberRef::Identity(i) => format!("{}:{}", i.kind.as_str(), i.value),
     }
 }

@@ -11,6 +11,7 @@ use crate::model::{EventCmd, EventRow, Posted, from_micros, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{EventFacts, StoredAnswer, decide_event, replay};
+use tally_domain::ids::{EventId, Id, MemberId, PartnerId};
 use tally_domain::plan::needs_lots;
 
 fn event_types(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
@@ -54,7 +55,7 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
         .optional()?
         .is_some();
     let member_id = resolve_member(conn, &cmd.member)?;
-    let partner_id = cmd.partner.as_ref().map(|p| p.id.as_str());
+    let partner_id = cmd.partner.as_ref().map(|p| &p.id);
     let state = load_state(conn, &member_id, |due| needs_lots(0, due, cmd.now))?;
     let visits = match (cmd.rules.reads_visits(), partner_id) {
         (true, Some(p)) => Some(visits(conn, &member_id, p)?),
@@ -74,12 +75,12 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
         "INSERT INTO events (id, source, external_id, partner_id, member_id, event_type, attributes, occurred_at,
              recorded_at, points_earned, request_hash, receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
-    .execute(params![
-        cmd.id,
+        .execute(params![
+        cmd.id.as_str(),
         cmd.source,
         cmd.external_id,
-        partner_id,
-        d.member_id,
+        partner_id.map(PartnerId::as_str),
+        d.member_id.as_str(),
         cmd.event_type,
         cmd.attributes_json,
         to_micros(cmd.occurred_at),
@@ -89,7 +90,7 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
         receipt
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
-    write_awards(conn, &cmd.id, &d.granted)?;
+    write_awards(conn, cmd.id.as_str(), &d.granted)?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
@@ -99,8 +100,8 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
 /// A member's events, newest first (a partner sees its own).
 fn events(
     conn: &Connection,
-    member_id: &str,
-    partner_id: Option<&str>,
+    member_id: &MemberId,
+    partner_id: Option<&PartnerId>,
     limit: u32,
 ) -> Result<Vec<EventRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -108,17 +109,20 @@ fn events(
          WHERE member_id = ?1 AND (?2 IS NULL OR partner_id = ?2) ORDER BY occurred_at DESC, id DESC LIMIT ?3",
     )?;
     let rows = stmt
-        .query_map(params![member_id, partner_id, limit], |r| {
-            Ok(EventRow {
-                id: r.get(0)?,
-                external_id: r.get(1)?,
-                partner_id: r.get(2)?,
-                event_type: r.get(3)?,
-                attributes_json: r.get(4)?,
-                occurred_at: from_micros(r.get(5)?),
-                points_earned: r.get(6)?,
-            })
-        })?
+        .query_map(
+            params![member_id.as_str(), partner_id.map(PartnerId::as_str), limit],
+            |r| {
+                Ok(EventRow {
+                    id: EventId::from_stored(r.get(0)?),
+                    external_id: r.get(1)?,
+                    partner_id: r.get::<_, Option<String>>(2)?.map(PartnerId::from_stored),
+                    event_type: r.get(3)?,
+                    attributes_json: r.get(4)?,
+                    occurred_at: from_micros(r.get(5)?),
+                    points_earned: r.get(6)?,
+                })
+            },
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -144,11 +148,11 @@ impl SqliteStore {
 
     pub async fn events(
         &self,
-        member_id: String,
-        partner_id: Option<String>,
+        member_id: MemberId,
+        partner_id: Option<PartnerId>,
         limit: u32,
     ) -> Result<Vec<EventRow>, StoreError> {
-        self.read(move |c| events(c, &member_id, partner_id.as_deref(), limit))
+        self.read(move |c| events(c, &member_id, partner_id.as_ref(), limit))
             .await
     }
 }

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use tally_domain::decide::decide_settle;
+use tally_domain::ids::{Id, MemberId};
 use tally_domain::ledger::EntryCode;
 use tally_domain::plan::Plan;
 
@@ -17,7 +18,12 @@ use tally_domain::plan::Plan;
 const SETTLE_CHUNK: u32 = 200;
 
 /// Writes a plan: entries, lots, activity, and the member's balances and due time.
-pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: Timestamp) -> Result<(), StoreError> {
+pub(super) fn write_plan(
+    conn: &Connection,
+    member_id: &MemberId,
+    plan: &Plan,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let recorded = to_micros(now);
     let mut entry = conn.prepare_cached(
         "INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -46,7 +52,7 @@ pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: T
     )?;
     for lot in &plan.new_lots {
         insert_lot.execute(params![
-            member_id,
+            member_id.as_str(),
             lot.remaining,
             to_micros(lot.earned_at),
             to_micros(lot.expires_at),
@@ -60,7 +66,7 @@ pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: T
     )?;
     for a in &plan.activity {
         activity.execute(params![
-            member_id,
+            member_id.as_str(),
             a.kind.as_str(),
             a.points,
             to_micros(a.at),
@@ -74,7 +80,7 @@ pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: T
         "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1",
     )?
     .execute(params![
-        member_id,
+        member_id.as_str(),
         b.available,
         b.pending,
         b.lifetime_earned,
@@ -84,7 +90,7 @@ pub(super) fn write_plan(conn: &Connection, member_id: &str, plan: &Plan, now: T
 }
 
 /// Matures and expires what is due for one member; returns (matured, expired) points.
-fn settle_member(conn: &Connection, member_id: &str, now: Timestamp) -> Result<(i64, i64), StoreError> {
+fn settle_member(conn: &Connection, member_id: &MemberId, now: Timestamp) -> Result<(i64, i64), StoreError> {
     let state = load_state(conn, member_id, |_| true)?;
     let Some(plan) = decide_settle(&state, now)? else {
         return Ok((0, 0));
@@ -93,10 +99,10 @@ fn settle_member(conn: &Connection, member_id: &str, now: Timestamp) -> Result<(
     Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
 }
 
-fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<String>, StoreError> {
+fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<MemberId>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id FROM members WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2")?;
-    let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0))?;
+    let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0).map(MemberId::from_stored))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -136,7 +142,7 @@ fn counts(conn: &Connection) -> Result<Counts, StoreError> {
 }
 
 impl SqliteStore {
-    pub async fn settle_member(&self, member_id: String, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn settle_member(&self, member_id: MemberId, now: Timestamp) -> Result<(), StoreError> {
         self.write(move |c| settle_member(c, &member_id, now).map(|_| ())).await
     }
 

@@ -10,6 +10,7 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::identity::Identity;
+use tally_domain::ids::{Id, MemberId, PartnerId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
@@ -30,37 +31,38 @@ fn create_member(conn: &Connection, m: &NewMember) -> Result<(), StoreError> {
         None => None,
     };
     conn.prepare_cached("INSERT INTO members (id, name, country, referral_code, referred_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![m.id, m.name, m.country, m.referral_code, referred_by, to_micros(m.created_at)])?;
+        .execute(params![m.id.as_str(), m.name, m.country, m.referral_code, referred_by, to_micros(m.created_at)])?;
     for identity in &m.identities {
         conn.prepare_cached("INSERT INTO identities (kind, value, member_id) VALUES (?1, ?2, ?3)")?
-            .execute(params![identity.kind.as_str(), identity.value, m.id])?;
+            .execute(params![identity.kind.as_str(), identity.value, m.id.as_str()])?;
     }
     Ok(())
 }
 
-fn member_id_by_identity(conn: &Connection, identity: &Identity) -> Result<Option<String>, StoreError> {
+fn member_id_by_identity(conn: &Connection, identity: &Identity) -> Result<Option<MemberId>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT member_id FROM identities WHERE kind = ?1 AND value = ?2")?
         .query_row(params![identity.kind.as_str(), identity.value], |r| r.get(0))
-        .optional()?)
+        .optional()?
+        .map(MemberId::from_stored))
 }
 
-fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreError> {
+fn member(conn: &Connection, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
     type Profile = (Option<String>, String, Option<String>);
     let row = conn
         .prepare_cached(
             "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
                     tier, segments, plan FROM members WHERE id = ?1",
         )?
-        .query_row([id], |r| {
+        .query_row([id.as_str()], |r| {
             let profile: Profile = (r.get(10)?, r.get(11)?, r.get(12)?);
             Ok((
                 MemberRow {
-                    id: r.get(0)?,
+                    id: MemberId::from_stored(r.get(0)?),
                     name: r.get(1)?,
                     country: r.get(2)?,
                     referral_code: r.get(3)?,
-                    referred_by: r.get(9)?,
+                    referred_by: r.get::<_, Option<String>>(9)?.map(MemberId::from_stored),
                     created_at: from_micros(r.get(4)?),
                     balance: Balance {
                         available: r.get(5)?,
@@ -86,18 +88,19 @@ fn member(conn: &Connection, id: &str) -> Result<Option<MemberRow>, StoreError> 
     let mut stmt =
         conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
     row.identities = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(row))
 }
 
 /// The id of the member a request names; `NotFound` if there is none.
-pub(super) fn resolve_member(conn: &Connection, member: &MemberRef) -> Result<String, StoreError> {
+pub(super) fn resolve_member(conn: &Connection, member: &MemberRef) -> Result<MemberId, StoreError> {
     let id = match member {
         MemberRef::Id(id) => conn
             .prepare_cached("SELECT id FROM members WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?,
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?
+            .map(MemberId::from_stored),
         MemberRef::Identity(identity) => member_id_by_identity(conn, identity)?,
     };
     id.ok_or(StoreError::NotFound(Entity::Member))
@@ -107,12 +110,12 @@ pub(super) fn resolve_member(conn: &Connection, member: &MemberRef) -> Result<St
 /// (given the stored due time) says the decision needs them.
 pub(super) fn load_state(
     conn: &Connection,
-    member_id: &str,
+    member_id: &MemberId,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
     let (balance, next_due) = conn
         .prepare_cached("SELECT available, pending, lifetime_earned, next_due_at FROM members WHERE id = ?1")?
-        .query_row([member_id], |r| {
+        .query_row([member_id.as_str()], |r| {
             Ok((
                 Balance {
                     available: r.get(0)?,
@@ -130,7 +133,7 @@ pub(super) fn load_state(
         let mut stmt = conn.prepare_cached(
             "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = ?1 AND remaining > 0",
         )?;
-        let rows = stmt.query_map([member_id], |r| {
+        let rows = stmt.query_map([member_id.as_str()], |r| {
             Ok(Lot {
                 id: Some(r.get(0)?),
                 remaining: r.get(1)?,
@@ -144,7 +147,7 @@ pub(super) fn load_state(
         lots = rows.collect::<Result<Vec<_>, _>>()?;
     }
     Ok(MemberState {
-        member_id: member_id.to_string(),
+        member_id: member_id.clone(),
         balance,
         lots,
         lots_loaded,
@@ -153,32 +156,32 @@ pub(super) fn load_state(
 }
 
 /// The member's purchases at the partner so far.
-pub(super) fn visits(conn: &Connection, member_id: &str, partner_id: &str) -> Result<i64, StoreError> {
+pub(super) fn visits(conn: &Connection, member_id: &MemberId, partner_id: &PartnerId) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT visits FROM member_partners WHERE member_id = ?1 AND partner_id = ?2")?
-        .query_row(params![member_id, partner_id], |r| r.get(0))
+        .query_row(params![member_id.as_str(), partner_id.as_str()], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
 
 pub(super) fn bump_visit(
     conn: &Connection,
-    member_id: &str,
-    partner_id: &str,
+    member_id: &MemberId,
+    partner_id: &PartnerId,
     at: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO member_partners (member_id, partner_id, visits, first_at, last_at) VALUES (?1, ?2, 1, ?3, ?3)
          ON CONFLICT (member_id, partner_id) DO UPDATE SET visits = visits + 1, last_at = MAX(last_at, excluded.last_at)",
     )?
-    .execute(params![member_id, partner_id, to_micros(at)])?;
+    .execute(params![member_id.as_str(), partner_id.as_str(), to_micros(at)])?;
     Ok(())
 }
 
-fn set_profile(conn: &Connection, member_id: &str, p: &MemberProfile) -> Result<(), StoreError> {
+fn set_profile(conn: &Connection, member_id: &MemberId, p: &MemberProfile) -> Result<(), StoreError> {
     let n = conn
         .prepare_cached("UPDATE members SET tier = ?2, segments = ?3, plan = ?4 WHERE id = ?1")?
-        .execute(params![member_id, p.tier, keys_json(&p.segments)?, p.plan])?;
+        .execute(params![member_id.as_str(), p.tier, keys_json(&p.segments)?, p.plan])?;
     if n == 0 {
         return Err(StoreError::NotFound(Entity::Member));
     }
@@ -189,7 +192,7 @@ fn set_profile(conn: &Connection, member_id: &str, p: &MemberProfile) -> Result<
 fn member_facts(
     conn: &Connection,
     member: &MemberRef,
-    partner_id: Option<&str>,
+    partner_id: Option<&PartnerId>,
 ) -> Result<Option<MemberFacts>, StoreError> {
     let id = match resolve_member(conn, member) {
         Ok(id) => id,
@@ -198,7 +201,7 @@ fn member_facts(
     };
     let row = conn
         .prepare_cached("SELECT tier, segments, plan, country, created_at FROM members WHERE id = ?1")?
-        .query_row([&id], |r| {
+        .query_row([id.as_str()], |r| {
             Ok((
                 r.get::<_, Option<String>>(0)?,
                 r.get::<_, String>(1)?,
@@ -216,7 +219,7 @@ fn member_facts(
         None => 0,
     };
     Ok(Some(MemberFacts {
-        id,
+        id: id.into_string(),
         tier,
         segments: segments_from_json(&segments)?,
         plan,
@@ -232,14 +235,15 @@ fn activity(conn: &Connection, q: &ActivityQuery) -> Result<Vec<ActivityRow>, St
          WHERE member_id = ?1 AND (?2 IS NULL OR partner_id = ?2) AND (?3 IS NULL OR id < ?3)
          ORDER BY id DESC LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![q.member_id, q.partner_id, q.before_id, q.limit], |r| {
+    let partner = q.partner_id.as_ref().map(PartnerId::as_str);
+    let rows = stmt.query_map(params![q.member_id.as_str(), partner, q.before_id, q.limit], |r| {
         Ok(ActivityRow {
             id: r.get(0)?,
-            member_id: r.get(1)?,
+            member_id: MemberId::from_stored(r.get(1)?),
             kind: r.get(2)?,
             points: r.get(3)?,
             occurred_at: from_micros(r.get(4)?),
-            partner_id: r.get(5)?,
+            partner_id: r.get::<_, Option<String>>(5)?.map(PartnerId::from_stored),
             transaction_id: r.get(6)?,
             description: r.get(7)?,
         })
@@ -256,7 +260,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn member(&self, id: String) -> Result<Option<MemberRow>, StoreError> {
+    pub async fn member(&self, id: MemberId) -> Result<Option<MemberRow>, StoreError> {
         self.read(move |c| member(c, &id)).await
     }
 
@@ -272,7 +276,7 @@ impl SqliteStore {
         self.read(move |c| activity(c, &query)).await
     }
 
-    pub async fn set_member_profile(&self, id: String, profile: MemberProfile) -> Result<MemberRow, StoreError> {
+    pub async fn set_member_profile(&self, id: MemberId, profile: MemberProfile) -> Result<MemberRow, StoreError> {
         self.write(move |c| {
             set_profile(c, &id, &profile)?;
             member(c, &id)?.ok_or(StoreError::NotFound(Entity::Member))
@@ -283,9 +287,8 @@ impl SqliteStore {
     pub async fn member_facts(
         &self,
         member: MemberRef,
-        partner_id: Option<String>,
+        partner_id: Option<PartnerId>,
     ) -> Result<Option<MemberFacts>, StoreError> {
-        self.read(move |c| member_facts(c, &member, partner_id.as_deref()))
-            .await
+        self.read(move |c| member_facts(c, &member, partner_id.as_ref())).await
     }
 }

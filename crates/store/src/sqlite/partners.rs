@@ -5,6 +5,7 @@ use crate::codec::{currency, decimal};
 use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use tally_domain::ids::{Id, LocationId, PartnerId};
 
 const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
 
@@ -27,7 +28,7 @@ fn partner_tuple(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartnerTuple> {
 fn partner_row(t: PartnerTuple) -> Result<PartnerRow, StoreError> {
     let (id, name, industry, country, code, timezone, earn_rate, pending_days, created_at) = t;
     Ok(PartnerRow {
-        id,
+        id: PartnerId::from_stored(id),
         name,
         industry,
         country,
@@ -47,9 +48,9 @@ fn partners(conn: &Connection) -> Result<Vec<PartnerRow>, StoreError> {
     rows.into_iter().map(partner_row).collect()
 }
 
-pub(super) fn partner(conn: &Connection, id: &str) -> Result<Option<PartnerRow>, StoreError> {
+pub(super) fn partner(conn: &Connection, id: &PartnerId) -> Result<Option<PartnerRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1"))?;
-    stmt.query_row([id], partner_tuple)
+    stmt.query_row([id.as_str()], partner_tuple)
         .optional()?
         .map(partner_row)
         .transpose()
@@ -59,7 +60,7 @@ fn create_partner(conn: &Connection, p: &PartnerRow) -> Result<(), StoreError> {
     conn.execute(
         &format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
         params![
-            p.id,
+            p.id.as_str(),
             p.name,
             p.industry,
             p.country,
@@ -73,7 +74,7 @@ fn create_partner(conn: &Connection, p: &PartnerRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn require_partner(conn: &Connection, id: &str) -> Result<(), StoreError> {
+fn require_partner(conn: &Connection, id: &PartnerId) -> Result<(), StoreError> {
     match partner(conn, id)? {
         Some(_) => Ok(()),
         None => Err(StoreError::NotFound(Entity::Partner)),
@@ -84,19 +85,19 @@ fn create_location(conn: &Connection, l: &LocationRow) -> Result<(), StoreError>
     require_partner(conn, &l.partner_id)?;
     conn.execute(
         "INSERT INTO locations (id, partner_id, name, city, country, timezone, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![l.id, l.partner_id, l.name, l.city, l.country, l.timezone, to_micros(l.created_at)],
+        params![l.id.as_str(), l.partner_id.as_str(), l.name, l.city, l.country, l.timezone, to_micros(l.created_at)],
     )?;
     Ok(())
 }
 
-fn locations(conn: &Connection, partner_id: &str) -> Result<Vec<LocationRow>, StoreError> {
+fn locations(conn: &Connection, partner_id: &PartnerId) -> Result<Vec<LocationRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, partner_id, name, city, country, timezone, created_at FROM locations WHERE partner_id = ?1 ORDER BY created_at, id",
     )?;
-    let rows = stmt.query_map([partner_id], |r| {
+    let rows = stmt.query_map([partner_id.as_str()], |r| {
         Ok(LocationRow {
-            id: r.get(0)?,
-            partner_id: r.get(1)?,
+            id: LocationId::from_stored(r.get(0)?),
+            partner_id: PartnerId::from_stored(r.get(1)?),
             name: r.get(2)?,
             city: r.get(3)?,
             country: r.get(4)?,
@@ -108,27 +109,29 @@ fn locations(conn: &Connection, partner_id: &str) -> Result<Vec<LocationRow>, St
 }
 
 /// The partner that owns a location, if the location exists.
-pub(super) fn location_owner(conn: &Connection, location_id: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn location_owner(conn: &Connection, location_id: &LocationId) -> Result<Option<PartnerId>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT partner_id FROM locations WHERE id = ?1")?
-        .query_row([location_id], |r| r.get(0))
-        .optional()?)
+        .query_row([location_id.as_str()], |r| r.get(0))
+        .optional()?
+        .map(PartnerId::from_stored))
 }
 
 fn create_api_key(conn: &Connection, k: &ApiKeyRow) -> Result<(), StoreError> {
     require_partner(conn, &k.partner_id)?;
     conn.execute(
         "INSERT INTO api_keys (id, partner_id, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![k.id, k.partner_id, k.key_hash, to_micros(k.created_at)],
+        params![k.id, k.partner_id.as_str(), k.key_hash, to_micros(k.created_at)],
     )?;
     Ok(())
 }
 
-fn api_key_partner(conn: &Connection, hash: &str) -> Result<Option<String>, StoreError> {
+fn api_key_partner(conn: &Connection, hash: &str) -> Result<Option<PartnerId>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT partner_id FROM api_keys WHERE key_hash = ?1")?
         .query_row([hash], |r| r.get(0))
-        .optional()?)
+        .optional()?
+        .map(PartnerId::from_stored))
 }
 
 impl SqliteStore {
@@ -140,8 +143,7 @@ impl SqliteStore {
     pub async fn partners(&self) -> Result<Vec<PartnerRow>, StoreError> {
         self.read(partners).await
     }
-
-    pub async fn partner(&self, id: String) -> Result<Option<PartnerRow>, StoreError> {
+    pub async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRow>, StoreError> {
         self.read(move |c| partner(c, &id)).await
     }
 
@@ -149,16 +151,14 @@ impl SqliteStore {
         self.write(move |c| create_location(c, &location).map(|_| location.clone()))
             .await
     }
-
-    pub async fn locations(&self, partner_id: String) -> Result<Vec<LocationRow>, StoreError> {
+    pub async fn locations(&self, partner_id: PartnerId) -> Result<Vec<LocationRow>, StoreError> {
         self.read(move |c| locations(c, &partner_id)).await
     }
 
     pub async fn create_api_key(&self, key: ApiKeyRow) -> Result<(), StoreError> {
         self.write(move |c| create_api_key(c, &key)).await
     }
-
-    pub async fn api_key_partner(&self, hash: String) -> Result<Option<String>, StoreError> {
+    pub async fn api_key_partner(&self, hash: String) -> Result<Option<PartnerId>, StoreError> {
         self.read(move |c| api_key_partner(c, &hash)).await
     }
 }

@@ -12,6 +12,7 @@ use crate::codec::{money, to_json};
 use crate::model::{MemberRef, Posted, PurchaseCmd, TransactionRow, to_micros};
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
 
@@ -19,7 +20,7 @@ use tally_domain::receipt::PurchaseReceipt;
 fn stored_receipt(conn: &Connection, cmd: &PurchaseCmd) -> Result<Option<StoredAnswer>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT request_hash, receipt FROM transactions WHERE partner_id = ?1 AND external_id = ?2")?
-        .query_row(params![cmd.partner.id, cmd.external_id], |r| {
+        .query_row(params![cmd.partner.id.as_str(), cmd.external_id], |r| {
             Ok(StoredAnswer {
                 request_hash: r.get(0)?,
                 receipt_json: r.get(1)?,
@@ -48,7 +49,7 @@ fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result
     let counters = draft_counters(conn, &cmd.rules, &member_id)?;
     let facts = PurchaseFacts {
         state: &state,
-        location_owner: owner.as_deref(),
+        location_owner: owner.as_ref(),
         visits,
         counters: &counters,
     };
@@ -67,11 +68,11 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
-        cmd.transaction_id,
-        cmd.partner.id,
+        cmd.transaction_id.as_str(),
+        cmd.partner.id.as_str(),
         cmd.external_id,
-        d.member_id,
-        cmd.location_id,
+        d.member_id.as_str(),
+        cmd.location_id.as_ref().map(|l| l.as_str()),
         to_micros(cmd.occurred_at),
         to_micros(cmd.now),
         cmd.total.amount,
@@ -83,7 +84,7 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         receipt
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
-    write_awards(conn, &cmd.transaction_id, &d.granted)?;
+    write_awards(conn, cmd.transaction_id.as_str(), &d.granted)?;
     bump_visit(conn, &d.member_id, &cmd.partner.id, cmd.occurred_at)?;
     Ok(Posted {
         receipt_json: receipt,
@@ -91,7 +92,7 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     })
 }
 
-pub(super) fn transaction(conn: &Connection, id: &str) -> Result<Option<TransactionRow>, StoreError> {
+pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Option<TransactionRow>, StoreError> {
     type Row = (
         (String, String, String, String),
         (i64, String),
@@ -101,8 +102,7 @@ pub(super) fn transaction(conn: &Connection, id: &str) -> Result<Option<Transact
         .prepare_cached(
             "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                     returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
+        )?        .query_row([id.as_str()], |r| {
             Ok((
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get(4)?, r.get(5)?),
@@ -115,9 +115,9 @@ pub(super) fn transaction(conn: &Connection, id: &str) -> Result<Option<Transact
     };
     let (points_earned, points_redeemed, returned_amount, points_reversed, points_refunded, receipt_json) = rest;
     Ok(Some(TransactionRow {
-        id,
-        partner_id,
-        member_id,
+        id: TransactionId::from_stored(id),
+        partner_id: PartnerId::from_stored(partner_id),
+        member_id: MemberId::from_stored(member_id),
         external_id,
         total: money(amount, &currency)?,
         points_earned,
@@ -167,8 +167,7 @@ impl SqliteStore {
         self.read(move |c| Ok(decide(c, &cmd, ReceiptStatus::Quote)?.receipt))
             .await
     }
-
-    pub async fn transaction(&self, id: String) -> Result<Option<TransactionRow>, StoreError> {
+    pub async fn transaction(&self, id: TransactionId) -> Result<Option<TransactionRow>, StoreError> {
         self.read(move |c| transaction(c, &id)).await
     }
 }

@@ -19,7 +19,7 @@ fn stored_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Option<StoredAnsw
         .prepare_cached(
             "SELECT request_hash, receipt, transaction_id FROM returns WHERE partner_id = ?1 AND external_id = ?2",
         )?
-        .query_row(params![cmd.partner_id, cmd.external_id], |r| {
+        .query_row(params![cmd.partner_id.as_str(), cmd.external_id], |r| {
             Ok(StoredAnswer {
                 request_hash: r.get(0)?,
                 receipt_json: r.get(1)?,
@@ -33,7 +33,7 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
     let txn = transaction(conn, &cmd.transaction_id)?
         .filter(|t| t.partner_id == cmd.partner_id)
         .ok_or(StoreError::NotFound(Entity::Transaction))?;
-    if let Some(posted) = replay(stored_return(conn, cmd)?, &cmd.request_hash, Some(&txn.id))? {
+    if let Some(posted) = replay(stored_return(conn, cmd)?, &cmd.request_hash, Some(txn.id.as_str()))? {
         return Ok(posted);
     }
     let partner_name = partner(conn, &txn.partner_id)?.map(|p| p.name).unwrap_or_default();
@@ -52,9 +52,9 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        cmd.return_id,
-        txn.id,
-        cmd.partner_id,
+        cmd.return_id.as_str(),
+        txn.id.as_str(),
+        cmd.partner_id.as_str(),
         cmd.external_id,
         cmd.amount.amount,
         to_micros(cmd.now),
@@ -67,7 +67,7 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
              points_refunded = points_refunded + ?4 WHERE id = ?1",
     )?
     .execute(params![
-        txn.id,
+        txn.id.as_str(),
         change.returned_amount,
         change.points_reversed,
         change.points_refunded

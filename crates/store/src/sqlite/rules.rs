@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use tally_domain::decide::{AwardReversal, Granted, RuleDraft, SavedAward, counter_keys};
+use tally_domain::ids::{Id, MemberId, PartnerId, RuleId, TransactionId};
 
 /// `?1, ?2, …` for `n` parameters.
 fn placeholders(n: usize) -> String {
@@ -39,7 +40,7 @@ fn counters(conn: &Connection, keys: &[String]) -> Result<HashMap<String, i64>, 
 pub(super) fn draft_counters(
     conn: &Connection,
     draft: &RuleDraft,
-    member_id: &str,
+    member_id: &MemberId,
 ) -> Result<HashMap<String, i64>, StoreError> {
     if draft.awards.is_empty() {
         return Ok(HashMap::new());
@@ -55,7 +56,7 @@ pub(super) fn write_awards(conn: &Connection, transaction_id: &str, granted: &Gr
     for g in granted.counted() {
         award.execute(params![
             transaction_id,
-            g.rule_id,
+            g.rule_id.as_str(),
             g.version,
             g.points,
             keys_json(&g.keys)?
@@ -71,19 +72,19 @@ pub(super) fn write_awards(conn: &Connection, transaction_id: &str, granted: &Gr
 }
 
 /// The awards a purchase kept, as its return's decision reads them.
-pub(super) fn saved_awards(conn: &Connection, transaction_id: &str) -> Result<Vec<SavedAward>, StoreError> {
+pub(super) fn saved_awards(conn: &Connection, transaction_id: &TransactionId) -> Result<Vec<SavedAward>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT rule_id, points, reversed, counter_keys FROM rule_awards WHERE transaction_id = ?1 ORDER BY rule_id",
     )?;
     let rows = stmt
-        .query_map([transaction_id], |r| {
+        .query_map([transaction_id.as_str()], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(rule_id, points, reversed, keys)| {
             Ok(SavedAward {
-                rule_id,
+                rule_id: RuleId::from_stored(rule_id),
                 points,
                 reversed,
                 keys: keys_from_json(&keys)?,
@@ -95,14 +96,14 @@ pub(super) fn saved_awards(conn: &Connection, transaction_id: &str) -> Result<Ve
 /// Writes what a return takes back of a purchase's awards and gives back to counters.
 pub(super) fn reverse_awards(
     conn: &Connection,
-    transaction_id: &str,
+    transaction_id: &TransactionId,
     reversals: &[AwardReversal],
 ) -> Result<(), StoreError> {
     for r in reversals {
         conn.prepare_cached(
             "UPDATE rule_awards SET reversed = reversed + ?3 WHERE transaction_id = ?1 AND rule_id = ?2",
         )?
-        .execute(params![transaction_id, r.rule_id, r.points])?;
+        .execute(params![transaction_id.as_str(), r.rule_id.as_str(), r.points])?;
         let mut lower = conn.prepare_cached("UPDATE rule_counters SET used = MAX(used - ?2, 0) WHERE key = ?1")?;
         for key in &r.keys {
             lower.execute(params![key, r.give_back])?;
@@ -114,15 +115,17 @@ pub(super) fn reverse_awards(
 /// Saves a new rule, or a new version of an existing one; returns the version.
 fn save_rule(
     conn: &Connection,
-    id: &str,
-    partner_id: Option<&str>,
+    id: &RuleId,
+    partner_id: Option<&PartnerId>,
     spec_json: &str,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     let current: Option<i64> = conn
         .prepare_cached("SELECT current_version FROM earning_rules WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+        .query_row([id.as_str()], |r| r.get(0))
         .optional()?;
+    let partner_id = partner_id.map(PartnerId::as_str);
+    let id = id.as_str();
     let version = current.map_or(1, |v| v + 1);
     if current.is_some() {
         conn.prepare_cached(
@@ -142,24 +145,26 @@ fn save_rule(
     Ok(version)
 }
 
-fn rule_rows(conn: &Connection, id: Option<&str>) -> Result<Vec<RuleRow>, StoreError> {
+fn rule_rows(conn: &Connection, id: Option<&RuleId>) -> Result<Vec<RuleRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.id, r.current_version, v.spec, r.created_at, r.updated_at FROM earning_rules r
          JOIN earning_rule_versions v ON v.rule_id = r.id AND v.version = r.current_version
          WHERE ?1 IS NULL OR r.id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([id.map(RuleId::as_str)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     rule_rows_from(rows)
 }
 
-fn rule_versions(conn: &Connection, id: &str) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+fn rule_versions(conn: &Connection, id: &RuleId) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT version, spec, created_at FROM earning_rule_versions WHERE rule_id = ?1 ORDER BY version",
     )?;
     let rows = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, from_micros(r.get(2)?))))?
+        .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, from_micros(r.get(2)?))))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -167,13 +172,13 @@ fn rule_versions(conn: &Connection, id: &str) -> Result<Vec<(i64, String, Timest
 impl SqliteStore {
     pub async fn save_rule(
         &self,
-        id: String,
-        partner_id: Option<String>,
+        id: RuleId,
+        partner_id: Option<PartnerId>,
         spec_json: String,
         now: Timestamp,
     ) -> Result<RuleRow, StoreError> {
         self.write(move |c| {
-            save_rule(c, &id, partner_id.as_deref(), &spec_json, now)?;
+            save_rule(c, &id, partner_id.as_ref(), &spec_json, now)?;
             rule_rows(c, Some(&id))?.pop().ok_or(StoreError::NotFound(Entity::Rule))
         })
         .await
@@ -183,7 +188,7 @@ impl SqliteStore {
         self.read(|c| rule_rows(c, None)).await
     }
 
-    pub async fn rule(&self, id: String) -> Result<Option<RuleRow>, StoreError> {
+    pub async fn rule(&self, id: RuleId) -> Result<Option<RuleRow>, StoreError> {
         self.read(move |c| Ok(rule_rows(c, Some(&id))?.pop())).await
     }
 
@@ -191,7 +196,7 @@ impl SqliteStore {
         self.read(move |c| counters(c, &keys)).await
     }
 
-    pub async fn rule_versions(&self, id: String) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
+    pub async fn rule_versions(&self, id: RuleId) -> Result<Vec<(i64, String, Timestamp)>, StoreError> {
         self.read(move |c| rule_versions(c, &id)).await
     }
 }
