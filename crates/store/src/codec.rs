@@ -141,3 +141,28 @@ pub fn rule_rows_from(rows: Vec<(String, i64, String, i64, i64)>) -> Result<Vec<
 pub fn segments_from_json(text: &str) -> Result<Vec<String>, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
+
+/// Saved awards as both backends select them: (rule, points, reversed, counter keys).
+pub fn saved_awards_from(
+    rows: Vec<(String, i64, i64, String)>,
+) -> Result<Vec<tally_domain::decide::SavedAward>, StoreError> {
+    rows.into_iter()
+        .map(|(rule_id, points, reversed, keys)| {
+            Ok(tally_domain::decide::SavedAward {
+                rule_id: tally_domain::ids::Id::from_stored(rule_id),
+                points,
+                reversed,
+                keys: keys_from_json(&keys)?,
+            })
+        })
+        .collect()
+}
+
+/// The first answer under an id, as both backends select it: (request hash, receipt).
+pub fn stored_answer((request_hash, receipt_json): (String, String)) -> tally_domain::decide::StoredAnswer {
+    tally_domain::decide::StoredAnswer {
+        request_hash,
+        receipt_json,
+        target: None,
+    }
+}

@@ -6,7 +6,7 @@ use super::budgets::Taken;
 use super::ledger::write_plan;
 use super::members::{member_state, visits};
 use super::rules::{award_rows, draft_counters, keep_drawn, write_awards};
-use crate::codec::to_json;
+use crate::codec::{stored_answer, to_json};
 use crate::model::{EventCmd, EventRow, Posted, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
@@ -22,11 +22,7 @@ async fn stored_event(conn: &mut PgConnection, cmd: &EventCmd) -> Result<Option<
             .bind(&cmd.external_id)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(request_hash, receipt_json)| StoredAnswer {
-        request_hash,
-        receipt_json,
-        target: None,
-    }))
+    Ok(row.map(stored_answer))
 }
 
 /// id, external id, partner, type, attributes, occurred at, points.

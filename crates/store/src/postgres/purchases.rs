@@ -8,7 +8,7 @@ use super::members::{member_state, visits};
 use super::partners::location_owner;
 use super::rules::{award_rows, current_counters, draft_counters, keep_drawn, write_awards};
 use crate::StoreError;
-use crate::codec::{money, to_json};
+use crate::codec::{money, stored_answer, to_json};
 use crate::model::{Posted, PurchaseCmd, TransactionRow, to_micros};
 use sqlx::{PgConnection, PgPool, Row};
 use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
@@ -24,11 +24,7 @@ async fn stored_receipt(conn: &mut PgConnection, cmd: &PurchaseCmd) -> Result<Op
             .bind(&cmd.external_id)
             .fetch_optional(conn)
             .await?;
-    Ok(row.map(|(request_hash, receipt_json)| StoredAnswer {
-        request_hash,
-        receipt_json,
-        target: None,
-    }))
+    Ok(row.map(stored_answer))
 }
 
 /// The answer of a receipt another request posted first.

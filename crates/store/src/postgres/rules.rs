@@ -4,14 +4,14 @@
 
 use super::PgStore;
 use super::budgets::{Budgets, Taken};
-use crate::codec::{keys_from_json, keys_json, rule_rows_from};
+use crate::codec::{keys_json, rule_rows_from, saved_awards_from};
 use crate::model::{RuleRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use tally_domain::decide::{AwardReversal, Granted, RuleDraft, SavedAward, counter_keys};
-use tally_domain::ids::{Id, MemberId, PartnerId, RuleId, TransactionId};
+use tally_domain::ids::{MemberId, PartnerId, RuleId, TransactionId};
 
 /// The counters' use (a missing counter is unused), the rows locked in key order until
 /// the transaction ends. Only cap counters are read this way, and a member's cap
@@ -207,16 +207,7 @@ pub(super) async fn saved_awards(
     .bind(transaction_id.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter()
-        .map(|(rule_id, points, reversed, keys)| {
-            Ok(SavedAward {
-                rule_id: RuleId::from_stored(rule_id),
-                points,
-                reversed,
-                keys: keys_from_json(&keys)?,
-            })
-        })
-        .collect()
+    saved_awards_from(rows)
 }
 
 /// Writes what a return takes back of a purchase's awards and gives back to counters.

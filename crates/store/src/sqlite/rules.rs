@@ -2,14 +2,14 @@
 //! awards a sale or event keeps (a return gives their share back).
 
 use super::SqliteStore;
-use crate::codec::{keys_from_json, keys_json, rule_rows_from};
+use crate::codec::{keys_json, rule_rows_from, saved_awards_from};
 use crate::model::{RuleRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use tally_domain::decide::{AwardReversal, Granted, RuleDraft, SavedAward, counter_keys};
-use tally_domain::ids::{Id, MemberId, PartnerId, RuleId, TransactionId};
+use tally_domain::ids::{MemberId, PartnerId, RuleId, TransactionId};
 
 /// `?1, ?2, …` for `n` parameters.
 fn placeholders(n: usize) -> String {
@@ -81,16 +81,7 @@ pub(super) fn saved_awards(conn: &Connection, transaction_id: &TransactionId) ->
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(rule_id, points, reversed, keys)| {
-            Ok(SavedAward {
-                rule_id: RuleId::from_stored(rule_id),
-                points,
-                reversed,
-                keys: keys_from_json(&keys)?,
-            })
-        })
-        .collect()
+    saved_awards_from(rows)
 }
 
 /// Writes what a return takes back of a purchase's awards and gives back to counters.
