@@ -1,7 +1,7 @@
 //! Base earning: points per amount spent, converted into the programme currency.
 
 use crate::DomainError;
-use crate::money::{Currency, Money};
+use crate::money::{Currency, MAX_POINTS, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -25,6 +25,13 @@ impl ProgramTerms {
     }
 }
 
+/// The smallest FX rate Tally accepts (units of a currency per programme unit).
+pub const MIN_FX_RATE: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
+/// The largest FX rate Tally accepts.
+pub const MAX_FX_RATE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+/// The largest earn rate of a partner (points per programme unit).
+pub const MAX_EARN_RATE: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
 /// Operator-managed FX rates: units of a currency per one unit of programme currency.
 #[derive(Debug, Clone, Default)]
 pub struct FxRates {
@@ -36,12 +43,14 @@ impl FxRates {
         Self::default()
     }
 
-    /// Sets a rate; it must be positive and sane (at most 10^9 units per programme unit).
+        /// Sets a rate: from [`MIN_FX_RATE`] to [`MAX_FX_RATE`] units of the currency per
+    /// programme unit, which covers every pair of real currencies and keeps every
+    /// conversion of an accepted amount inside `Decimal`.
     pub fn set(&mut self, currency: Currency, rate: Decimal) -> Result<(), DomainError> {
-        if rate <= Decimal::ZERO || rate > Decimal::from(1_000_000_000) {
+        if rate < MIN_FX_RATE || rate > MAX_FX_RATE {
             return Err(DomainError::invalid(
                 "rates",
-                format!("rate for {currency} must be positive"),
+                format!("rate for {currency} must be from 0.000001 to 1000000000"),
             ));
         }
         self.rates.insert(currency.code(), rate.normalize());
@@ -113,7 +122,8 @@ pub fn value_purchase_excluding(
     excluded_minor: i64,
     redeem_points: i64,
 ) -> Result<Valuation, DomainError> {
-    let total_program = total.to_decimal() / rate;
+        let overflow = || DomainError::invalid("total", "cannot be converted at this rate");
+    let total_program = total.to_decimal().checked_div(rate).ok_or_else(overflow)?;
     let redeemed = program.points_value(redeem_points);
     if redeemed > total_program {
         return Err(DomainError::RedeemExceedsTotal);
@@ -122,17 +132,23 @@ pub fn value_purchase_excluding(
         amount: excluded_minor.clamp(0, total.amount),
         currency: total.currency,
     };
-    let earning_base = (total_program - excluded.to_decimal() / rate - redeemed).max(Decimal::ZERO);
-    let points = (earning_base * earn_rate)
-        .round_dp_with_strategy(0, RoundingStrategy::ToZero)
-        .try_into()
-        .unwrap_or(0i64)
+        let excluded_program = excluded.to_decimal().checked_div(rate).ok_or_else(overflow)?;
+    let earning_base = (total_program - excluded_program - redeemed).max(Decimal::ZERO);
+    let points = earning_base
+        .checked_mul(earn_rate)
+        .map(|p| p.round_dp_with_strategy(0, RoundingStrategy::ToZero))
+        .and_then(|p| i64::try_from(p).ok())
+        .filter(|p| *p <= MAX_POINTS)
+        .ok_or_else(points_limit)?
         .max(0);
-    let redeemed_local =
-        (redeemed * rate).round_dp_with_strategy(total.currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
-    let redeemed_local_minor = (redeemed_local * Decimal::from(10i64.pow(total.currency.exponent())))
-        .try_into()
-        .unwrap_or(i64::MAX);
+    let redeemed_local = redeemed
+        .checked_mul(rate)
+        .ok_or_else(overflow)?
+        .round_dp_with_strategy(total.currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
+    let redeemed_local_minor = redeemed_local
+        .checked_mul(Decimal::from(10i64.pow(total.currency.exponent())))
+        .and_then(|m| i64::try_from(m).ok())
+        .ok_or_else(overflow)?;
     let reason = format!(
         "{} point{} per {} 1{}",
         earn_rate.normalize(),
@@ -156,6 +172,14 @@ pub fn value_purchase_excluding(
         redeemed_value_local_minor: redeemed_local_minor,
         earning_amount: earning_base,
     })
+}
+
+/// The refusal of a sale or event that would earn more than [`MAX_POINTS`].
+pub fn points_limit() -> DomainError {
+    DomainError::LimitExceeded {
+        code: "points_limit_exceeded",
+        message: format!("one sale or event may earn at most {MAX_POINTS} points"),
+    }
 }
 
 /// `numerator * part / whole`, rounded half up; `whole` must be positive.
@@ -228,6 +252,37 @@ mod tests {
         // JPY 16000 = EUR 100; minus EUR 1 redeemed = 99; × 1.5 = 148.5 → 148.
         assert_eq!(v.points_earned, 148);
         assert_eq!(v.redeemed_value_local_minor, 160);
+    }
+
+    #[test]
+    fn rates_outside_the_limits_are_refused() {
+        let huf = Currency::parse("HUF").unwrap();
+        let mut fx = FxRates::new();
+        for bad in ["0", "-1", "0.0000000000000000000000000001", "0.00000099", "1000000000.01"] {
+            assert!(fx.set(huf, bad.parse().unwrap()).is_err(), "{bad}");
+        }
+        for good in ["0.000001", "400", "1000000000"] {
+            assert!(fx.set(huf, good.parse().unwrap()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn extreme_sales_are_refused_not_overflowed() {
+        let p = eur_program();
+        let biggest = money(crate::money::MAX_AMOUNT_MINOR, "EUR");
+        // The largest amount at the smallest rate and the largest earn rate: far past the
+        // points one sale may earn, refused with its own code.
+        let refused = value_purchase(&p, MIN_FX_RATE, MAX_EARN_RATE, biggest, 0);
+        assert!(
+            matches!(refused, Err(DomainError::LimitExceeded { code: "points_limit_exceeded", .. })),
+            "{refused:?}"
+        );
+        // Just inside the limit it earns, exactly.
+        let v = value_purchase(&p, Decimal::ONE, Decimal::ONE, money(100_000_000_000_000, "EUR"), 0).unwrap();
+        assert_eq!(v.points_earned, MAX_POINTS);
+        // A sale never earns nothing silently because of the arithmetic.
+        let small = value_purchase(&p, MAX_FX_RATE, Decimal::ONE, biggest, 0).unwrap();
+        assert_eq!(small.points_earned, 9_999);
     }
 
     #[test]

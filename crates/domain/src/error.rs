@@ -35,6 +35,10 @@ pub enum DomainError {
     UnknownLocation,
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
+        /// The request would pass one of Tally's limits (points a sale may earn, points an
+    /// account may hold); `code` names the limit.
+    #[error("{message}")]
+    LimitExceeded { code: &'static str, message: String },
     /// A plan broke one of its invariants: a bug, never the caller's fault. Nothing is
     /// written.
     #[error("a plan invariant was broken: {0}")]

@@ -5,11 +5,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The largest amount in minor units Tally accepts: ten trillion units of any currency
-/// is far past any real receipt and keeps every product of amounts inside `i64`/`Decimal`.
-pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
-/// The largest number of points one request may move.
+/// The largest amount in minor units Tally accepts (amounts are below 10^15): ten
+/// trillion units of any currency is far past any real receipt and keeps every product
+/// of amounts inside `i64`/`Decimal`.
+pub const MAX_AMOUNT_MINOR: i64 = 999_999_999_999_999;
+/// The largest number of points one request may move, and one sale or event may earn.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
+/// The most points one member account (available plus pending) may hold. With at most
+/// [`MAX_POINTS`] a sale, no balance, entry or sum of a member's entries can leave `i64`.
+pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
 
 /// An ISO 4217 currency with a known number of decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,7 +74,7 @@ impl Money {
             return Err(DomainError::invalid("amount", "must not be negative"));
         }
         if amount > MAX_AMOUNT_MINOR {
-            return Err(DomainError::invalid("amount", "is larger than Tally accepts"));
+                        return Err(DomainError::invalid("amount", "must be below 10^15 minor units"));
         }
         Ok(Money { amount, currency })
     }

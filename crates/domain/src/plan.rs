@@ -10,7 +10,7 @@ use crate::earning::{ProgramTerms, Valuation, proportion_half_up};
 use crate::ids::{MemberId, PartnerId, TransactionId};
 use crate::ledger::{Account, EntryCode, Transfer};
 use crate::lots::{Lot, LotOrigin, spend_order};
-use crate::money::Money;
+use crate::money::{MAX_BALANCE, MAX_POINTS, Money};
 use crate::time::{add_days, add_months};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -464,7 +464,17 @@ pub fn plan_purchase(
             format!("Paid with {} points at {}", purchase.redeem_points, partner.name),
         );
     }
-    let earned = purchase.valuation.points_earned;
+        let earned = purchase.valuation.points_earned;
+    let held = w.balance.available.saturating_add(w.balance.pending);
+    if earned > MAX_POINTS {
+        return Err(crate::earning::points_limit());
+    }
+    if held.saturating_add(earned) > MAX_BALANCE {
+        return Err(DomainError::LimitExceeded {
+            code: "balance_limit_exceeded",
+            message: format!("a member may hold at most {MAX_BALANCE} points"),
+        });
+    }
     if earned > 0 {
         let matures_at = Some(add_days(purchase.occurred_at, partner.pending_days)).filter(|m| *m > now);
         let to = if matures_at.is_some() {
@@ -473,7 +483,7 @@ pub fn plan_purchase(
             w.available()
         };
         w.transfer(partner.issuer(), to, earned, EntryCode::Earn, Some(txn), None);
-        w.balance.lifetime_earned += earned;
+                w.balance.lifetime_earned = w.balance.lifetime_earned.saturating_add(earned);
         w.lots.push(Lot {
             id: None,
             remaining: earned,

@@ -120,10 +120,11 @@ pub fn grant_awards(
         if let Some(l) = reached {
             reason.push_str(&format!(" (limit reached: {} points {})", l.limit, l.label));
         }
-        valuation.points_earned = valuation
+                valuation.points_earned = valuation
             .points_earned
             .checked_add(points)
-            .ok_or_else(|| DomainError::invalid("points", "the rules give more points than one sale may earn"))?;
+            .filter(|p| *p <= crate::money::MAX_POINTS)
+            .ok_or_else(crate::earning::points_limit)?;
         valuation.breakdown.push(BreakdownLine {
             rule: award.rule_id.to_string(),
             version: Some(award.version),

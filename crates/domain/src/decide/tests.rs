@@ -338,3 +338,16 @@ fn settling_with_nothing_due_writes_nothing() {
     let plan = decide_settle(&state, ts("2028-01-02T00:00:00Z")).unwrap().unwrap();
     assert_eq!(plan.balance_after.available, 0);
 }
+
+#[test]
+fn a_balance_never_passes_its_limit() {
+    let mut state = member(0, false);
+    state.balance.available = crate::money::MAX_BALANCE - 10;
+    let none = HashMap::new();
+    let refused = decide_purchase(&sale(10_000, 0), facts(&state, &none), ReceiptStatus::Posted);
+    assert!(
+        matches!(refused, Err(DomainError::LimitExceeded { code: "balance_limit_exceeded", .. })),
+        "{refused:?}"
+    );
+    assert!(decide_purchase(&sale(1_000, 0), facts(&state, &none), ReceiptStatus::Posted).is_ok());
+}
