@@ -125,21 +125,27 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
 
 /// Runs `jobs` in one transaction, each in its own savepoint, and commits.
 fn run_group(conn: &mut Connection, jobs: &mut [Job]) -> Result<(), StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in jobs.iter_mut() {
-        let mut savepoint = tx.savepoint()?;
-        if job.run(&savepoint) {
-            savepoint.commit()?;
-        } else {
-            savepoint.rollback()?;
-            savepoint.finish()?;
-        }
+        in_savepoint(&tx, |c| job.run(c))?;
         if tx.is_autocommit() {
             // SQLite ended the transaction itself (a full disk, an I/O error).
             return Err(StoreError::stopped("SQLite abandoned the group transaction"));
         }
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Runs `work` inside a savepoint: kept when it returns true, rolled back otherwise.
+/// The statements are prepared once and cached (rusqlite's `Savepoint` parses its SQL
+/// on every use, a cost paid per sale here).
+fn in_savepoint(conn: &Connection, work: impl FnOnce(&Connection) -> bool) -> Result<(), StoreError> {
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    if !work(conn) {
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE job")?.execute([])?;
     Ok(())
 }
 
