@@ -43,7 +43,7 @@ impl FxRates {
         Self::default()
     }
 
-        /// Sets a rate: from [`MIN_FX_RATE`] to [`MAX_FX_RATE`] units of the currency per
+    /// Sets a rate: from [`MIN_FX_RATE`] to [`MAX_FX_RATE`] units of the currency per
     /// programme unit, which covers every pair of real currencies and keeps every
     /// conversion of an accepted amount inside `Decimal`.
     pub fn set(&mut self, currency: Currency, rate: Decimal) -> Result<(), DomainError> {
@@ -122,7 +122,7 @@ pub fn value_purchase_excluding(
     excluded_minor: i64,
     redeem_points: i64,
 ) -> Result<Valuation, DomainError> {
-        let overflow = || DomainError::invalid("total", "cannot be converted at this rate");
+    let overflow = || DomainError::invalid("total", "cannot be converted at this rate");
     let total_program = total.to_decimal().checked_div(rate).ok_or_else(overflow)?;
     let redeemed = program.points_value(redeem_points);
     if redeemed > total_program {
@@ -132,7 +132,7 @@ pub fn value_purchase_excluding(
         amount: excluded_minor.clamp(0, total.amount),
         currency: total.currency,
     };
-        let excluded_program = excluded.to_decimal().checked_div(rate).ok_or_else(overflow)?;
+    let excluded_program = excluded.to_decimal().checked_div(rate).ok_or_else(overflow)?;
     let earning_base = (total_program - excluded_program - redeemed).max(Decimal::ZERO);
     let points = earning_base
         .checked_mul(earn_rate)
@@ -258,7 +258,13 @@ mod tests {
     fn rates_outside_the_limits_are_refused() {
         let huf = Currency::parse("HUF").unwrap();
         let mut fx = FxRates::new();
-        for bad in ["0", "-1", "0.0000000000000000000000000001", "0.00000099", "1000000000.01"] {
+        for bad in [
+            "0",
+            "-1",
+            "0.0000000000000000000000000001",
+            "0.00000099",
+            "1000000000.01",
+        ] {
             assert!(fx.set(huf, bad.parse().unwrap()).is_err(), "{bad}");
         }
         for good in ["0.000001", "400", "1000000000"] {
@@ -274,7 +280,13 @@ mod tests {
         // points one sale may earn, refused with its own code.
         let refused = value_purchase(&p, MIN_FX_RATE, MAX_EARN_RATE, biggest, 0);
         assert!(
-            matches!(refused, Err(DomainError::LimitExceeded { code: "points_limit_exceeded", .. })),
+            matches!(
+                refused,
+                Err(DomainError::LimitExceeded {
+                    code: "points_limit_exceeded",
+                    ..
+                })
+            ),
             "{refused:?}"
         );
         // Just inside the limit it earns, exactly.

@@ -35,7 +35,7 @@ pub enum DomainError {
     UnknownLocation,
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
-        /// The request would pass one of Tally's limits (points a sale may earn, points an
+    /// The request would pass one of Tally's limits (points a sale may earn, points an
     /// account may hold); `code` names the limit.
     #[error("{message}")]
     LimitExceeded { code: &'static str, message: String },

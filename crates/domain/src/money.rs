@@ -74,7 +74,7 @@ impl Money {
             return Err(DomainError::invalid("amount", "must not be negative"));
         }
         if amount > MAX_AMOUNT_MINOR {
-                        return Err(DomainError::invalid("amount", "must be below 10^15 minor units"));
+            return Err(DomainError::invalid("amount", "must be below 10^15 minor units"));
         }
         Ok(Money { amount, currency })
     }

@@ -464,7 +464,7 @@ pub fn plan_purchase(
             format!("Paid with {} points at {}", purchase.redeem_points, partner.name),
         );
     }
-        let earned = purchase.valuation.points_earned;
+    let earned = purchase.valuation.points_earned;
     let held = w.balance.available.saturating_add(w.balance.pending);
     if earned > MAX_POINTS {
         return Err(crate::earning::points_limit());
@@ -483,7 +483,7 @@ pub fn plan_purchase(
             w.available()
         };
         w.transfer(partner.issuer(), to, earned, EntryCode::Earn, Some(txn), None);
-                w.balance.lifetime_earned = w.balance.lifetime_earned.saturating_add(earned);
+        w.balance.lifetime_earned = w.balance.lifetime_earned.saturating_add(earned);
         w.lots.push(Lot {
             id: None,
             remaining: earned,

@@ -109,7 +109,7 @@ impl From<DomainError> for ApiError {
             DomainError::CurrencyMismatch { .. } => "currency_mismatch",
             DomainError::InvalidRule { .. } => "invalid_rule",
             DomainError::RuleTooCostly { .. } => "rule_too_costly",
-                        DomainError::UnknownLocation => "unknown_location",
+            DomainError::UnknownLocation => "unknown_location",
             DomainError::LimitExceeded { code, .. } => *code,
             DomainError::UnknownEventType(_) => "unknown_event_type",
             DomainError::IdempotencyConflict => {

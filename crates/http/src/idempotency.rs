@@ -1,10 +1,17 @@
 //! `Idempotency-Key` for any POST: a retry with the same key and body gets the first
 //! response; the same key with another body is `409 idempotency_conflict`.
 //!
-//! Keys are scoped to the caller. Responses below 500 are saved after the handler ran;
-//! a crash between the handler's commit and that save lets a retry run again, which is
-//! why purchases and returns are also idempotent by their `external_id` in the same
-//! database transaction that writes them.
+//! The key is claimed in the store before the handler runs, so two requests racing with
+//! one key never both run: the second gets `409 idempotency_in_progress` (try again
+//! shortly) or, once the first has answered, its answer. Keys are scoped to the caller
+//! and the endpoint. The answer is saved when the handler is done; an answer of ours
+//! that failed (5xx) lets the key go, so a retry runs again. A claim whose request never
+//! answered (the server stopped) is taken over after [`ABANDONED_AFTER`]. Purchases
+//! and returns are also idempotent by their `external_id` in the same database
+//! transaction that writes them.
+//!
+//! An answer that carries a secret (a new API key) is never stored: its replay says the
+//! secret was shown once.
 
 use crate::error::ApiError;
 use crate::routes::raw_json;
@@ -14,7 +21,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tally_store::StoredResponse;
+use tally_store::Claim;
+
+/// A response extension a handler sets when its answer holds a secret that must not be
+/// kept (a new API key).
+#[derive(Clone, Copy, Debug)]
+pub struct CarriesSecret;
+
+/// How long a claimed key waits for its request before another request may take it
+/// over (well past the 30 s a request may take).
+const ABANDONED_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
@@ -46,7 +62,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         .and_then(|v| v.strip_prefix("Bearer "));
     let principal = match bearer {
         Some(k) => match state.authenticate(k.trim()).await {
-            Ok(p) => p.scope_key(),
+            Ok(p) => format!("{}|POST {}", p.scope_key(), req.uri().path()),
             Err(e) => return e.into_response(),
         },
         None => return ApiError::unauthorized().into_response(),
@@ -60,19 +76,16 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         )
         .into_response();
     };
-    let mut fingerprint = parts.uri.path().as_bytes().to_vec();
-    fingerprint.push(0);
-    fingerprint.extend_from_slice(&bytes);
-    let request_hash = tally_store::keys::hash_request(&fingerprint);
-    match state.store.idempotent_response(&principal, &key).await {
-        Ok(Some(stored)) if stored.request_hash == request_hash => {
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            let mut res = raw_json(status, stored.body);
-            res.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return res;
-        }
-        Ok(Some(_)) => {
+    let request_hash = tally_store::keys::hash_request(&bytes);
+    let now = state.now();
+    let abandoned_before = now.checked_sub(ABANDONED_AFTER).unwrap_or(now);
+    match state
+        .store
+        .claim_idempotency_key(&principal, &key, &request_hash, now, abandoned_before)
+        .await
+    {
+        Ok(Claim::Claimed) => {}
+        Ok(Claim::Taken(stored)) if stored.request_hash != request_hash => {
             return ApiError::new(
                 StatusCode::CONFLICT,
                 "idempotency_conflict",
@@ -80,27 +93,48 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             )
             .into_response();
         }
-        Ok(None) => {}
+        Ok(Claim::Taken(stored)) if stored.status == 0 => {
+            let mut res = ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "a request with this Idempotency-Key is still running; try again shortly",
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return res;
+        }
+        Ok(Claim::Taken(stored)) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            let mut res = raw_json(status, stored.body);
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return res;
+        }
         Err(e) => return ApiError::from(e).into_response(),
     }
     let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if res.status().is_server_error() {
+        if let Err(e) = state.store.release_idempotency_key(&principal, &key).await {
+            tracing::error!(error = %e, "could not release an Idempotency-Key");
+        }
         return res;
     }
     let (parts, body) = res.into_parts();
     let Ok(out) = to_bytes(body, MAX_BODY * 4).await else {
         return ApiError::internal().into_response();
     };
-    let stored = StoredResponse {
-        request_hash,
-        status: parts.status.as_u16(),
-        body: String::from_utf8_lossy(&out).into_owned(),
+    let (status, kept) = if parts.extensions.get::<CarriesSecret>().is_some() {
+        let shown_once = ApiError::new(
+            StatusCode::CONFLICT,
+            "secret_shown_once",
+            "this request made a secret that was shown once and is not kept; make a new one if it was lost",
+        );
+        (shown_once.status.as_u16(), shown_once.body())
+    } else {
+        (parts.status.as_u16(), String::from_utf8_lossy(&out).into_owned())
     };
-    if let Err(e) = state
-        .store
-        .save_idempotent_response(&principal, &key, stored, state.now())
-        .await
-    {
+    if let Err(e) = state.store.finish_idempotency_key(&principal, &key, status, kept).await {
         tracing::error!(error = %e, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(out))

@@ -6,7 +6,7 @@ pub mod auth;
 pub mod earning;
 pub mod error;
 pub mod extract;
-mod idempotency;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

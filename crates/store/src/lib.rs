@@ -252,18 +252,35 @@ impl Store {
         dispatch!(self, s => s.verify_ledger().await)
     }
 
-    pub async fn idempotent_response(&self, principal: &str, key: &str) -> Result<Option<StoredResponse>, StoreError> {
-        dispatch!(self, s => s.idempotent_response(principal.to_string(), key.to_string()).await)
-    }
-
-    pub async fn save_idempotent_response(
+    /// Claims an `Idempotency-Key` for a request before it runs, in one write: a new key
+    /// (or one whose claim was made before `abandoned_before` and never finished) is
+    /// claimed for `request_hash`; otherwise the claim found is returned.
+    pub async fn claim_idempotency_key(
         &self,
         principal: &str,
         key: &str,
-        response: StoredResponse,
+        request_hash: &str,
         now: Timestamp,
+        abandoned_before: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let (principal, key, hash) = (principal.to_string(), key.to_string(), request_hash.to_string());
+        dispatch!(self, s => s.claim_idempotency_key(principal, key, hash, now, abandoned_before).await)
+    }
+
+    /// Saves the answer of the request that claimed the key.
+    pub async fn finish_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+        status: u16,
+        body: String,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save_idempotent_response(principal.to_string(), key.to_string(), response, now).await)
+        dispatch!(self, s => s.finish_idempotency_key(principal.to_string(), key.to_string(), status, body).await)
+    }
+
+    /// Lets the key go again (the request failed on our side; a retry may run).
+    pub async fn release_idempotency_key(&self, principal: &str, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release_idempotency_key(principal.to_string(), key.to_string()).await)
     }
 
     /// Counts used by `/metrics` and the demo: members, transactions, entries.

@@ -189,7 +189,16 @@ pub struct Verification {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// A response saved under an `Idempotency-Key`.
+/// What claiming an `Idempotency-Key` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or its earlier claim was abandoned): this request runs.
+    Claimed,
+    /// The key was claimed before: by a request still running (`status` 0) or finished.
+    Taken(StoredResponse),
+}
+
+/// A response saved under an `Idempotency-Key`; `status` 0 while its request runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub request_hash: String,

@@ -120,7 +120,7 @@ pub fn grant_awards(
         if let Some(l) = reached {
             reason.push_str(&format!(" (limit reached: {} points {})", l.limit, l.label));
         }
-                valuation.points_earned = valuation
+        valuation.points_earned = valuation
             .points_earned
             .checked_add(points)
             .filter(|p| *p <= crate::money::MAX_POINTS)

@@ -346,7 +346,13 @@ fn a_balance_never_passes_its_limit() {
     let none = HashMap::new();
     let refused = decide_purchase(&sale(10_000, 0), facts(&state, &none), ReceiptStatus::Posted);
     assert!(
-        matches!(refused, Err(DomainError::LimitExceeded { code: "balance_limit_exceeded", .. })),
+        matches!(
+            refused,
+            Err(DomainError::LimitExceeded {
+                code: "balance_limit_exceeded",
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert!(decide_purchase(&sale(1_000, 0), facts(&state, &none), ReceiptStatus::Posted).is_ok());

@@ -3,6 +3,7 @@
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, parse_id};
+use crate::idempotency::CarriesSecret;
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -231,7 +232,7 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     _operator: Operator,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
+) -> Result<(StatusCode, axum::Extension<CarriesSecret>, Json<NewApiKey>), ApiError> {
     let id: PartnerId = parse_id(&id, "partner")?;
     state.partner(&id).await?;
     let key = keys::generate_key();
@@ -243,5 +244,10 @@ pub async fn create_api_key(
     };
     let id = row.id.clone();
     state.store.create_api_key(row).await?;
-    Ok((StatusCode::CREATED, Json(NewApiKey { id, key })))
+    // The key is shown once: an Idempotency-Key replay does not show it again.
+    Ok((
+        StatusCode::CREATED,
+        axum::Extension(CarriesSecret),
+        Json(NewApiKey { id, key }),
+    ))
 }

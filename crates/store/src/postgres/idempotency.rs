@@ -1,48 +1,83 @@
-//! Answers kept under an `Idempotency-Key`.
+//! `Idempotency-Key` claims: taken before the request runs, finished with its answer.
 
 use super::PgStore;
 use crate::StoreError;
-use crate::model::{StoredResponse, to_micros};
+use crate::model::{Claim, StoredResponse, to_micros};
 use jiff::Timestamp;
 
 impl PgStore {
-    pub async fn idempotent_response(
+    pub async fn claim_idempotency_key(
         &self,
         principal: String,
         key: String,
-    ) -> Result<Option<StoredResponse>, StoreError> {
-        let row: Option<(String, i64, String)> =
-            sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE principal = $1 AND key = $2")
-                .bind(principal)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(request_hash, status, body)| StoredResponse {
-            request_hash,
-            status: status as u16,
-            body,
-        }))
-    }
-
-    pub async fn save_idempotent_response(
-        &self,
-        principal: String,
-        key: String,
-        r: StoredResponse,
+        request_hash: String,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+        abandoned_before: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, 0, '', $4)
              ON CONFLICT (principal, key) DO NOTHING",
         )
-        .bind(principal)
-        .bind(key)
-        .bind(r.request_hash)
-        .bind(i64::from(r.status))
-        .bind(r.body)
+        .bind(&principal)
+        .bind(&key)
+        .bind(&request_hash)
         .bind(to_micros(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 1 {
+            tx.commit().await?;
+            return Ok(Claim::Claimed);
+        }
+        let (hash, status, body, at): (String, i64, String, i64) = sqlx::query_as(
+            "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE principal = $1 AND key = $2 FOR UPDATE",
+        )
+        .bind(&principal)
+        .bind(&key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let claim = if status == 0 && at < to_micros(abandoned_before) && hash == request_hash {
+            sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE principal = $1 AND key = $2")
+                .bind(&principal)
+                .bind(&key)
+                .bind(to_micros(now))
+                .execute(&mut *tx)
+                .await?;
+            Claim::Claimed
+        } else {
+            Claim::Taken(StoredResponse {
+                request_hash: hash,
+                status: status as u16,
+                body,
+            })
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    pub async fn finish_idempotency_key(
+        &self,
+        principal: String,
+        key: String,
+        status: u16,
+        body: String,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE principal = $1 AND key = $2")
+            .bind(principal)
+            .bind(key)
+            .bind(i64::from(status))
+            .bind(body)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn release_idempotency_key(&self, principal: String, key: String) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status = 0")
+            .bind(principal)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
