@@ -18,6 +18,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rules",
         sql: include_str!("../migrations/sqlite/0002_rules.sql"),
     },
+    Migration {
+        version: 3,
+        name: "no secrets at rest",
+        sql: include_str!("../migrations/sqlite/0003_no_secrets_at_rest.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -30,6 +35,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "rules",
         sql: include_str!("../migrations/postgres/0002_rules.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "no secrets at rest",
+        sql: include_str!("../migrations/postgres/0003_no_secrets_at_rest.sql"),
     },
 ];
 
