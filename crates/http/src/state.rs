@@ -41,6 +41,9 @@ struct Caches {
     /// SHA-256 of a key → whose it is. Misses fall back to the store (another server
     /// may have made the key).
     keys: RwLock<HashMap<String, Principal>>,
+    /// SHA-256 of keys the store did not know, until when: guessing keys costs the
+    /// database nothing (a key is random, so none of these can be made meanwhile).
+    unknown_keys: RwLock<HashMap<String, Timestamp>>,
     locations: RwLock<HashMap<LocationId, LocationRow>>,
     /// The active earning rules, compiled; replaced whole when a rule is saved.
     rules: RwLock<Arc<RuleSet>>,
@@ -81,6 +84,7 @@ impl AppState {
                 fx: RwLock::new(fx),
                 partners: RwLock::new(partners),
                 keys: RwLock::new(HashMap::new()),
+                unknown_keys: RwLock::new(HashMap::new()),
                 locations: RwLock::new(HashMap::new()),
                 rules: RwLock::new(Arc::new(rules)),
                 reloading: tokio::sync::Mutex::new(()),
@@ -185,12 +189,33 @@ impl AppState {
         if let Some(p) = self.caches.keys.read().expect("key cache").get(&hash) {
             return Ok(p.clone());
         }
+        let now = Timestamp::now();
+        if self
+            .caches
+            .unknown_keys
+            .read()
+            .expect("unknown key cache")
+            .get(&hash)
+            .is_some_and(|until| *until > now)
+        {
+            return Err(ApiError::unauthorized());
+        }
         let principal = if constant_time_eq(hash.as_bytes(), self.caches.admin_key_hash.as_bytes()) {
             Principal::Operator
         } else {
             match self.store.api_key_partner(&hash).await? {
                 Some(partner_id) => Principal::Partner(partner_id),
-                None => return Err(ApiError::unauthorized()),
+                None => {
+                    let mut unknown = self.caches.unknown_keys.write().expect("unknown key cache");
+                    if unknown.len() >= UNKNOWN_KEYS_KEPT {
+                        unknown.retain(|_, until| *until > now);
+                        if unknown.len() >= UNKNOWN_KEYS_KEPT {
+                            unknown.clear();
+                        }
+                    }
+                    unknown.insert(hash, now + UNKNOWN_KEY_TTL);
+                    return Err(ApiError::unauthorized());
+                }
             }
         };
         self.caches
@@ -201,6 +226,10 @@ impl AppState {
         Ok(principal)
     }
 }
+
+/// How long an unknown key is answered `401` from memory, and how many are kept.
+const UNKNOWN_KEY_TTL: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+const UNKNOWN_KEYS_KEPT: usize = 100_000;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
