@@ -15,12 +15,39 @@ pub struct ApiJson<T> {
 }
 
 /// Parses JSON bytes: bad syntax is 400 `invalid_json`, wrong shape 422 `invalid_field`.
+/// A number with no fraction (`5.0`, `1e3`) is an integer in JSON Schema; so it is here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    integral_numbers_as_integers(&mut value);
     let typed = T::deserialize(&value)
         .map_err(|e| ApiError::invalid("invalid_field", format!("the body does not fit: {e}")))?;
     Ok((typed, value))
+}
+
+/// Turns `5.0` into `5` throughout `value`, except inside event `attributes`, whose
+/// numbers keep the kind they were sent as (rules may compare them as doubles).
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if k != "attributes" {
+                    integral_numbers_as_integers(v);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn canonical_hash(value: &serde_json::Value) -> String {

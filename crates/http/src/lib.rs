@@ -20,7 +20,6 @@ use error::ApiError;
 use routes::{events, members, operations, partners, program, rules, transactions};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 
 pub use state::{AppState, Clock, Principal, system_clock};
 
@@ -79,15 +78,27 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
+        .layer(middleware::from_fn(time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
         .with_state(state)
+}
+
+/// How long a request may take before it is answered `503 timeout`.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Answers `503 timeout` in the API's error shape when a request takes too long.
+async fn time_limit(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    match tokio::time::timeout(TIME_LIMIT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; it may or may not have been applied, so retry it with the same Idempotency-Key or external_id",
+        )),
+    }
 }
 
 async fn not_found() -> ApiError {

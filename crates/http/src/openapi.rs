@@ -1,8 +1,19 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//!
+//! Handlers declare their success answers and the errors only they give (`403` for a key
+//! of the wrong kind, `404` for an id named in the body, `409` for a conflict of their
+//! own). The errors every operation of a kind can give are added here, in one place, by
+//! what the operation takes (see [`add_shared_errors`]): `401` with a key, `400`, `413`,
+//! `415` and `422` with a JSON body, `400` and `409` for `Idempotency-Key` on a POST,
+//! `404` with an id in the path, `422` with query parameters, and `500` and `503`
+//! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
 use crate::routes::{events, members, operations, partners, program, rules, transactions};
-use utoipa::OpenApi;
+use serde_json::{Map, Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +30,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -35,9 +47,490 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// A label as `parse_label` takes it: some visible text, no control characters (the
+/// server trims surrounding white space). Fields add `maxLength`.
+pub const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// An ISO 4217 code of a currency with minor units, as `Currency::parse` takes it.
+pub struct CurrencyCode;
+
+impl CurrencyCode {
+    pub fn schema_object() -> utoipa::openapi::schema::Object {
+        let mut codes = Vec::new();
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                for c in b'A'..=b'Z' {
+                    let code = String::from_utf8(vec![a, b, c]).unwrap_or_default();
+                    if tally_domain::money::Currency::parse(&code).is_ok() {
+                        codes.push(Value::String(code));
+                    }
+                }
+            }
+        }
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An ISO 4217 currency code (currencies with minor units)."))
+            .enum_values(Some(codes))
+            .examples([json!("EUR")])
+            .build()
+    }
+}
+
+impl PartialSchema for CurrencyCode {
+    fn schema() -> RefOr<Schema> {
+        Self::schema_object().into()
+    }
+}
+
+impl ToSchema for CurrencyCode {}
+
+/// An IANA time zone name the server knows, such as `Europe/Prague`.
+pub struct TimeZoneName;
+
+impl PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_string())
+            .filter(|n| tally_domain::time::parse_timezone("timezone", n).is_ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An IANA time zone name, such as `Europe/Prague`."))
+            .examples([json!("Europe/Prague")]);
+        if names.is_empty() {
+            // No time zone database on this machine: say what the server still checks.
+            schema.min_length(Some(1)).max_length(Some(64)).into()
+        } else {
+            schema.enum_values(Some(names.into_iter().map(Value::String))).into()
+        }
+    }
+}
+
+impl ToSchema for TimeZoneName {}
+
+/// Field schemas for `#[schema(schema_with = ...)]`: each says what the handler checks.
+pub mod field {
+    use super::LABEL_PATTERN;
+    use serde_json::json;
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    fn or_null(b: ObjectBuilder) -> Object {
+        b.schema_type(SchemaType::from_iter([Type::String, Type::Null])).build()
+    }
+
+    fn label_builder(max: usize) -> ObjectBuilder {
+        string()
+            .min_length(Some(1))
+            .max_length(Some(max))
+            .pattern(Some(LABEL_PATTERN))
+            .description(Some(format!(
+                "1 to {max} characters, not only white space, no control characters."
+            )))
+    }
+
+    /// A label of at most `MAX` characters (`parse_label`).
+    pub fn label<const MAX: usize>() -> Object {
+        label_builder(MAX).build()
+    }
+
+    /// A label of at most `MAX` characters, or null.
+    pub fn nullable_label<const MAX: usize>() -> Object {
+        or_null(label_builder(MAX))
+    }
+
+    fn id_builder() -> ObjectBuilder {
+        string()
+            .pattern(Some("^[A-Za-z0-9_]{1,64}$"))
+            .examples([json!("mem_01jd5k3v9q8w7e6r5t4y3u2i1o")])
+    }
+
+    /// One of Tally's ids (`ptn_…`, `mem_…`, `loc_…`, `rul_…`).
+    pub fn id() -> Object {
+        id_builder().build()
+    }
+
+    /// An id, or null.
+    pub fn nullable_id() -> Object {
+        or_null(id_builder())
+    }
+
+    fn email_builder() -> ObjectBuilder {
+        // Visible ASCII; a domain with a dot, not at either end (`Identity::email`).
+        string()
+            .pattern(Some(r"^[!-?A-~]+@[!--/-?A-~]+(\.[!--/-?A-~]+)+$"))
+            .max_length(Some(254))
+            .examples([json!("jana@example.cz")])
+    }
+
+    pub fn email() -> Object {
+        email_builder().build()
+    }
+
+    pub fn nullable_email() -> Object {
+        or_null(email_builder())
+    }
+
+    fn phone_builder() -> ObjectBuilder {
+        string()
+            .pattern(Some(r"^\+?[0-9][0-9 ().\-]{3,38}$"))
+            .max_length(Some(40))
+            .description(Some(
+                "A phone number in any common format; stored in E.164. It must be a valid number \
+                 (a number without `+` is read in the member's or partner's country).",
+            ))
+            .examples([json!("+420601123456")])
+    }
+
+    pub fn phone() -> Object {
+        phone_builder().build()
+    }
+
+    pub fn nullable_phone() -> Object {
+        or_null(phone_builder())
+    }
+
+    fn card_builder() -> ObjectBuilder {
+        string()
+            .pattern(Some(r"^[ \-]*([0-9][ \-]*){4,32}$"))
+            .max_length(Some(64))
+            .description(Some(
+                "A loyalty card number: 4 to 32 digits (spaces and dashes are ignored).",
+            ))
+            .examples([json!("4000123412341234")])
+    }
+
+    pub fn card() -> Object {
+        card_builder().build()
+    }
+
+    pub fn nullable_card() -> Object {
+        or_null(card_builder())
+    }
+
+    fn country_builder() -> ObjectBuilder {
+        string().pattern(Some("^[A-Z]{2}$")).examples([json!("CZ")])
+    }
+
+    /// ISO 3166-1 alpha-2.
+    pub fn country() -> Object {
+        country_builder().build()
+    }
+
+    pub fn nullable_country() -> Object {
+        or_null(country_builder())
+    }
+
+    fn time_builder() -> ObjectBuilder {
+        string()
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .examples([json!("2026-11-20T10:15:00+01:00")])
+    }
+
+    /// An RFC 3339 time, or null.
+    pub fn nullable_time() -> Object {
+        or_null(time_builder())
+    }
+}
+
 /// The document as JSON, built once.
 pub fn document() -> String {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into()))
-        .clone()
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+        close_flattened(&mut doc);
+        name_enum_values(&mut doc, "TimeZoneName");
+        add_shared_errors(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())
+    })
+    .clone()
+}
+
+/// Gives an enum of strings that are no identifiers (`Etc/GMT+5`, `GMT-0`) unique names
+/// for generated clients (`x-enum-varnames`), so `GMT+0` and `GMT-0` stay apart.
+fn name_enum_values(doc: &mut Value, schema: &str) {
+    let Some(target) = doc.pointer_mut(&format!("/components/schemas/{schema}")) else {
+        return;
+    };
+    let Some(values) = target.get("enum").and_then(Value::as_array) else {
+        return;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::with_capacity(values.len());
+    for v in values {
+        let raw = v.as_str().unwrap_or_default();
+        let mut name = String::new();
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            let digit_next = chars.peek().is_some_and(char::is_ascii_digit);
+            match c {
+                c if c.is_ascii_alphanumeric() => name.push(c.to_ascii_uppercase()),
+                '+' if digit_next => name.push_str("_PLUS_"),
+                '-' if digit_next => name.push_str("_MINUS_"),
+                _ => name.push('_'),
+            }
+        }
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            name.insert_str(0, "TZ_");
+        }
+        let mut unique = name.clone();
+        let mut n = 2;
+        while !seen.insert(unique.clone()) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        names.push(Value::String(unique));
+    }
+    target["x-enum-varnames"] = Value::Array(names);
+}
+
+/// The shared error answers, each as `(status, name, description)`.
+const SHARED_ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "`invalid_json`: the body is not JSON; `invalid_body`: it could not be read; \
+         `invalid_idempotency_key`: `Idempotency-Key` is not 1 to 255 visible ASCII characters.",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "`unauthorized`: no valid `Authorization: Bearer <key>`.",
+    ),
+    (
+        "404",
+        "NotFound",
+        "`*_not_found` / `not_found`: no such resource, or not one this key may see.",
+    ),
+    (
+        "409",
+        "Conflict",
+        "`idempotency_conflict`: this `Idempotency-Key` was used with another request.",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "`payload_too_large`: the body is larger than this endpoint takes.",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "`unsupported_media_type`: send `Content-Type: application/json`.",
+    ),
+    (
+        "422",
+        "Unprocessable",
+        "`invalid_field`, `invalid_query` and other codes: the request is well formed but a value is refused; \
+         `message` says which and why.",
+    ),
+    (
+        "500",
+        "InternalError",
+        "`internal_error`: something went wrong on the server; it has been logged.",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "`timeout`: the request took longer than 30 seconds.",
+    ),
+];
+
+/// Adds the errors every operation of a kind can answer, as shared responses, unless
+/// the operation documents that status itself.
+fn add_shared_errors(doc: &mut Value) {
+    let Some(root) = doc.as_object_mut() else { return };
+    let components = root
+        .entry("components")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("components is an object");
+    let responses = components
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    for (_, name, description) in SHARED_ERRORS {
+        responses.insert(name.to_string(), error_response(description));
+    }
+    let Some(paths) = root.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else { continue };
+            let secured = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            let body = op.contains_key("requestBody");
+            let params = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let in_path = params.iter().any(|p| p["in"] == "path");
+            let in_query = params.iter().any(|p| p["in"] == "query");
+            let post = method == "post";
+            let mut statuses = vec!["500", "503"];
+            if secured {
+                statuses.push("401");
+            }
+            if body || post {
+                // Bodies are read (POST: for Idempotency-Key) before the handler runs.
+                statuses.extend(["400", "413"]);
+            }
+            if body {
+                statuses.extend(["415", "422"]);
+            }
+            if post {
+                statuses.push("409");
+            }
+            if in_path {
+                statuses.push("404");
+            }
+            if in_query {
+                statuses.push("422");
+            }
+            let answers = op
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .expect("responses is an object");
+            for status in statuses {
+                if answers.contains_key(status) {
+                    continue;
+                }
+                let (_, name, _) = SHARED_ERRORS
+                    .iter()
+                    .find(|(s, _, _)| *s == status)
+                    .expect("every shared status is listed");
+                answers.insert(status.into(), json!({"$ref": format!("#/components/responses/{name}")}));
+            }
+            let mut sorted: Vec<(String, Value)> = std::mem::take(answers).into_iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            answers.extend(sorted);
+        }
+    }
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    })
+}
+
+/// `#[serde(flatten)]` of a struct that refuses unknown fields (a request type such as
+/// `RuleSpec` reused in an answer) comes out as `allOf: [closed, {more}]`, which nothing
+/// can match. Such `allOf`s are merged into one object that lists every property.
+fn close_flattened(doc: &mut Value) {
+    let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    let Some(target) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for schema in target.values_mut() {
+        merge_all_of(schema, &schemas);
+    }
+}
+
+fn resolve<'a>(schema: &'a Value, schemas: &'a Map<String, Value>) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix("#/components/schemas/")
+            .and_then(|name| schemas.get(name))
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+fn merge_all_of(schema: &mut Value, schemas: &Map<String, Value>) {
+    let Some(items) = schema.get("allOf").and_then(Value::as_array) else {
+        return;
+    };
+    let parts: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let mut part = resolve(item, schemas).clone();
+            merge_all_of(&mut part, schemas);
+            part
+        })
+        .collect();
+    let closed = parts
+        .iter()
+        .any(|p| p.get("additionalProperties") == Some(&Value::Bool(false)));
+    if !closed || parts.iter().any(|p| p.get("type") != Some(&json!("object"))) {
+        return;
+    }
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    for part in &parts {
+        if let Some(props) = part.get("properties").and_then(Value::as_object) {
+            properties.extend(props.clone());
+        }
+        for r in part.get("required").and_then(Value::as_array).into_iter().flatten() {
+            if !required.contains(r) {
+                required.push(r.clone());
+            }
+        }
+    }
+    let mut merged = Map::new();
+    merged.insert("type".into(), json!("object"));
+    if let Some(d) = schema.get("description") {
+        merged.insert("description".into(), d.clone());
+    }
+    merged.insert("required".into(), Value::Array(required));
+    merged.insert("properties".into(), Value::Object(properties));
+    *schema = Value::Object(merged);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_its_errors() {
+        let doc: Value = serde_json::from_str(&document()).unwrap();
+        let get_rule = &doc["paths"]["/v1/earning-rules/{id}"]["get"]["responses"];
+        for status in ["200", "401", "404", "500", "503"] {
+            assert!(get_rule.get(status).is_some(), "GET rule lacks {status}");
+        }
+        let create_member = &doc["paths"]["/v1/members"]["post"]["responses"];
+        for status in ["201", "400", "401", "409", "413", "415", "422"] {
+            assert!(create_member.get(status).is_some(), "POST member lacks {status}");
+        }
+    }
+
+    #[test]
+    fn rule_answers_list_the_rule_fields_and_its_id() {
+        let doc: Value = serde_json::from_str(&document()).unwrap();
+        let view = &doc["components"]["schemas"]["RuleView"];
+        assert!(view.get("allOf").is_none());
+        for field in ["id", "version", "name", "effect", "created_at"] {
+            assert!(view["properties"].get(field).is_some(), "RuleView lacks {field}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_in_the_query() {
+        let doc: Value = serde_json::from_str(&document()).unwrap();
+        for path in ["/v1/members/lookup", "/v1/members/{id}/activity"] {
+            for p in doc["paths"][path]["get"]["parameters"].as_array().unwrap() {
+                if p["name"] != "id" {
+                    assert_eq!(p["in"], "query", "{path} {}", p["name"]);
+                    assert_eq!(p["required"], false);
+                }
+            }
+        }
+    }
 }

@@ -44,20 +44,30 @@ pub enum Effect {
     /// `points` for every unit of programme currency spent on the qualifying lines
     /// (the whole basket without a line filter), rounded down.
     PerAmount {
-        #[schema(value_type = String, example = "2")]
+        /// More than 0, at most 1000.
+        #[schema(value_type = String, example = "2", pattern = r"^[0-9]{1,4}(\.[0-9]{1,10})?$")]
         points: Decimal,
     },
     /// Multiplies the base points of the qualifying lines: `factor` 2 is double points,
     /// so the rule adds the base points once more. Rounded down.
     Multiplier {
-        #[schema(value_type = String, example = "2")]
+        /// More than 1, at most 100.
+        #[schema(value_type = String, example = "2", pattern = r"^[0-9]{1,3}(\.[0-9]{1,10})?$")]
         factor: Decimal,
     },
     /// A fixed number of points when the rule matches.
-    Fixed { points: i64 },
+    Fixed {
+        #[schema(minimum = 1, maximum = 10_000_000)]
+        points: i64,
+    },
     /// `points` for each unit bought on the qualifying lines, counting at most
     /// `max_units` units per basket (no limit when absent).
-    PerUnit { points: i64, max_units: Option<i64> },
+    PerUnit {
+        #[schema(minimum = 1, maximum = 10_000_000)]
+        points: i64,
+        #[schema(minimum = 1, maximum = 1_000_000)]
+        max_units: Option<i64>,
+    },
     /// The qualifying lines earn nothing at all: no base points, and no other rule sees
     /// them. Exclusions apply before any other rule, whatever their priority.
     Exclude,
@@ -90,6 +100,7 @@ impl CapPeriod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Cap {
     pub period: CapPeriod,
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub points: i64,
 }
 
@@ -98,41 +109,60 @@ pub struct Cap {
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Shown to members in the breakdown: "Double points on cosmetics on Saturdays".
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// The partner whose sales and events the rule applies to; none for the whole
     /// programme (operator only). A partner key always writes rules for itself.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_]{1,64}$")]
     pub partner_id: Option<String>,
     /// Only these locations (of `partner_id`); empty for all.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub location_ids: Vec<String>,
     #[serde(default)]
     pub applies_to: AppliesTo,
     /// For event rules: the event type it reacts to (`review`, `survey_answered`, ...).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub event_type: Option<String>,
     /// RFC 3339; the rule applies to sales and events that happen at or after it.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub valid_from: Option<String>,
     /// RFC 3339; ... and before it.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
     /// A CEL expression that must be true for the rule to apply (default `true`).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub condition: Option<String>,
     /// A CEL expression over `line`, choosing the lines the effect counts (default: all).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub lines: Option<String>,
     pub effect: Effect,
     /// Higher runs first (default 0).
     #[serde(default)]
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub priority: i32,
     #[serde(default)]
     pub stacking: Stacking,
     #[serde(default)]
+    #[schema(max_items = 4)]
     pub caps: Vec<Cap>,
     /// Total points the rule may ever give, over all members.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000i64)]
     pub budget: Option<i64>,
     /// A paused rule is kept but gives nothing (default true).
     #[serde(default = "yes")]

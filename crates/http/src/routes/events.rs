@@ -49,23 +49,46 @@ pub fn attributes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Ve
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// The sender's id for the event: the same id never earns twice.
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub id: String,
     pub member: MemberSelector,
     /// `review`, `survey_answered`, `referral_shared`, `check_in`, or a type the operator added.
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::openapi::field::label::<64>)]
     pub event_type: String,
+    /// At most 20; each true/false, a number, or text of at most 500 characters.
     #[serde(default)]
+    #[schema(schema_with = attributes_schema)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
-    /// RFC 3339 (default: now).
+    /// RFC 3339 (default: now); at most 400 days ago, not in the future.
+    #[schema(schema_with = crate::openapi::field::nullable_time)]
     pub occurred_at: Option<String>,
     /// With the operator key: the partner the event happened at (it funds the points);
     /// without, the programme does. A partner key is always its own partner.
+    #[schema(schema_with = crate::openapi::field::nullable_id)]
     pub partner_id: Option<String>,
+}
+
+/// What [`attributes`] takes.
+pub fn attributes_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+    let value = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(500)));
+    ObjectBuilder::new()
+        .max_properties(Some(20))
+        .property_names(Some(crate::openapi::field::label::<64>()))
+        .additional_properties(Some(AdditionalProperties::RefOr(value.into())))
+        .build()
 }
 
 /// Records an engagement event for a member; event rules earn points on it.
 #[utoipa::path(post, path = "/v1/events", tag = "events", request_body = EventBody,
-    responses((status = 201, body = EventReceipt), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 201, body = EventReceipt, headers(("idempotent-replayed" = bool, description = "true when this answers an earlier request again"))),
+        (status = 403, description = "`forbidden`: a partner records its own events", body = crate::error::ErrorBody),
+        (status = 404, description = "`member_not_found` or `partner_not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`idempotency_conflict`, or `retry`: the member changed meanwhile too often; send it again", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_event(
     State(state): State<AppState>,
@@ -172,7 +195,10 @@ pub async fn list_member_events(
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventType {
+    /// Lower-case letters, digits and `_`.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", min_length = 1, max_length = 64)]
     pub name: String,
+    #[schema(schema_with = crate::openapi::field::label::<200>)]
     pub description: String,
 }
 
@@ -192,7 +218,8 @@ pub async fn list_event_types(State(state): State<AppState>, _: Principal) -> Re
 
 /// Adds a custom event type (operator), such as `workshop_attended`.
 #[utoipa::path(post, path = "/v1/event-types", tag = "events", request_body = EventType,
-    responses((status = 201, body = EventType), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = EventType), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
+        (status = 409, description = "`event_type_exists`, or `idempotency_conflict`", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_event_type(
     State(state): State<AppState>,
     _: crate::auth::Operator,

@@ -12,7 +12,8 @@ use tally_domain::ids::{MemberId, PartnerId};
 use tally_store::{ActivityQuery, MemberRow, NewMember, keys};
 use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize, ToSchema)]
+/// A new member: email or phone (or both) is required.
+#[derive(Deserialize)]
 pub struct NewMemberBody {
     pub email: Option<String>,
     /// Any common format; stored in E.164 (read in `country` when it has no `+`).
@@ -24,6 +25,43 @@ pub struct NewMemberBody {
     pub country: Option<String>,
     /// The referral code of the member who brought this one.
     pub referral_code: Option<String>,
+}
+
+impl utoipa::PartialSchema for NewMemberBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        new_member_schema().into()
+    }
+}
+
+impl ToSchema for NewMemberBody {}
+
+/// [`NewMemberBody`], with "email or phone" said as `anyOf`.
+fn new_member_schema() -> utoipa::openapi::schema::Schema {
+    use crate::openapi::field;
+    use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
+    let code = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(r"^\s*[A-Za-z0-9]{1,32}\s*$"))
+        .description(Some("The referral code of the member who brought this one."));
+    let fields = ObjectBuilder::new()
+        .property("email", field::nullable_email())
+        .property("phone", field::nullable_phone())
+        .property("card", field::nullable_card())
+        .property("name", field::nullable_label::<200>())
+        .property("country", field::nullable_country())
+        .property("referral_code", code);
+    let with = |name: &str| {
+        ObjectBuilder::new()
+            .property(name, ObjectBuilder::new().schema_type(Type::String))
+            .required(name)
+    };
+    Schema::AllOf(
+        AllOfBuilder::new()
+            .description(Some("A new member: email or phone (or both) is required."))
+            .item(fields)
+            .item(AnyOfBuilder::new().item(with("email")).item(with("phone")))
+            .build(),
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,7 +122,9 @@ impl From<MemberRow> for MemberView {
 }
 
 /// Signs up a member (operator or partner key). Email or phone is required.
-#[utoipa::path(post, path = "/v1/members", tag = "members", request_body = NewMemberBody, responses((status = 201, body = MemberView), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/members", tag = "members", request_body = NewMemberBody, responses((status = 201, body = MemberView),
+    (status = 409, description = "`identity_taken`: another member has this email, phone or card; or `idempotency_conflict`", body = crate::error::ErrorBody),
+    (status = 422, description = "`invalid_field`; `unknown_referral_code`: no member has this referral code", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_member(
     State(state): State<AppState>,
     _who: Principal,
@@ -154,7 +194,7 @@ async fn load_member(state: &AppState, id: &str) -> Result<MemberRow, ApiError> 
 }
 
 /// One member with balance (operator or partner key).
-#[utoipa::path(get, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), responses((status = 200, body = MemberView)), security(("bearer" = [])))]
 pub async fn get_member(
     State(state): State<AppState>,
     _who: Principal,
@@ -163,15 +203,24 @@ pub async fn get_member(
     Ok(Json(load_member(&state, &id).await?.into()))
 }
 
+/// Exactly one of these (a malformed one finds no member: 404).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupParams {
+    /// A phone number; without `+` it is read in the partner's country.
+    #[param(max_length = 40)]
     pub phone: Option<String>,
+    #[param(max_length = 254)]
     pub email: Option<String>,
+    /// A loyalty card number.
+    #[param(max_length = 64)]
     pub card: Option<String>,
 }
 
 /// Finds a member by phone, email or card at the till (operator or partner key).
-#[utoipa::path(get, path = "/v1/members/lookup", tag = "members", params(LookupParams), responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/members/lookup", tag = "members", params(LookupParams), responses((status = 200, body = MemberView),
+    (status = 404, description = "`member_not_found`", body = crate::error::ErrorBody),
+    (status = 422, description = "`invalid_query`: give exactly one of phone, email, card", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn lookup_member(
     State(state): State<AppState>,
     who: Principal,
@@ -214,10 +263,13 @@ pub async fn get_balance(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
 }
 
@@ -296,19 +348,32 @@ pub async fn list_activity(
 pub struct ProfileBody {
     /// The member's tier (`gold`); null clears it.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
     pub tier: Option<String>,
     /// Segments for rules and offers (`students`, `business_travellers`); at most 50.
     #[serde(default)]
+    #[schema(schema_with = segments_schema)]
     pub segments: Vec<String>,
     /// A paid plan the member is on; null clears it.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
     pub plan: Option<String>,
+}
+
+fn segments_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::openapi::field::label::<64>())
+        .max_items(Some(50))
+        .description(Some(
+            "Segments for rules and offers (`students`, `business_travellers`); at most 50.",
+        ))
+        .build()
 }
 
 /// Sets what rules know of a member: tier, segments and plan (operator). The whole
 /// profile is replaced.
 #[utoipa::path(patch, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), request_body = ProfileBody,
-    responses((status = 200, body = MemberView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = MemberView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_member(
     State(state): State<AppState>,

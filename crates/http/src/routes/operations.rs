@@ -28,7 +28,7 @@ pub struct VerificationView {
 }
 
 /// Recomputes every balance from the entries (operator).
-#[utoipa::path(get, path = "/v1/ledger/verify", tag = "operations", responses((status = 200, body = VerificationView)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/ledger/verify", tag = "operations", responses((status = 200, body = VerificationView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn verify_ledger(
     State(state): State<AppState>,
     _operator: Operator,
@@ -60,7 +60,7 @@ pub struct ExpiryRunView {
 
 /// Matures pending points and expires old lots now, for every member due (operator).
 /// The server also does this on a schedule.
-#[utoipa::path(post, path = "/v1/expiry-runs", tag = "operations", responses((status = 200, body = ExpiryRunView)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/expiry-runs", tag = "operations", responses((status = 200, body = ExpiryRunView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> Result<Json<ExpiryRunView>, ApiError> {
     let r = settle_all(&state).await?;
     Ok(Json(ExpiryRunView {
@@ -85,17 +85,26 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
 /// Liveness: 200 when the server answers and its database does.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.program().await?;
-    Ok(Json(
-        serde_json::json!({"status": "ok", "database": state.store.backend()}),
-    ))
+    Ok(Json(Health {
+        status: "ok".into(),
+        database: state.store.backend().to_string(),
+    }))
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let counts = state.store.counts().await.unwrap_or_default();
     let body = state.metrics.render(&[

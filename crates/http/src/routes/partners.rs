@@ -19,19 +19,22 @@ use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewPartner {
-    #[schema(example = "Lékárna Vinohrady")]
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub name: String,
-    #[schema(example = "drugstore")]
+    #[schema(schema_with = crate::openapi::field::label::<50>)]
     pub industry: String,
-    #[schema(example = "CZ")]
+    #[schema(schema_with = crate::openapi::field::country)]
     pub country: String,
-    #[schema(example = "CZK")]
+    #[schema(value_type = crate::openapi::CurrencyCode)]
     pub currency: String,
-    #[schema(example = "Europe/Prague")]
+    #[schema(value_type = crate::openapi::TimeZoneName)]
     pub timezone: String,
-    /// Points per one unit of programme currency spent (decimal string, default "1").
+    /// Points per one unit of programme currency spent: a decimal string from 0 to 1000
+    /// (default "1").
+    #[schema(value_type = Option<String>, pattern = r"^\s*(1000(\.0{1,10})?|[0-9]{1,3}(\.[0-9]{1,10})?)\s*$", example = "1.5")]
     pub earn_rate: Option<String>,
     /// Days earned points stay pending before they can be spent (default 0).
+    #[schema(maximum = 365)]
     pub pending_days: Option<u32>,
 }
 
@@ -71,7 +74,7 @@ pub struct PartnerList {
 }
 
 /// Adds a partner business to the coalition (operator).
-#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner, responses((status = 201, body = PartnerView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartner, responses((status = 201, body = PartnerView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_partner(
     State(state): State<AppState>,
     _operator: Operator,
@@ -112,7 +115,7 @@ pub async fn create_partner(
 }
 
 /// All partners (operator).
-#[utoipa::path(get, path = "/v1/partners", tag = "partners", responses((status = 200, body = PartnerList)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", responses((status = 200, body = PartnerList), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_partners(State(state): State<AppState>, _operator: Operator) -> Result<Json<PartnerList>, ApiError> {
     let items = state.store.partners().await?.into_iter().map(Into::into).collect();
     Ok(Json(PartnerList {
@@ -131,7 +134,7 @@ pub fn check_partner_access(who: &Principal, id: &PartnerId) -> Result<(), ApiEr
 }
 
 /// One partner (operator, or the partner itself).
-#[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners", params(("id" = String, Path)), responses((status = 200, body = PartnerView), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners", params(("id" = String, Path)), responses((status = 200, body = PartnerView)), security(("bearer" = [])))]
 pub async fn get_partner(
     State(state): State<AppState>,
     who: Principal,
@@ -144,9 +147,13 @@ pub async fn get_partner(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewLocation {
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub name: String,
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub city: String,
+    #[schema(schema_with = crate::openapi::field::country)]
     pub country: String,
+    #[schema(value_type = crate::openapi::TimeZoneName)]
     pub timezone: String,
 }
 
@@ -180,7 +187,7 @@ pub struct LocationList {
 }
 
 /// Adds a store, hotel or other location to a partner (operator).
-#[utoipa::path(post, path = "/v1/partners/{id}/locations", tag = "partners", params(("id" = String, Path)), request_body = NewLocation, responses((status = 201, body = LocationView)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/partners/{id}/locations", tag = "partners", params(("id" = String, Path)), request_body = NewLocation, responses((status = 201, body = LocationView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_location(
     State(state): State<AppState>,
     _operator: Operator,
@@ -227,7 +234,7 @@ pub struct NewApiKey {
 }
 
 /// Makes an API key for a partner's tills (operator).
-#[utoipa::path(post, path = "/v1/partners/{id}/api-keys", tag = "partners", params(("id" = String, Path)), responses((status = 201, body = NewApiKey)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/partners/{id}/api-keys", tag = "partners", params(("id" = String, Path)), responses((status = 201, body = NewApiKey), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_api_key(
     State(state): State<AppState>,
     _operator: Operator,

@@ -50,15 +50,18 @@ pub async fn get_program(State(state): State<AppState>, _who: Principal) -> Json
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProgramPatch {
+    #[schema(schema_with = crate::openapi::field::nullable_label::<100>)]
     pub name: Option<String>,
     /// Minor units of programme currency one point is worth.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub point_value: Option<i64>,
     /// Applies to points earned from now on.
+    #[schema(minimum = 1, maximum = 240)]
     pub expiry_months: Option<u32>,
 }
 
 /// Changes the programme's name, point value or expiry (operator).
-#[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn update_program(
     State(state): State<AppState>,
     _operator: Operator,
@@ -89,8 +92,26 @@ pub async fn update_program(
 #[derive(Deserialize, ToSchema)]
 pub struct FxRatesBody {
     /// Units of that currency per one unit of programme currency, as decimal strings:
-    /// `{"USD": "1.08", "CZK": "25.2"}`.
+    /// `{"USD": "1.08", "CZK": "25.2"}`; 1 to 200 of them, not the programme currency.
+    #[schema(schema_with = rates_schema)]
     pub rates: BTreeMap<String, String>,
+}
+
+fn rates_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let rate = ObjectBuilder::new()
+        .schema_type(Type::String)
+        // More than 0 and at most 10^9.
+        .pattern(Some(
+            r"^\s*([1-9][0-9]{0,8}(\.[0-9]{1,12})?|1000000000(\.0{1,12})?|0\.[0-9]{0,11}[1-9][0-9]{0,11})\s*$",
+        ))
+        .examples([serde_json::json!("25.2")]);
+    ObjectBuilder::new()
+        .min_properties(Some(1))
+        .max_properties(Some(200))
+        .property_names(Some(crate::openapi::CurrencyCode::schema_object()))
+        .additional_properties(Some(AdditionalProperties::RefOr(rate.into())))
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -113,7 +134,7 @@ pub async fn get_fx_rates(State(state): State<AppState>, _who: Principal) -> Jso
 }
 
 /// Sets FX rates (operator); currencies not named keep their rate.
-#[utoipa::path(put, path = "/v1/fx-rates", tag = "program", request_body = FxRatesBody, responses((status = 200, body = FxRatesView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/v1/fx-rates", tag = "program", request_body = FxRatesBody, responses((status = 200, body = FxRatesView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn put_fx_rates(
     State(state): State<AppState>,
     _operator: Operator,

@@ -95,7 +95,8 @@ async fn save(state: &AppState, rule: CompiledRule) -> Result<RuleView, ApiError
 /// Creates an earning rule (operator, or a partner for its own sales). The condition
 /// is checked against the rule context; errors say where and why.
 #[utoipa::path(post, path = "/v1/earning-rules", tag = "rules", request_body = RuleSpec,
-    responses((status = 201, body = RuleView), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = RuleView), (status = 403, description = "`forbidden`: a partner writes rules for itself only, and programme-wide rules are the operator's", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`: `message` says where and why", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_rule(
     State(state): State<AppState>,
     who: Principal,
@@ -107,7 +108,8 @@ pub async fn create_rule(
 
 /// Saves a new version of a rule. Past transactions keep the version that applied.
 #[utoipa::path(put, path = "/v1/earning-rules/{id}", tag = "rules", params(("id" = String, Path)), request_body = RuleSpec,
-    responses((status = 200, body = RuleView), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = RuleView), (status = 403, description = "`forbidden`: a partner writes rules for itself only, and programme-wide rules are the operator's", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`: `message` says where and why", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_rule(
     State(state): State<AppState>,
@@ -177,7 +179,7 @@ pub struct RuleDetail {
 
 /// A rule with all its versions.
 #[utoipa::path(get, path = "/v1/earning-rules/{id}", tag = "rules", params(("id" = String, Path)),
-    responses((status = 200, body = RuleDetail), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = RuleDetail)), security(("bearer" = [])))]
 pub async fn get_rule(
     State(state): State<AppState>,
     who: Principal,
@@ -213,6 +215,7 @@ pub struct SampleMember {
     pub plan: Option<String>,
     pub country: Option<String>,
     /// RFC 3339 (default: a year before the sale).
+    #[schema(schema_with = crate::openapi::field::nullable_time)]
     pub joined_at: Option<String>,
     /// Earlier purchases at this partner (0: a first visit).
     #[serde(default)]
@@ -224,7 +227,10 @@ pub struct SampleEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     #[serde(default)]
+    #[schema(schema_with = crate::routes::events::attributes_schema)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// RFC 3339 (default: now); at most 400 days ago, not in the future.
+    #[schema(schema_with = crate::openapi::field::nullable_time)]
     pub occurred_at: Option<String>,
 }
 
@@ -234,8 +240,10 @@ pub struct RuleTestBody {
     /// A rule to try, not saved.
     pub rule: Option<RuleSpec>,
     /// Or a saved rule to try. With neither, every active rule runs.
+    #[schema(schema_with = crate::openapi::field::nullable_id)]
     pub rule_id: Option<String>,
     /// The partner of the sample (a partner key always uses itself).
+    #[schema(schema_with = crate::openapi::field::nullable_id)]
     pub partner_id: Option<String>,
     /// A sample sale, as sent to `POST /v1/transactions` (member and external_id may be placeholders).
     pub basket: Option<TransactionBody>,
@@ -259,7 +267,9 @@ pub struct RuleTestResult {
 /// Tries a rule (saved or not) on a sample basket or event and member, and shows the
 /// breakdown. Nothing is written.
 #[utoipa::path(post, path = "/v1/earning-rules/test", tag = "rules", request_body = RuleTestBody,
-    responses((status = 200, body = RuleTestResult), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = RuleTestResult), (status = 403, description = "`forbidden`: a partner writes rules for itself only, and programme-wide rules are the operator's", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found` / `partner_not_found`: no such rule or partner", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_rule`, `invalid_field` and others: `message` says where and why", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn test_rule(
     State(state): State<AppState>,
     who: Principal,

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tally_domain::DomainError;
 use tally_domain::earning::value_purchase;
 use tally_domain::identity::{Identity, parse_label};
@@ -34,8 +34,9 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Deserialize, ToSchema, Clone)]
 pub struct MoneyInput {
     /// Integer minor units (cents); never negative.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000i64)]
     pub amount: i64,
-    #[schema(example = "CZK")]
+    #[schema(value_type = crate::openapi::CurrencyCode)]
     pub currency: String,
 }
 
@@ -52,7 +53,8 @@ impl MoneyInput {
 }
 
 /// How the till names the member: exactly one of these.
-#[derive(Deserialize, ToSchema, Clone, Default)]
+#[derive(Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
 pub struct MemberSelector {
     pub id: Option<String>,
     pub email: Option<String>,
@@ -60,10 +62,37 @@ pub struct MemberSelector {
     pub card: Option<String>,
 }
 
+impl utoipa::PartialSchema for MemberSelector {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::openapi::field;
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder};
+        let one = |name: &str, schema: utoipa::openapi::schema::Object| {
+            ObjectBuilder::new()
+                .property(name, schema)
+                .required(name)
+                .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "How the till names the member: exactly one of id, email, phone, card.",
+            ))
+            .item(one("id", field::id()))
+            .item(one("email", field::email()))
+            .item(one("phone", field::phone()))
+            .item(one("card", field::card()))
+            .into()
+    }
+}
+
+impl ToSchema for MemberSelector {}
+
 #[derive(Deserialize, ToSchema, Clone)]
 pub struct LineInput {
+    #[schema(schema_with = crate::openapi::field::label::<64>)]
     pub sku: String,
+    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
     pub category: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
     pub unit_price: MoneyInput,
 }
@@ -71,16 +100,22 @@ pub struct LineInput {
 #[derive(Deserialize, ToSchema, Clone)]
 pub struct TransactionBody {
     /// The till's receipt id: the same receipt never earns twice.
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub external_id: String,
     pub member: MemberSelector,
+    #[schema(schema_with = crate::openapi::field::nullable_id)]
     pub location_id: Option<String>,
-    /// RFC 3339 time of the sale (default: now).
+    /// RFC 3339 time of the sale (default: now); at most 400 days ago, not in the future.
+    #[schema(schema_with = crate::openapi::field::nullable_time)]
     pub occurred_at: Option<String>,
     pub total: MoneyInput,
+    /// At most 500 lines, in the currency of `total`.
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub lines: Vec<LineInput>,
     /// Points to pay part of the bill with (default 0).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub redeem_points: i64,
 }
 
@@ -227,7 +262,10 @@ async fn post_ruled(
 /// optionally pays part of it with points, and explains the points in `breakdown`.
 /// The same `external_id` again returns the first answer and writes nothing.
 #[utoipa::path(post, path = "/v1/transactions", tag = "transactions", request_body = TransactionBody,
-    responses((status = 201, body = PurchaseReceipt), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 201, body = PurchaseReceipt, headers(("idempotent-replayed" = bool, description = "true when this answers an earlier request again"))),
+        (status = 403, description = "`forbidden`: this needs a partner API key", body = crate::error::ErrorBody),
+        (status = 404, description = "`member_not_found`: no member by that id, email, phone or card", body = crate::error::ErrorBody),
+        (status = 409, description = "`idempotency_conflict`, or `retry`: the member changed meanwhile too often; send it again", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_transaction(
     State(state): State<AppState>,
@@ -241,7 +279,8 @@ pub async fn create_transaction(
 
 /// The same as a purchase, but nothing is written: what the member would earn and pay.
 #[utoipa::path(post, path = "/v1/transactions/quote", tag = "transactions", request_body = TransactionBody,
-    responses((status = 200, body = PurchaseReceipt), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PurchaseReceipt), (status = 403, description = "`forbidden`: this needs a partner API key", body = crate::error::ErrorBody),
+        (status = 404, description = "`member_not_found`", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn quote_transaction(
     State(state): State<AppState>,
     Till(partner_id): Till,
@@ -255,14 +294,80 @@ pub async fn quote_transaction(
 
 #[derive(Deserialize, ToSchema)]
 pub struct BatchBody {
-    /// Up to 1000 receipts, each as in `POST /v1/transactions`.
+    /// 1 to 1000 receipts, each as in `POST /v1/transactions`.
+    #[schema(value_type = Vec<TransactionBody>, min_items = 1, max_items = 1000)]
     pub transactions: Vec<serde_json::Value>,
+}
+
+/// The answer to a batch: `results[i]` answers `transactions[i]`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchResults {
+    pub results: Vec<BatchResult>,
+}
+
+/// One receipt of a batch: posted (`status` 201), or refused with an error.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BatchResult {
+    Posted(Box<BatchPosted>),
+    Refused(BatchRefused),
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchPosted {
+    /// Always 201.
+    #[schema(minimum = 201, maximum = 201)]
+    pub status: u16,
+    /// Present and true when this receipt had been posted before: the first answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<bool>,
+    pub transaction: PurchaseReceipt,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchRefused {
+    /// The status the receipt alone would have had: 404, 409 or 422.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    pub error: crate::error::ErrorDetail,
+}
+
+/// A transaction as read later: the receipt of the sale (without the balance, which has
+/// moved on since) and what has been returned of it.
+#[derive(Serialize, ToSchema)]
+pub struct TransactionView {
+    pub id: String,
+    pub member_id: String,
+    pub partner_id: String,
+    pub external_id: String,
+    pub location_id: Option<String>,
+    /// RFC 3339 time of the sale at the till.
+    pub occurred_at: String,
+    pub total: MoneyView,
+    pub points_earned: i64,
+    pub points_redeemed: i64,
+    /// Value of the redeemed points in programme currency.
+    pub redeemed_value: MoneyView,
+    /// The same value in the purchase currency.
+    pub redeemed_value_local: MoneyView,
+    pub status: String,
+    pub breakdown: Vec<tally_domain::receipt::BreakdownItem>,
+    /// The amount returned so far, in the purchase currency.
+    pub returned: MoneyView,
+    /// Earned points taken back by returns.
+    pub points_reversed: i64,
+    /// Spent points given back by returns.
+    pub points_refunded: i64,
 }
 
 /// A till's end-of-day upload: up to 1000 receipts, each idempotent and answered on its
 /// own (`results[i]` answers `transactions[i]` with its status and receipt or error).
 #[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions", request_body = BatchBody,
-    responses((status = 200, description = "`{\"results\": [{\"status\": 201, \"transaction\": {…}} | {\"status\": 422, \"error\": {…}}]}`")),
+    responses((status = 200, body = BatchResults), (status = 403, description = "`forbidden`: this needs a partner API key", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_transaction_batch(
     State(state): State<AppState>,
@@ -331,12 +436,12 @@ pub async fn create_transaction_batch(
 
 /// One transaction with what has been returned of it (a partner sees only its own).
 #[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions", params(("id" = String, Path)),
-    responses((status = 200, body = PurchaseReceipt), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = TransactionView)), security(("bearer" = [])))]
 pub async fn get_transaction(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<TransactionView>, ApiError> {
     let id: TransactionId = parse_id(&id, "transaction")?;
     let txn = state
         .store
@@ -346,26 +451,34 @@ pub async fn get_transaction(
     if who.partner_scope().is_some_and(|p| *p != txn.partner_id) {
         return Err(ApiError::not_found("transaction"));
     }
-    let mut value: serde_json::Value = serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert(
-            "returned".into(),
-            serde_json::to_value(MoneyView {
-                amount: txn.returned_amount,
-                currency: txn.total.currency.code().into(),
-            })
-            .unwrap_or_default(),
-        );
-        obj.insert("points_reversed".into(), txn.points_reversed.into());
-        obj.insert("points_refunded".into(), txn.points_refunded.into());
-        obj.remove("balance");
-    }
-    Ok(raw_json(StatusCode::OK, value.to_string()))
+    let r: PurchaseReceipt = serde_json::from_str(&txn.receipt_json).map_err(|_| ApiError::internal())?;
+    Ok(axum::Json(TransactionView {
+        id: r.id,
+        member_id: r.member_id,
+        partner_id: r.partner_id,
+        external_id: r.external_id,
+        location_id: r.location_id,
+        occurred_at: r.occurred_at,
+        total: r.total,
+        points_earned: r.points_earned,
+        points_redeemed: r.points_redeemed,
+        redeemed_value: r.redeemed_value,
+        redeemed_value_local: r.redeemed_value_local,
+        status: r.status,
+        breakdown: r.breakdown,
+        returned: MoneyView {
+            amount: txn.returned_amount,
+            currency: txn.total.currency.code().into(),
+        },
+        points_reversed: txn.points_reversed,
+        points_refunded: txn.points_refunded,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ReturnBody {
     /// The till's id for this return: the same return is never applied twice.
+    #[schema(schema_with = crate::openapi::field::label::<100>)]
     pub external_id: String,
     /// The amount returned, in the purchase currency.
     pub amount: MoneyInput,
@@ -375,7 +488,9 @@ pub struct ReturnBody {
 /// points given back in proportion; what the member already spent is reported as
 /// `points_unrecovered`.
 #[utoipa::path(post, path = "/v1/transactions/{id}/returns", tag = "transactions", params(("id" = String, Path)), request_body = ReturnBody,
-    responses((status = 201, body = ReturnReceipt), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 201, body = ReturnReceipt, headers(("idempotent-replayed" = bool, description = "true when this answers an earlier request again"))),
+        (status = 403, description = "`forbidden`: this needs a partner API key", body = crate::error::ErrorBody),
+        (status = 404, description = "`transaction_not_found`: no such transaction of this partner", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_return(
     State(state): State<AppState>,
