@@ -113,17 +113,27 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         }
         Err(e) => return ApiError::from(e).into_response(),
     }
+    // Whatever stops this request from here on (a timeout, a panic, a client that went
+    // away) lets the key go, so a retry can run.
+    let mut guard = ClaimGuard {
+        state: state.clone(),
+        principal: principal.clone(),
+        key: key.clone(),
+        armed: true,
+    };
     let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     if res.status().is_server_error() {
-        if let Err(e) = state.store.release_idempotency_key(&principal, &key).await {
-            tracing::error!(error = %e, "could not release an Idempotency-Key");
-        }
-        return res;
+        return res; // the guard lets the key go
     }
     let (parts, body) = res.into_parts();
     let Ok(out) = to_bytes(body, MAX_BODY * 4).await else {
         return ApiError::internal().into_response();
     };
+    // "Send it again" (a sale whose member kept changing) is not a final answer.
+    if parts.status == StatusCode::CONFLICT && out.windows(16).any(|w| w == br#""code":"retry","#) {
+        return Response::from_parts(parts, Body::from(out));
+    }
+    guard.armed = false;
     let (status, kept) = if parts.extensions.get::<CarriesSecret>().is_some() {
         let shown_once = ApiError::new(
             StatusCode::CONFLICT,
@@ -138,4 +148,32 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         tracing::error!(error = %e, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(out))
+}
+
+/// Lets a claimed key go unless disarmed: the request answered, and its answer is saved.
+struct ClaimGuard {
+    state: AppState,
+    principal: String,
+    key: String,
+    armed: bool,
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (state, principal, key) = (
+            self.state.clone(),
+            std::mem::take(&mut self.principal),
+            std::mem::take(&mut self.key),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = state.store.release_idempotency_key(&principal, &key).await {
+                    tracing::error!(error = %e, "could not release an Idempotency-Key");
+                }
+            });
+        }
+    }
 }

@@ -55,11 +55,18 @@ impl PgStore {
         Ok(n.rows_affected() == 1)
     }
 
+    /// Posts an event in a task of its own, so a request that goes away meanwhile
+    /// cannot drop budget points the event drew before they are settled.
     pub async fn post_event(&self, cmd: EventCmd) -> Result<Posted, StoreError> {
-        let mut taken = Taken::new();
-        let posted = self.post_event_in(&cmd, &mut taken).await;
-        self.budgets.settle(&posted, &taken).await;
-        posted
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut taken = Taken::new();
+            let posted = this.post_event_in(&cmd, &mut taken).await;
+            this.budgets.settle(&posted, &taken).await;
+            posted
+        })
+        .await
+        .map_err(|_| StoreError::stopped("an event task failed"))?
     }
 
     async fn post_event_in(&self, cmd: &EventCmd, taken: &mut Taken) -> Result<Posted, StoreError> {

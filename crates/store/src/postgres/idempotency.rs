@@ -14,32 +14,55 @@ impl PgStore {
         now: Timestamp,
         abandoned_before: Timestamp,
     ) -> Result<Claim, StoreError> {
+        // A claim let go between the insert and the read is claimed again.
+        for _ in 0..3 {
+            if let Some(claim) = self
+                .try_claim(&principal, &key, &request_hash, now, abandoned_before)
+                .await?
+            {
+                return Ok(claim);
+            }
+        }
+        Err(StoreError::Overloaded)
+    }
+
+    async fn try_claim(
+        &self,
+        principal: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        abandoned_before: Timestamp,
+    ) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (principal, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, 0, '', $4)
              ON CONFLICT (principal, key) DO NOTHING",
         )
-        .bind(&principal)
-        .bind(&key)
-        .bind(&request_hash)
+        .bind(principal)
+        .bind(key)
+        .bind(request_hash)
         .bind(to_micros(now))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
             tx.commit().await?;
-            return Ok(Claim::Claimed);
+            return Ok(Some(Claim::Claimed));
         }
-        let (hash, status, body, at): (String, i64, String, i64) = sqlx::query_as(
+        let found: Option<(String, i64, String, i64)> = sqlx::query_as(
             "SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE principal = $1 AND key = $2 FOR UPDATE",
         )
-        .bind(&principal)
-        .bind(&key)
-        .fetch_one(&mut *tx)
+        .bind(principal)
+        .bind(key)
+                .fetch_optional(&mut *tx)
         .await?;
+        let Some((hash, status, body, at)) = found else {
+            return Ok(None);
+        };
         let claim = if status == 0 && at < to_micros(abandoned_before) && hash == request_hash {
             sqlx::query("UPDATE idempotency_keys SET created_at = $3 WHERE principal = $1 AND key = $2")
-                .bind(&principal)
-                .bind(&key)
+                .bind(principal)
+                .bind(key)
                 .bind(to_micros(now))
                 .execute(&mut *tx)
                 .await?;
@@ -52,7 +75,7 @@ impl PgStore {
             })
         };
         tx.commit().await?;
-        Ok(claim)
+        Ok(Some(claim))
     }
 
     pub async fn finish_idempotency_key(

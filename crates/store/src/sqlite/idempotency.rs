@@ -68,7 +68,7 @@ impl SqliteStore {
         status: u16,
         body: String,
     ) -> Result<(), StoreError> {
-        self.write(move |c| {
+        self.write_waiting(move |c| {
             c.prepare_cached("UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE principal = ?1 AND key = ?2")?
                 .execute(params![principal, key, status, body])?;
             Ok(())
@@ -77,7 +77,7 @@ impl SqliteStore {
     }
 
     pub async fn release_idempotency_key(&self, principal: String, key: String) -> Result<(), StoreError> {
-        self.write(move |c| {
+        self.write_waiting(move |c| {
             c.prepare_cached("DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2 AND status = 0")?
                 .execute(params![principal, key])?;
             Ok(())

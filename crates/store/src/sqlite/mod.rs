@@ -99,14 +99,24 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in the writer's next group transaction, in a savepoint of its own, and
-    /// answers after the commit.
+    /// Runs `f` in the writer's next group transaction and answers after the commit.
     async fn write<T: Send + 'static>(
         &self,
         f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (job, rx) = writer::job(f);
         self.inner.writer.send(vec![job])?;
+        rx.await
+            .map_err(|_| StoreError::stopped("the SQLite writer dropped a job"))?
+    }
+
+    /// [`Self::write`], waiting for room in the queue rather than refusing.
+    async fn write_waiting<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (job, rx) = writer::job(f);
+        self.inner.writer.send_waiting(vec![job]).await?;
         rx.await
             .map_err(|_| StoreError::stopped("the SQLite writer dropped a job"))?
     }

@@ -1,4 +1,5 @@
-//! The SQLite writer: one thread, a bounded queue, group commit, and a savepoint per job.
+//! The SQLite writer: one thread, a bounded queue, group commit, and no job committed
+//! after it failed.
 //!
 //! The writer takes every job waiting (up to [`MAX_GROUP`]) and runs them in one
 //! `BEGIN IMMEDIATE` transaction, then commits once: one fsync for the whole group
@@ -79,6 +80,22 @@ pub fn job<T: Send + 'static>(
 pub struct Queue(mpsc::SyncSender<Vec<Job>>);
 
 impl Queue {
+    /// Queues jobs for the writer, waiting for room (up to about 5 s) when it is full:
+    /// for bookkeeping that must not be lost to a burst of sales.
+    pub async fn send_waiting(&self, mut jobs: Vec<Job>) -> Result<(), StoreError> {
+        for _ in 0..500 {
+            match self.0.try_send(jobs) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::TrySendError::Full(back)) => jobs = back,
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(StoreError::stopped("the SQLite writer has stopped"));
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(StoreError::Overloaded)
+    }
+
     /// Queues jobs for the writer; `Overloaded` (and nothing queued) when it is full.
     pub fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
         self.0.try_send(jobs).map_err(|e| match e {
