@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod schema;
 pub mod state;
 
 use axum::Router;
@@ -72,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/expiry-runs", post(operations::run_expiry))
         .route("/healthz", get(operations::healthz))
         .route("/metrics", get(operations::metrics))
-        .route("/openapi.json", get(operations::openapi))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -49,23 +49,23 @@ pub fn attributes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Ve
 #[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// The sender's id for the event: the same id never earns twice.
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub id: String,
     pub member: MemberSelector,
     /// `review`, `survey_answered`, `referral_shared`, `check_in`, or a type the operator added.
     #[serde(rename = "type")]
-    #[schema(schema_with = crate::openapi::field::label::<64>)]
+    #[schema(schema_with = crate::schema::field::label::<64>)]
     pub event_type: String,
     /// At most 20; each true/false, a number, or text of at most 500 characters.
     #[serde(default)]
     #[schema(schema_with = attributes_schema)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// RFC 3339 (default: now); at most 400 days ago, not in the future.
-    #[schema(schema_with = crate::openapi::field::nullable_time)]
+    #[schema(schema_with = crate::schema::field::nullable_time)]
     pub occurred_at: Option<String>,
     /// With the operator key: the partner the event happened at (it funds the points);
     /// without, the programme does. A partner key is always its own partner.
-    #[schema(schema_with = crate::openapi::field::nullable_id)]
+    #[schema(schema_with = crate::schema::field::nullable_id)]
     pub partner_id: Option<String>,
 }
 
@@ -78,7 +78,7 @@ pub fn attributes_schema() -> utoipa::openapi::schema::Object {
         .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(500)));
     ObjectBuilder::new()
         .max_properties(Some(20))
-        .property_names(Some(crate::openapi::field::label::<64>()))
+        .property_names(Some(crate::schema::field::label::<64>()))
         .additional_properties(Some(AdditionalProperties::RefOr(value.into())))
         .build()
 }
@@ -198,7 +198,7 @@ pub struct EventType {
     /// Lower-case letters, digits and `_`.
     #[schema(pattern = "^[a-z0-9_]{1,64}$", min_length = 1, max_length = 64)]
     pub name: String,
-    #[schema(schema_with = crate::openapi::field::label::<200>)]
+    #[schema(schema_with = crate::schema::field::label::<200>)]
     pub description: String,
 }
 

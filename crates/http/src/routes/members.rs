@@ -37,7 +37,7 @@ impl ToSchema for NewMemberBody {}
 
 /// [`NewMemberBody`], with "email or phone" said as `anyOf`.
 fn new_member_schema() -> utoipa::openapi::schema::Schema {
-    use crate::openapi::field;
+    use crate::schema::field;
     use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
     let code = ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
@@ -348,7 +348,7 @@ pub async fn list_activity(
 pub struct ProfileBody {
     /// The member's tier (`gold`); null clears it.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
+    #[schema(schema_with = crate::schema::field::nullable_label::<64>)]
     pub tier: Option<String>,
     /// Segments for rules and offers (`students`, `business_travellers`); at most 50.
     #[serde(default)]
@@ -356,13 +356,13 @@ pub struct ProfileBody {
     pub segments: Vec<String>,
     /// A paid plan the member is on; null clears it.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
+    #[schema(schema_with = crate::schema::field::nullable_label::<64>)]
     pub plan: Option<String>,
 }
 
 fn segments_schema() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
-        .items(crate::openapi::field::label::<64>())
+        .items(crate::schema::field::label::<64>())
         .max_items(Some(50))
         .description(Some(
             "Segments for rules and offers (`students`, `business_travellers`); at most 50.",

@@ -125,8 +125,3 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
-
-/// This API's OpenAPI 3.1 document.
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
-}

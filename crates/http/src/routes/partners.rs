@@ -19,15 +19,15 @@ use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewPartner {
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub name: String,
-    #[schema(schema_with = crate::openapi::field::label::<50>)]
+    #[schema(schema_with = crate::schema::field::label::<50>)]
     pub industry: String,
-    #[schema(schema_with = crate::openapi::field::country)]
+    #[schema(schema_with = crate::schema::field::country)]
     pub country: String,
-    #[schema(value_type = crate::openapi::CurrencyCode)]
+    #[schema(value_type = crate::schema::CurrencyCode)]
     pub currency: String,
-    #[schema(value_type = crate::openapi::TimeZoneName)]
+    #[schema(value_type = crate::schema::TimeZoneName)]
     pub timezone: String,
     /// Points per one unit of programme currency spent: a decimal string from 0 to 1000
     /// (default "1").
@@ -147,13 +147,13 @@ pub async fn get_partner(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewLocation {
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub name: String,
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub city: String,
-    #[schema(schema_with = crate::openapi::field::country)]
+    #[schema(schema_with = crate::schema::field::country)]
     pub country: String,
-    #[schema(value_type = crate::openapi::TimeZoneName)]
+    #[schema(value_type = crate::schema::TimeZoneName)]
     pub timezone: String,
 }
 

@@ -50,7 +50,7 @@ pub async fn get_program(State(state): State<AppState>, _who: Principal) -> Json
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProgramPatch {
-    #[schema(schema_with = crate::openapi::field::nullable_label::<100>)]
+    #[schema(schema_with = crate::schema::field::nullable_label::<100>)]
     pub name: Option<String>,
     /// Minor units of programme currency one point is worth.
     #[schema(minimum = 1, maximum = 1_000_000)]
@@ -109,7 +109,7 @@ fn rates_schema() -> utoipa::openapi::schema::Object {
     ObjectBuilder::new()
         .min_properties(Some(1))
         .max_properties(Some(200))
-        .property_names(Some(crate::openapi::CurrencyCode::schema_object()))
+        .property_names(Some(crate::schema::CurrencyCode::schema_object()))
         .additional_properties(Some(AdditionalProperties::RefOr(rate.into())))
         .build()
 }

@@ -215,7 +215,7 @@ pub struct SampleMember {
     pub plan: Option<String>,
     pub country: Option<String>,
     /// RFC 3339 (default: a year before the sale).
-    #[schema(schema_with = crate::openapi::field::nullable_time)]
+    #[schema(schema_with = crate::schema::field::nullable_time)]
     pub joined_at: Option<String>,
     /// Earlier purchases at this partner (0: a first visit).
     #[serde(default)]
@@ -230,7 +230,7 @@ pub struct SampleEvent {
     #[schema(schema_with = crate::routes::events::attributes_schema)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// RFC 3339 (default: now); at most 400 days ago, not in the future.
-    #[schema(schema_with = crate::openapi::field::nullable_time)]
+    #[schema(schema_with = crate::schema::field::nullable_time)]
     pub occurred_at: Option<String>,
 }
 
@@ -240,10 +240,10 @@ pub struct RuleTestBody {
     /// A rule to try, not saved.
     pub rule: Option<RuleSpec>,
     /// Or a saved rule to try. With neither, every active rule runs.
-    #[schema(schema_with = crate::openapi::field::nullable_id)]
+    #[schema(schema_with = crate::schema::field::nullable_id)]
     pub rule_id: Option<String>,
     /// The partner of the sample (a partner key always uses itself).
-    #[schema(schema_with = crate::openapi::field::nullable_id)]
+    #[schema(schema_with = crate::schema::field::nullable_id)]
     pub partner_id: Option<String>,
     /// A sample sale, as sent to `POST /v1/transactions` (member and external_id may be placeholders).
     pub basket: Option<TransactionBody>,

@@ -36,7 +36,7 @@ pub struct MoneyInput {
     /// Integer minor units (cents); never negative.
     #[schema(minimum = 0, maximum = 1_000_000_000_000_000i64)]
     pub amount: i64,
-    #[schema(value_type = crate::openapi::CurrencyCode)]
+    #[schema(value_type = crate::schema::CurrencyCode)]
     pub currency: String,
 }
 
@@ -64,7 +64,7 @@ pub struct MemberSelector {
 
 impl utoipa::PartialSchema for MemberSelector {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use crate::openapi::field;
+        use crate::schema::field;
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder};
         let one = |name: &str, schema: utoipa::openapi::schema::Object| {
             ObjectBuilder::new()
@@ -88,9 +88,9 @@ impl ToSchema for MemberSelector {}
 
 #[derive(Deserialize, ToSchema, Clone)]
 pub struct LineInput {
-    #[schema(schema_with = crate::openapi::field::label::<64>)]
+    #[schema(schema_with = crate::schema::field::label::<64>)]
     pub sku: String,
-    #[schema(schema_with = crate::openapi::field::nullable_label::<64>)]
+    #[schema(schema_with = crate::schema::field::nullable_label::<64>)]
     pub category: Option<String>,
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
@@ -100,13 +100,13 @@ pub struct LineInput {
 #[derive(Deserialize, ToSchema, Clone)]
 pub struct TransactionBody {
     /// The till's receipt id: the same receipt never earns twice.
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub external_id: String,
     pub member: MemberSelector,
-    #[schema(schema_with = crate::openapi::field::nullable_id)]
+    #[schema(schema_with = crate::schema::field::nullable_id)]
     pub location_id: Option<String>,
     /// RFC 3339 time of the sale (default: now); at most 400 days ago, not in the future.
-    #[schema(schema_with = crate::openapi::field::nullable_time)]
+    #[schema(schema_with = crate::schema::field::nullable_time)]
     pub occurred_at: Option<String>,
     pub total: MoneyInput,
     /// At most 500 lines, in the currency of `total`.
@@ -478,7 +478,7 @@ pub async fn get_transaction(
 #[derive(Deserialize, ToSchema)]
 pub struct ReturnBody {
     /// The till's id for this return: the same return is never applied twice.
-    #[schema(schema_with = crate::openapi::field::label::<100>)]
+    #[schema(schema_with = crate::schema::field::label::<100>)]
     pub external_id: String,
     /// The amount returned, in the purchase currency.
     pub amount: MoneyInput,
