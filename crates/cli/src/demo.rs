@@ -4,11 +4,10 @@
 //! so every point in the demo was earned, spent, returned, matured or expired by the
 //! same code path a till uses, and the ledger verifies at the end.
 
+use crate::demo_api::Api;
 use crate::server;
 use anyhow::{Context, bail};
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -16,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
-use tower::ServiceExt;
 
 /// Demo partner keys: fixed so the README's walk-through works on any demo database.
 /// They exist only in databases `tally demo` filled.
@@ -43,44 +41,6 @@ impl Rng {
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
-    }
-}
-
-pub(crate) struct Api {
-    router: Router,
-}
-
-impl Api {
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {key}"));
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let res = self.router.clone().oneshot(req.body(body)?).await?;
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-    }
-
-    pub(crate) async fn expect(&self, method: Method, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
-        let (status, v) = self.call(method, path, key, Some(body)).await?;
-        if !status.is_success() {
-            bail!("{path} answered {status}: {v}");
-        }
-        Ok(v)
     }
 }
 
@@ -124,9 +84,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let clock: tally_http::Clock =
         Arc::new(move || Timestamp::from_microsecond(c.load(Ordering::Relaxed)).unwrap_or_else(|_| Timestamp::now()));
     let state = server::state(store.clone(), clock).await?;
-    let api = Api {
-        router: tally_http::router(state),
-    };
+    let api = Api::new(tally_http::router(state));
     let admin = admin_key.as_str();
 
     println!("Filling the demo coalition: {members} members, {days} days of history…");

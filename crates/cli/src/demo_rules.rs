@@ -1,7 +1,7 @@
 //! The demo's earning rules: the examples of docs/RULES.md, live on the demo coalition
 //! (partners in the order hotel, apparel, drugstore).
 
-use crate::demo::Api;
+use crate::demo_api::Api;
 use axum::http::Method;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;

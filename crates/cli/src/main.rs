@@ -4,6 +4,7 @@
 mod bench;
 mod bench_rules;
 mod demo;
+mod demo_api;
 mod demo_rules;
 mod server;
 
