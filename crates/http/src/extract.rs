@@ -103,15 +103,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A path id: anything that could not be one of our ids is simply not found.
-pub fn path_id(id: &str, what: &str) -> Result<(), ApiError> {
-    if tally_domain::ids::is_plausible_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(what))
-    }
-}
-
 /// An id from a path or a body as its kind; `404` naming `what` if it could not be one
 /// we issued (so nothing implausible reaches a query).
 pub fn parse_id<T: tally_domain::ids::Id>(id: &str, what: &str) -> Result<T, ApiError> {
