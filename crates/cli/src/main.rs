@@ -29,6 +29,31 @@ pub struct ServerArgs {
     /// Seconds between scheduled expiry runs.
     #[arg(long, env = "TALLY_EXPIRY_INTERVAL_SECS", default_value_t = 300)]
     pub expiry_interval_secs: u64,
+    /// Seconds a client has to send a request's head; also how long an idle kept-alive
+    /// connection stays open.
+    #[arg(long, env = "TALLY_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body; past it `408 body_timeout`.
+    #[arg(long, env = "TALLY_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// Seconds a request may take in all; past it `503 timeout`.
+    #[arg(long, env = "TALLY_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+}
+
+impl ServerArgs {
+    pub fn limits(&self) -> tally_http::Limits {
+        use std::time::Duration;
+        tally_http::Limits {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(1_000_000),
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -44,7 +44,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database_url)
         .await
         .with_context(|| format!("opening {}", redact(&args.database_url)))?;
-    let state = state(store, tally_http::system_clock()).await?;
+    let mut state = state(store, tally_http::system_clock()).await?;
+    state.limits = args.limits();
+    if state.follow_changes().await? {
+        tracing::info!("following changes made through other servers on this database");
+    }
     let scheduler = state.clone();
     let every = Duration::from_secs(args.expiry_interval_secs.max(1));
     tokio::spawn(async move {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tally_domain::DomainError;
-use tally_store::StoreError;
+use tally_store::{Fault, StoreError};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone)]
@@ -137,6 +137,24 @@ impl From<StoreError> for ApiError {
                 "overloaded",
                 "too many requests are waiting to be written; try again in a second",
             ),
+            StoreError::Database(_) if e.fault() == Some(Fault::StorageFull) => {
+                tracing::error!(error = %e, "the database is out of space; writes are refused until it has room");
+                crate::health::record(Fault::StorageFull);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_full",
+                    "the database is out of space; nothing was written; try again later",
+                )
+            }
+            StoreError::Database(_) if e.fault() == Some(Fault::Unavailable) => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                crate::health::record(Fault::Unavailable);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database cannot be reached just now; try again in a second",
+                )
+            }
             StoreError::Database(_) | StoreError::Encoding(_) => {
                 let detail = std::error::Error::source(&e)
                     .map(ToString::to_string)

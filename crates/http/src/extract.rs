@@ -20,9 +20,46 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, serde_json::V
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
     integral_numbers_as_integers(&mut value);
-    let typed = T::deserialize(&value)
-        .map_err(|e| ApiError::invalid("invalid_field", format!("the body does not fit: {e}")))?;
+    let typed = read_value(&value, "the body")?;
     Ok((typed, value))
+}
+
+/// Reads a parsed JSON value as `T`, strictly (objects only where objects belong); a
+/// misfit is 422 `invalid_field`, naming `what`.
+pub fn read_value<T: DeserializeOwned>(value: &serde_json::Value, what: &str) -> Result<T, ApiError> {
+    T::deserialize(crate::strict_json::Strict(value))
+        .map_err(|e| ApiError::invalid("invalid_field", format!("{what} does not fit: {e}")))
+}
+
+/// Whether a `Content-Type` says JSON: `application/json`, optionally with
+/// `charset=utf-8`, and nothing else (`application/jsonx` is not JSON).
+pub fn is_json_content_type(value: &str) -> bool {
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| match p.split_once('=') {
+            Some((name, v)) => {
+                name.trim().eq_ignore_ascii_case("charset") && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            None => p.trim().is_empty(),
+        })
+}
+
+/// Refuses a request whose body is not declared as JSON: 415 `unsupported_media_type`.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_content_type);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send JSON with Content-Type: application/json",
+        ))
+    }
 }
 
 /// Turns `5.0` into `5` throughout `value`, except inside event `attributes`, whose
@@ -58,33 +95,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send JSON with Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the body is larger than this endpoint accepts",
-                )
-            } else {
-                ApiError::bad_request("invalid_body", "the body could not be read")
-            }
-        })?;
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
         let (value, raw) = parse_json::<T>(&bytes)?;
         Ok(ApiJson {
             value,
             hash: canonical_hash(&raw),
+        })
+    }
+}
+
+/// The bytes of a body declared as JSON (already read by the body guard).
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
+        let limit = crate::body::limit_for(req.uri().path());
+        Bytes::from_request(req, state).await.map(JsonBytes).map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                crate::body::too_large(limit)
+            } else {
+                ApiError::bad_request("invalid_body", "the body could not be read")
+            }
         })
     }
 }

@@ -3,34 +3,37 @@
 //! then call the store; see `docs/ARCHITECTURE.md` for the path of a POS transaction.
 
 pub mod auth;
+pub mod body;
 pub mod earning;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod schema;
+pub mod server;
 pub mod state;
+pub mod strict_json;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use error::ApiError;
-use routes::{events, members, operations, partners, program, rules, transactions};
+use routes::{consents, events, members, operations, partners, program, rules, transactions};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use server::{Limits, serve};
 pub use state::{AppState, Clock, Principal, system_clock};
-
-/// Bodies of ordinary requests; the end-of-day batch may be larger.
-const BODY_LIMIT: usize = 64 * 1024;
-const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
+use body::{BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT};
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
+    let request_timeout = state.limits.request_timeout;
     Router::new()
         .route("/v1/program", get(program::get_program).patch(program::update_program))
         .route("/v1/fx-rates", get(program::get_fx_rates).put(program::put_fx_rates))
@@ -43,7 +46,16 @@ pub fn router(state: AppState) -> Router {
             "/v1/partners/{id}/locations",
             post(partners::create_location).get(partners::list_locations),
         )
-        .route("/v1/partners/{id}/api-keys", post(partners::create_api_key))
+        .route(
+            "/v1/partners/{id}/api-keys",
+            post(partners::create_api_key).get(partners::list_api_keys),
+        )
+        .route("/v1/partners/{id}/api-keys/{key_id}", delete(partners::revoke_api_key))
+        .route("/v1/members/{id}/consents", get(consents::list_consents))
+        .route(
+            "/v1/members/{id}/consents/{partner_id}",
+            put(consents::grant_consent).delete(consents::withdraw_consent),
+        )
         .route("/v1/members", post(members::create_member))
         .route("/v1/members/lookup", get(members::lookup_member))
         .route(
@@ -64,7 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transactions", post(transactions::create_transaction))
         .route("/v1/transactions/quote", post(transactions::quote_transaction))
         .route(
-            "/v1/transactions/batch",
+            BATCH_PATH,
             post(transactions::create_transaction_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
         .route("/v1/transactions/{id}", get(transactions::get_transaction))
@@ -78,8 +90,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), body::guard))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
-        .layer(middleware::from_fn(time_limit))
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
@@ -87,12 +100,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How long a request may take before it is answered `503 timeout`.
-const TIME_LIMIT: Duration = Duration::from_secs(30);
-
-/// Answers `503 timeout` in the API's error shape when a request takes too long.
-async fn time_limit(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
-    match tokio::time::timeout(TIME_LIMIT, next.run(req)).await {
+/// Answers `503 timeout` in the API's error shape when a request takes longer than
+/// [`Limits::request_timeout`].
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => axum::response::IntoResponse::into_response(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -112,15 +127,4 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not take that method",
     )
-}
-
-/// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -4,11 +4,11 @@
 //! of the wrong kind, `404` for an id named in the body, `409` for a conflict of their
 //! own). The errors every operation of a kind can give are added here, in one place, by
 //! what the operation takes (see [`add_shared_errors`]): `401` with a key, `400`, `413`,
-//! `415` and `422` with a JSON body, `400` and `409` for `Idempotency-Key` on a POST,
+//! `408`, `415` and `422` with a JSON body, `400` and `409` for `Idempotency-Key` on a POST,
 //! `404` with an id in the path, `422` with query parameters, and `500` and `503`
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
-use crate::routes::{events, members, operations, partners, program, rules, transactions};
+use crate::routes::{consents, events, members, operations, partners, program, rules, transactions};
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -20,6 +20,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         program::get_program, program::update_program, program::get_fx_rates, program::put_fx_rates,
         partners::create_partner, partners::list_partners, partners::get_partner,
         partners::create_location, partners::list_locations, partners::create_api_key,
+        partners::list_api_keys, partners::revoke_api_key,
+        consents::list_consents, consents::grant_consent, consents::withdraw_consent,
         members::create_member, members::get_member, members::lookup_member, members::get_balance, members::list_activity,
         transactions::create_transaction, transactions::quote_transaction, transactions::create_transaction_batch,
         transactions::get_transaction, transactions::create_return,
@@ -125,6 +127,11 @@ const SHARED_ERRORS: &[(&str, &str, &str)] = &[
         "`idempotency_conflict`: this `Idempotency-Key` was used with another request.",
     ),
     (
+        "408",
+        "RequestTimeout",
+        "`body_timeout`: the body did not arrive within the server's body timeout (10 s by default).",
+    ),
+    (
         "413",
         "PayloadTooLarge",
         "`payload_too_large`: the body is larger than this endpoint takes.",
@@ -148,7 +155,10 @@ const SHARED_ERRORS: &[(&str, &str, &str)] = &[
     (
         "503",
         "Unavailable",
-        "`timeout`: the request took longer than 30 seconds.",
+        "`timeout`: the request took longer than the server allows (30 s by default); `overloaded`: too many \
+         writes are waiting; `storage_full`: the database is out of space; `database_unavailable`: the database \
+         cannot be reached. Each comes with `Retry-After`; a retry with the same `Idempotency-Key` or \
+         `external_id` is safe.",
     ),
 ];
 
@@ -176,10 +186,11 @@ fn add_shared_errors(doc: &mut Value) {
         let Some(item) = item.as_object_mut() else { continue };
         for (method, op) in item.iter_mut() {
             let Some(op) = op.as_object_mut() else { continue };
+            // A key is required unless the operation also lists "no key" (`{}`).
             let secured = op
                 .get("security")
                 .and_then(Value::as_array)
-                .is_some_and(|s| !s.is_empty());
+                .is_some_and(|s| !s.is_empty() && !s.iter().any(|r| r.as_object().is_some_and(Map::is_empty)));
             let body = op.contains_key("requestBody");
             let params = op
                 .get("parameters")
@@ -195,7 +206,7 @@ fn add_shared_errors(doc: &mut Value) {
             }
             if body || post {
                 // Bodies are read (POST: for Idempotency-Key) before the handler runs.
-                statuses.extend(["400", "413"]);
+                statuses.extend(["400", "408", "413"]);
             }
             if body {
                 statuses.extend(["415", "422"]);

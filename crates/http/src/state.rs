@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use tally_domain::earning::FxRates;
 use tally_domain::ids::{Id, LocationId, PartnerId};
 use tally_domain::rules::{CompiledRule, RuleSet};
-use tally_store::{LocationRow, PartnerRow, ProgramRow, RuleRow, Store};
+use tally_store::{Change, LocationRow, PartnerRow, ProgramRow, RuleRow, Store};
 
 /// Where "now" comes from: the system clock in production, a test's own clock in tests.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -30,6 +30,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Body, head and request deadlines and the connection cap.
+    pub limits: crate::server::Limits,
     caches: Arc<Caches>,
 }
 
@@ -78,6 +80,7 @@ impl AppState {
             store,
             clock,
             metrics: Arc::new(Metrics::default()),
+            limits: crate::server::Limits::default(),
             caches: Arc::new(Caches {
                 admin_key_hash,
                 program: RwLock::new(program),
@@ -123,6 +126,55 @@ impl AppState {
         self.set_program(program);
         self.set_fx(fx);
         self.reload_rules().await
+    }
+
+    /// Follows changes made through other servers on the same database (PostgreSQL),
+    /// so a rule saved, a key revoked or a rate changed there applies here at once.
+    /// The periodic [`AppState::refresh`] stays as a fallback. Returns whether a feed
+    /// is followed (never on SQLite, whose database belongs to one server).
+    pub async fn follow_changes(&self) -> Result<bool, tally_store::StoreError> {
+        let Some(mut feed) = self.store.follow_changes().await? else {
+            return Ok(false);
+        };
+        let state = self.clone();
+        tokio::spawn(async move {
+            while let Some(change) = feed.recv().await {
+                if let Err(e) = state.apply_change(change).await {
+                    tracing::warn!(error = %e, ?change, "could not reload a cache after a change; the periodic refresh will");
+                }
+            }
+        });
+        Ok(true)
+    }
+
+    /// Drops or reloads the cache a change touched.
+    pub async fn apply_change(&self, change: Change) -> Result<(), tally_store::StoreError> {
+        match change {
+            Change::Program => self.set_program(self.store.program().await?),
+            Change::FxRates => self.set_fx(self.store.fx_rates().await?),
+            Change::Partners => self.reload_partners().await?,
+            Change::Locations => self.caches.locations.write().expect("location cache").clear(),
+            Change::ApiKeys => self.caches.keys.write().expect("key cache").clear(),
+            Change::Rules => self.reload_rules().await?,
+            Change::Resync => {
+                self.caches.locations.write().expect("location cache").clear();
+                self.caches.keys.write().expect("key cache").clear();
+                self.reload_partners().await?;
+                self.refresh().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload_partners(&self) -> Result<(), tally_store::StoreError> {
+        let partners = self.store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        *self.caches.partners.write().expect("partner cache") = partners;
+        Ok(())
+    }
+
+    /// Forgets a key at once (it was revoked here).
+    pub fn forget_key(&self, key_hash: &str) {
+        self.caches.keys.write().expect("key cache").remove(key_hash);
     }
 
     /// The active earning rules.

@@ -12,6 +12,7 @@ pub enum Entity {
     Transaction,
     Rule,
     Event,
+    ApiKey,
 }
 
 impl Entity {
@@ -22,6 +23,7 @@ impl Entity {
             Entity::Transaction => "transaction",
             Entity::Rule => "rule",
             Entity::Event => "event",
+            Entity::ApiKey => "api key",
         }
     }
 }
@@ -54,6 +56,18 @@ pub enum StoreError {
     /// value. Never a reason to roll back other requests.
     #[error("encoding error: {0}")]
     Encoding(#[from] serde_json::Error),
+}
+
+/// What a database failure means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The disk (or the database's space) is full: writes fail until space returns;
+    /// reads go on.
+    StorageFull,
+    /// The database cannot be reached or is restarting: try again shortly.
+    Unavailable,
+    /// Anything else: a bug or a corrupt value, for the log.
+    Other,
 }
 
 /// A failure of the database or of the store around it.
@@ -93,6 +107,40 @@ impl StoreError {
             ),
             _ => false,
         }
+    }
+
+    /// What a database failure means for a caller: the disk is full, the database
+    /// cannot be reached, or a fault. `None` for anything but a database failure.
+    pub fn fault(&self) -> Option<Fault> {
+        let StoreError::Database(e) = self else {
+            return None;
+        };
+        Some(match e {
+            DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
+                rusqlite::ErrorCode::DiskFull => Fault::StorageFull,
+                rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::SystemIoFailure => Fault::Unavailable,
+                _ => Fault::Other,
+            },
+            DatabaseError::Postgres(sqlx::Error::Database(d)) => match d.code().as_deref() {
+                // disk_full, insufficient_resources, out_of_memory
+                Some("53100" | "53000" | "53200") => Fault::StorageFull,
+                // connection exceptions (08…), the server shutting down or starting
+                // (57P01–57P03), too many connections (53300), deadlock or
+                // serialization failure (40P01, 40001)
+                Some(c) if c.starts_with("08") => Fault::Unavailable,
+                Some("57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001") => Fault::Unavailable,
+                _ => Fault::Other,
+            },
+            DatabaseError::Postgres(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed,
+            ) => Fault::Unavailable,
+            DatabaseError::Postgres(sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) => Fault::Unavailable,
+            DatabaseError::Stopped(_) => Fault::Unavailable,
+            _ => Fault::Other,
+        })
     }
 
     /// A failure of the database itself (not a refusal of the request).

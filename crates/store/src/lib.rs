@@ -10,6 +10,7 @@
 //! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
 
 pub mod baseline;
+mod changes;
 pub mod codec;
 mod error;
 pub mod keys;
@@ -19,7 +20,8 @@ mod postgres;
 mod sqlite;
 pub mod testing;
 
-pub use error::{DatabaseError, Entity, StoreError};
+pub use changes::Change;
+pub use error::{DatabaseError, Entity, Fault, StoreError};
 pub use model::*;
 
 use jiff::Timestamp;
@@ -124,6 +126,48 @@ impl Store {
     /// The partner owning the key with this hash.
     pub async fn api_key_partner(&self, key_hash: &str) -> Result<Option<PartnerId>, StoreError> {
         dispatch!(self, s => s.api_key_partner(key_hash.to_string()).await)
+    }
+
+    /// Follows changes made through any server on this database (PostgreSQL); `None`
+    /// on SQLite, whose database belongs to one server.
+    pub async fn follow_changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(s) => s.follow_changes().await.map(Some),
+        }
+    }
+
+    /// A partner's API keys, revoked ones included (never a key or its hash).
+    pub async fn api_keys(&self, partner_id: &PartnerId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        dispatch!(self, s => s.api_keys(partner_id.clone()).await)
+    }
+
+    /// Revokes a partner's key at `now`, and gives its hash (to drop it from caches).
+    /// `NotFound(ApiKey)` when the partner has no key with this id.
+    pub async fn revoke_api_key(
+        &self,
+        partner_id: &PartnerId,
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<(ApiKeyInfo, String), StoreError> {
+        dispatch!(self, s => s.revoke_api_key(partner_id.clone(), key_id.to_string(), now).await)
+    }
+
+    /// Records that a member shares (or no longer shares) their personal data with a
+    /// partner.
+    pub async fn set_consent(
+        &self,
+        member_id: &MemberId,
+        partner_id: &PartnerId,
+        granted: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_consent(member_id.clone(), partner_id.clone(), granted, now).await)
+    }
+
+    /// The partners a member shares their personal data with now.
+    pub async fn consents(&self, member_id: &MemberId) -> Result<Vec<ConsentRow>, StoreError> {
+        dispatch!(self, s => s.consents(member_id.clone()).await)
     }
 
     pub async fn create_member(&self, member: NewMember) -> Result<MemberRow, StoreError> {

@@ -23,6 +23,11 @@ pub const SQLITE: &[Migration] = &[
         name: "no secrets at rest",
         sql: include_str!("../migrations/sqlite/0003_no_secrets_at_rest.sql"),
     },
+    Migration {
+        version: 4,
+        name: "keys and consents",
+        sql: include_str!("../migrations/sqlite/0004_keys_and_consents.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -40,6 +45,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "no secrets at rest",
         sql: include_str!("../migrations/postgres/0003_no_secrets_at_rest.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "keys and consents",
+        sql: include_str!("../migrations/postgres/0004_keys_and_consents.sql"),
     },
 ];
 

@@ -78,6 +78,22 @@ pub struct ApiKeyRow {
     pub created_at: Timestamp,
 }
 
+/// An API key as listed: never the key, nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub partner_id: PartnerId,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A member's consent to share their personal data with a partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub partner_id: PartnerId,
+    pub granted_at: Timestamp,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMember {
     pub id: MemberId,

@@ -121,6 +121,60 @@ impl From<MemberRow> for MemberView {
     }
 }
 
+/// What a partner's key sees of a member who has not shared their personal data with
+/// that partner: enough to greet them and serve them at the till.
+#[derive(Serialize, ToSchema)]
+pub struct MemberSummary {
+    pub id: String,
+    /// The first name and the initial of the last (`Jana N.`), when a name is known.
+    pub display_name: Option<String>,
+    pub balance: BalanceFull,
+    pub tier: Option<String>,
+    /// False: this member has not shared their personal data with the calling partner
+    /// (with consent, the partner sees the full member).
+    pub shares_personal_data: bool,
+}
+
+/// A member as the caller may see them: in full for the operator and for partners the
+/// member shares their data with, else as a summary.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum MemberAnswer {
+    Full(MemberView),
+    Summary(MemberSummary),
+}
+
+/// The first name and the initial of the last: `Jana Nováková` → `Jana N.`.
+pub fn short_name(name: &str) -> Option<String> {
+    let mut words = name.split_whitespace();
+    let first = words.next()?;
+    Some(match words.last().and_then(|w| w.chars().next()) {
+        Some(initial) => format!("{first} {initial}."),
+        None => first.to_string(),
+    })
+}
+
+/// `row` as `who` may see it.
+pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Result<MemberAnswer, ApiError> {
+    let Some(partner) = who.partner_scope() else {
+        return Ok(MemberAnswer::Full(row.into()));
+    };
+    if state.store.consents(&row.id).await?.iter().any(|c| c.partner_id == *partner) {
+        return Ok(MemberAnswer::Full(row.into()));
+    }
+    Ok(MemberAnswer::Summary(MemberSummary {
+        id: row.id.into_string(),
+        display_name: row.name.as_deref().and_then(short_name),
+        balance: BalanceFull {
+            available: row.balance.available,
+            pending: row.balance.pending,
+            lifetime_earned: row.balance.lifetime_earned,
+        },
+        tier: row.profile.tier,
+        shares_personal_data: false,
+    }))
+}
+
 /// Signs up a member (operator or partner key). Email or phone is required.
 #[utoipa::path(post, path = "/v1/members", tag = "members", request_body = NewMemberBody, responses((status = 201, body = MemberView),
     (status = 409, description = "`identity_taken`: another member has this email, phone or card; or `idempotency_conflict`", body = crate::error::ErrorBody),
@@ -193,14 +247,16 @@ async fn load_member(state: &AppState, id: &str) -> Result<MemberRow, ApiError> 
     fresh_member(state, row).await
 }
 
-/// One member with balance (operator or partner key).
-#[utoipa::path(get, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), responses((status = 200, body = MemberView)), security(("bearer" = [])))]
+/// One member with balance: in full for the operator and for a partner the member
+/// shares their personal data with; a summary for other partners.
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "members", params(("id" = String, Path)), responses((status = 200, body = MemberAnswer)), security(("bearer" = [])))]
 pub async fn get_member(
     State(state): State<AppState>,
-    _who: Principal,
+    who: Principal,
     Path(id): Path<String>,
-) -> Result<Json<MemberView>, ApiError> {
-    Ok(Json(load_member(&state, &id).await?.into()))
+) -> Result<Json<MemberAnswer>, ApiError> {
+    let row = load_member(&state, &id).await?;
+    Ok(Json(member_for(&state, &who, row).await?))
 }
 
 /// Exactly one of these (a malformed one finds no member: 404).
@@ -217,15 +273,16 @@ pub struct LookupParams {
     pub card: Option<String>,
 }
 
-/// Finds a member by phone, email or card at the till (operator or partner key).
-#[utoipa::path(get, path = "/v1/members/lookup", tag = "members", params(LookupParams), responses((status = 200, body = MemberView),
+/// Finds a member by phone, email or card at the till (operator or partner key); what a
+/// partner sees is as for `GET /v1/members/{id}`.
+#[utoipa::path(get, path = "/v1/members/lookup", tag = "members", params(LookupParams), responses((status = 200, body = MemberAnswer),
     (status = 404, description = "`member_not_found`", body = crate::error::ErrorBody),
     (status = 422, description = "`invalid_query`: give exactly one of phone, email, card", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn lookup_member(
     State(state): State<AppState>,
     who: Principal,
     ApiQuery(q): ApiQuery<LookupParams>,
-) -> Result<Json<MemberView>, ApiError> {
+) -> Result<Json<MemberAnswer>, ApiError> {
     // A local phone number is read in the partner's country.
     let region = match who.partner_scope() {
         Some(id) => Some(state.partner(id).await?.country),
@@ -249,7 +306,8 @@ pub async fn lookup_member(
         .lookup_member(&identity)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    Ok(Json(fresh_member(&state, row).await?.into()))
+    let row = fresh_member(&state, row).await?;
+    Ok(Json(member_for(&state, &who, row).await?))
 }
 
 /// A member's points: available, pending and earned over time.

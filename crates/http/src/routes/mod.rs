@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource; named `<verb>_<resource>`.
 
+pub mod consents;
 pub mod events;
 pub mod members;
 pub mod operations;

@@ -2,10 +2,10 @@
 
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -87,31 +87,62 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok`.
+    /// Always `ok`; a fault is answered `503` instead.
     pub status: String,
     /// `sqlite` or `postgres`.
     pub database: String,
 }
 
-/// Liveness: 200 when the server answers and its database does.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+/// Health: 200 when the server answers and its database does. `503 storage_full` while
+/// writes fail for want of space (reads go on), `503 database_unavailable` while the
+/// database cannot be reached; both with `Retry-After`.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health),
+    (status = 503, description = "`storage_full` or `database_unavailable`", body = crate::error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.program().await?;
-    Ok(Json(Health {
-        status: "ok".into(),
-        database: state.store.backend().to_string(),
-    }))
+    match crate::health::recent() {
+        Some(tally_store::Fault::StorageFull) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_full",
+            "the database is out of space: reads work, writes are refused until it has room",
+        )),
+        Some(tally_store::Fault::Unavailable) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database could not be reached in the last seconds",
+        )),
+        _ => Ok(Json(Health {
+            status: "ok".into(),
+            database: state.store.backend().to_string(),
+        })),
+    }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let counts = state.store.counts().await.unwrap_or_default();
-    let body = state.metrics.render(&[
-        ("tally_members", "Members in the programme.", counts.members),
-        ("tally_partners", "Partners in the coalition.", counts.partners),
-        ("tally_transactions", "Purchases posted.", counts.transactions),
-        ("tally_ledger_entries", "Entries in the ledger.", counts.entries),
+/// Prometheus metrics: request counts and latencies for anyone who can reach the
+/// address; counts of members, partners, sales and ledger entries only with the
+/// operator key.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)), security((), ("bearer" = [])))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    // Counts of members, partners and sales are business figures: only for the operator.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let operator = match bearer {
+        Some(key) => state.authenticate(key.trim()).await.is_ok_and(|p| p == Principal::Operator),
+        None => false,
+    };
+    let mut figures = Vec::new();
+    if operator {
+        let counts = state.store.counts().await.unwrap_or_default();
+        figures.extend([
+            ("tally_members", "Members in the programme.", counts.members),
+            ("tally_partners", "Partners in the coalition.", counts.partners),
+            ("tally_transactions", "Purchases posted.", counts.transactions),
+            ("tally_ledger_entries", "Entries in the ledger.", counts.entries),
+        ]);
+    }
+    figures.extend([
         (
             "tally_rule_failures_total",
             "Earning rules that failed at run time and gave nothing.",
@@ -123,5 +154,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             state.rules().len() as u64,
         ),
     ]);
+    let body = state.metrics.render(&figures);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -258,3 +258,63 @@ pub async fn create_api_key(
         Json(NewApiKey { id, key }),
     ))
 }
+
+/// An API key as listed: its id and dates, never the key.
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub partner_id: String,
+    pub created_at: String,
+    /// When it was revoked; a revoked key is refused at once.
+    pub revoked_at: Option<String>,
+}
+
+impl From<tally_store::ApiKeyInfo> for ApiKeyView {
+    fn from(k: tally_store::ApiKeyInfo) -> Self {
+        ApiKeyView {
+            id: k.id,
+            partner_id: k.partner_id.into_string(),
+            created_at: k.created_at.to_string(),
+            revoked_at: k.revoked_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub items: Vec<ApiKeyView>,
+}
+
+/// A partner's API keys, revoked ones included, without the keys (operator, or the
+/// partner itself).
+#[utoipa::path(get, path = "/v1/partners/{id}/api-keys", tag = "partners", params(("id" = String, Path)), responses((status = 200, body = ApiKeyList)), security(("bearer" = [])))]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let id: PartnerId = parse_id(&id, "partner")?;
+    check_partner_access(&who, &id)?;
+    state.partner(&id).await?;
+    let items = state.store.api_keys(&id).await?.into_iter().map(Into::into).collect();
+    Ok(Json(ApiKeyList { items }))
+}
+
+/// Revokes a partner's API key (operator). It is refused from the next request on, by
+/// every server on the database; revoking it again changes nothing.
+#[utoipa::path(delete, path = "/v1/partners/{id}/api-keys/{key_id}", tag = "partners", params(("id" = String, Path), ("key_id" = String, Path)),
+    responses((status = 200, body = ApiKeyView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`: the partner has no key with this id", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let id: PartnerId = parse_id(&id, "partner")?;
+    if key_id.is_empty() || key_id.len() > 64 {
+        return Err(ApiError::not_found("api key"));
+    }
+    let (info, hash) = state.store.revoke_api_key(&id, &key_id, state.now()).await?;
+    state.forget_key(&hash);
+    Ok(Json(info.into()))
+}

@@ -73,6 +73,14 @@ async fn check_spec(
             }
         }
     }
+    if let (tally_domain::rules::AppliesTo::Event, Some(t)) = (spec.applies_to, &spec.event_type)
+        && !state.store.event_types().await?.iter().any(|(name, _)| name == t)
+    {
+        return Err(ApiError::invalid(
+            "unknown_event_type",
+            format!("event_type: {t} is not an event type; add it with POST /v1/event-types first"),
+        ));
+    }
     Ok(compile(id, version, spec)?)
 }
 
@@ -96,7 +104,7 @@ async fn save(state: &AppState, rule: CompiledRule) -> Result<RuleView, ApiError
 /// is checked against the rule context; errors say where and why.
 #[utoipa::path(post, path = "/v1/earning-rules", tag = "rules", request_body = RuleSpec,
     responses((status = 201, body = RuleView), (status = 403, description = "`forbidden`: a partner writes rules for itself only, and programme-wide rules are the operator's", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`: `message` says where and why", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`, `unknown_event_type`: `message` says where and why", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_rule(
     State(state): State<AppState>,
     who: Principal,
@@ -109,7 +117,7 @@ pub async fn create_rule(
 /// Saves a new version of a rule. Past transactions keep the version that applied.
 #[utoipa::path(put, path = "/v1/earning-rules/{id}", tag = "rules", params(("id" = String, Path)), request_body = RuleSpec,
     responses((status = 200, body = RuleView), (status = 403, description = "`forbidden`: a partner writes rules for itself only, and programme-wide rules are the operator's", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`: `message` says where and why", body = crate::error::ErrorBody)),
+        (status = 422, description = "`invalid_rule`, `rule_too_costly`, `invalid_field`, `unknown_partner`, `unknown_location`, `unknown_event_type`: `message` says where and why", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_rule(
     State(state): State<AppState>,

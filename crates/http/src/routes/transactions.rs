@@ -3,10 +3,9 @@
 use crate::auth::Till;
 use crate::earning::{PreparedPurchase, with_rules};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, canonical_hash, parse_id, parse_json};
+use crate::extract::{ApiJson, JsonBytes, canonical_hash, parse_id, parse_json, read_value};
 use crate::routes::{posted_response, raw_json};
 use crate::state::{AppState, Principal};
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -372,7 +371,7 @@ pub struct TransactionView {
 pub async fn create_transaction_batch(
     State(state): State<AppState>,
     Till(partner_id): Till,
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let partner = state.partner(&partner_id).await?;
     let (batch, _) = parse_json::<BatchBody>(&body)?;
@@ -386,8 +385,7 @@ pub async fn create_transaction_batch(
     let mut cmds = Vec::new();
     let mut prepared_all = Vec::new();
     for item in &batch.transactions {
-        let prepared = TransactionBody::deserialize(item)
-            .map_err(|e| ApiError::invalid("invalid_field", format!("the receipt does not fit: {e}")))
+        let prepared = read_value::<TransactionBody>(item, "the receipt")
             .and_then(|b| prepare_purchase(&state, &partner, b, canonical_hash(item)));
         let ruled = match prepared {
             Ok(p) => with_rules(&state, &partner, &p).await.map(|cmd| (p, cmd)),

@@ -11,6 +11,8 @@
 //! `tally_domain::decide`, and write what it says.
 
 mod budgets;
+mod changes;
+mod consents;
 mod events;
 mod idempotency;
 mod ledger;

@@ -2,11 +2,21 @@
 
 use super::PgStore;
 use crate::codec::{currency, decimal};
-use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use crate::model::{ApiKeyInfo, ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use jiff::Timestamp;
 use crate::{Entity, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tally_domain::ids::{Id, LocationId, PartnerId};
+
+fn api_key_info(r: &PgRow) -> Result<ApiKeyInfo, StoreError> {
+    Ok(ApiKeyInfo {
+        id: r.try_get(0)?,
+        partner_id: PartnerId::from_stored(r.try_get(1)?),
+        created_at: from_micros(r.try_get(2)?),
+        revoked_at: r.try_get::<Option<i64>, _>(3)?.map(from_micros),
+    })
+}
 
 const PARTNER_COLUMNS: &str = "id, name, industry, country, currency, timezone, earn_rate, pending_days, created_at";
 
@@ -138,10 +148,44 @@ impl PgStore {
     }
 
     pub async fn api_key_partner(&self, hash: String) -> Result<Option<PartnerId>, StoreError> {
-        let partner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1")
+        let partner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
             .bind(hash)
             .fetch_optional(&self.pool)
             .await?;
         Ok(partner.map(PartnerId::from_stored))
+    }
+
+    pub async fn api_keys(&self, partner_id: PartnerId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, partner_id, created_at, revoked_at FROM api_keys WHERE partner_id = $1 ORDER BY created_at, id",
+        )
+        .bind(partner_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_key_info).collect()
+    }
+
+    /// Revokes a partner's key (a key already revoked keeps its first revocation time).
+    pub async fn revoke_api_key(
+        &self,
+        partner_id: PartnerId,
+        key_id: String,
+        now: Timestamp,
+    ) -> Result<(ApiKeyInfo, String), StoreError> {
+        let row = sqlx::query(
+            "WITH revoked AS (UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND partner_id = $2 AND revoked_at IS NULL
+                 RETURNING id, partner_id, created_at, revoked_at, key_hash)
+             SELECT id, partner_id, created_at, revoked_at, key_hash FROM revoked
+             UNION ALL
+             SELECT id, partner_id, created_at, revoked_at, key_hash FROM api_keys
+                 WHERE id = $1 AND partner_id = $2 AND revoked_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM revoked)",
+        )
+        .bind(&key_id)
+        .bind(partner_id.as_str())
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::ApiKey))?;
+        Ok((api_key_info(&row)?, row.try_get(4)?))
     }
 }

@@ -2,7 +2,8 @@
 
 use super::SqliteStore;
 use crate::codec::{currency, decimal};
-use crate::model::{ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use crate::model::{ApiKeyInfo, ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
+use jiff::Timestamp;
 use crate::{Entity, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::ids::{Id, LocationId, PartnerId};
@@ -128,10 +129,47 @@ fn create_api_key(conn: &Connection, k: &ApiKeyRow) -> Result<(), StoreError> {
 
 fn api_key_partner(conn: &Connection, hash: &str) -> Result<Option<PartnerId>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT partner_id FROM api_keys WHERE key_hash = ?1")?
+        .prepare_cached("SELECT partner_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
         .query_row([hash], |r| r.get(0))
         .optional()?
         .map(PartnerId::from_stored))
+}
+
+fn api_key_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
+    Ok(ApiKeyInfo {
+        id: r.get(0)?,
+        partner_id: PartnerId::from_stored(r.get(1)?),
+        created_at: from_micros(r.get(2)?),
+        revoked_at: r.get::<_, Option<i64>>(3)?.map(from_micros),
+    })
+}
+
+fn api_keys(conn: &Connection, partner_id: &PartnerId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, partner_id, created_at, revoked_at FROM api_keys WHERE partner_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([partner_id.as_str()], api_key_info)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Revokes a partner's key (a key already revoked keeps its first revocation time).
+fn revoke_api_key(
+    conn: &Connection,
+    partner_id: &PartnerId,
+    key_id: &str,
+    now: i64,
+) -> Result<(ApiKeyInfo, String), StoreError> {
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND partner_id = ?2 AND revoked_at IS NULL",
+        params![key_id, partner_id.as_str(), now],
+    )?;
+    conn.query_row(
+        "SELECT id, partner_id, created_at, revoked_at, key_hash FROM api_keys WHERE id = ?1 AND partner_id = ?2",
+        params![key_id, partner_id.as_str()],
+        |r| Ok((api_key_info(r)?, r.get(4)?)),
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound(Entity::ApiKey))
 }
 
 impl SqliteStore {
@@ -160,5 +198,17 @@ impl SqliteStore {
     }
     pub async fn api_key_partner(&self, hash: String) -> Result<Option<PartnerId>, StoreError> {
         self.read(move |c| api_key_partner(c, &hash)).await
+    }
+    pub async fn api_keys(&self, partner_id: PartnerId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        self.read(move |c| api_keys(c, &partner_id)).await
+    }
+    pub async fn revoke_api_key(
+        &self,
+        partner_id: PartnerId,
+        key_id: String,
+        now: Timestamp,
+    ) -> Result<(ApiKeyInfo, String), StoreError> {
+        self.write(move |c| revoke_api_key(c, &partner_id, &key_id, to_micros(now)))
+            .await
     }
 }

@@ -1,0 +1,103 @@
+//! Connection hygiene: the accept loop that serves the router over HTTP/1.1 with a cap on
+//! open connections and a deadline for every request head.
+//!
+//! A client that opens connections and sends nothing, or a header a byte at a time
+//! (slowloris), is cut off after [`Limits::header_read_timeout`]. The same timer runs
+//! while a kept-alive connection waits for its next request, so it is also the idle
+//! keep-alive timeout. A body that stops arriving is answered `408` by the body guard
+//! (`body.rs`) after [`Limits::body_read_timeout`]. At [`Limits::max_connections`] open
+//! connections the server stops accepting until one closes; the rest wait in the
+//! kernel's backlog rather than costing a file descriptor each.
+
+use crate::AppState;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// What one connection and one request may take. All are set by `tally serve` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to send a whole request head; also how long an idle kept-alive connection
+    /// stays open.
+    pub header_read_timeout: Duration,
+    /// Time to send a whole request body, from the first read of it.
+    pub body_read_timeout: Duration,
+    /// Time for the whole request; past it `503 timeout`.
+    pub request_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets the requests in
+/// flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits;
+    let app = crate::router(state);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: wait
+                    // a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let stopping = async move {
+                let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
+            };
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Every connection holds a slot until it is done: taking them all means all are.
+    let _all = slots.acquire_many(limits.max_connections.max(1) as u32).await;
+    Ok(())
+}
