@@ -19,14 +19,20 @@ pub struct App {
 }
 
 pub async fn spawn_app(db: TestDb) -> App {
+    spawn_app_with(db, tally_http::Limits::default()).await
+}
+
+/// A server with its own connection and body limits.
+pub async fn spawn_app_with(db: TestDb, limits: tally_http::Limits) -> App {
     let clock = Arc::new(AtomicI64::new(
         "2026-11-20T09:00:00Z".parse::<Timestamp>().unwrap().as_microsecond(),
     ));
     let c = clock.clone();
     let read: tally_http::Clock = Arc::new(move || Timestamp::from_microsecond(c.load(Ordering::SeqCst)).unwrap());
-    let state = tally_http::AppState::new(db.store.clone(), read, tally_store::keys::hash_key(ADMIN))
+    let mut state = tally_http::AppState::new(db.store.clone(), read, tally_store::keys::hash_key(ADMIN))
         .await
         .unwrap();
+    state.limits = limits;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
