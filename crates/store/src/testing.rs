@@ -66,6 +66,19 @@ impl TestDb {
         }
     }
 
+    /// SQLite only (`false` on PostgreSQL): caps the database at its current size plus
+    /// `extra_pages` pages, or lifts the cap with `None`. Writes past the cap fail as on
+    /// a full disk.
+    pub async fn cap_sqlite_growth(&self, extra_pages: Option<i64>) -> bool {
+        match &self.store {
+            Store::Sqlite(s) => {
+                s.cap_growth(extra_pages).await.expect("cap the SQLite database");
+                true
+            }
+            Store::Postgres(_) => false,
+        }
+    }
+
     /// The PostgreSQL schema this test database lives in.
     pub fn schema(&self) -> Option<&str> {
         match &self.cleanup {

@@ -99,7 +99,11 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health),
     (status = 503, description = "`storage_full` or `database_unavailable`", body = crate::error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.program().await?;
+    // A fault seen in the last seconds is reported at once, without waiting on the
+    // database again.
+    if crate::health::recent().is_none() {
+        state.store.program().await?;
+    }
     match crate::health::recent() {
         Some(tally_store::Fault::StorageFull) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

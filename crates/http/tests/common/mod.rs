@@ -15,7 +15,9 @@ pub struct App {
     pub http: reqwest::Client,
     pub clock: Arc<AtomicI64>,
     pub backend: &'static str,
-    _db: TestDb,
+    /// Whether the server follows other servers' changes (PostgreSQL).
+    pub follows: bool,
+    pub db: TestDb,
 }
 
 pub async fn spawn_app(db: TestDb) -> App {
@@ -24,15 +26,22 @@ pub async fn spawn_app(db: TestDb) -> App {
 
 /// A server with its own connection and body limits.
 pub async fn spawn_app_with(db: TestDb, limits: tally_http::Limits) -> App {
+    let store = db.store.clone();
+    spawn_on(store, db, limits).await
+}
+
+/// A server over `store` (which may reach `db` another way, as through a proxy).
+pub async fn spawn_on(store: tally_store::Store, db: TestDb, limits: tally_http::Limits) -> App {
     let clock = Arc::new(AtomicI64::new(
         "2026-11-20T09:00:00Z".parse::<Timestamp>().unwrap().as_microsecond(),
     ));
     let c = clock.clone();
     let read: tally_http::Clock = Arc::new(move || Timestamp::from_microsecond(c.load(Ordering::SeqCst)).unwrap());
-    let mut state = tally_http::AppState::new(db.store.clone(), read, tally_store::keys::hash_key(ADMIN))
+    let mut state = tally_http::AppState::new(store, read, tally_store::keys::hash_key(ADMIN))
         .await
         .unwrap();
     state.limits = limits;
+    let follows = state.follow_changes().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
@@ -41,7 +50,8 @@ pub async fn spawn_app_with(db: TestDb, limits: tally_http::Limits) -> App {
         http: reqwest::Client::new(),
         clock,
         backend: db.store.backend(),
-        _db: db,
+        follows,
+        db,
     }
 }
 

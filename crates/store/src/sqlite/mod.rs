@@ -101,6 +101,21 @@ impl SqliteStore {
     }
 
     /// Runs `f` in the writer's next group transaction and answers after the commit.
+    /// Caps the database file at its current size plus `extra_pages` pages (`None`:
+    /// lifts the cap). Past the cap SQLite answers "database or disk is full", as on a
+    /// full disk: tests use it to check how a full disk is answered.
+    pub(crate) async fn cap_growth(&self, extra_pages: Option<i64>) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let max = match extra_pages {
+                Some(extra) => c.query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))? + extra,
+                None => 0xFFFF_FFFE,
+            };
+            c.query_row(&format!("PRAGMA max_page_count = {max}"), [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn write<T: Send + 'static>(
         &self,
         f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
