@@ -26,7 +26,11 @@ pub const BATCH_PATH: &str = "/v1/transactions/batch";
 
 /// The largest body `path` takes.
 pub fn limit_for(path: &str) -> usize {
-    if path == BATCH_PATH { BATCH_BODY_LIMIT } else { BODY_LIMIT }
+    if path == BATCH_PATH {
+        BATCH_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
 }
 
 pub fn too_large(limit: usize) -> ApiError {

@@ -26,9 +26,9 @@ use routes::{consents, events, members, operations, partners, program, rules, tr
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use body::{BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT};
 pub use server::{Limits, serve};
 pub use state::{AppState, Clock, Principal, system_clock};
-use body::{BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT};
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {

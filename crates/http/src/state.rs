@@ -167,7 +167,13 @@ impl AppState {
     }
 
     async fn reload_partners(&self) -> Result<(), tally_store::StoreError> {
-        let partners = self.store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let partners = self
+            .store
+            .partners()
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
         *self.caches.partners.write().expect("partner cache") = partners;
         Ok(())
     }

@@ -121,7 +121,10 @@ impl<'de> MapAccess<'de> for Fields<'de> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let v = self.value.take().ok_or_else(|| de::Error::custom("a value without a key"))?;
+        let v = self
+            .value
+            .take()
+            .ok_or_else(|| de::Error::custom("a value without a key"))?;
         seed.deserialize(Strict(v))
     }
 
@@ -156,8 +159,16 @@ mod tests {
 
     #[test]
     fn objects_read_as_they_would_from_json() {
-        let sale: Sale = read(r#"{"total":{"amount":5,"currency":"EUR"},"lines":[{"amount":1,"currency":"CZK"}],"note":null}"#).unwrap();
-        assert_eq!(sale.total, Money { amount: 5, currency: "EUR".into() });
+        let sale: Sale =
+            read(r#"{"total":{"amount":5,"currency":"EUR"},"lines":[{"amount":1,"currency":"CZK"}],"note":null}"#)
+                .unwrap();
+        assert_eq!(
+            sale.total,
+            Money {
+                amount: 5,
+                currency: "EUR".into()
+            }
+        );
         assert_eq!(sale.lines.len(), 1);
         assert_eq!(sale.note, None);
     }

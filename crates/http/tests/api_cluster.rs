@@ -42,7 +42,8 @@ where
 
 /// A quote for `amount` minor units: the status and the points it would earn.
 async fn quote(app: &App, till: &str, member: &str, currency: &str, amount: i64) -> (u16, i64) {
-    let body = json!({"external_id": "Q-1", "member": {"id": member}, "total": {"amount": amount, "currency": currency}});
+    let body =
+        json!({"external_id": "Q-1", "member": {"id": member}, "total": {"amount": amount, "currency": currency}});
     let (status, v) = app.call("POST", "/v1/transactions/quote", Some(till), Some(body)).await;
     (status, v["points_earned"].as_i64().unwrap_or(-1))
 }
@@ -55,10 +56,16 @@ async fn a_change_on_one_server_applies_on_the_other_at_once() {
     let second = second_server(&db).await;
     let first = spawn_on(db.store.clone(), db, tally_http::Limits::default()).await;
     assert!(first.follows && second.follows, "both servers follow the change feed");
-    first.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}})).await;
+    first
+        .ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}}))
+        .await;
     let (partner, till) = first.partner("Shared", "EUR", 0).await;
     let member = first.member("+420601444001").await;
-    assert_eq!(quote(&second, &till, &member, "EUR", 10_000).await.1, 100, "the second server knows the partner and its key");
+    assert_eq!(
+        quote(&second, &till, &member, "EUR", 10_000).await.1,
+        100,
+        "the second server knows the partner and its key"
+    );
 
     // A rule saved through the first applies to the next sale on the second.
     first
@@ -82,15 +89,41 @@ async fn a_change_on_one_server_applies_on_the_other_at_once() {
     assert_eq!(sale["points_earned"], 200, "{sale}");
 
     // An FX rate set through the second applies on the first.
-    second.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08", "CZK": "25"}})).await;
-    assert!(within(|| async { quote(&first, &till, &member, "CZK", 25_000).await.0 == 200 }).await.is_some(), "the first server knows CZK");
+    second
+        .ok(
+            "PUT",
+            "/v1/fx-rates",
+            ADMIN,
+            json!({"rates": {"USD": "1.08", "CZK": "25"}}),
+        )
+        .await;
+    assert!(
+        within(|| async { quote(&first, &till, &member, "CZK", 25_000).await.0 == 200 })
+            .await
+            .is_some(),
+        "the first server knows CZK"
+    );
 
     // A key revoked through the first is refused by the second, which had it cached.
-    let keys = first.ok("GET", &format!("/v1/partners/{partner}/api-keys"), ADMIN, Value::Null).await;
+    let keys = first
+        .ok("GET", &format!("/v1/partners/{partner}/api-keys"), ADMIN, Value::Null)
+        .await;
     let key_id = keys["items"][0]["id"].as_str().unwrap().to_string();
     first
-        .ok("DELETE", &format!("/v1/partners/{partner}/api-keys/{key_id}"), ADMIN, Value::Null)
+        .ok(
+            "DELETE",
+            &format!("/v1/partners/{partner}/api-keys/{key_id}"),
+            ADMIN,
+            Value::Null,
+        )
         .await;
-    let refused = within(|| async { second.call("GET", &format!("/v1/partners/{partner}"), Some(&till), None).await.0 == 401 }).await;
+    let refused = within(|| async {
+        second
+            .call("GET", &format!("/v1/partners/{partner}"), Some(&till), None)
+            .await
+            .0
+            == 401
+    })
+    .await;
     assert!(refused.is_some(), "the second server refuses the revoked key");
 }

@@ -11,7 +11,8 @@ use tally_store::testing::TestDb;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_503_storage_full_reads_go_on_and_writes_resume() {
     let app = spawn_app(TestDb::sqlite().await).await;
-    app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}})).await;
+    app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}}))
+        .await;
     let (_, till) = app.partner("Disk", "EUR", 0).await;
     let member = app.member("+420601888001").await;
     app.ok(
@@ -52,8 +53,14 @@ async fn a_full_disk_is_503_storage_full_reads_go_on_and_writes_resume() {
 
     // While it lasts: reads answer, /healthz says why writes fail.
     let (status, health) = app.call("GET", "/healthz", None, None).await;
-    assert_eq!((status, health["error"]["code"].as_str()), (503, Some("storage_full")), "{health}");
-    let (status, _) = app.call("GET", &format!("/v1/members/{member}"), Some(ADMIN), None).await;
+    assert_eq!(
+        (status, health["error"]["code"].as_str()),
+        (503, Some("storage_full")),
+        "{health}"
+    );
+    let (status, _) = app
+        .call("GET", &format!("/v1/members/{member}"), Some(ADMIN), None)
+        .await;
     assert_eq!(status, 200, "reads go on");
 
     // Space returns: the same receipt is accepted, once.
@@ -78,7 +85,11 @@ impl Proxy {
     async fn start(target: String) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut proxy = Proxy { port, target, task: None };
+        let mut proxy = Proxy {
+            port,
+            target,
+            task: None,
+        };
         proxy.task = Some(Self::run(listener, proxy.target.clone()));
         proxy
     }
@@ -125,7 +136,8 @@ async fn postgresql_gone_is_503_database_unavailable_and_writes_resume_when_it_r
         .await
         .unwrap();
     let app = common::spawn_on(store, db, tally_http::Limits::default()).await;
-    app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}})).await;
+    app.ok("PUT", "/v1/fx-rates", ADMIN, json!({"rates": {"USD": "1.08"}}))
+        .await;
     let (_, till) = app.partner("Gone", "EUR", 0).await;
     let member = app.member("+420601888002").await;
     let sale = |n: u32| json!({"external_id": format!("G-{n}"), "member": {"id": member}, "total": {"amount": 1000, "currency": "EUR"}});
@@ -133,11 +145,25 @@ async fn postgresql_gone_is_503_database_unavailable_and_writes_resume_when_it_r
 
     proxy.cut();
     let (status, body) = app.call("POST", "/v1/transactions", Some(&till), Some(sale(2))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("database_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("database_unavailable")),
+        "{body}"
+    );
     let (status, body) = app.call("GET", "/healthz", None, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("database_unavailable")), "{body}");
-    let (status, body) = app.call("GET", &format!("/v1/members/{member}"), Some(ADMIN), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("database_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("database_unavailable")),
+        "{body}"
+    );
+    let (status, body) = app
+        .call("GET", &format!("/v1/members/{member}"), Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("database_unavailable")),
+        "{body}"
+    );
 
     proxy.restore().await;
     let (status, body) = app.call("POST", "/v1/transactions", Some(&till), Some(sale(2))).await;

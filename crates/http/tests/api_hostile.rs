@@ -55,12 +55,11 @@ async fn raw(app: &App, request: &[u8], wait: Duration) -> (u16, String) {
     })
     .await;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -87,6 +86,10 @@ fn code(body: &str) -> String {
         .unwrap_or_else(|| format!("<not the error shape: {body:?}>"))
 }
 
+/// A request of the strict-JSON table: method, path, key, content type, body, and the
+/// status and code it must get.
+type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+
 /// A partner with a till key; the id and the key.
 async fn partner(app: &App, name: &str) -> (String, String) {
     app.partner(name, "EUR", 0).await
@@ -107,14 +110,38 @@ async fn bodies_too_large_or_too_slow_are_refused_at_once_in_the_error_shape() {
         for extra in ["", "Idempotency-Key: big-1\r\n"] {
             for length in [1_000_000_000u64, 10 * 1024 * 1024] {
                 let started = std::time::Instant::now();
-                let (status, body) = raw(&app, head("/v1/transactions", length, extra).as_bytes(), Duration::from_secs(5)).await;
-                assert_eq!((status, code(&body).as_str()), (413, "payload_too_large"), "{}: {length} {extra}", app.backend);
-                assert!(started.elapsed() < Duration::from_secs(1), "{}: answered at once", app.backend);
+                let (status, body) = raw(
+                    &app,
+                    head("/v1/transactions", length, extra).as_bytes(),
+                    Duration::from_secs(5),
+                )
+                .await;
+                assert_eq!(
+                    (status, code(&body).as_str()),
+                    (413, "payload_too_large"),
+                    "{}: {length} {extra}",
+                    app.backend
+                );
+                assert!(
+                    started.elapsed() < Duration::from_secs(1),
+                    "{}: answered at once",
+                    app.backend
+                );
             }
         }
         // The batch takes more, but not without end.
-        let (status, body) = raw(&app, head("/v1/transactions/batch", 9 * 1024 * 1024, "").as_bytes(), Duration::from_secs(5)).await;
-        assert_eq!((status, code(&body).as_str()), (413, "payload_too_large"), "{}", app.backend);
+        let (status, body) = raw(
+            &app,
+            head("/v1/transactions/batch", 9 * 1024 * 1024, "").as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (413, "payload_too_large"),
+            "{}",
+            app.backend
+        );
         // A body that stops arriving: 408 after the body timeout, not a 503 after 30 s.
         let mut partial = head("/v1/transactions", 1000, "").into_bytes();
         partial.extend_from_slice(b"{\"external_id\": \"SLOW-1\"");
@@ -130,7 +157,12 @@ async fn bodies_too_large_or_too_slow_are_refused_at_once_in_the_error_shape() {
         chunked.extend_from_slice(&chunk);
         chunked.extend_from_slice(b"\r\n0\r\n\r\n");
         let (status, body) = raw(&app, &chunked, Duration::from_secs(5)).await;
-        assert_eq!((status, code(&body).as_str()), (413, "payload_too_large"), "{}", app.backend);
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (413, "payload_too_large"),
+            "{}",
+            app.backend
+        );
         assert_eq!(app.entries().await, entries, "{}: nothing was written", app.backend);
     }
 }
@@ -141,17 +173,33 @@ async fn slow_and_idle_connections_are_closed_and_the_connection_cap_holds() {
         // Slowloris: half a request head, then nothing. The server closes the
         // connection after the header timeout (1 s here).
         let mut slow = TcpStream::connect(addr(&app)).await.unwrap();
-        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
         let mut buf = [0u8; 256];
         let closed = tokio::time::timeout(Duration::from_secs(4), slow.read(&mut buf)).await;
-        assert!(matches!(closed, Ok(Ok(_)) | Ok(Err(_))), "{}: a slow head is cut off", app.backend);
+        assert!(
+            matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
+            "{}: a slow head is cut off",
+            app.backend
+        );
         // A kept-alive connection that goes idle is closed the same way.
         let mut idle = TcpStream::connect(addr(&app)).await.unwrap();
-        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut answer = Vec::new();
         let read_all = tokio::time::timeout(Duration::from_secs(4), idle.read_to_end(&mut answer)).await;
-        assert!(read_all.is_ok(), "{}: an idle kept-alive connection is closed", app.backend);
-        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", app.backend);
+        assert!(
+            read_all.is_ok(),
+            "{}: an idle kept-alive connection is closed",
+            app.backend
+        );
+        assert!(
+            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+            "{}",
+            app.backend
+        );
     }
 
     // The cap: with two connections allowed and both held, a third is not served until
@@ -178,7 +226,11 @@ async fn slow_and_idle_connections_are_closed_and_the_connection_cap_holds() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!waiting.is_finished(), "a third connection waits while two are held");
     drop(held);
-    let status = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(status, 200, "and is served once one goes");
 }
 
@@ -187,7 +239,13 @@ async fn only_json_objects_of_the_declared_type_are_read() {
     for app in hostile_apps().await {
         let (_, till) = partner(&app, "Strict").await;
         let member = app.member("+420601777001").await;
-        app.ok("PATCH", &format!("/v1/members/{member}"), ADMIN, json!({"tier": "gold"})).await;
+        app.ok(
+            "PATCH",
+            &format!("/v1/members/{member}"),
+            ADMIN,
+            json!({"tier": "gold"}),
+        )
+        .await;
         let entries = app.entries().await;
         let send = |method: &str, path: &str, key: &str, content_type: Option<&str>, body: &str| {
             let mut req = app
@@ -204,11 +262,21 @@ async fn only_json_objects_of_the_declared_type_are_read() {
                 (status, code(&res.text().await.unwrap()))
             }
         };
-        let sale = json!({"external_id": "S-1", "member": {"id": member}, "total": {"amount": 1000, "currency": "EUR"}}).to_string();
+        let sale =
+            json!({"external_id": "S-1", "member": {"id": member}, "total": {"amount": 1000, "currency": "EUR"}})
+                .to_string();
         let member_path = format!("/v1/members/{member}");
-        let cases: Vec<(&str, &str, &str, Option<&str>, String, u16, &str)> = vec![
+        let cases: Vec<Case> = vec![
             // An array where an object belongs, at the top or inside.
-            ("PATCH", &member_path, ADMIN, Some("application/json"), "[]".into(), 422, "invalid_field"),
+            (
+                "PATCH",
+                &member_path,
+                ADMIN,
+                Some("application/json"),
+                "[]".into(),
+                422,
+                "invalid_field",
+            ),
             (
                 "POST",
                 "/v1/transactions",
@@ -228,16 +296,88 @@ async fn only_json_objects_of_the_declared_type_are_read() {
                 "",
             ),
             // Content types that are not JSON, the batch included.
-            ("POST", "/v1/transactions", &till, Some("application/jsonx"), sale.clone(), 415, "unsupported_media_type"),
-            ("POST", "/v1/transactions", &till, Some("text/plain"), sale.clone(), 415, "unsupported_media_type"),
-            ("POST", "/v1/transactions", &till, Some("application/json; charset=latin1"), sale.clone(), 415, "unsupported_media_type"),
-            ("POST", "/v1/transactions", &till, None, sale.clone(), 415, "unsupported_media_type"),
-            ("POST", "/v1/transactions/batch", &till, None, json!({"transactions": []}).to_string(), 415, "unsupported_media_type"),
-            ("POST", "/v1/transactions/batch", &till, Some("application/jsonx"), json!({"transactions": []}).to_string(), 415, "unsupported_media_type"),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                Some("application/jsonx"),
+                sale.clone(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                Some("text/plain"),
+                sale.clone(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                Some("application/json; charset=latin1"),
+                sale.clone(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                None,
+                sale.clone(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "POST",
+                "/v1/transactions/batch",
+                &till,
+                None,
+                json!({"transactions": []}).to_string(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "POST",
+                "/v1/transactions/batch",
+                &till,
+                Some("application/jsonx"),
+                json!({"transactions": []}).to_string(),
+                415,
+                "unsupported_media_type",
+            ),
             // Bad JSON, and JSON that is not an object.
-            ("POST", "/v1/transactions", &till, Some("application/json"), "{\"external_id\":".into(), 400, "invalid_json"),
-            ("POST", "/v1/transactions", &till, Some("application/json"), "\"a sale\"".into(), 422, "invalid_field"),
-            ("PUT", "/v1/fx-rates", ADMIN, Some("application/json"), "[[\"HUF\", \"400\"]]".into(), 422, "invalid_field"),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                Some("application/json"),
+                "{\"external_id\":".into(),
+                400,
+                "invalid_json",
+            ),
+            (
+                "POST",
+                "/v1/transactions",
+                &till,
+                Some("application/json"),
+                "\"a sale\"".into(),
+                422,
+                "invalid_field",
+            ),
+            (
+                "PUT",
+                "/v1/fx-rates",
+                ADMIN,
+                Some("application/json"),
+                "[[\"HUF\", \"400\"]]".into(),
+                422,
+                "invalid_field",
+            ),
         ];
         for (method, path, key, ct, body, status, want) in cases {
             let (got, got_code) = send(method, path, key, ct, &body).await;
@@ -254,16 +394,34 @@ async fn only_json_objects_of_the_declared_type_are_read() {
                     .unwrap();
                 let v: Value = res.json().await.unwrap();
                 assert_eq!(v["results"][0]["status"], 422, "{}: {v}", app.backend);
-                assert_eq!(v["results"][0]["error"]["code"], "invalid_field", "{}: {v}", app.backend);
+                assert_eq!(
+                    v["results"][0]["error"]["code"], "invalid_field",
+                    "{}: {v}",
+                    app.backend
+                );
                 continue;
             }
-            assert_eq!((got, got_code.as_str()), (status, want), "{}: {method} {path} {ct:?} {body}", app.backend);
+            assert_eq!(
+                (got, got_code.as_str()),
+                (status, want),
+                "{}: {method} {path} {ct:?} {body}",
+                app.backend
+            );
         }
         // JSON with a charset is JSON.
-        let (status, _) = send("POST", "/v1/transactions", &till, Some("application/json; charset=UTF-8"), &sale).await;
+        let (status, _) = send(
+            "POST",
+            "/v1/transactions",
+            &till,
+            Some("application/json; charset=UTF-8"),
+            &sale,
+        )
+        .await;
         assert_eq!(status, 201, "{}", app.backend);
         // The profile survived the `[]`.
-        let m = app.ok("GET", &format!("/v1/members/{member}"), ADMIN, Value::Null).await;
+        let m = app
+            .ok("GET", &format!("/v1/members/{member}"), ADMIN, Value::Null)
+            .await;
         assert_eq!(m["tier"], "gold", "{}", app.backend);
         assert!(app.entries().await > entries, "{}", app.backend);
     }
@@ -276,10 +434,21 @@ async fn an_event_rule_needs_an_event_type_that_exists() {
         let (status, body) = app
             .call("POST", "/v1/earning-rules", Some(ADMIN), Some(rule("no_such_event")))
             .await;
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("unknown_event_type")), "{}: {body}", app.backend);
-        app.ok("POST", "/v1/event-types", ADMIN, json!({"name": "workshop_attended", "description": "A workshop"}))
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("unknown_event_type")),
+            "{}: {body}",
+            app.backend
+        );
+        app.ok(
+            "POST",
+            "/v1/event-types",
+            ADMIN,
+            json!({"name": "workshop_attended", "description": "A workshop"}),
+        )
+        .await;
+        app.ok("POST", "/v1/earning-rules", ADMIN, rule("workshop_attended"))
             .await;
-        app.ok("POST", "/v1/earning-rules", ADMIN, rule("workshop_attended")).await;
     }
 }
 
@@ -294,49 +463,99 @@ async fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_secrets() 
         let (status, _) = app.call("GET", "/healthz", Some(&till), None).await;
         assert_eq!(status, 200);
         // The partner warms the key cache, then the operator revokes the key.
-        assert_eq!(app.call("GET", &format!("/v1/partners/{pid}"), Some(&till), None).await.0, 200);
-        let list = app.ok("GET", &format!("/v1/partners/{pid}/api-keys"), ADMIN, Value::Null).await;
+        assert_eq!(
+            app.call("GET", &format!("/v1/partners/{pid}"), Some(&till), None)
+                .await
+                .0,
+            200
+        );
+        let list = app
+            .ok("GET", &format!("/v1/partners/{pid}/api-keys"), ADMIN, Value::Null)
+            .await;
         let items = list["items"].as_array().unwrap();
         assert_eq!(items.len(), 2, "{}: {list}", app.backend);
         assert!(!list.to_string().contains(&till), "{}: no key in the list", app.backend);
-        assert!(items.iter().all(|k| k.get("key").is_none() && k.get("key_hash").is_none()));
-        let first_id = items
-            .iter()
-            .find(|k| k["id"] != second["id"])
-            .unwrap()["id"]
+        assert!(
+            items
+                .iter()
+                .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
+        );
+        let first_id = items.iter().find(|k| k["id"] != second["id"]).unwrap()["id"]
             .as_str()
             .unwrap()
             .to_string();
         // Only the operator revokes; another partner cannot even see the list.
         let (status, body) = app
-            .call("DELETE", &format!("/v1/partners/{pid}/api-keys/{first_id}"), Some(&till), None)
+            .call(
+                "DELETE",
+                &format!("/v1/partners/{pid}/api-keys/{first_id}"),
+                Some(&till),
+                None,
+            )
             .await;
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", app.backend);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{}",
+            app.backend
+        );
         let (status, _) = app
             .call("GET", &format!("/v1/partners/{pid}/api-keys"), Some(&other_till), None)
             .await;
         assert_eq!(status, 404, "{}", app.backend);
         // A key of another partner is not found under this one.
-        let others = app.ok("GET", &format!("/v1/partners/{other}/api-keys"), ADMIN, Value::Null).await;
+        let others = app
+            .ok("GET", &format!("/v1/partners/{other}/api-keys"), ADMIN, Value::Null)
+            .await;
         let other_key = others["items"][0]["id"].as_str().unwrap();
         let (status, _) = app
-            .call("DELETE", &format!("/v1/partners/{pid}/api-keys/{other_key}"), Some(ADMIN), None)
+            .call(
+                "DELETE",
+                &format!("/v1/partners/{pid}/api-keys/{other_key}"),
+                Some(ADMIN),
+                None,
+            )
             .await;
         assert_eq!(status, 404, "{}", app.backend);
         let revoked = app
-            .ok("DELETE", &format!("/v1/partners/{pid}/api-keys/{first_id}"), ADMIN, Value::Null)
+            .ok(
+                "DELETE",
+                &format!("/v1/partners/{pid}/api-keys/{first_id}"),
+                ADMIN,
+                Value::Null,
+            )
             .await;
         assert!(revoked["revoked_at"].is_string(), "{}: {revoked}", app.backend);
         let (status, body) = app.call("GET", &format!("/v1/partners/{pid}"), Some(&till), None).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{}", app.backend);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{}",
+            app.backend
+        );
         // Revoking again changes nothing; the other key and the other partner work on.
         let again = app
-            .ok("DELETE", &format!("/v1/partners/{pid}/api-keys/{first_id}"), ADMIN, Value::Null)
+            .ok(
+                "DELETE",
+                &format!("/v1/partners/{pid}/api-keys/{first_id}"),
+                ADMIN,
+                Value::Null,
+            )
             .await;
         assert_eq!(again["revoked_at"], revoked["revoked_at"], "{}", app.backend);
         let second_key = second["key"].as_str().unwrap();
-        assert_eq!(app.call("GET", &format!("/v1/partners/{pid}"), Some(second_key), None).await.0, 200);
-        assert_eq!(app.call("GET", &format!("/v1/partners/{other}"), Some(&other_till), None).await.0, 200);
+        assert_eq!(
+            app.call("GET", &format!("/v1/partners/{pid}"), Some(second_key), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            app.call("GET", &format!("/v1/partners/{other}"), Some(&other_till), None)
+                .await
+                .0,
+            200
+        );
     }
 }
 
@@ -353,9 +572,19 @@ async fn metrics_show_business_counts_to_the_operator_only() {
             assert_eq!(res.status(), 200);
             let text = res.text().await.unwrap();
             assert!(text.contains("tally_active_rules"), "{}: {text}", app.backend);
-            assert!(!text.contains("tally_members"), "{}: {key:?} sees no member count", app.backend);
+            assert!(
+                !text.contains("tally_members"),
+                "{}: {key:?} sees no member count",
+                app.backend
+            );
         }
-        let res = app.http.get(format!("{}/metrics", app.base)).bearer_auth(ADMIN).send().await.unwrap();
+        let res = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
         let text = res.text().await.unwrap();
         assert!(text.contains("tally_members"), "{}: {text}", app.backend);
     }
@@ -377,7 +606,13 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             .as_str()
             .unwrap()
             .to_string();
-        app.ok("PATCH", &format!("/v1/members/{member}"), ADMIN, json!({"tier": "gold"})).await;
+        app.ok(
+            "PATCH",
+            &format!("/v1/members/{member}"),
+            ADMIN,
+            json!({"tier": "gold"}),
+        )
+        .await;
         app.ok(
             "POST",
             "/v1/transactions",
@@ -385,7 +620,14 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             json!({"external_id": "SHOP-1", "member": {"id": member}, "total": {"amount": 10_000, "currency": "EUR"}}),
         )
         .await;
-        let personal = ["jana@example.com", "+420601555001", "12345678", "Nováková", "referral_code", "\"country\""];
+        let personal = [
+            "jana@example.com",
+            "+420601555001",
+            "12345678",
+            "Nováková",
+            "referral_code",
+            "\"country\"",
+        ];
         let paths = [
             format!("/v1/members/{member}"),
             "/v1/members/lookup?phone=%2B420601555001".to_string(),
@@ -417,7 +659,12 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             assert_eq!(status, 403, "{}: {method} {path}", app.backend);
         }
         let consent = app
-            .ok("PUT", &format!("/v1/members/{member}/consents/{hotel}"), ADMIN, Value::Null)
+            .ok(
+                "PUT",
+                &format!("/v1/members/{member}/consents/{hotel}"),
+                ADMIN,
+                Value::Null,
+            )
             .await;
         assert_eq!(consent["partner_id"], hotel.as_str());
         for path in &paths {
@@ -426,26 +673,53 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             let v = app.ok("GET", path, &shop_till, Value::Null).await;
             assert!(sees_none(&v), "{}: the shop still does not: {v}", app.backend);
         }
-        let list = app.ok("GET", &format!("/v1/members/{member}/consents"), ADMIN, Value::Null).await;
+        let list = app
+            .ok("GET", &format!("/v1/members/{member}/consents"), ADMIN, Value::Null)
+            .await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         let (status, _) = app
-            .call("DELETE", &format!("/v1/members/{member}/consents/{hotel}"), Some(ADMIN), None)
+            .call(
+                "DELETE",
+                &format!("/v1/members/{member}/consents/{hotel}"),
+                Some(ADMIN),
+                None,
+            )
             .await;
         assert_eq!(status, 204);
         let v = app.ok("GET", &paths[0], &hotel_till, Value::Null).await;
         assert!(sees_none(&v), "{}: withdrawn: {v}", app.backend);
         // Activity shown to a partner stays its own: the hotel sees none of the shop's.
         let activity = app
-            .ok("GET", &format!("/v1/members/{member}/activity"), &hotel_till, Value::Null)
+            .ok(
+                "GET",
+                &format!("/v1/members/{member}/activity"),
+                &hotel_till,
+                Value::Null,
+            )
             .await;
-        assert_eq!(activity["items"].as_array().unwrap().len(), 0, "{}: {activity}", app.backend);
+        assert_eq!(
+            activity["items"].as_array().unwrap().len(),
+            0,
+            "{}: {activity}",
+            app.backend
+        );
         let activity = app
-            .ok("GET", &format!("/v1/members/{member}/activity"), &shop_till, Value::Null)
+            .ok(
+                "GET",
+                &format!("/v1/members/{member}/activity"),
+                &shop_till,
+                Value::Null,
+            )
             .await;
         assert!(!activity["items"].as_array().unwrap().is_empty(), "{}", app.backend);
         // Unknown members and partners in consents are 404.
         let (status, _) = app
-            .call("PUT", &format!("/v1/members/{member}/consents/prt_nobody"), Some(ADMIN), None)
+            .call(
+                "PUT",
+                &format!("/v1/members/{member}/consents/prt_nobody"),
+                Some(ADMIN),
+                None,
+            )
             .await;
         assert_eq!(status, 404);
     }

@@ -166,3 +166,25 @@ impl From<sqlx::Error> for StoreError {
         StoreError::Database(DatabaseError::Postgres(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> StoreError {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None).into()
+    }
+
+    #[test]
+    fn faults_are_told_apart_by_code() {
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_FULL).fault(), Some(Fault::StorageFull));
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_BUSY).fault(), Some(Fault::Unavailable));
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).fault(), Some(Fault::Other));
+        let gone = StoreError::from(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        assert_eq!(gone.fault(), Some(Fault::Unavailable));
+        assert_eq!(StoreError::from(sqlx::Error::PoolTimedOut).fault(), Some(Fault::Unavailable));
+        assert_eq!(StoreError::corrupt("x").fault(), Some(Fault::Other));
+        assert_eq!(StoreError::IdentityTaken.fault(), None);
+        assert_eq!(StoreError::Overloaded.fault(), None);
+    }
+}

@@ -140,7 +140,7 @@ pub struct MemberSummary {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum MemberAnswer {
-    Full(MemberView),
+    Full(Box<MemberView>),
     Summary(MemberSummary),
 }
 
@@ -157,10 +157,16 @@ pub fn short_name(name: &str) -> Option<String> {
 /// `row` as `who` may see it.
 pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Result<MemberAnswer, ApiError> {
     let Some(partner) = who.partner_scope() else {
-        return Ok(MemberAnswer::Full(row.into()));
+        return Ok(MemberAnswer::Full(Box::new(row.into())));
     };
-    if state.store.consents(&row.id).await?.iter().any(|c| c.partner_id == *partner) {
-        return Ok(MemberAnswer::Full(row.into()));
+    if state
+        .store
+        .consents(&row.id)
+        .await?
+        .iter()
+        .any(|c| c.partner_id == *partner)
+    {
+        return Ok(MemberAnswer::Full(Box::new(row.into())));
     }
     Ok(MemberAnswer::Summary(MemberSummary {
         id: row.id.into_string(),

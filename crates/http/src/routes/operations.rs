@@ -133,7 +133,10 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let operator = match bearer {
-        Some(key) => state.authenticate(key.trim()).await.is_ok_and(|p| p == Principal::Operator),
+        Some(key) => state
+            .authenticate(key.trim())
+            .await
+            .is_ok_and(|p| p == Principal::Operator),
         None => false,
     };
     let mut figures = Vec::new();

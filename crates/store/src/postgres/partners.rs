@@ -3,8 +3,8 @@
 use super::PgStore;
 use crate::codec::{currency, decimal};
 use crate::model::{ApiKeyInfo, ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
-use jiff::Timestamp;
 use crate::{Entity, StoreError};
+use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tally_domain::ids::{Id, LocationId, PartnerId};
@@ -148,10 +148,11 @@ impl PgStore {
     }
 
     pub async fn api_key_partner(&self, hash: String) -> Result<Option<PartnerId>, StoreError> {
-        let partner: Option<String> = sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let partner: Option<String> =
+            sqlx::query_scalar("SELECT partner_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(partner.map(PartnerId::from_stored))
     }
 

@@ -3,8 +3,8 @@
 use super::SqliteStore;
 use crate::codec::{currency, decimal};
 use crate::model::{ApiKeyInfo, ApiKeyRow, LocationRow, PartnerRow, from_micros, to_micros};
-use jiff::Timestamp;
 use crate::{Entity, StoreError};
+use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::ids::{Id, LocationId, PartnerId};
 
