@@ -177,6 +177,19 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         });
     }
 
+    // A key the hotel no longer uses, revoked: listed with its revocation time.
+    let old_key = api
+        .expect(Method::POST, &format!("/v1/partners/{}/api-keys", partners[0].id), admin, Value::Null)
+        .await?;
+    let old_key_id = old_key["id"].as_str().context("key id")?;
+    api.expect(
+        Method::DELETE,
+        &format!("/v1/partners/{}/api-keys/{old_key_id}", partners[0].id),
+        admin,
+        Value::Null,
+    )
+    .await?;
+
     let ids: Vec<&str> = partners.iter().map(|p| p.id.as_str()).collect();
     let end = start + SignedDuration::from_hours(24 * i64::from(days));
     crate::demo_rules::add_rules(&api, admin, &ids, DEMO_KEYS[2].1, end).await?;
@@ -208,6 +221,17 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             .expect(Method::POST, "/v1/members", partners[home].key, body)
             .await?;
         let member_id = m["id"].as_str().context("member id")?.to_string();
+        if i == 0 {
+            // Jana shares her personal data with the Berlin store; the other partners
+            // see her as "Jana N." with her balance and tier.
+            api.expect(
+                Method::PUT,
+                &format!("/v1/members/{member_id}/consents/{}", partners[1].id),
+                admin,
+                Value::Null,
+            )
+            .await?;
+        }
         if i % 10 == 0 {
             api.expect(
                 Method::PATCH,
@@ -372,5 +396,9 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         );
     }
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
+    println!(
+        "  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\""
+    );
+    println!("The hotel has one revoked key: GET /v1/partners/{}/api-keys", partners[0].id);
     Ok(())
 }
