@@ -165,3 +165,40 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// The safety net of the one error shape: an error answer made outside our handlers
+/// (an extractor of the framework, such as a path that is not valid UTF-8) in another
+/// shape is rewritten into `{"error": {"code", "message"}}`, keeping its status and
+/// headers. Our own answers are JSON already and pass untouched.
+pub async fn one_shape(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take that method".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is larger than this endpoint accepts".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send JSON with Content-Type: application/json".into()),
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, body = %String::from_utf8_lossy(&text), "an error answer outside the handlers");
+            ("internal_error", "something went wrong on our side; it has been logged".into())
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_field", String::from_utf8_lossy(&text).chars().take(300).collect()),
+        _ => ("bad_request", String::from_utf8_lossy(&text).chars().take(300).collect()),
+    };
+    let mut shaped = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), body::guard))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(middleware::from_fn(error::one_shape))
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");

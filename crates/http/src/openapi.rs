@@ -109,7 +109,8 @@ const SHARED_ERRORS: &[(&str, &str, &str)] = &[
         "400",
         "BadRequest",
         "`invalid_json`: the body is not JSON; `invalid_body`: it could not be read; \
-         `invalid_idempotency_key`: `Idempotency-Key` is not 1 to 255 visible ASCII characters.",
+         `invalid_idempotency_key`: `Idempotency-Key` is not 1 to 255 visible ASCII characters; \
+         `bad_request`: the request could not be read (a path segment that is not UTF-8).",
     ),
     (
         "401",
@@ -215,7 +216,8 @@ fn add_shared_errors(doc: &mut Value) {
                 statuses.push("409");
             }
             if in_path {
-                statuses.push("404");
+                // A path segment that is not valid UTF-8 once decoded is 400 `bad_request`.
+                statuses.extend(["400", "404"]);
             }
             if in_query {
                 statuses.push("422");

@@ -119,12 +119,17 @@ impl AppState {
         *self.caches.fx.write().expect("fx cache") = fx;
     }
 
-    /// Re-reads programme and FX rates, so several servers on one database converge.
+    /// Re-reads every cache (programme, FX rates, rules, partners) and drops the
+    /// cached keys and locations: the fallback that makes several servers on one
+    /// database converge even when the change feed was down.
     pub async fn refresh(&self) -> Result<(), tally_store::StoreError> {
         let program = self.store.program().await?;
         let fx = self.store.fx_rates().await?;
         self.set_program(program);
         self.set_fx(fx);
+        self.caches.locations.write().expect("location cache").clear();
+        self.caches.keys.write().expect("key cache").clear();
+        self.reload_partners().await?;
         self.reload_rules().await
     }
 
@@ -156,12 +161,7 @@ impl AppState {
             Change::Locations => self.caches.locations.write().expect("location cache").clear(),
             Change::ApiKeys => self.caches.keys.write().expect("key cache").clear(),
             Change::Rules => self.reload_rules().await?,
-            Change::Resync => {
-                self.caches.locations.write().expect("location cache").clear();
-                self.caches.keys.write().expect("key cache").clear();
-                self.reload_partners().await?;
-                self.refresh().await?;
-            }
+            Change::Resync => self.refresh().await?,
         }
         Ok(())
     }

@@ -408,6 +408,14 @@ async fn only_json_objects_of_the_declared_type_are_read() {
                 app.backend
             );
         }
+        // Answers of the framework's own extractors come in the one error shape too.
+        let (status, body) = raw(
+            &app,
+            format!("GET /v1/members/%FF%FE HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n").as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!((status, code(&body).as_str()), (400, "bad_request"), "{}: {body}", app.backend);
         // JSON with a charset is JSON.
         let (status, _) = send(
             "POST",

@@ -88,7 +88,7 @@ pub async fn create_partner(
             .parse()
             .map_err(|_| ApiError::invalid("invalid_field", "earn_rate: must be a decimal string such as \"1.5\""))?,
     };
-    if earn_rate < Decimal::ZERO || earn_rate > Decimal::from(1000) {
+    if earn_rate < Decimal::ZERO || earn_rate > tally_domain::earning::MAX_EARN_RATE {
         return Err(ApiError::invalid(
             "invalid_field",
             "earn_rate: must be between 0 and 1000",
