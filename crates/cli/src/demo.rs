@@ -179,7 +179,12 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
 
     // A key the hotel no longer uses, revoked: listed with its revocation time.
     let old_key = api
-        .expect(Method::POST, &format!("/v1/partners/{}/api-keys", partners[0].id), admin, Value::Null)
+        .expect(
+            Method::POST,
+            &format!("/v1/partners/{}/api-keys", partners[0].id),
+            admin,
+            Value::Null,
+        )
         .await?;
     let old_key_id = old_key["id"].as_str().context("key id")?;
     api.expect(
@@ -396,9 +401,10 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         );
     }
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
+    println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(
-        "  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\""
+        "The hotel has one revoked key: GET /v1/partners/{}/api-keys",
+        partners[0].id
     );
-    println!("The hotel has one revoked key: GET /v1/partners/{}/api-keys", partners[0].id);
     Ok(())
 }

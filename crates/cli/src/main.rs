@@ -39,6 +39,9 @@ pub struct ServerArgs {
     /// Seconds a request may take in all; past it `503 timeout`.
     #[arg(long, env = "TALLY_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
+    /// Seconds an answer may wait for a client that does not read it.
+    #[arg(long, env = "TALLY_WRITE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
     /// Connections open at once; more wait to be accepted.
     #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
@@ -51,6 +54,7 @@ impl ServerArgs {
             header_read_timeout: Duration::from_secs(self.header_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_timeout_secs),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            write_timeout: Duration::from_secs(self.write_timeout_secs),
             max_connections: usize::try_from(self.max_connections).unwrap_or(1_000_000),
         }
     }

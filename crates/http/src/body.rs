@@ -4,6 +4,9 @@
 //! - A declared `Content-Length` over the endpoint's limit is `413 payload_too_large`
 //!   before a byte of it is read; a body without a length that grows past the limit is
 //!   the same.
+//! - Under `/v1`, no body is read before the caller's key is known (`401` otherwise),
+//!   and the batch's larger body only from a partner's till (`403` otherwise); the
+//!   caller is kept for the handler.
 //! - A body that has not fully arrived within [`crate::server::Limits::body_read_timeout`]
 //!   is `408 body_timeout`.
 //! - A body that breaks off (the client went away) is `400 invalid_body`.
@@ -53,6 +56,25 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     if declared == Some(0) || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
         return next.run(req).await;
+    }
+    let mut req = req;
+    if req.uri().path().starts_with("/v1/") {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let who = match bearer {
+            Some(key) => match state.authenticate(key.trim()).await {
+                Ok(who) => who,
+                Err(e) => return e.into_response(),
+            },
+            None => return ApiError::unauthorized().into_response(),
+        };
+        if limit > BODY_LIMIT && who.partner_scope().is_none() {
+            return ApiError::forbidden("this needs a partner API key").into_response();
+        }
+        req.extensions_mut().insert(who);
     }
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(state.limits.body_read_timeout, to_bytes(body, limit)).await {

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The database fault this answer reports, for `/healthz`.
+    pub fault: Option<Fault>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,6 +35,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fault: None,
         }
     }
 
@@ -86,6 +89,9 @@ impl IntoResponse for ApiError {
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/json"),
         );
+        if let Some(fault) = self.fault {
+            res.extensions_mut().insert(crate::health::Reported(fault));
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Nothing was done: the till may send the same request again shortly.
             res.headers_mut().insert(
@@ -139,20 +145,32 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Database(_) if e.fault() == Some(Fault::StorageFull) => {
                 tracing::error!(error = %e, "the database is out of space; writes are refused until it has room");
-                crate::health::record(Fault::StorageFull);
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_full",
-                    "the database is out of space; nothing was written; try again later",
-                )
+                ApiError {
+                    fault: Some(Fault::StorageFull),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_full",
+                        "the database is out of space; nothing was written; try again later",
+                    )
+                }
             }
             StoreError::Database(_) if e.fault() == Some(Fault::Unavailable) => {
                 tracing::warn!(error = %e, "the database is unavailable");
-                crate::health::record(Fault::Unavailable);
+                ApiError {
+                    fault: Some(Fault::Unavailable),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database_unavailable",
+                        "the database cannot be reached just now; try again in a second",
+                    )
+                }
+            }
+            StoreError::Database(_) if e.fault() == Some(Fault::Busy) => {
+                tracing::warn!(error = %e, "the database is busy");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database cannot be reached just now; try again in a second",
+                    "overloaded",
+                    "the database is busy; try again in a second",
                 )
             }
             StoreError::Database(_) | StoreError::Encoding(_) => {
@@ -185,14 +203,29 @@ pub async fn one_shape(req: axum::extract::Request, next: axum::middleware::Next
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take that method".into()),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is larger than this endpoint accepts".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send JSON with Content-Type: application/json".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the body is larger than this endpoint accepts".into(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send JSON with Content-Type: application/json".into(),
+        ),
         s if s.is_server_error() => {
             tracing::error!(status = %s, body = %String::from_utf8_lossy(&text), "an error answer outside the handlers");
-            ("internal_error", "something went wrong on our side; it has been logged".into())
+            (
+                "internal_error",
+                "something went wrong on our side; it has been logged".into(),
+            )
         }
-        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_field", String::from_utf8_lossy(&text).chars().take(300).collect()),
-        _ => ("bad_request", String::from_utf8_lossy(&text).chars().take(300).collect()),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "invalid_field",
+            String::from_utf8_lossy(&text).chars().take(300).collect(),
+        ),
+        _ => (
+            "bad_request",
+            String::from_utf8_lossy(&text).chars().take(300).collect(),
+        ),
     };
     let mut shaped = ApiError::new(status, code, message).into_response();
     for (name, value) in parts.headers.iter() {

@@ -1,25 +1,48 @@
 //! What `/healthz` reports besides "the database answers a read": a recent fault of the
 //! database (out of space, unreachable), so a load balancer or an operator sees it while
-//! it lasts. A fault counts as current for [`FAULT_SHOWN_FOR`] after it was last seen;
-//! every failed request renews it, so a full disk under traffic stays reported.
+//! it lasts. A fault counts as current for [`FAULT_SHOWN_FOR`] after an answer last
+//! reported it; every failed request renews it, so a full disk under traffic stays
+//! reported. A busy database (`503 overloaded`) is not a fault here.
 
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tally_store::Fault;
 
 pub const FAULT_SHOWN_FOR: Duration = Duration::from_secs(10);
 
-static LAST_FAULT: Mutex<Option<(Fault, Instant)>> = Mutex::new(None);
+/// A response extension: this answer reports a fault of the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Reported(pub Fault);
 
-/// Notes a database fault an answer reported.
-pub fn record(fault: Fault) {
-    if let Ok(mut last) = LAST_FAULT.lock() {
-        *last = Some((fault, Instant::now()));
+/// The last fault answers reported, and when.
+#[derive(Default)]
+pub struct Health {
+    last: Mutex<Option<(Fault, Instant)>>,
+}
+
+impl Health {
+    pub fn record(&self, fault: Fault) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((fault, Instant::now()));
+        }
+    }
+
+    /// The fault reported within the last [`FAULT_SHOWN_FOR`], if any.
+    pub fn recent(&self) -> Option<Fault> {
+        let last = self.last.lock().ok()?;
+        last.filter(|(_, at)| at.elapsed() < FAULT_SHOWN_FOR).map(|(f, _)| f)
     }
 }
 
-/// The fault seen within the last [`FAULT_SHOWN_FOR`], if any.
-pub fn recent() -> Option<Fault> {
-    let last = LAST_FAULT.lock().ok()?;
-    last.filter(|(_, at)| at.elapsed() < FAULT_SHOWN_FOR).map(|(f, _)| f)
+/// Notes the faults answers report.
+pub async fn watch(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if let Some(Reported(fault)) = res.extensions().get::<Reported>() {
+        state.health.record(*fault);
+    }
+    res
 }

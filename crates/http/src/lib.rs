@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), body::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), health::watch))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(error::one_shape))
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))

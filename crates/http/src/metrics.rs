@@ -52,8 +52,20 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, plus the gauges the caller adds.
-    pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {
+    /// The metrics as Prometheus text: the request counters and latencies when
+    /// `requests` (they tell the business's volume), then `extra`.
+    pub fn render(&self, requests: bool, extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
+        if requests {
+            self.render_requests(&mut out);
+        }
+        for (name, help, value) in extra {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
         out.push_str("# HELP tally_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE tally_http_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
@@ -92,10 +104,6 @@ impl Metrics {
                 );
             }
         }
-        for (name, help, value) in extra {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
-        }
-        out
     }
 }
 

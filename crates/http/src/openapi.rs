@@ -201,13 +201,14 @@ fn add_shared_errors(doc: &mut Value) {
             let in_path = params.iter().any(|p| p["in"] == "path");
             let in_query = params.iter().any(|p| p["in"] == "query");
             let post = method == "post";
-            let mut statuses = vec!["500", "503"];
+            // Any request may carry a body, which the body guard reads first.
+            let mut statuses = vec!["400", "408", "413", "500", "503"];
             if secured {
                 statuses.push("401");
             }
             if body || post {
                 // Bodies are read (POST: for Idempotency-Key) before the handler runs.
-                statuses.extend(["400", "408", "413"]);
+                statuses.push("400");
             }
             if body {
                 statuses.extend(["415", "422"]);

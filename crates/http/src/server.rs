@@ -5,7 +5,9 @@
 //! (slowloris), is cut off after [`Limits::header_read_timeout`]. The same timer runs
 //! while a kept-alive connection waits for its next request, so it is also the idle
 //! keep-alive timeout. A body that stops arriving is answered `408` by the body guard
-//! (`body.rs`) after [`Limits::body_read_timeout`]. At [`Limits::max_connections`] open
+//! (`body.rs`) after [`Limits::body_read_timeout`]. A client that stops reading its
+//! answer is cut off after [`Limits::write_timeout`] of a stalled write, so it cannot
+//! hold a connection slot for ever. At [`Limits::max_connections`] open
 //! connections the server stops accepting until one closes; the rest wait in the
 //! kernel's backlog rather than costing a file descriptor each.
 
@@ -13,8 +15,11 @@ use crate::AppState;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -28,6 +33,8 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Time for the whole request; past it `503 timeout`.
     pub request_timeout: Duration,
+    /// Time an answer may wait for a client that does not read it.
+    pub write_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
 }
@@ -38,6 +45,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
             max_connections: 10_000,
         }
     }
@@ -81,7 +89,12 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let io = Stalls {
+                io: stream,
+                limit: limits.write_timeout,
+                stalled: None,
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             let mut conn = std::pin::pin!(conn);
             let stopping = async move {
                 let _ = stop.wait_for(|stopping| *stopping).await.map(|_| ());
@@ -98,6 +111,79 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     // Every connection holds a slot until it is done: taking them all means all are.
-    let _all = slots.acquire_many(limits.max_connections.max(1) as u32).await;
+    // Requests in flight get their own time limit and a little more, then we go.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let grace = limits.request_timeout + limits.write_timeout;
+    if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("some connections were still open at shutdown; closing them");
+    }
     Ok(())
+}
+
+/// A connection that fails a write stalled for longer than `limit` (the client stopped
+/// reading), so hyper closes it.
+struct Stalls {
+    io: tokio::net::TcpStream,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Stalls {
+    /// Passes on a finished write; a pending one arms the stall timer, and fails once
+    /// it has run out.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match poll {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let limit = self.limit;
+                let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client stopped reading its answer",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for Stalls {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stalls {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

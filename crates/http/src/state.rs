@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Body, head and request deadlines and the connection cap.
     pub limits: crate::server::Limits,
+    /// Faults of the database answers reported lately, for `/healthz`.
+    pub health: Arc<crate::health::Health>,
     caches: Arc<Caches>,
 }
 
@@ -51,6 +53,10 @@ struct Caches {
     rules: RwLock<Arc<RuleSet>>,
     /// One reload at a time, so an older rule set never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
+    /// Grows whenever cached keys, partners or locations are dropped (a revocation, a
+    /// change from another server, a refresh). A lookup that read the store before the
+    /// drop does not put what it read into the cache: it may be what was dropped.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Compiles stored rules (they were checked when saved; one that no longer compiles is
@@ -81,6 +87,7 @@ impl AppState {
             clock,
             metrics: Arc::new(Metrics::default()),
             limits: crate::server::Limits::default(),
+            health: Arc::default(),
             caches: Arc::new(Caches {
                 admin_key_hash,
                 program: RwLock::new(program),
@@ -91,6 +98,7 @@ impl AppState {
                 locations: RwLock::new(HashMap::new()),
                 rules: RwLock::new(Arc::new(rules)),
                 reloading: tokio::sync::Mutex::new(()),
+                generation: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -127,8 +135,7 @@ impl AppState {
         let fx = self.store.fx_rates().await?;
         self.set_program(program);
         self.set_fx(fx);
-        self.caches.locations.write().expect("location cache").clear();
-        self.caches.keys.write().expect("key cache").clear();
+        self.drop_cached(true, true);
         self.reload_partners().await?;
         self.reload_rules().await
     }
@@ -158,15 +165,32 @@ impl AppState {
             Change::Program => self.set_program(self.store.program().await?),
             Change::FxRates => self.set_fx(self.store.fx_rates().await?),
             Change::Partners => self.reload_partners().await?,
-            Change::Locations => self.caches.locations.write().expect("location cache").clear(),
-            Change::ApiKeys => self.caches.keys.write().expect("key cache").clear(),
+            Change::Locations => self.drop_cached(false, true),
+            Change::ApiKeys => self.drop_cached(true, false),
             Change::Rules => self.reload_rules().await?,
             Change::Resync => self.refresh().await?,
         }
         Ok(())
     }
 
+    fn generation(&self) -> u64 {
+        self.caches.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Drops cached keys (and, with `places`, locations): a revocation or a change
+    /// elsewhere. Lookups in flight will not cache what they read before.
+    fn drop_cached(&self, keys: bool, places: bool) {
+        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if keys {
+            self.caches.keys.write().expect("key cache").clear();
+        }
+        if places {
+            self.caches.locations.write().expect("location cache").clear();
+        }
+    }
+
     async fn reload_partners(&self) -> Result<(), tally_store::StoreError> {
+        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let partners = self
             .store
             .partners()
@@ -180,6 +204,7 @@ impl AppState {
 
     /// Forgets a key at once (it was revoked here).
     pub fn forget_key(&self, key_hash: &str) {
+        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.caches.keys.write().expect("key cache").remove(key_hash);
     }
 
@@ -206,10 +231,13 @@ impl AppState {
         if let Some(l) = self.caches.locations.read().expect("location cache").get(id) {
             return Ok((l.partner_id == *partner_id).then(|| l.clone()));
         }
+        let seen = self.generation();
         let all = self.store.locations(partner_id).await?;
         let mut cache = self.caches.locations.write().expect("location cache");
-        for l in &all {
-            cache.insert(l.id.clone(), l.clone());
+        if self.generation() == seen {
+            for l in &all {
+                cache.insert(l.id.clone(), l.clone());
+            }
         }
         Ok(all.into_iter().find(|l| l.id == *id))
     }
@@ -221,12 +249,15 @@ impl AppState {
         if PartnerId::parse(id.as_str()).is_none() {
             return Err(ApiError::not_found("partner"));
         }
+        let seen = self.generation();
         let p = self
             .store
             .partner(id)
             .await?
             .ok_or_else(|| ApiError::not_found("partner"))?;
-        self.remember_partner(p.clone());
+        if self.generation() == seen {
+            self.remember_partner(p.clone());
+        }
         Ok(p)
     }
 
@@ -258,6 +289,7 @@ impl AppState {
         {
             return Err(ApiError::unauthorized());
         }
+        let seen = self.generation();
         let principal = if constant_time_eq(hash.as_bytes(), self.caches.admin_key_hash.as_bytes()) {
             Principal::Operator
         } else {
@@ -276,11 +308,12 @@ impl AppState {
                 }
             }
         };
-        self.caches
-            .keys
-            .write()
-            .expect("key cache")
-            .insert(hash, principal.clone());
+        let mut keys = self.caches.keys.write().expect("key cache");
+        // Checked under the cache's lock, which every drop takes after raising the
+        // generation: a key revoked since the read above is not cached.
+        if self.generation() == seen {
+            keys.insert(hash, principal.clone());
+        }
         Ok(principal)
     }
 }

@@ -24,6 +24,11 @@ impl<'de> Deserializer<'de> for Strict<'de> {
             Value::Bool(b) => visitor.visit_bool(*b),
             Value::Number(n) => n.deserialize_any(visitor),
             Value::String(s) => visitor.visit_borrowed_str(s),
+            // serde reads an internally tagged enum (`{"kind": "fixed", …}`) through
+            // here, and would take `["fixed", 10]` as well: refused, as for a struct.
+            Value::Array(_) if expects_tagged_enum(&visitor) => {
+                Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor))
+            }
             Value::Array(items) => visitor.visit_seq(Items(items.iter())),
             Value::Object(map) => visitor.visit_map(Fields {
                 iter: map.iter(),
@@ -67,6 +72,11 @@ impl<'de> Deserializer<'de> for Strict<'de> {
     ) -> Result<V::Value, Error> {
         match self.0 {
             Value::String(s) => visitor.visit_enum(s.as_str().into_deserializer()),
+            // `{"Variant": …}`: read as JSON reads it.
+            Value::Object(_) => self
+                .0
+                .deserialize_enum(_name, _variants, visitor)
+                .map_err(de::Error::custom),
             other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
         }
     }
@@ -75,6 +85,17 @@ impl<'de> Deserializer<'de> for Strict<'de> {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct identifier ignored_any
     }
+}
+
+/// Whether `visitor` reads an internally tagged enum (serde says so in what it expects).
+fn expects_tagged_enum<'de, V: Visitor<'de>>(visitor: &V) -> bool {
+    struct Expecting<'a, V>(&'a V);
+    impl<'de, V: Visitor<'de>> std::fmt::Display for Expecting<'_, V> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.expecting(f)
+        }
+    }
+    Expecting(visitor).to_string().starts_with("internally tagged enum")
 }
 
 fn unexpected(v: &Value) -> de::Unexpected<'_> {
@@ -181,5 +202,23 @@ mod tests {
         assert!(read::<Sale>(r#"[[5,"EUR"]]"#).is_err());
         assert!(read::<Sale>(r#"{"total":{"amount":5,"currency":"EUR"},"lines":[[1,"CZK"]]}"#).is_err());
         assert!(read::<std::collections::HashMap<String, i64>>("[]").is_err());
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Effect {
+        Fixed { points: i64 },
+    }
+
+    #[test]
+    fn a_tagged_enum_is_an_object_too() {
+        assert_eq!(
+            read::<Effect>(r#"{"kind":"fixed","points":10}"#).unwrap(),
+            Effect::Fixed { points: 10 }
+        );
+        assert!(serde_json::from_str::<Effect>(r#"["fixed", 10]"#).is_ok());
+        assert!(read::<Effect>(r#"["fixed", 10]"#).is_err());
+        // A JSON value inside (event attributes) keeps its arrays.
+        assert!(read::<serde_json::Value>(r#"[1, [2, 3]]"#).is_ok());
     }
 }

@@ -19,6 +19,7 @@ fn short_limits() -> tally_http::Limits {
         header_read_timeout: Duration::from_secs(1),
         body_read_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(5),
+        write_timeout: Duration::from_secs(1),
         max_connections: 64,
     }
 }
@@ -129,6 +130,16 @@ async fn bodies_too_large_or_too_slow_are_refused_at_once_in_the_error_shape() {
                 );
             }
         }
+        // No body is read before the key is known: a bad key is 401 at once, and the
+        // batch's larger body is a till's only (the operator's key is 403 at once).
+        let anonymous = "POST /v1/transactions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n";
+        let (status, body) = raw(&app, anonymous.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!((status, code(&body).as_str()), (401, "unauthorized"), "{}", app.backend);
+        let operator_batch = format!(
+            "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n"
+        );
+        let (status, body) = raw(&app, operator_batch.as_bytes(), Duration::from_secs(5)).await;
+        assert_eq!((status, code(&body).as_str()), (403, "forbidden"), "{}", app.backend);
         // The batch takes more, but not without end.
         let (status, body) = raw(
             &app,
@@ -201,6 +212,27 @@ async fn slow_and_idle_connections_are_closed_and_the_connection_cap_holds() {
             app.backend
         );
     }
+
+    // A client that asks and never reads the answers is cut off after the write
+    // timeout, so it cannot keep the only connection slot.
+    let app = spawn_app_with(
+        TestDb::sqlite().await,
+        tally_http::Limits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(30),
+            ..short_limits()
+        },
+    )
+    .await;
+    let mut greedy = TcpStream::connect(addr(&app)).await.unwrap();
+    let asks = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    greedy.write_all(asks.as_bytes()).await.unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(10), reqwest::get(format!("{}/healthz", app.base))).await;
+    assert!(
+        matches!(served, Ok(Ok(ref r)) if r.status() == 200),
+        "the slot is freed once the stalled answer times out: {served:?}"
+    );
+    drop(greedy);
 
     // The cap: with two connections allowed and both held, a third is not served until
     // one of them goes.
@@ -378,6 +410,15 @@ async fn only_json_objects_of_the_declared_type_are_read() {
                 422,
                 "invalid_field",
             ),
+            (
+                "POST",
+                "/v1/earning-rules",
+                ADMIN,
+                Some("application/json"),
+                json!({"name": "Array effect", "effect": ["fixed", 10]}).to_string(),
+                422,
+                "invalid_field",
+            ),
         ];
         for (method, path, key, ct, body, status, want) in cases {
             let (got, got_code) = send(method, path, key, ct, &body).await;
@@ -415,7 +456,12 @@ async fn only_json_objects_of_the_declared_type_are_read() {
             Duration::from_secs(5),
         )
         .await;
-        assert_eq!((status, code(&body).as_str()), (400, "bad_request"), "{}: {body}", app.backend);
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (400, "bad_request"),
+            "{}: {body}",
+            app.backend
+        );
         // JSON with a charset is JSON.
         let (status, _) = send(
             "POST",
@@ -585,6 +631,11 @@ async fn metrics_show_business_counts_to_the_operator_only() {
                 "{}: {key:?} sees no member count",
                 app.backend
             );
+            assert!(
+                !text.contains("tally_http_requests_total"),
+                "{}: {key:?} sees no request counts",
+                app.backend
+            );
         }
         let res = app
             .http
@@ -595,6 +646,7 @@ async fn metrics_show_business_counts_to_the_operator_only() {
             .unwrap();
         let text = res.text().await.unwrap();
         assert!(text.contains("tally_members"), "{}: {text}", app.backend);
+        assert!(text.contains("tally_http_requests_total"), "{}: {text}", app.backend);
     }
 }
 
@@ -721,7 +773,7 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             .await;
         assert!(!activity["items"].as_array().unwrap().is_empty(), "{}", app.backend);
         // Unknown members and partners in consents are 404.
-        let (status, _) = app
+        let (status, body) = app
             .call(
                 "PUT",
                 &format!("/v1/members/{member}/consents/prt_nobody"),
@@ -729,6 +781,25 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
                 None,
             )
             .await;
-        assert_eq!(status, 404);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("partner_not_found")),
+            "{}",
+            app.backend
+        );
+        let (status, body) = app
+            .call(
+                "PUT",
+                &format!("/v1/members/mem_nobody/consents/{hotel}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("member_not_found")),
+            "{}",
+            app.backend
+        );
     }
 }

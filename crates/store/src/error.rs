@@ -64,8 +64,13 @@ pub enum Fault {
     /// The disk (or the database's space) is full: writes fail until space returns;
     /// reads go on.
     StorageFull,
-    /// The database cannot be reached or is restarting: try again shortly.
+    /// The database cannot be reached or is restarting: try again shortly. A pool that
+    /// found no connection within its 10 s counts here too: whether the database is
+    /// down or every connection was busy that long, the server cannot serve.
     Unavailable,
+    /// The database is busy (locks, too many connections): try again shortly; not an
+    /// outage.
+    Busy,
     /// Anything else: a bug or a corrupt value, for the log.
     Other,
 }
@@ -110,7 +115,8 @@ impl StoreError {
     }
 
     /// What a database failure means for a caller: the disk is full, the database
-    /// cannot be reached, or a fault. `None` for anything but a database failure.
+    /// cannot be reached, it is busy, or a fault. `None` for anything but a database
+    /// failure.
     pub fn fault(&self) -> Option<Fault> {
         let StoreError::Database(e) = self else {
             return None;
@@ -118,20 +124,20 @@ impl StoreError {
         Some(match e {
             DatabaseError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
                 rusqlite::ErrorCode::DiskFull => Fault::StorageFull,
-                rusqlite::ErrorCode::DatabaseBusy
-                | rusqlite::ErrorCode::DatabaseLocked
-                | rusqlite::ErrorCode::CannotOpen
-                | rusqlite::ErrorCode::SystemIoFailure => Fault::Unavailable,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => Fault::Busy,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::SystemIoFailure => Fault::Unavailable,
                 _ => Fault::Other,
             },
             DatabaseError::Postgres(sqlx::Error::Database(d)) => match d.code().as_deref() {
-                // disk_full, insufficient_resources, out_of_memory
-                Some("53100" | "53000" | "53200") => Fault::StorageFull,
+                // disk_full
+                Some("53100") => Fault::StorageFull,
                 // connection exceptions (08…), the server shutting down or starting
-                // (57P01–57P03), too many connections (53300), deadlock or
-                // serialization failure (40P01, 40001)
+                // (57P01–57P03), out of memory or other resources (53000, 53200)
                 Some(c) if c.starts_with("08") => Fault::Unavailable,
-                Some("57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001") => Fault::Unavailable,
+                Some("57P01" | "57P02" | "57P03" | "53000" | "53200") => Fault::Unavailable,
+                // too many connections (53300), a deadlock or serialization failure
+                // that outlived its retries (40P01, 40001): busy, not down
+                Some("53300" | "40P01" | "40001") => Fault::Busy,
                 _ => Fault::Other,
             },
             DatabaseError::Postgres(
@@ -178,11 +184,17 @@ mod tests {
     #[test]
     fn faults_are_told_apart_by_code() {
         assert_eq!(sqlite(rusqlite::ffi::SQLITE_FULL).fault(), Some(Fault::StorageFull));
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_BUSY).fault(), Some(Fault::Unavailable));
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_BUSY).fault(), Some(Fault::Busy));
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CANTOPEN).fault(), Some(Fault::Unavailable));
         assert_eq!(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).fault(), Some(Fault::Other));
-        let gone = StoreError::from(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
+        let gone = StoreError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
         assert_eq!(gone.fault(), Some(Fault::Unavailable));
-        assert_eq!(StoreError::from(sqlx::Error::PoolTimedOut).fault(), Some(Fault::Unavailable));
+        assert_eq!(
+            StoreError::from(sqlx::Error::PoolTimedOut).fault(),
+            Some(Fault::Unavailable)
+        );
         assert_eq!(StoreError::corrupt("x").fault(), Some(Fault::Other));
         assert_eq!(StoreError::IdentityTaken.fault(), None);
         assert_eq!(StoreError::Overloaded.fault(), None);

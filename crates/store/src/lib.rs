@@ -154,14 +154,14 @@ impl Store {
     }
 
     /// Records that a member shares (or no longer shares) their personal data with a
-    /// partner.
+    /// partner; a grant answers the consent as it stands.
     pub async fn set_consent(
         &self,
         member_id: &MemberId,
         partner_id: &PartnerId,
         granted: bool,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<ConsentRow>, StoreError> {
         dispatch!(self, s => s.set_consent(member_id.clone(), partner_id.clone(), granted, now).await)
     }
 

@@ -69,13 +69,15 @@ pub async fn grant_consent(
 ) -> Result<Json<ConsentView>, ApiError> {
     let member: MemberId = parse_id(&id, "member")?;
     let partner: PartnerId = parse_id(&partner, "partner")?;
-    state.store.set_consent(&member, &partner, true, state.now()).await?;
-    list(&state, &member)
+    let consent = state
+        .store
+        .set_consent(&member, &partner, true, state.now())
         .await?
-        .into_iter()
-        .find(|c| c.partner_id == partner.as_str())
-        .map(Json)
-        .ok_or_else(ApiError::internal)
+        .ok_or_else(ApiError::internal)?;
+    Ok(Json(ConsentView {
+        partner_id: consent.partner_id.into_string(),
+        granted_at: consent.granted_at.to_string(),
+    }))
 }
 
 /// Withdraws a member's consent for a partner (operator): from the next request on, the

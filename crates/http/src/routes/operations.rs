@@ -101,10 +101,10 @@ pub struct Health {
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     // A fault seen in the last seconds is reported at once, without waiting on the
     // database again.
-    if crate::health::recent().is_none() {
+    if state.health.recent().is_none() {
         state.store.program().await?;
     }
-    match crate::health::recent() {
+    match state.health.recent() {
         Some(tally_store::Fault::StorageFull) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_full",
@@ -122,12 +122,13 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
     }
 }
 
-/// Prometheus metrics: request counts and latencies for anyone who can reach the
-/// address; counts of members, partners, sales and ledger entries only with the
-/// operator key.
+/// Prometheus metrics. Without the operator key only the rule gauges; with it also
+/// request counts and latencies by route and status, and counts of members, partners,
+/// sales and ledger entries.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)), security((), ("bearer" = [])))]
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
-    // Counts of members, partners and sales are business figures: only for the operator.
+    // Counts of members, partners and sales, and of requests by route and status (which
+    // tell the same), are business figures: only for the operator.
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -161,6 +162,6 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
             state.rules().len() as u64,
         ),
     ]);
-    let body = state.metrics.render(&figures);
+    let body = state.metrics.render(operator, &figures);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -304,7 +304,7 @@ pub async fn list_api_keys(
 /// every server on the database; revoking it again changes nothing.
 #[utoipa::path(delete, path = "/v1/partners/{id}/api-keys/{key_id}", tag = "partners", params(("id" = String, Path), ("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
-        (status = 404, description = "`not_found`: the partner has no key with this id", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+        (status = 404, description = "`not_found`: the partner has no key with this id; `partner_not_found`: not a partner id", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     _operator: Operator,

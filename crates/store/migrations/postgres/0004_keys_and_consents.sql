@@ -13,11 +13,11 @@ CREATE TABLE member_consents (
 
 -- Several servers on one database: a change to what servers cache (programme, FX
 -- rates, partners, locations, API keys, earning rules, event types) is announced on the
--- channel `tally_changes` with the table's name, in the transaction that makes it, so
+-- channel `tally_changes` as `<schema>.<table>`, in the transaction that makes it, so
 -- every server listening drops or reloads that cache as soon as it commits.
 CREATE FUNCTION tally_announce_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('tally_changes', TG_TABLE_NAME);
+    PERFORM pg_notify('tally_changes', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
     RETURN NULL;
 END;
 $$;

@@ -14,7 +14,7 @@ impl PgStore {
         partner_id: PartnerId,
         granted: bool,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<ConsentRow>, StoreError> {
         let (member, partner): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM members WHERE id = $1), EXISTS (SELECT 1 FROM partners WHERE id = $2)",
         )
@@ -28,23 +28,35 @@ impl PgStore {
         if !partner {
             return Err(StoreError::NotFound(Entity::Partner));
         }
-        let sql = if granted {
-            "INSERT INTO member_consents (member_id, partner_id, granted_at) VALUES ($1, $2, $3)
-             ON CONFLICT (member_id, partner_id) DO UPDATE
-             SET granted_at = CASE WHEN member_consents.withdrawn_at IS NULL
-                                   THEN member_consents.granted_at ELSE excluded.granted_at END,
-                 withdrawn_at = NULL"
-        } else {
-            "UPDATE member_consents SET withdrawn_at = $3
-             WHERE member_id = $1 AND partner_id = $2 AND withdrawn_at IS NULL"
-        };
-        sqlx::query(sql)
+        if granted {
+            let granted_at: i64 = sqlx::query_scalar(
+                "INSERT INTO member_consents (member_id, partner_id, granted_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (member_id, partner_id) DO UPDATE
+                 SET granted_at = CASE WHEN member_consents.withdrawn_at IS NULL
+                                       THEN member_consents.granted_at ELSE excluded.granted_at END,
+                     withdrawn_at = NULL
+                 RETURNING granted_at",
+            )
             .bind(member_id.as_str())
             .bind(partner_id.as_str())
             .bind(to_micros(now))
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(())
+            return Ok(Some(ConsentRow {
+                partner_id,
+                granted_at: from_micros(granted_at),
+            }));
+        }
+        sqlx::query(
+            "UPDATE member_consents SET withdrawn_at = $3
+             WHERE member_id = $1 AND partner_id = $2 AND withdrawn_at IS NULL",
+        )
+        .bind(member_id.as_str())
+        .bind(partner_id.as_str())
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(None)
     }
 
     pub async fn consents(&self, member_id: MemberId) -> Result<Vec<ConsentRow>, StoreError> {

@@ -173,13 +173,11 @@ impl PgStore {
         key_id: String,
         now: Timestamp,
     ) -> Result<(ApiKeyInfo, String), StoreError> {
+        // A key revoked already keeps its time; a revocation racing another waits for
+        // its row lock and then matches the same row, so both answer the key.
         let row = sqlx::query(
-            "WITH revoked AS (UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND partner_id = $2 AND revoked_at IS NULL
-                 RETURNING id, partner_id, created_at, revoked_at, key_hash)
-             SELECT id, partner_id, created_at, revoked_at, key_hash FROM revoked
-             UNION ALL
-             SELECT id, partner_id, created_at, revoked_at, key_hash FROM api_keys
-                 WHERE id = $1 AND partner_id = $2 AND revoked_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM revoked)",
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE id = $1 AND partner_id = $2
+             RETURNING id, partner_id, created_at, revoked_at, key_hash",
         )
         .bind(&key_id)
         .bind(partner_id.as_str())

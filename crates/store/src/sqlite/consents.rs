@@ -21,7 +21,7 @@ fn set_consent(
     partner_id: &PartnerId,
     granted: bool,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<ConsentRow>, StoreError> {
     if !exists(conn, "SELECT 1 FROM members WHERE id = ?1", member_id.as_str())? {
         return Err(StoreError::NotFound(Entity::Member));
     }
@@ -29,21 +29,26 @@ fn set_consent(
         return Err(StoreError::NotFound(Entity::Partner));
     }
     if granted {
-        conn.execute(
+        let granted_at: i64 = conn.query_row(
             "INSERT INTO member_consents (member_id, partner_id, granted_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (member_id, partner_id) DO UPDATE
              SET granted_at = CASE WHEN withdrawn_at IS NULL THEN granted_at ELSE excluded.granted_at END,
-                 withdrawn_at = NULL",
+                 withdrawn_at = NULL
+             RETURNING granted_at",
             params![member_id.as_str(), partner_id.as_str(), now],
+            |r| r.get(0),
         )?;
-    } else {
-        conn.execute(
-            "UPDATE member_consents SET withdrawn_at = ?3
-             WHERE member_id = ?1 AND partner_id = ?2 AND withdrawn_at IS NULL",
-            params![member_id.as_str(), partner_id.as_str(), now],
-        )?;
+        return Ok(Some(ConsentRow {
+            partner_id: partner_id.clone(),
+            granted_at: from_micros(granted_at),
+        }));
     }
-    Ok(())
+    conn.execute(
+        "UPDATE member_consents SET withdrawn_at = ?3
+         WHERE member_id = ?1 AND partner_id = ?2 AND withdrawn_at IS NULL",
+        params![member_id.as_str(), partner_id.as_str(), now],
+    )?;
+    Ok(None)
 }
 
 fn consents(conn: &Connection, member_id: &MemberId) -> Result<Vec<ConsentRow>, StoreError> {
@@ -67,7 +72,7 @@ impl SqliteStore {
         partner_id: PartnerId,
         granted: bool,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<ConsentRow>, StoreError> {
         self.write(move |c| set_consent(c, &member_id, &partner_id, granted, to_micros(now)))
             .await
     }

@@ -100,7 +100,6 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in the writer's next group transaction and answers after the commit.
     /// Caps the database file at its current size plus `extra_pages` pages (`None`:
     /// lifts the cap). Past the cap SQLite answers "database or disk is full", as on a
     /// full disk: tests use it to check how a full disk is answered.
@@ -116,6 +115,7 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs `f` in the writer's next group transaction and answers after the commit.
     async fn write<T: Send + 'static>(
         &self,
         f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,

@@ -159,13 +159,10 @@ fn revoke_api_key(
     key_id: &str,
     now: i64,
 ) -> Result<(ApiKeyInfo, String), StoreError> {
-    conn.execute(
-        "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND partner_id = ?2 AND revoked_at IS NULL",
-        params![key_id, partner_id.as_str(), now],
-    )?;
     conn.query_row(
-        "SELECT id, partner_id, created_at, revoked_at, key_hash FROM api_keys WHERE id = ?1 AND partner_id = ?2",
-        params![key_id, partner_id.as_str()],
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND partner_id = ?2
+         RETURNING id, partner_id, created_at, revoked_at, key_hash",
+        params![key_id, partner_id.as_str(), now],
         |r| Ok((api_key_info(r)?, r.get(4)?)),
     )
     .optional()?
