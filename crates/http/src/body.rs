@@ -52,7 +52,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large(limit).into_response();
+        return unread(too_large(limit));
     }
     if declared == Some(0) || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
         return next.run(req).await;
@@ -67,35 +67,44 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         let who = match bearer {
             Some(key) => match state.authenticate(key.trim()).await {
                 Ok(who) => who,
-                Err(e) => return e.into_response(),
+                Err(e) => return unread(e),
             },
-            None => return ApiError::unauthorized().into_response(),
+            None => return unread(ApiError::unauthorized()),
         };
         if limit > BODY_LIMIT && who.partner_scope().is_none() {
-            return ApiError::forbidden("this needs a partner API key").into_response();
+            return unread(ApiError::forbidden("this needs a partner API key"));
         }
         req.extensions_mut().insert(who);
     }
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(state.limits.body_read_timeout, to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if is_length_limit(&e) => return too_large(limit).into_response(),
+        Ok(Err(e)) if is_length_limit(&e) => return unread(too_large(limit)),
         Ok(Err(_)) => {
             return ApiError::bad_request("invalid_body", "the body could not be read to its end").into_response();
         }
         Err(_) => {
-            return ApiError::new(
+            let timeout = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 format!(
                     "the body did not arrive within {} s",
                     state.limits.body_read_timeout.as_secs_f64()
                 ),
-            )
-            .into_response();
+            );
+            return unread(timeout);
         }
     };
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// An answer sent with the body (or the rest of it) unread: the connection cannot carry
+/// another request, so the client is told it closes.
+fn unread(e: ApiError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    res
 }
 
 /// Whether reading failed because the body passed the limit (axum wraps
