@@ -7,6 +7,14 @@ use axum::http::header;
 use axum::http::request::Parts;
 use tally_domain::ids::PartnerId;
 
+/// The key of `Authorization: Bearer <key>`, if the header says so.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -15,11 +23,7 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(who) = parts.extensions.get::<Principal>() {
             return Ok(who.clone());
         }
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let key = bearer(&parts.headers)
             .ok_or_else(ApiError::unauthorized)?;
         state.authenticate(key.trim()).await
     }

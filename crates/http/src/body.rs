@@ -59,12 +59,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let mut req = req;
     if req.uri().path().starts_with("/v1/") {
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let who = match bearer {
+        let who = match crate::auth::bearer(req.headers()) {
             Some(key) => match state.authenticate(key.trim()).await {
                 Ok(who) => who,
                 Err(e) => return unread(e),

@@ -55,12 +55,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             .into_response();
         }
     };
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let principal = match bearer {
+    let principal = match crate::auth::bearer(req.headers()) {
         Some(k) => match state.authenticate(k.trim()).await {
             Ok(p) => format!("{}|POST {}", p.scope_key(), req.uri().path()),
             Err(e) => return e.into_response(),

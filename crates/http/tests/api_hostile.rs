@@ -539,20 +539,15 @@ async fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_secrets() 
             .unwrap()
             .to_string();
         // Only the operator revokes; another partner cannot even see the list.
-        let (status, body) = app
-            .call(
-                "DELETE",
-                &format!("/v1/partners/{pid}/api-keys/{first_id}"),
-                Some(&till),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (403, Some("forbidden")),
-            "{}",
-            app.backend
-        );
+        app.refused(
+            "DELETE",
+            &format!("/v1/partners/{pid}/api-keys/{first_id}"),
+            Some(&till),
+            None,
+            403,
+            "forbidden",
+        )
+        .await;
         let (status, _) = app
             .call("GET", &format!("/v1/partners/{pid}/api-keys"), Some(&other_till), None)
             .await;
@@ -580,13 +575,15 @@ async fn a_revoked_key_is_refused_at_once_and_keys_are_listed_without_secrets() 
             )
             .await;
         assert!(revoked["revoked_at"].is_string(), "{}: {revoked}", app.backend);
-        let (status, body) = app.call("GET", &format!("/v1/partners/{pid}"), Some(&till), None).await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (401, Some("unauthorized")),
-            "{}",
-            app.backend
-        );
+        app.refused(
+            "GET",
+            &format!("/v1/partners/{pid}"),
+            Some(&till),
+            None,
+            401,
+            "unauthorized",
+        )
+        .await;
         // Revoking again changes nothing; the other key and the other partner work on.
         let again = app
             .ok(
@@ -773,33 +770,23 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
             .await;
         assert!(!activity["items"].as_array().unwrap().is_empty(), "{}", app.backend);
         // Unknown members and partners in consents are 404.
-        let (status, body) = app
-            .call(
-                "PUT",
-                &format!("/v1/members/{member}/consents/prt_nobody"),
-                Some(ADMIN),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (404, Some("partner_not_found")),
-            "{}",
-            app.backend
-        );
-        let (status, body) = app
-            .call(
-                "PUT",
-                &format!("/v1/members/mem_nobody/consents/{hotel}"),
-                Some(ADMIN),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (404, Some("member_not_found")),
-            "{}",
-            app.backend
-        );
+        app.refused(
+            "PUT",
+            &format!("/v1/members/{member}/consents/prt_nobody"),
+            Some(ADMIN),
+            None,
+            404,
+            "partner_not_found",
+        )
+        .await;
+        app.refused(
+            "PUT",
+            &format!("/v1/members/mem_nobody/consents/{hotel}"),
+            Some(ADMIN),
+            None,
+            404,
+            "member_not_found",
+        )
+        .await;
     }
 }

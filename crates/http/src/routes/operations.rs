@@ -129,11 +129,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
 pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
     // Counts of members, partners and sales, and of requests by route and status (which
     // tell the same), are business figures: only for the operator.
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let operator = match bearer {
+    let operator = match crate::auth::bearer(&headers) {
         Some(key) => state
             .authenticate(key.trim())
             .await

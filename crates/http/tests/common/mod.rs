@@ -81,6 +81,25 @@ impl App {
         v
     }
 
+    /// Calls, and asserts the answer is `status` with the error `code`.
+    pub async fn refused(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+        code: &str,
+    ) {
+        let (got, v) = self.call(method, path, key, body).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{}: {method} {path}: {v}",
+            self.backend
+        );
+    }
+
     pub fn advance(&self, days: i64) {
         self.clock.fetch_add(
             SignedDuration::from_hours(24 * days).as_micros() as i64,
