@@ -8,6 +8,10 @@ use tally_domain::DomainError;
 use tally_store::{Fault, StoreError};
 use utoipa::ToSchema;
 
+/// A response extension: this answer reports a fault of the database (for `/healthz`).
+#[derive(Debug, Clone, Copy)]
+pub struct Reported(pub Fault);
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -90,7 +94,7 @@ impl IntoResponse for ApiError {
             axum::http::HeaderValue::from_static("application/json"),
         );
         if let Some(fault) = self.fault {
-            res.extensions_mut().insert(crate::health::Reported(fault));
+            res.extensions_mut().insert(Reported(fault));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Nothing was done: the till may send the same request again shortly.

@@ -4,19 +4,11 @@
 //! reported it; every failed request renews it, so a full disk under traffic stays
 //! reported. A busy database (`503 overloaded`) is not a fault here.
 
-use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tally_store::Fault;
 
 pub const FAULT_SHOWN_FOR: Duration = Duration::from_secs(10);
-
-/// A response extension: this answer reports a fault of the database.
-#[derive(Debug, Clone, Copy)]
-pub struct Reported(pub Fault);
 
 /// The last fault answers reported, and when.
 #[derive(Default)]
@@ -36,13 +28,4 @@ impl Health {
         let last = self.last.lock().ok()?;
         last.filter(|(_, at)| at.elapsed() < FAULT_SHOWN_FOR).map(|(f, _)| f)
     }
-}
-
-/// Notes the faults answers report.
-pub async fn watch(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
-    if let Some(Reported(fault)) = res.extensions().get::<Reported>() {
-        state.health.record(*fault);
-    }
-    res
 }

@@ -91,7 +91,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), body::guard))
-        .layer(middleware::from_fn_with_state(state.clone(), health::watch))
+        .layer(middleware::from_fn_with_state(state.clone(), note_faults))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(error::one_shape))
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
@@ -117,6 +117,19 @@ async fn time_limit(
             "the request took too long; it may or may not have been applied, so retry it with the same Idempotency-Key or external_id",
         )),
     }
+}
+
+/// Notes the database faults answers report, for `/healthz`.
+async fn note_faults(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let res = next.run(req).await;
+    if let Some(error::Reported(fault)) = res.extensions().get::<error::Reported>() {
+        state.health.record(*fault);
+    }
+    res
 }
 
 async fn not_found() -> ApiError {
