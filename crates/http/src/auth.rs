@@ -23,8 +23,7 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(who) = parts.extensions.get::<Principal>() {
             return Ok(who.clone());
         }
-        let key = bearer(&parts.headers)
-            .ok_or_else(ApiError::unauthorized)?;
+        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         state.authenticate(key.trim()).await
     }
 }

@@ -206,3 +206,178 @@ async fn points_and_money_stay_inside_their_limits() {
         app.entries().await;
     }
 }
+
+mod extremes {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    /// A decimal string anywhere from far below to far above what Tally takes.
+    fn decimal() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("0".to_string()),
+            Just("0.000001".to_string()),
+            Just("0.0000009".to_string()),
+            Just("1000".to_string()),
+            Just("1000.0000000001".to_string()),
+            Just("1000000000".to_string()),
+            Just("1000000001".to_string()),
+            Just("0.0000000000000000000000000001".to_string()),
+            Just("79228162514264337593543950335".to_string()),
+            Just("-1".to_string()),
+            (0u64..1_000_000_000_000, 0u32..12)
+                .prop_map(|(n, scale)| rust_decimal::Decimal::new(n as i64, scale).to_string()),
+        ]
+    }
+
+    /// Amounts at every scale (log-uniform), and the edges.
+    fn amount() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            1 => Just(0i64),
+            1 => Just(999_999_999_999_999),
+            1 => Just(1_000_000_000_000_000),
+            1 => Just(i64::MAX),
+            1 => Just(-1),
+            6 => (1u32..16).prop_flat_map(|k| 0i64..10i64.pow(k)),
+        ]
+    }
+
+    /// Mostly rates a partner may have, at every scale; sometimes one it may not.
+    fn earn_rate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => decimal(),
+            7 => (0u32..7, 0i64..1_000_000, 0u32..7).prop_map(|(k, n, scale)| {
+                let rate = rust_decimal::Decimal::new(n % 10i64.pow(k.max(1)), scale);
+                rate.min(rust_decimal::Decimal::from(1000)).to_string()
+            }),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        earn_rate: String,
+        huf_rate: String,
+        currency: &'static str,
+        amount: i64,
+        redeem: i64,
+        factor: Option<String>,
+        give_back: i64,
+        member: usize,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            earn_rate(),
+            decimal(),
+            prop::sample::select(vec!["EUR", "EUR", "HUF", "JPY", "KWD"]),
+            amount(),
+            prop_oneof![6 => Just(0i64), 1 => Just(1_000_000_000_000), 1 => Just(1_000_000_000_001), 2 => 0i64..1_000],
+            prop::option::of(decimal()),
+            amount(),
+            0usize..3,
+        )
+            .prop_map(
+                |(earn_rate, huf_rate, currency, amount, redeem, factor, give_back, member)| Case {
+                    earn_rate,
+                    huf_rate,
+                    currency,
+                    amount,
+                    redeem,
+                    factor,
+                    give_back,
+                    member,
+                },
+            )
+    }
+
+    /// Random extreme earn rates, FX rates, amounts, redemptions, rule factors and
+    /// returns through the HTTP API: never a 5xx, and the ledger verifies after all.
+    #[test]
+    fn extreme_values_never_break_the_server_or_the_ledger() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let apps = rt.block_on(apps());
+        for app in &apps {
+            let members: Vec<String> = rt.block_on(async {
+                let mut out = Vec::new();
+                for i in 0..3 {
+                    out.push(app.member(&format!("+42060155{i:04}")).await);
+                }
+                out
+            });
+            let counter = std::sync::atomic::AtomicU32::new(0);
+            let posted = std::sync::atomic::AtomicU32::new(0);
+            let refused = std::sync::atomic::AtomicU32::new(0);
+            let mut runner = TestRunner::new(Config::with_cases(96));
+            runner
+                .run(&case(), |c| {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let answers = rt.block_on(async {
+                        let mut answers = Vec::new();
+                        let (s, v) = app
+                            .call("PUT", "/v1/fx-rates", Some(ADMIN), Some(json!({"rates": {"USD": "1.08", "HUF": c.huf_rate}})))
+                            .await;
+                        answers.push(("fx", s, v));
+                        let (s, p) = app
+                            .call("POST", "/v1/partners", Some(ADMIN), Some(json!({"name": format!("X{n}"), "industry": "retail", "country": "CZ", "currency": "EUR", "timezone": "Europe/Prague", "earn_rate": c.earn_rate})))
+                            .await;
+                        answers.push(("partner", s, p.clone()));
+                        // A refused rate leaves the sale to a partner at rate 1.
+                        let pid = match p["id"].as_str() {
+                            Some(id) => id.to_string(),
+                            None => app
+                                .ok("POST", "/v1/partners", ADMIN, json!({"name": format!("X{n}"), "industry": "retail", "country": "CZ", "currency": "EUR", "timezone": "Europe/Prague"}))
+                                .await["id"]
+                                .as_str()
+                                .unwrap()
+                                .to_string(),
+                        };
+                        let key = app.ok("POST", &format!("/v1/partners/{pid}/api-keys"), ADMIN, json!({})).await["key"]
+                            .as_str()
+                            .unwrap()
+                            .to_string();
+                        if let Some(f) = &c.factor {
+                            let (s, v) = app
+                                .call("POST", "/v1/earning-rules", Some(&key), Some(json!({"name": "x", "effect": {"kind": "multiplier", "factor": f}})))
+                                .await;
+                            answers.push(("rule", s, v));
+                        }
+                        let sale = json!({"external_id": format!("X-{n}"), "member": {"id": members[c.member]},
+                            "total": {"amount": c.amount, "currency": c.currency}, "redeem_points": c.redeem});
+                        let (s, t) = app.call("POST", "/v1/transactions", Some(&key), Some(sale)).await;
+                        answers.push(("sale", s, t.clone()));
+                        if s == 201 {
+                            let ret = json!({"external_id": format!("XR-{n}"), "amount": {"amount": c.give_back, "currency": c.currency}});
+                            let (s, v) = app
+                                .call("POST", &format!("/v1/transactions/{}/returns", t["id"].as_str().unwrap()), Some(&key), Some(ret))
+                                .await;
+                            answers.push(("return", s, v));
+                        }
+                        answers
+                    });
+                    for (what, status, body) in answers {
+                        prop_assert!(status < 500, "{}: {what} answered {status}: {body} ({c:?})", app.backend);
+                        if what == "sale" {
+                            let tally = if status == 201 { &posted } else { &refused };
+                            tally.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            // Both sides were reached: sales taken and sales refused.
+            let (posted, refused) = (posted.into_inner(), refused.into_inner());
+            assert!(
+                posted > 0 && refused > 0,
+                "{}: {posted} posted, {refused} refused",
+                app.backend
+            );
+            eprintln!("{}: {posted} extreme sales posted, {refused} refused", app.backend);
+            rt.block_on(app.entries()); // asserts the ledger is balanced
+        }
+        drop(apps);
+    }
+}
