@@ -8,7 +8,8 @@ use tally_domain::DomainError;
 use tally_store::{Fault, StoreError};
 use utoipa::ToSchema;
 
-/// A response extension: this answer reports a fault of the database (for `/healthz`).
+/// A response extension: this answer reports a full disk (for `/healthz`, which cannot
+/// see one by reading).
 #[derive(Debug, Clone, Copy)]
 pub struct Reported(pub Fault);
 
@@ -160,14 +161,11 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Database(_) if e.fault() == Some(Fault::Unavailable) => {
                 tracing::warn!(error = %e, "the database is unavailable");
-                ApiError {
-                    fault: Some(Fault::Unavailable),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "database_unavailable",
-                        "the database cannot be reached just now; try again in a second",
-                    )
-                }
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database cannot be reached just now; try again in a second",
+                )
             }
             StoreError::Database(_) if e.fault() == Some(Fault::Busy) => {
                 tracing::warn!(error = %e, "the database is busy");

@@ -1,8 +1,9 @@
-//! What `/healthz` reports besides "the database answers a read": a recent fault of the
-//! database (out of space, unreachable), so a load balancer or an operator sees it while
-//! it lasts. A fault counts as current for [`FAULT_SHOWN_FOR`] after an answer last
-//! reported it; every failed request renews it, so a full disk under traffic stays
-//! reported. A busy database (`503 overloaded`) is not a fault here.
+//! What `/healthz` reports besides "the database answers a read": a full disk, which a
+//! read cannot see, so a load balancer or an operator sees it while it lasts. It counts
+//! as current for [`FAULT_SHOWN_FOR`] after an answer (or a receipt of a batch) last
+//! reported it; every failed write renews it, so a full disk under traffic stays
+//! reported. An unreachable database `/healthz` finds by its own read; a busy one
+//! (`503 overloaded`) is not a fault.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

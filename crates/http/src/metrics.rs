@@ -16,6 +16,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     rule_failures: std::sync::atomic::AtomicU64,
+    key_lookups: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default, Clone)]
@@ -33,6 +34,15 @@ impl Metrics {
 
     pub fn rule_failures(&self) -> u64 {
         self.rule_failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A bearer key was looked up in the database (it was in neither cache).
+    pub fn key_looked_up(&self) {
+        self.key_lookups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn key_lookups(&self) -> u64 {
+        self.key_lookups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -63,7 +63,9 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {} // reap the finished
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the connection semaphore is never closed"),
             () = &mut shutdown => break,
@@ -84,7 +86,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -116,12 +118,15 @@ pub async fn serve(
     let grace = limits.request_timeout + limits.write_timeout;
     if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
         tracing::warn!("some connections were still open at shutdown; closing them");
+        connections.shutdown().await;
     }
     Ok(())
 }
 
-/// A connection that fails a write stalled for longer than `limit` (the client stopped
-/// reading), so hyper closes it.
+/// A connection that fails an answer the client does not take within `limit` (it stopped
+/// reading, or reads a trickle), so hyper closes it. The timer starts at the first write
+/// that has to wait and stops only when a flush has delivered everything: a reader that
+/// takes a segment now and then does not reset it.
 struct Stalls {
     io: tokio::net::TcpStream,
     limit: Duration,
@@ -129,12 +134,19 @@ struct Stalls {
 }
 
 impl Stalls {
-    /// Passes on a finished write; a pending one arms the stall timer, and fails once
-    /// it has run out.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+    /// Passes on a write or flush that is done (a finished flush stops the timer); one
+    /// that has to wait arms the timer, and fails once it has run out.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+        flushed: bool,
+    ) -> Poll<std::io::Result<T>> {
         match poll {
             Poll::Ready(r) => {
-                self.stalled = None;
+                if flushed {
+                    self.stalled = None;
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => {
@@ -162,7 +174,7 @@ impl AsyncRead for Stalls {
 impl AsyncWrite for Stalls {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.io).poll_write(cx, buf);
-        self.watch(cx, poll)
+        self.watch(cx, poll, false)
     }
 
     fn poll_write_vectored(
@@ -171,7 +183,7 @@ impl AsyncWrite for Stalls {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        self.watch(cx, poll)
+        self.watch(cx, poll, false)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -180,7 +192,7 @@ impl AsyncWrite for Stalls {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let poll = Pin::new(&mut self.io).poll_flush(cx);
-        self.watch(cx, poll)
+        self.watch(cx, poll, true)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

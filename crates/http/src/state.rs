@@ -293,6 +293,7 @@ impl AppState {
         let principal = if constant_time_eq(hash.as_bytes(), self.caches.admin_key_hash.as_bytes()) {
             Principal::Operator
         } else {
+            self.metrics.key_looked_up();
             match self.store.api_key_partner(&hash).await? {
                 Some(partner_id) => Principal::Partner(partner_id),
                 None => {

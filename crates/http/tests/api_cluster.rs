@@ -104,6 +104,31 @@ async fn a_change_on_one_server_applies_on_the_other_at_once() {
         "the first server knows CZK"
     );
 
+    // The feed survives a lost connection: every listening connection of this database
+    // is ended; the servers listen again, reload everything, and go on following.
+    let ended: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()) t",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    };
+    assert!(ended >= 2, "both servers' listening connections were ended ({ended})");
+    // Let them listen again and reload, then put the key back into the second's cache:
+    // only a change that arrives through the renewed feed can drop it from there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        second
+            .call("GET", &format!("/v1/partners/{partner}"), Some(&till), None)
+            .await
+            .0,
+        200
+    );
+
     // A key revoked through the first is refused by the second, which had it cached.
     let keys = first
         .ok("GET", &format!("/v1/partners/{partner}/api-keys"), ADMIN, Value::Null)

@@ -1,6 +1,5 @@
 //! Faults of the database are answered `503` with their own code and `Retry-After`,
-//! never `500`, and `/healthz` reports them while they last. A test binary of its own:
-//! the fault `/healthz` reports is the process's, and would show in other tests.
+//! never `500`, and `/healthz` reports them while they last (each server its own).
 
 mod common;
 
@@ -108,11 +107,14 @@ impl Proxy {
         })
     }
 
-    /// Drops every connection and refuses new ones.
-    fn cut(&mut self) {
+    /// Drops every connection and refuses new ones; returns once they are closed.
+    async fn cut(&mut self) {
         if let Some(t) = self.task.take() {
-            t.abort(); // the JoinSet of links is dropped with it, closing them all
+            t.abort();
+            let _ = t.await; // the listener and the JoinSet of links are dropped
         }
+        // The links' tasks were aborted with their set; give them a moment to go.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     async fn restore(&mut self) {
@@ -143,7 +145,7 @@ async fn postgresql_gone_is_503_database_unavailable_and_writes_resume_when_it_r
     let sale = |n: u32| json!({"external_id": format!("G-{n}"), "member": {"id": member}, "total": {"amount": 1000, "currency": "EUR"}});
     app.ok("POST", "/v1/transactions", &till, sale(1)).await;
 
-    proxy.cut();
+    proxy.cut().await;
     let (status, body) = app.call("POST", "/v1/transactions", Some(&till), Some(sale(2))).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -39,7 +39,7 @@ pub enum Stacking {
 
 /// What a matching rule gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Effect {
     /// `points` for every unit of programme currency spent on the qualifying lines
     /// (the whole basket without a line filter), rounded down.

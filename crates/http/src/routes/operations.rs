@@ -93,33 +93,36 @@ pub struct Health {
     pub database: String,
 }
 
-/// Health: 200 when the server answers and its database does. `503 storage_full` while
-/// writes fail for want of space (reads go on), `503 database_unavailable` while the
-/// database cannot be reached; both with `Retry-After`.
+/// Health: 200 when the server answers and its database answers a read within 2 s (a
+/// busy database is not down). `503 storage_full` while writes fail for want of space
+/// (seen by answers in the last 10 s; reads go on), `503 database_unavailable` when the
+/// database does not answer; both with `Retry-After`.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health),
     (status = 503, description = "`storage_full` or `database_unavailable`", body = crate::error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    // A fault seen in the last seconds is reported at once, without waiting on the
-    // database again.
-    if state.health.recent().is_none() {
-        state.store.program().await?;
-    }
-    match state.health.recent() {
-        Some(tally_store::Fault::StorageFull) => Err(ApiError::new(
+    if state.health.recent() == Some(tally_store::Fault::StorageFull) {
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_full",
             "the database is out of space: reads work, writes are refused until it has room",
-        )),
-        Some(tally_store::Fault::Unavailable) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "the database could not be reached in the last seconds",
-        )),
-        _ => Ok(Json(Health {
-            status: "ok".into(),
-            database: state.store.backend().to_string(),
-        })),
+        ));
     }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.program()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.fault() == Some(tally_store::Fault::Busy) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database did not answer within 2 s",
+            ));
+        }
+    }
+    Ok(Json(Health {
+        status: "ok".into(),
+        database: state.store.backend().to_string(),
+    }))
 }
 
 /// Prometheus metrics. Without the operator key only the rule gauges; with it also
@@ -155,7 +158,12 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
         (
             "tally_active_rules",
             "Active earning rules.",
-            state.rules().len() as u64,
+                        state.rules().len() as u64,
+        ),
+        (
+            "tally_key_lookups_total",
+            "Bearer keys looked up in the database (in neither the key cache nor the cache of unknown keys); a flood of guessed keys shows here.",
+            state.metrics.key_lookups(),
         ),
     ]);
     let body = state.metrics.render(operator, &figures);

@@ -423,6 +423,10 @@ pub async fn create_transaction_batch(
                 out.push('}');
             }
             Err(e) => {
+                // A full disk refused this receipt inside a 200: /healthz must know.
+                if let Some(fault) = e.fault {
+                    state.health.record(fault);
+                }
                 out.push_str(&format!("{{\"status\":{},", e.status.as_u16()));
                 out.push_str(&e.body()[1..]);
             }
