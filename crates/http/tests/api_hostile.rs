@@ -790,3 +790,55 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessed_key_costs_the_database_one_lookup() {
+    for app in hostile_apps().await {
+        let lookups = || async {
+            let text = app
+                .http
+                .get(format!("{}/metrics", app.base))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("tally_key_lookups_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("the lookup counter is shown")
+        };
+        let before = lookups().await;
+        for _ in 0..50 {
+            app.refused(
+                "GET",
+                "/v1/program",
+                Some("tk_guess_the_same"),
+                None,
+                401,
+                "unauthorized",
+            )
+            .await;
+        }
+        assert_eq!(
+            lookups().await,
+            before + 1,
+            "{}: one lookup for 50 tries of one key",
+            app.backend
+        );
+        for i in 0..5 {
+            app.refused(
+                "GET",
+                "/v1/program",
+                Some(&format!("tk_guess_{i}")),
+                None,
+                401,
+                "unauthorized",
+            )
+            .await;
+        }
+        assert_eq!(lookups().await, before + 6, "{}: one per new key", app.backend);
+    }
+}
