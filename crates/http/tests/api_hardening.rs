@@ -99,6 +99,56 @@ async fn one_idempotency_key_runs_one_request_whatever_the_race() {
     }
 }
 
+/// Copies of one receipt sent at once (a till retrying on a timeout) all get the first
+/// answer, even when the sale spends the member's points: a copy that waited for the
+/// member's lock while the first spent them replays it, never `insufficient_points`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_copies_of_a_receipt_all_get_its_answer() {
+    for app in apps().await {
+        let (_, till) = app.partner("Race", "EUR", 0).await;
+        for round in 0..5 {
+            let member = app.member(&format!("+42060133{round:04}")).await;
+            app.ok(
+                "POST",
+                "/v1/transactions",
+                &till,
+                json!({"external_id": format!("EARN-{round}"), "member": {"id": member}, "total": {"amount": 10_000, "currency": "EUR"}}),
+            )
+            .await; // 100 points
+            let spend = json!({"external_id": format!("SPEND-{round}"), "member": {"id": member},
+                "total": {"amount": 5_000, "currency": "EUR"}, "redeem_points": 100});
+            let copies: Vec<_> = (0..12)
+                .map(|_| {
+                    let req = app
+                        .http
+                        .post(format!("{}/v1/transactions", app.base))
+                        .bearer_auth(&till)
+                        .json(&spend);
+                    tokio::spawn(async move {
+                        let res = req.send().await.unwrap();
+                        (res.status().as_u16(), res.text().await.unwrap())
+                    })
+                })
+                .collect();
+            let mut ids = std::collections::HashSet::new();
+            for copy in copies {
+                let (status, body) = copy.await.unwrap();
+                assert_eq!(status, 201, "{}: round {round}: {body}", app.backend);
+                let v: Value = serde_json::from_str(&body).unwrap();
+                ids.insert(v["id"].as_str().unwrap().to_string());
+            }
+            assert_eq!(ids.len(), 1, "{}: one sale, answered to every copy", app.backend);
+            assert_eq!(
+                app.balance(&member).await.0,
+                49,
+                "{}: spent once (100 − 100, and 49 earned on the EUR 49 paid)",
+                app.backend
+            );
+        }
+        app.entries().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_api_key_is_shown_once_even_to_a_retry() {
     for app in apps().await {

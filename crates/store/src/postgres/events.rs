@@ -92,7 +92,15 @@ impl PgStore {
             visits,
             counters: &counters,
         };
-        let d = decide_event(cmd, facts)?;
+        let d = match decide_event(cmd, facts) {
+            Ok(d) => d,
+            // A copy of this event may have committed while this one waited for the
+            // member's lock: its answer, not a refusal.
+            Err(refusal) => match replay(stored_event(&mut tx, cmd).await?, &cmd.request_hash, None)? {
+                Some(posted) => return Ok(posted),
+                None => return Err(refusal.into()),
+            },
+        };
         keep_drawn(&self.budgets, taken, &d.granted).await;
         let receipt = to_json(&d.receipt)?;
         let awards = award_rows(&cmd.rules, &d.granted)?;

@@ -62,7 +62,18 @@ pub(super) async fn post_purchase_in(
         visits,
         counters: &counters,
     };
-    let d = decide_purchase(cmd, facts, ReceiptStatus::Posted)?;
+    let d = match decide_purchase(cmd, facts, ReceiptStatus::Posted) {
+        Ok(d) => d,
+        Err(refusal) => {
+            // A copy of this receipt may have committed while this one waited for the
+            // member's lock (and spent the points this one would): its answer, not a
+            // refusal. Checked on refusals only, so a sale pays nothing for it.
+            if let Some(posted) = replay(stored_receipt(tx, cmd).await?, &cmd.request_hash, None)? {
+                return Ok(Some(posted));
+            }
+            return Err(refusal.into());
+        }
+    };
     keep_drawn(budgets, taken, &d.granted).await;
     // Everything is encoded before the first write: past it, only the database fails.
     let receipt = to_json(&d.receipt)?;
