@@ -44,7 +44,7 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let limit = limit_for(req.uri().path());
     let declared = req
         .headers()
@@ -57,7 +57,6 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if declared == Some(0) || (declared.is_none() && !req.headers().contains_key(header::TRANSFER_ENCODING)) {
         return next.run(req).await;
     }
-    let mut req = req;
     if req.uri().path().starts_with("/v1/") {
         let who = match crate::auth::bearer(req.headers()) {
             Some(key) => match state.authenticate(key.trim()).await {

@@ -15,8 +15,9 @@
 
 use crate::error::ApiError;
 use crate::routes::raw_json;
-use crate::state::AppState;
+use crate::state::{AppState, Principal};
 use axum::body::{Body, to_bytes};
+use axum::extract::FromRequestParts;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -32,7 +33,8 @@ pub struct CarriesSecret;
 /// over (well past the 30 s a request may take).
 const ABANDONED_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
-const MAX_BODY: usize = 8 * 1024 * 1024;
+/// The largest answer kept for a replay (a batch of 1,000 receipts answers well below).
+const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
@@ -55,21 +57,17 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             .into_response();
         }
     };
-    let principal = match crate::auth::bearer(req.headers()) {
-        Some(k) => match state.authenticate(k.trim()).await {
-            Ok(p) => format!("{}|POST {}", p.scope_key(), req.uri().path()),
-            Err(e) => return e.into_response(),
-        },
-        None => return ApiError::unauthorized().into_response(),
+    // The caller as the handler will see it: the body guard has usually checked the key
+    // already, and the extractor then takes it from there.
+    let (mut parts, body) = req.into_parts();
+    let principal = match Principal::from_request_parts(&mut parts, &state).await {
+        Ok(p) => format!("{}|POST {}", p.scope_key(), parts.uri.path()),
+        Err(e) => return e.into_response(),
     };
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the body is larger than this endpoint accepts",
-        )
-        .into_response();
+    // The body guard has read the body within the endpoint's limit.
+    let limit = crate::body::limit_for(parts.uri.path());
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return crate::body::too_large(limit).into_response();
     };
     let request_hash = tally_store::keys::hash_request(&bytes);
     let now = state.now();
@@ -121,7 +119,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         return res; // the guard lets the key go
     }
     let (parts, body) = res.into_parts();
-    let Ok(out) = to_bytes(body, MAX_BODY * 4).await else {
+    let Ok(out) = to_bytes(body, MAX_ANSWER).await else {
         return ApiError::internal().into_response();
     };
     // "Send it again" (a sale whose member kept changing) is not a final answer.

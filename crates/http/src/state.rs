@@ -177,10 +177,15 @@ impl AppState {
         self.caches.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Raises the generation, before a cache drops or replaces what it holds.
+    fn invalidate(&self) {
+        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Drops cached keys (and, with `places`, locations): a revocation or a change
     /// elsewhere. Lookups in flight will not cache what they read before.
     fn drop_cached(&self, keys: bool, places: bool) {
-        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.invalidate();
         if keys {
             self.caches.keys.write().expect("key cache").clear();
         }
@@ -190,7 +195,7 @@ impl AppState {
     }
 
     async fn reload_partners(&self) -> Result<(), tally_store::StoreError> {
-        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.invalidate();
         let partners = self
             .store
             .partners()
@@ -204,7 +209,7 @@ impl AppState {
 
     /// Forgets a key at once (it was revoked here).
     pub fn forget_key(&self, key_hash: &str) {
-        self.caches.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.invalidate();
         self.caches.keys.write().expect("key cache").remove(key_hash);
     }
 

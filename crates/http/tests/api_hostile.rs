@@ -80,6 +80,12 @@ fn complete(buf: &[u8]) -> bool {
         .is_some_and(|n| body.len() >= n)
 }
 
+/// Sends raw bytes, and asserts the answer is `status` with the error `code`.
+async fn refused_raw(app: &App, request: &[u8], status: u16, code_: &str) {
+    let (got, body) = raw(app, request, Duration::from_secs(5)).await;
+    assert_eq!((got, code(&body).as_str()), (status, code_), "{}", app.backend);
+}
+
 fn code(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
@@ -133,31 +139,23 @@ async fn bodies_too_large_or_too_slow_are_refused_at_once_in_the_error_shape() {
         // No body is read before the key is known: a bad key is 401 at once, and the
         // batch's larger body is a till's only (the operator's key is 403 at once).
         let anonymous = "POST /v1/transactions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n";
-        let (status, body) = raw(&app, anonymous.as_bytes(), Duration::from_secs(5)).await;
-        assert_eq!((status, code(&body).as_str()), (401, "unauthorized"), "{}", app.backend);
+        refused_raw(&app, anonymous.as_bytes(), 401, "unauthorized").await;
         let operator_batch = format!(
             "POST /v1/transactions/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n"
         );
-        let (status, body) = raw(&app, operator_batch.as_bytes(), Duration::from_secs(5)).await;
-        assert_eq!((status, code(&body).as_str()), (403, "forbidden"), "{}", app.backend);
+        refused_raw(&app, operator_batch.as_bytes(), 403, "forbidden").await;
         // The batch takes more, but not without end.
-        let (status, body) = raw(
+        refused_raw(
             &app,
             head("/v1/transactions/batch", 9 * 1024 * 1024, "").as_bytes(),
-            Duration::from_secs(5),
+            413,
+            "payload_too_large",
         )
         .await;
-        assert_eq!(
-            (status, code(&body).as_str()),
-            (413, "payload_too_large"),
-            "{}",
-            app.backend
-        );
         // A body that stops arriving: 408 after the body timeout, not a 503 after 30 s.
         let mut partial = head("/v1/transactions", 1000, "").into_bytes();
         partial.extend_from_slice(b"{\"external_id\": \"SLOW-1\"");
-        let (status, body) = raw(&app, &partial, Duration::from_secs(5)).await;
-        assert_eq!((status, code(&body).as_str()), (408, "body_timeout"), "{}", app.backend);
+        refused_raw(&app, &partial, 408, "body_timeout").await;
         // A chunked body (no declared length) that grows past the limit: 413.
         let mut chunked = format!(
             "POST /v1/transactions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {till}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -167,13 +165,7 @@ async fn bodies_too_large_or_too_slow_are_refused_at_once_in_the_error_shape() {
         chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         chunked.extend_from_slice(&chunk);
         chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-        let (status, body) = raw(&app, &chunked, Duration::from_secs(5)).await;
-        assert_eq!(
-            (status, code(&body).as_str()),
-            (413, "payload_too_large"),
-            "{}",
-            app.backend
-        );
+        refused_raw(&app, &chunked, 413, "payload_too_large").await;
         assert_eq!(app.entries().await, entries, "{}: nothing was written", app.backend);
     }
 }

@@ -26,17 +26,13 @@ pub struct ConsentList {
     pub items: Vec<ConsentView>,
 }
 
-async fn list(state: &AppState, member: &MemberId) -> Result<Vec<ConsentView>, ApiError> {
-    Ok(state
-        .store
-        .consents(member)
-        .await?
-        .into_iter()
-        .map(|c| ConsentView {
+impl From<tally_store::ConsentRow> for ConsentView {
+    fn from(c: tally_store::ConsentRow) -> Self {
+        ConsentView {
             partner_id: c.partner_id.into_string(),
             granted_at: c.granted_at.to_string(),
-        })
-        .collect())
+        }
+    }
 }
 
 /// The partners a member shares their personal data with (operator).
@@ -52,9 +48,14 @@ pub async fn list_consents(
     if state.store.member(&member).await?.is_none() {
         return Err(ApiError::not_found("member"));
     }
-    Ok(Json(ConsentList {
-        items: list(&state, &member).await?,
-    }))
+    let items = state
+        .store
+        .consents(&member)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(ConsentList { items }))
 }
 
 /// Records that the member shares their personal data with a partner (operator, on the
@@ -74,10 +75,7 @@ pub async fn grant_consent(
         .set_consent(&member, &partner, true, state.now())
         .await?
         .ok_or_else(ApiError::internal)?;
-    Ok(Json(ConsentView {
-        partner_id: consent.partner_id.into_string(),
-        granted_at: consent.granted_at.to_string(),
-    }))
+    Ok(Json(consent.into()))
 }
 
 /// Withdraws a member's consent for a partner (operator): from the next request on, the

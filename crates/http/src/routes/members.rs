@@ -72,6 +72,16 @@ pub struct BalanceFull {
     pub lifetime_earned: i64,
 }
 
+impl From<tally_domain::plan::Balance> for BalanceFull {
+    fn from(b: tally_domain::plan::Balance) -> Self {
+        BalanceFull {
+            available: b.available,
+            pending: b.pending,
+            lifetime_earned: b.lifetime_earned,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
     pub id: String,
@@ -109,11 +119,7 @@ impl From<MemberRow> for MemberView {
             referral_code: m.referral_code,
             referred_by: m.referred_by.map(MemberId::into_string),
             created_at: m.created_at.to_string(),
-            balance: BalanceFull {
-                available: m.balance.available,
-                pending: m.balance.pending,
-                lifetime_earned: m.balance.lifetime_earned,
-            },
+            balance: m.balance.into(),
             tier: m.profile.tier,
             segments: m.profile.segments,
             plan: m.profile.plan,
@@ -171,11 +177,7 @@ pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Re
     Ok(MemberAnswer::Summary(MemberSummary {
         id: row.id.into_string(),
         display_name: row.name.as_deref().and_then(short_name),
-        balance: BalanceFull {
-            available: row.balance.available,
-            pending: row.balance.pending,
-            lifetime_earned: row.balance.lifetime_earned,
-        },
+        balance: row.balance.into(),
         tier: row.profile.tier,
         shares_personal_data: false,
     }))

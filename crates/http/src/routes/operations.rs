@@ -129,16 +129,10 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
 /// request counts and latencies by route and status, and counts of members, partners,
 /// sales and ledger entries.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)), security((), ("bearer" = [])))]
-pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>, who: Result<Principal, ApiError>) -> impl IntoResponse {
     // Counts of members, partners and sales, and of requests by route and status (which
     // tell the same), are business figures: only for the operator.
-    let operator = match crate::auth::bearer(&headers) {
-        Some(key) => state
-            .authenticate(key.trim())
-            .await
-            .is_ok_and(|p| p == Principal::Operator),
-        None => false,
-    };
+    let operator = matches!(who, Ok(Principal::Operator));
     let mut figures = Vec::new();
     if operator {
         let counts = state.store.counts().await.unwrap_or_default();
@@ -158,7 +152,7 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
         (
             "tally_active_rules",
             "Active earning rules.",
-                        state.rules().len() as u64,
+            state.rules().len() as u64,
         ),
         (
             "tally_key_lookups_total",

@@ -54,7 +54,7 @@ impl PgStore {
         )
         .bind(principal)
         .bind(key)
-                .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some((hash, status, body, at)) = found else {
             return Ok(None);

@@ -101,7 +101,7 @@ impl PgStore {
     pub async fn create_location(&self, l: LocationRow) -> Result<LocationRow, StoreError> {
         self.require_partner(&l.partner_id).await?;
         sqlx::query("INSERT INTO locations (id, partner_id, name, city, country, timezone, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                        .bind(l.id.as_str())
+            .bind(l.id.as_str())
             .bind(l.partner_id.as_str())
             .bind(&l.name)
             .bind(&l.city)
