@@ -3,6 +3,7 @@
 //! transactions per second and latency percentiles. The client runs in the same process
 //! on the same cores, so the figures include its cost.
 
+use crate::bench_load;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -50,6 +51,20 @@ pub struct BenchArgs {
     /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
     #[arg(long)]
     pub baseline: bool,
+    /// Who sends the load: `internal` (clients in this process, `--requests` receipts)
+    /// or `wrk` (the external load generator, for `--seconds`, on its own process).
+    #[arg(long, default_value = "internal")]
+    pub load: String,
+    /// Measured runs, one after another on the same server and data.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u64,
+    /// Length of each run with `--load wrk`.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// After the runs, measure the database's own baseline at the same concurrency (the
+    /// SQLite loop; pgbench's TPC-B for PostgreSQL) and print the ratio.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 struct Client {
@@ -131,7 +146,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         other => bail!("--backend must be sqlite or postgres, not {other}"),
     };
     let admin = keys::generate_key();
-    let state = tally_http::AppState::new(store, tally_http::system_clock(), keys::hash_key(&admin)).await?;
+    let state = tally_http::AppState::new(store.clone(), tally_http::system_clock(), keys::hash_key(&admin)).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(tally_http::serve(listener, state, std::future::pending()));
@@ -206,7 +221,107 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let members = Arc::new(members);
 
-    // Warm-up: every member earns once, so redemptions have points to spend.
+    let members = Arc::new(members);
+    let sqlite_path = (args.backend == "sqlite").then(|| std::path::PathBuf::from(&place));
+    let mut runs = Vec::new();
+    for run in 0..args.runs {
+        let probe = bench_load::WriteProbe::start(&store, sqlite_path.as_deref()).await;
+        let mut report = match args.load.as_str() {
+            "internal" => internal_run(&args, run, &client, &key, &members).await?,
+            "wrk" => {
+                let (members, base, key) = (members.clone(), client.base.clone(), key.clone());
+                let (lines, redeem_percent, clients, seconds) =
+                    (args.lines, args.redeem_percent, args.clients, args.seconds);
+                let tag = format!("{tag}{run}");
+                let r = tokio::task::spawn_blocking(move || {
+                    bench_load::run_wrk(&bench_load::WrkLoad {
+                        base: &base,
+                        key: &key,
+                        members: &members,
+                        lines,
+                        redeem_percent,
+                        clients,
+                        seconds,
+                        tag: &tag,
+                    })
+                })
+                .await??;
+                let answered = r.created + r.refused_no_points + r.other;
+                json!({
+                    "seconds": r.seconds,
+                    "receipts_per_second": (answered as f64 / r.seconds.max(0.001)).round(),
+                    "latency_ms": {"p50": r.p50_ms, "p90": r.p90_ms, "p99": r.p99_ms, "max": r.max_ms},
+                    "posted": r.created,
+                    "refused_insufficient_points": r.refused_no_points,
+                    "errors": r.other + r.socket_errors,
+                })
+            }
+            other => bail!("--load must be internal or wrk, not {other}"),
+        };
+        let posted = report["posted"].as_u64().unwrap_or(0);
+        report["written"] = probe.finish(&store, posted).await;
+        eprintln!("bench: run {} of {}: {report}", run + 1, args.runs);
+        runs.push(report);
+    }
+    let (_, verify) = client
+        .http
+        .get(format!("{}/v1/ledger/verify", client.base))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json::<Value>()
+        .await
+        .map(|v| (0, v))?;
+    let baseline = match args.compare {
+        false => Value::Null,
+        true => baseline_in_run(&args).await?,
+    };
+    let rates: Vec<f64> = runs.iter().filter_map(|r| r["receipts_per_second"].as_f64()).collect();
+    let mean = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    let p99s: Vec<f64> = runs.iter().filter_map(|r| r["latency_ms"]["p99"].as_f64()).collect();
+    let mut summary = json!({
+        "receipts_per_second_mean": mean.round(),
+        "receipts_per_second_each": rates,
+        "p99_ms_each": p99s,
+        "p99_ms_worst": p99s.iter().cloned().fold(0.0, f64::max),
+    });
+    if let Some(base) = baseline["per_second"].as_f64() {
+        summary["ratio_to_baseline"] = json!((mean / base * 100.0).round() / 100.0);
+    }
+    let report = json!({
+        "backend": args.backend,
+        "load": args.load,
+        "clients": args.clients,
+        "batch": args.batch,
+        "rules": args.rules,
+        "rules_with_budget": budgets,
+        "lines": args.lines,
+        "members": args.members,
+        "runs": runs,
+        "summary": summary,
+        "baseline": baseline,
+        "ledger_balanced": verify["balanced"],
+        "entries": verify["entries_checked"],
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if std::env::var_os("TALLY_BENCH_KEEP").is_some() {
+        eprintln!("bench: kept {place}");
+    } else if args.backend == "sqlite" {
+        let _ = std::fs::remove_file(&place);
+        let _ = std::fs::remove_file(format!("{place}-wal"));
+        let _ = std::fs::remove_file(format!("{place}-shm"));
+    }
+    Ok(())
+}
+
+/// One run with the clients in this process: `--requests` receipts (or batches).
+async fn internal_run(
+    args: &BenchArgs,
+    run: u64,
+    client: &Arc<Client>,
+    key: &Arc<String>,
+    members: &Arc<Vec<String>>,
+) -> anyhow::Result<Value> {
     let per_request = args.batch.max(1);
     let requests = args.requests.div_ceil(per_request);
     eprintln!(
@@ -222,7 +337,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut outcome = Outcome::default();
-            let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (w + 1);
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (w + 1) ^ (run << 32);
             let mut next_rand = move || {
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
@@ -250,7 +365,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                                 l["quantity"].as_u64().unwrap_or(1) * l["unit_price"]["amount"].as_u64().unwrap_or(0)
                             })
                             .sum();
-                        json!({"external_id": format!("B-{i}"), "member": {"id": member},
+                        json!({"external_id": format!("B-{run}-{i:09}"), "member": {"id": member},
                                "total": {"amount": total, "currency": "CZK"},
                                "lines": basket, "redeem_points": redeem})
                     })
@@ -280,23 +395,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let (_, verify) = client
-        .http
-        .get(format!("{}/v1/ledger/verify", client.base))
-        .bearer_auth(&admin)
-        .send()
-        .await?
-        .json::<Value>()
-        .await
-        .map(|v| (0, v))?;
-    let report = json!({
-        "backend": args.backend,
-        "clients": args.clients,
-        "batch": args.batch,
-        "rules": args.rules,
-        "rules_with_budget": budgets,
-        "lines": args.lines,
-        "receipts": args.requests,
+    Ok(json!({
         "seconds": (elapsed * 100.0).round() / 100.0,
         "receipts_per_second": (args.requests as f64 / elapsed).round(),
         "requests_per_second": (latencies.len() as f64 / elapsed).round(),
@@ -305,16 +404,37 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "refused_insufficient_points": outcome.refused_no_points,
         "errors": outcome.errors,
         "first_error": outcome.first_error,
-        "ledger_balanced": verify["balanced"],
-        "entries": verify["entries_checked"],
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if args.backend == "sqlite" {
-        let _ = std::fs::remove_file(&place);
-        let _ = std::fs::remove_file(format!("{place}-wal"));
-        let _ = std::fs::remove_file(format!("{place}-shm"));
+    }))
+}
+
+/// The database's own speed at the run's concurrency, measured right after the runs:
+/// SQLite's commit loop (`tally_store::baseline`), or pgbench's TPC-B on the same
+/// PostgreSQL server.
+async fn baseline_in_run(args: &BenchArgs) -> anyhow::Result<Value> {
+    match args.backend.as_str() {
+        "sqlite" => {
+            let path = std::env::temp_dir()
+                .join(format!("tally-baseline-{}.db", hex_tag()))
+                .display()
+                .to_string();
+            let p = path.clone();
+            let rate = tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0))
+                .await??;
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+            Ok(
+                json!({"what": "SQLite, 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "per_second": rate.round()}),
+            )
+        }
+        _ => {
+            let (url, clients, seconds) = (args.pg_url.clone(), args.clients, args.seconds.max(10));
+            let tps = tokio::task::spawn_blocking(move || bench_load::pgbench_tps(&url, clients, seconds)).await??;
+            Ok(
+                json!({"what": format!("pgbench TPC-B -M prepared, {clients} clients, {seconds} s, scale 32"), "per_second": tps.round()}),
+            )
+        }
     }
-    Ok(())
 }
 
 /// What the server answered, per receipt.

@@ -2,6 +2,7 @@
 //! migrations, run expiry, and benchmark the POS path.
 
 mod bench;
+mod bench_load;
 mod bench_rules;
 mod demo;
 mod demo_api;

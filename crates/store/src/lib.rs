@@ -327,6 +327,15 @@ impl Store {
         dispatch!(self, s => s.release_idempotency_key(principal.to_string(), key.to_string()).await)
     }
 
+    /// What the database server has written so far, where it tells (PostgreSQL); SQLite
+    /// writes from this process, which the process's own I/O counters show.
+    pub async fn write_volume(&self) -> Result<Option<WriteVolume>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(s) => s.write_volume().await.map(Some),
+        }
+    }
+
     /// Counts used by `/metrics` and the demo: members, transactions, entries.
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         dispatch!(self, s => s.counts().await)

@@ -28,6 +28,11 @@ pub const SQLITE: &[Migration] = &[
         name: "keys and consents",
         sql: include_str!("../migrations/sqlite/0004_keys_and_consents.sql"),
     },
+    Migration {
+        version: 5,
+        name: "clustered counters",
+        sql: include_str!("../migrations/sqlite/0005_clustered_counters.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[

@@ -230,6 +230,14 @@ pub struct Counts {
     pub entries: u64,
 }
 
+/// What a database server has written so far (PostgreSQL: WAL and data pages); a
+/// benchmark takes the difference over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteVolume {
+    pub wal_bytes: u64,
+    pub data_bytes: u64,
+}
+
 /// Microseconds since the Unix epoch: how both schemas store times.
 pub fn to_micros(t: Timestamp) -> i64 {
     t.as_microsecond()

@@ -96,3 +96,21 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     tx.commit().await?;
     Ok(())
 }
+
+impl PgStore {
+    /// What the PostgreSQL server has written so far, cluster-wide: WAL bytes
+    /// (`pg_stat_wal`) and data pages written out of shared buffers (`pg_stat_bgwriter`).
+    /// For benchmarks, which take the difference over a run.
+    pub async fn write_volume(&self) -> Result<crate::model::WriteVolume, StoreError> {
+        let (wal_bytes, pages): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT wal_bytes::bigint FROM pg_stat_wal),
+                    (SELECT buffers_checkpoint + buffers_clean + buffers_backend FROM pg_stat_bgwriter)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::model::WriteVolume {
+            wal_bytes: wal_bytes.max(0) as u64,
+            data_bytes: pages.max(0).saturating_mul(8192) as u64,
+        })
+    }
+}

@@ -3,15 +3,15 @@
 
 use super::PgStore;
 use super::budgets::{Budgets, Taken};
-use super::ledger::write_plan;
-use super::members::{member_state, visits};
+use super::ledger::{bind_plan, plan_statement};
+use super::members::{member_state, member_state_probing, visits};
 use super::partners::location_owner;
-use super::rules::{award_rows, current_counters, draft_counters, keep_drawn, write_awards};
+use super::rules::{AwardRows, award_rows, bind_awards, current_counters, draft_counters, keep_drawn};
 use crate::StoreError;
 use crate::codec::{money, stored_answer, to_json};
 use crate::model::{Posted, PurchaseCmd, TransactionRow, to_micros};
 use sqlx::{PgConnection, PgPool, Row};
-use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
@@ -43,14 +43,24 @@ pub(super) async fn post_purchase_in(
     budgets: &Budgets,
     taken: &mut Taken,
 ) -> Result<Option<Posted>, StoreError> {
-    if let Some(posted) = replay(stored_receipt(tx, cmd).await?, &cmd.request_hash, None)? {
+    let receipt_id = Some((cmd.partner.id.as_str(), cmd.external_id.as_str()));
+    let needs = |due| needs_lots(cmd.redeem_points, due, cmd.now);
+    let (state, stored) = match member_state_probing(tx, &cmd.member, true, receipt_id, needs).await {
+        Ok(found) => found,
+        // A receipt is answered as stored even if its member can no longer be named so.
+        Err(StoreError::NotFound(e)) => match replay(stored_receipt(tx, cmd).await?, &cmd.request_hash, None)? {
+            Some(posted) => return Ok(Some(posted)),
+            None => return Err(StoreError::NotFound(e)),
+        },
+        Err(e) => return Err(e),
+    };
+    if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(Some(posted));
     }
     let owner = match &cmd.location_id {
         Some(id) => location_owner(tx, id).await?,
         None => None,
     };
-    let state = member_state(tx, &cmd.member, true, |due| needs_lots(cmd.redeem_points, due, cmd.now)).await?;
     let visits = match cmd.rules.reads_visits() {
         true => Some(visits(tx, &state.member_id, &cmd.partner.id).await?),
         false => None,
@@ -78,38 +88,65 @@ pub(super) async fn post_purchase_in(
     // Everything is encoded before the first write: past it, only the database fails.
     let receipt = to_json(&d.receipt)?;
     let awards = award_rows(&cmd.rules, &d.granted)?;
-    let inserted = sqlx::query(
-        "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
-             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (partner_id, external_id) DO NOTHING",
-    )
-    .bind(cmd.transaction_id.as_str())
-    .bind(cmd.partner.id.as_str())
-    .bind(&cmd.external_id)
-    .bind(d.member_id.as_str())
-    .bind(cmd.location_id.as_ref().map(|l| l.as_str()))
-    .bind(to_micros(cmd.occurred_at))
-    .bind(to_micros(cmd.now))
-    .bind(cmd.total.amount)
-    .bind(cmd.total.currency.code())
-    .bind(d.points_earned())
-    .bind(cmd.redeem_points)
-    .bind(&cmd.lines_json)
-    .bind(&cmd.request_hash)
-    .bind(&receipt)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    if !write_sale(tx, cmd, &d, &receipt, &awards).await? {
         return Ok(None);
     }
-    write_plan(tx, &d.member_id, &d.plan, cmd.now).await?;
-    let visit = Some((&d.member_id, &cmd.partner.id, cmd.occurred_at));
-    write_awards(tx, cmd.transaction_id.as_str(), &awards, visit).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
     }))
+}
+
+/// Every write of a sale in one statement: the transaction row first, then (each only
+/// if that row was written: another request may have taken the receipt id meanwhile)
+/// the plan, the counted awards and cap counters, and the member's visit at the
+/// partner. True when the sale was written.
+async fn write_sale(
+    tx: &mut PgConnection,
+    cmd: &PurchaseCmd,
+    d: &PurchaseDecision,
+    receipt: &str,
+    awards: &AwardRows,
+) -> Result<bool, StoreError> {
+    const GATE: &str = " AND EXISTS (SELECT 1 FROM t)";
+    let sale = format!(
+        "t AS (
+             INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
+                 total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
+             VALUES ($29, $30, $31, $12, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)
+             ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING 1
+         ), aw AS (
+             INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys)
+             SELECT $29, r, v, p, k FROM UNNEST($42::text[], $43::bigint[], $44::bigint[], $45::text[]) AS x(r, v, p, k)
+             WHERE TRUE{GATE}
+         ), ct AS (
+             INSERT INTO rule_counters (key, used)
+             SELECT k, n FROM UNNEST($46::text[], $47::bigint[]) AS x(k, n) WHERE TRUE{GATE}
+             ON CONFLICT (key) DO UPDATE SET used = rule_counters.used + EXCLUDED.used
+         ), mp AS (
+             INSERT INTO member_partners (member_id, partner_id, visits, first_at, last_at)
+             SELECT $12::text, $30::text, 1, $33::bigint, $33::bigint WHERE TRUE{GATE}
+             ON CONFLICT (member_id, partner_id) DO UPDATE
+             SET visits = member_partners.visits + 1, last_at = GREATEST(member_partners.last_at, EXCLUDED.last_at)
+         ),"
+    );
+    let statement = plan_statement(&sale, GATE);
+    let query = bind_plan(sqlx::query(&statement), &d.member_id, &d.plan, cmd.now)
+        .bind(cmd.transaction_id.as_str())
+        .bind(cmd.partner.id.as_str())
+        .bind(&cmd.external_id)
+        .bind(cmd.location_id.as_ref().map(|l| l.as_str()))
+        .bind(to_micros(cmd.occurred_at))
+        .bind(to_micros(cmd.now))
+        .bind(cmd.total.amount)
+        .bind(cmd.total.currency.code())
+        .bind(d.points_earned())
+        .bind(cmd.redeem_points)
+        .bind(&cmd.lines_json)
+        .bind(&cmd.request_hash)
+        .bind(receipt);
+    let written = bind_awards(query, awards).execute(&mut *tx).await?;
+    Ok(written.rows_affected() == 1)
 }
 
 /// A stored purchase; with `lock`, its row is locked until the transaction ends.

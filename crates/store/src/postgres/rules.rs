@@ -196,6 +196,21 @@ pub(super) async fn write_awards(
     Ok(())
 }
 
+/// Binds the award rows as the next six parameters: rule ids, versions, points and
+/// counter keys of the counted awards, then the cap counters to raise and by how much.
+pub(super) fn bind_awards<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    rows: &AwardRows,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(rows.rules.clone())
+        .bind(rows.versions.clone())
+        .bind(rows.points.clone())
+        .bind(rows.keys.clone())
+        .bind(rows.counter_keys.clone())
+        .bind(rows.deltas.clone())
+}
+
 /// The awards a purchase kept, as its return's decision reads them.
 pub(super) async fn saved_awards(
     conn: &mut PgConnection,

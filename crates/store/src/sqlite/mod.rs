@@ -7,6 +7,7 @@
 //! `tally_domain::decide`, and write what it says; they share the member, ledger and
 //! rule statements of `members.rs`, `ledger.rs` and `rules.rs`.
 
+mod checkpoint;
 mod consents;
 mod events;
 mod idempotency;
@@ -81,19 +82,25 @@ impl SqliteStore {
         })
         .await
         .map_err(|_| StoreError::stopped("opening SQLite failed"))??;
-        // The writer never checkpoints; a thread of its own does, off the POS path.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        // The writer never checkpoints; a thread of its own does, off the POS path
+        // (checkpoint.rs).
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            checkpoint::WAL_FILE_LIMIT
+        ))?;
         let checkpointer = open_connection(&path)?;
         let alive = Arc::new(());
         let token = Arc::downgrade(&alive);
+        let pause = Arc::new(checkpoint::Pause::default());
+        let writer_pause = pause.clone();
         std::thread::Builder::new()
             .name("tally-sqlite-checkpoint".into())
-            .spawn(move || writer::run_checkpointer(checkpointer, token))
+            .spawn(move || checkpoint::run(checkpointer, pause, token, checkpoint::RESET_BYTES))
             .map_err(|_| StoreError::stopped("the SQLite checkpointer could not start"))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
-                writer: writer::start(conn)?,
+                writer: writer::start(conn, writer_pause)?,
                 readers: Mutex::new(Vec::new()),
                 _alive: alive,
             }),

@@ -16,9 +16,10 @@
 //! guarantee but cost 8–10% of sales per second on this machine (each savepoint copies
 //! the pages a sale touches into its journal); see docs/PERFORMANCE.md.
 
+use super::checkpoint::Pause;
 use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use tokio::sync::oneshot;
 
 /// The most jobs one group transaction takes.
@@ -105,22 +106,35 @@ impl Queue {
     }
 }
 
-/// Starts the writer thread on `conn`; it ends when every [`Queue`] is dropped.
-pub fn start(conn: Connection) -> Result<Queue, StoreError> {
-    start_with_capacity(conn, QUEUE_CAPACITY)
+/// Starts the writer thread on `conn`; it ends when every [`Queue`] is dropped. It stops
+/// between groups when the checkpointer asks through `pause`.
+pub fn start(conn: Connection, pause: Arc<Pause>) -> Result<Queue, StoreError> {
+    start_with_capacity(conn, QUEUE_CAPACITY, pause)
 }
 
-fn start_with_capacity(conn: Connection, capacity: usize) -> Result<Queue, StoreError> {
+fn start_with_capacity(conn: Connection, capacity: usize, pause: Arc<Pause>) -> Result<Queue, StoreError> {
     let (tx, rx) = mpsc::sync_channel(capacity);
     std::thread::Builder::new()
         .name("tally-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, &pause))
         .map_err(|_| StoreError::stopped("the SQLite writer thread could not start"))?;
     Ok(Queue(tx))
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Vec<Job>>) {
-    while let Ok(mut jobs) = rx.recv() {
+fn run(mut conn: Connection, rx: mpsc::Receiver<Vec<Job>>, pause: &Pause) {
+    loop {
+        let mut jobs = match rx.try_recv() {
+            Ok(jobs) => jobs,
+            Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => {
+                pause.idle();
+                match rx.recv() {
+                    Ok(jobs) => jobs,
+                    Err(_) => return,
+                }
+            }
+        };
+        pause.between_groups();
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
                 Ok(more) => jobs.extend(more),
@@ -175,37 +189,6 @@ fn run_alone(conn: &mut Connection, job: &mut Job) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// WAL pages past which the checkpointer also resets the log (briefly holding writers).
-const WAL_RESET_PAGES: i64 = 8192;
-
-/// Copies committed pages from the WAL into the database file while the writer goes on
-/// (PASSIVE checkpoints never block it). When the WAL has grown past
-/// [`WAL_RESET_PAGES`], a RESTART checkpoint lets the next commit write the log from its
-/// start again; by then almost everything is copied, so the writer waits only briefly.
-/// Ends when `alive` can no longer be upgraded (the store is dropped).
-pub fn run_checkpointer(conn: Connection, alive: std::sync::Weak<()>) {
-    let checkpoint = |mode: &str| -> rusqlite::Result<(i64, i64)> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get(1)?, r.get(2)?))
-        })
-    };
-    while alive.upgrade().is_some() {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        match checkpoint("PASSIVE") {
-            Ok((log, _)) if log > WAL_RESET_PAGES => {
-                if let Err(e) = checkpoint("RESTART") {
-                    tracing::warn!(error = %e, "SQLite WAL restart checkpoint failed");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "SQLite checkpoint failed; the checkpointer stops");
-                return;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_refused_after_it_wrote_is_rolled_back_alone() {
         let (path, conn) = temp_db();
-        let queue = start(conn).unwrap();
+        let queue = start(conn, Arc::default()).unwrap();
         let (a, ra) = insert(1, false);
         let (b, rb) = insert(2, true);
         let (c, rc) = insert(3, false);
@@ -258,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_queues_nothing() {
         let (path, conn) = temp_db();
-        let queue = start_with_capacity(conn, 1).unwrap();
+        let queue = start_with_capacity(conn, 1, Arc::default()).unwrap();
         // Hold the writer busy until released.
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let wait = std::sync::Mutex::new(wait);
