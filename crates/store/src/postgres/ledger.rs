@@ -23,47 +23,6 @@ pub(super) async fn write_plan(
     plan: &Plan,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    bind_plan(sqlx::query(&plan_statement("", "")), member_id, plan, now)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The statement that writes a plan: its writes as CTEs and a last UPDATE of the
-/// member, over parameters `$1` to `$28` (bound by [`bind_plan`]). `before` adds CTEs
-/// ahead of them (ending in a comma), and `gate` is added to every write's condition,
-/// so a statement that writes more (a sale) can make the plan depend on its own first
-/// write.
-pub(super) fn plan_statement(before: &str, gate: &str) -> String {
-    format!(
-        "WITH {before} e AS (
-             INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
-             SELECT a, m, p, n, c, t, r, $8
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
-                 AS u(a, m, p, n, c, t, r) WHERE TRUE{gate}
-         ), lu AS (
-             UPDATE lots SET remaining = u.r, matures_at = u.m
-             FROM UNNEST($9::bigint[], $10::bigint[], $11::bigint[]) AS u(i, r, m) WHERE lots.id = u.i{gate}
-         ), nl AS (
-             INSERT INTO lots (member_id, remaining, earned_at, expires_at, matures_at, transaction_id, origin)
-             SELECT $12, r, e, x, m, t, o
-             FROM UNNEST($13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[])
-                 AS u(r, e, x, m, t, o) WHERE TRUE{gate}
-         ), ac AS (
-             INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description)
-             SELECT $12, k, n, o, p, t, d
-             FROM UNNEST($19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[])
-                 AS u(k, n, o, p, t, d) WHERE TRUE{gate}
-         )
-         UPDATE members SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28
-         WHERE id = $12{gate}"
-    )
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-/// Binds a plan's parameters (`$1` to `$28` of [`plan_statement`]).
-pub(super) fn bind_plan<'q>(query: PgQuery<'q>, member_id: &MemberId, plan: &Plan, now: Timestamp) -> PgQuery<'q> {
     let (mut account, mut member, mut partner, mut amount, mut code, mut txn, mut ret) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for t in &plan.transfers {
@@ -72,7 +31,7 @@ pub(super) fn bind_plan<'q>(query: PgQuery<'q>, member_id: &MemberId, plan: &Pla
             member.push(a.member().map(str::to_string));
             partner.push(a.partner().map(str::to_string));
             amount.push(points);
-            code.push(t.code.as_str().to_string());
+            code.push(t.code.as_str());
             txn.push(t.transaction_id.clone());
             ret.push(t.return_id.clone());
         }
@@ -81,55 +40,76 @@ pub(super) fn bind_plan<'q>(query: PgQuery<'q>, member_id: &MemberId, plan: &Pla
     let nl = &plan.new_lots;
     let ac = &plan.activity;
     let b = plan.balance_after;
-    query
-        .bind(account)
-        .bind(member)
-        .bind(partner)
-        .bind(amount)
-        .bind(code)
-        .bind(txn)
-        .bind(ret)
-        .bind(to_micros(now))
-        .bind(lu.iter().map(|u| u.id).collect::<Vec<i64>>())
-        .bind(lu.iter().map(|u| u.remaining).collect::<Vec<i64>>())
-        .bind(
-            lu.iter()
-                .map(|u| u.matures_at.map(to_micros))
-                .collect::<Vec<Option<i64>>>(),
-        )
-        .bind(member_id.as_str().to_string())
-        .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
-        .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
-        .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
-        .bind(
-            nl.iter()
-                .map(|l| l.matures_at.map(to_micros))
-                .collect::<Vec<Option<i64>>>(),
-        )
-        .bind(
-            nl.iter()
-                .map(|l| l.transaction_id.clone())
-                .collect::<Vec<Option<String>>>(),
-        )
-        .bind(
-            nl.iter()
-                .map(|l| l.origin.as_str().to_string())
-                .collect::<Vec<String>>(),
-        )
-        .bind(ac.iter().map(|a| a.kind.as_str().to_string()).collect::<Vec<String>>())
-        .bind(ac.iter().map(|a| a.points).collect::<Vec<i64>>())
-        .bind(ac.iter().map(|a| to_micros(a.at)).collect::<Vec<i64>>())
-        .bind(ac.iter().map(|a| a.partner_id.clone()).collect::<Vec<Option<String>>>())
-        .bind(
-            ac.iter()
-                .map(|a| a.transaction_id.clone())
-                .collect::<Vec<Option<String>>>(),
-        )
-        .bind(ac.iter().map(|a| a.description.clone()).collect::<Vec<String>>())
-        .bind(b.available)
-        .bind(b.pending)
-        .bind(b.lifetime_earned)
-        .bind(plan.next_due_at.map(to_micros))
+    let due = plan.next_due_at;
+    sqlx::query(
+        "WITH e AS (
+             INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
+             SELECT a, m, p, n, c, t, r, $8
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
+                 AS u(a, m, p, n, c, t, r)
+         ), lu AS (
+             UPDATE lots SET remaining = u.r, matures_at = u.m
+             FROM UNNEST($9::bigint[], $10::bigint[], $11::bigint[]) AS u(i, r, m) WHERE lots.id = u.i
+         ), nl AS (
+             INSERT INTO lots (member_id, remaining, earned_at, expires_at, matures_at, transaction_id, origin)
+             SELECT $12, r, e, x, m, t, o
+             FROM UNNEST($13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::text[])
+                 AS u(r, e, x, m, t, o)
+         ), ac AS (
+             INSERT INTO activity (member_id, kind, points, occurred_at, partner_id, transaction_id, description)
+             SELECT $12, k, n, o, p, t, d
+             FROM UNNEST($19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[])
+                 AS u(k, n, o, p, t, d)
+         )
+         UPDATE members SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28 WHERE id = $12",
+    )
+    .bind(account)
+    .bind(member)
+    .bind(partner)
+    .bind(amount)
+    .bind(code)
+    .bind(txn)
+    .bind(ret)
+    .bind(to_micros(now))
+    .bind(lu.iter().map(|u| u.id).collect::<Vec<i64>>())
+    .bind(lu.iter().map(|u| u.remaining).collect::<Vec<i64>>())
+    .bind(
+        lu.iter()
+            .map(|u| u.matures_at.map(to_micros))
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(member_id.as_str())
+    .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
+    .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
+    .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
+    .bind(
+        nl.iter()
+            .map(|l| l.matures_at.map(to_micros))
+            .collect::<Vec<Option<i64>>>(),
+    )
+    .bind(
+        nl.iter()
+            .map(|l| l.transaction_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(nl.iter().map(|l| l.origin.as_str()).collect::<Vec<&str>>())
+    .bind(ac.iter().map(|a| a.kind.as_str()).collect::<Vec<&str>>())
+    .bind(ac.iter().map(|a| a.points).collect::<Vec<i64>>())
+    .bind(ac.iter().map(|a| to_micros(a.at)).collect::<Vec<i64>>())
+    .bind(ac.iter().map(|a| a.partner_id.clone()).collect::<Vec<Option<String>>>())
+    .bind(
+        ac.iter()
+            .map(|a| a.transaction_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(ac.iter().map(|a| a.description.as_str()).collect::<Vec<&str>>())
+    .bind(b.available)
+    .bind(b.pending)
+    .bind(b.lifetime_earned)
+    .bind(due.map(to_micros))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl PgStore {

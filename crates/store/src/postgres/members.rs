@@ -2,7 +2,7 @@
 //! write), the profile and visit counts rules read, and their history.
 
 use super::PgStore;
-use crate::codec::{keys_json, segments_from_json, stored_answer};
+use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
 };
@@ -10,7 +10,6 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use tally_domain::decide::StoredAnswer;
 use tally_domain::identity::Identity;
 use tally_domain::ids::{Id, MemberId, PartnerId};
 use tally_domain::lots::{Lot, LotOrigin};
@@ -86,44 +85,22 @@ pub(super) async fn member_state(
     lock: bool,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
-    Ok(member_state_probing(conn, member, lock, None, want_lots).await?.0)
-}
-
-/// [`member_state`], and in the same round trip the answer stored under a partner's
-/// receipt id (`receipt`: partner id, external id), if one was: a sale's first read.
-pub(super) async fn member_state_probing(
-    conn: &mut PgConnection,
-    member: &MemberRef,
-    lock: bool,
-    receipt: Option<(&str, &str)>,
-    want_lots: impl FnOnce(Option<Timestamp>) -> bool,
-) -> Result<(MemberState, Option<StoredAnswer>), StoreError> {
     let lock = if lock { " FOR UPDATE OF m" } else { "" };
-    let (partner, external) = receipt.unzip();
     let row: Option<PgRow> = match member {
-        MemberRef::Id(id) => {
-            sqlx::query(&format!(
-                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt
-             FROM members m LEFT JOIN transactions t ON t.partner_id = $2 AND t.external_id = $3
-             WHERE m.id = $1{lock}"
-            ))
-            .bind(id.as_str())
-            .bind(partner)
-            .bind(external)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+        MemberRef::Id(id) => sqlx::query(&format!(
+            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at FROM members m WHERE m.id = $1{lock}"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?,
         MemberRef::Identity(identity) => {
             sqlx::query(&format!(
-                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt
+                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at
                  FROM identities i JOIN members m ON m.id = i.member_id
-                 LEFT JOIN transactions t ON t.partner_id = $3 AND t.external_id = $4
                  WHERE i.kind = $1 AND i.value = $2{lock}"
             ))
             .bind(identity.kind.as_str())
             .bind(&identity.value)
-            .bind(partner)
-            .bind(external)
             .fetch_optional(&mut *conn)
             .await?
         }
@@ -131,12 +108,7 @@ pub(super) async fn member_state_probing(
     let r = row.ok_or(StoreError::NotFound(Entity::Member))?;
     let member_id = MemberId::from_stored(r.try_get(0)?);
     let next_due_at = r.try_get::<Option<i64>, _>(4)?.map(from_micros);
-    let stored = match r.try_get::<Option<String>, _>(5)? {
-        Some(request_hash) => Some(stored_answer((request_hash, r.try_get(6)?))),
-        None => None,
-    };
-    // A receipt seen before is answered from what was stored: no lots needed.
-    let lots_loaded = stored.is_none() && want_lots(next_due_at);
+    let lots_loaded = want_lots(next_due_at);
     let mut lots = Vec::new();
     if lots_loaded {
         let rows = sqlx::query(
@@ -157,7 +129,7 @@ pub(super) async fn member_state_probing(
             });
         }
     }
-    let state = MemberState {
+    Ok(MemberState {
         member_id,
         balance: Balance {
             available: r.try_get(1)?,
@@ -167,8 +139,7 @@ pub(super) async fn member_state_probing(
         lots,
         lots_loaded,
         next_due_at,
-    };
-    Ok((state, stored))
+    })
 }
 
 /// The member's purchases at the partner so far.

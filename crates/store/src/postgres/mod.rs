@@ -22,6 +22,7 @@ mod program;
 mod purchases;
 mod returns;
 mod rules;
+mod sales;
 mod writer;
 
 use crate::StoreError;

@@ -120,12 +120,12 @@ pub(super) async fn keep_drawn(budgets: &Budgets, taken: &mut Taken, granted: &G
 /// What a sale or event writes of its rules, encoded before anything is written (so
 /// nothing can fail half-way but the database).
 pub(super) struct AwardRows {
-    rules: Vec<String>,
-    versions: Vec<i64>,
-    points: Vec<i64>,
-    keys: Vec<String>,
-    counter_keys: Vec<String>,
-    deltas: Vec<i64>,
+    pub(super) rules: Vec<String>,
+    pub(super) versions: Vec<i64>,
+    pub(super) points: Vec<i64>,
+    pub(super) keys: Vec<String>,
+    pub(super) counter_keys: Vec<String>,
+    pub(super) deltas: Vec<i64>,
 }
 
 /// The counted awards (for returns) and the cap counters to raise; budget counters were
@@ -194,21 +194,6 @@ pub(super) async fn write_awards(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Binds the award rows as the next six parameters: rule ids, versions, points and
-/// counter keys of the counted awards, then the cap counters to raise and by how much.
-pub(super) fn bind_awards<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    rows: &AwardRows,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    query
-        .bind(rows.rules.clone())
-        .bind(rows.versions.clone())
-        .bind(rows.points.clone())
-        .bind(rows.keys.clone())
-        .bind(rows.counter_keys.clone())
-        .bind(rows.deltas.clone())
 }
 
 /// The awards a purchase kept, as its return's decision reads them.

@@ -2,15 +2,15 @@
 //! groups and post each group in one transaction, so one commit (one WAL flush) serves
 //! many sales.
 //!
-//! Within a group every purchase reads its facts and is decided before it writes
-//! anything (`purchases.rs::post_purchase_in`): a refusal leaves nothing behind, and
-//! the group goes on. A database error rolls the group back and its purchases are
+//! A group reads the facts of all its sales, decides each, and writes them all in one
+//! statement (`sales.rs`): a refusal leaves nothing behind, and the group goes on. A database error rolls the group back and its purchases are
 //! posted one by one instead, which is safe because a purchase is idempotent by its
 //! receipt; one that PostgreSQL cancelled to break a deadlock or a serialization
 //! conflict (SQLSTATE 40P01, 40001) is tried again.
 
 use super::budgets::{Budgets, Taken};
-use super::purchases::{post_purchase_in, replay_existing};
+use super::purchases::replay_existing;
+use super::sales::{BEGIN_BY_KEY, SaleOutcome, post_sales};
 use crate::StoreError;
 use crate::model::{MemberRef, Posted, PurchaseCmd};
 use sqlx::PgPool;
@@ -18,8 +18,12 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-/// Writer tasks (`TALLY_PG_WRITERS` overrides), and the most each group takes.
-const WRITERS: usize = 4;
+/// Writer tasks (`TALLY_PG_WRITERS` overrides), and the most each group takes. One
+/// writer makes the largest groups: a group costs four or five round trips whatever its
+/// size, and while one commits the next fills up. Measured with wrk on the 2-core
+/// machine (docs/PERFORMANCE.md): one writer did 2,460 sales/s at 8 clients and 4,470
+/// at 32, two did 1,965 and 3,950, four 1,880 and 4,150.
+const WRITERS: usize = 1;
 const MAX_GROUP: usize = 64;
 /// Purchases waiting for a writer before new ones are refused with `Overloaded`.
 pub const QUEUE_CAPACITY: usize = 8192;
@@ -96,53 +100,37 @@ fn member_key(m: &MemberRef) -> String {
     }
 }
 
-enum Outcome {
-    Answered(Result<Posted, StoreError>),
-    /// A concurrent request posted the same receipt first: read its answer after commit.
-    Replay,
-}
-
 async fn post_group(pool: &PgPool, budgets: &Budgets, group: Vec<(PurchaseCmd, Reply)>) {
-    // Budget points drawn by the group's posted sales: given back if it rolls back.
-    let mut kept = Taken::new();
+    let cmds: Vec<&PurchaseCmd> = group.iter().map(|(cmd, _)| cmd).collect();
+    let mut taken: Vec<Taken> = cmds.iter().map(|_| Taken::new()).collect();
     let grouped = async {
-        let mut tx = pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(group.len());
-        for (cmd, _) in &group {
-            let mut taken = Taken::new();
-            let outcome = post_purchase_in(&mut tx, cmd, budgets, &mut taken).await;
-            if matches!(outcome, Ok(Some(ref p)) if !p.replayed) {
-                for (k, v) in taken {
-                    *kept.entry(k).or_insert(0) += v;
-                }
-            } else {
-                budgets.give_back(&taken).await;
-            }
-            outcomes.push(match outcome {
-                Ok(Some(posted)) => Outcome::Answered(Ok(posted)),
-                Ok(None) => Outcome::Replay,
-                // A failure of the database may have left the transaction unusable.
-                Err(e) if e.is_database() => return Err(e),
-                // A refusal was decided before the purchase wrote anything.
-                Err(refused) => Outcome::Answered(Err(refused)),
-            });
-        }
+        let mut tx = pool.begin_with(BEGIN_BY_KEY).await?;
+        let outcomes = post_sales(&mut tx, &cmds, budgets, &mut taken).await?;
         tx.commit().await?;
         Ok::<_, StoreError>(outcomes)
     }
     .await;
     match grouped {
         Ok(outcomes) => {
+            // Budget points drawn by sales that did not post go back at once.
+            for (outcome, taken) in outcomes.iter().zip(&taken) {
+                if !matches!(outcome, SaleOutcome::Posted(p) if !p.replayed) {
+                    budgets.give_back(taken).await;
+                }
+            }
             for ((cmd, reply), outcome) in group.into_iter().zip(outcomes) {
                 let answer = match outcome {
-                    Outcome::Answered(answer) => answer,
-                    Outcome::Replay => replay_existing(pool, &cmd).await,
+                    SaleOutcome::Posted(posted) => Ok(posted),
+                    SaleOutcome::Refused(refused) => Err(refused),
+                    SaleOutcome::Replay => replay_existing(pool, &cmd).await,
                 };
                 let _ = reply.send(answer);
             }
         }
         Err(e) => {
-            budgets.give_back(&kept).await;
+            for t in &taken {
+                budgets.give_back(t).await;
+            }
             tracing::debug!(error = %e, size = group.len(), "PostgreSQL group failed; posting one by one");
             for (cmd, reply) in group {
                 let _ = reply.send(post_alone(pool, budgets, &cmd).await);
@@ -172,13 +160,18 @@ async fn post_once(
     cmd: &PurchaseCmd,
     taken: &mut Taken,
 ) -> Result<Posted, StoreError> {
-    let mut tx = pool.begin().await?;
-    match post_purchase_in(&mut tx, cmd, budgets, taken).await? {
-        Some(posted) => {
+    let mut tx = pool.begin_with(BEGIN_BY_KEY).await?;
+    let mut drawn = [Taken::new()];
+    let outcome = post_sales(&mut tx, &[cmd], budgets, &mut drawn).await;
+    let [drawn] = drawn;
+    taken.extend(drawn);
+    match outcome?.pop() {
+        Some(SaleOutcome::Posted(posted)) => {
             tx.commit().await?;
             Ok(posted)
         }
-        None => {
+        Some(SaleOutcome::Refused(refused)) => Err(refused),
+        Some(SaleOutcome::Replay) | None => {
             tx.rollback().await?;
             replay_existing(pool, cmd).await
         }
