@@ -286,6 +286,71 @@ async fn concurrent_spends_never_overdraw() {
     }
 }
 
+/// Many sales in one queue entry (as the batch endpoint sends them), so that a
+/// PostgreSQL writer takes them as one group: several of one member, named by id and by
+/// identity, each decided after the one before it; a copy of a receipt inside the
+/// batch; a member that does not exist; another member beside them. Each gets its own
+/// answer, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_sales_of_one_member_is_decided_in_order() {
+    for w in worlds(0).await {
+        let m = w.member("group@example.cz").await;
+        let other = w.member("beside@example.cz").await;
+        let by_identity = |mut cmd: PurchaseCmd| {
+            cmd.member = MemberRef::Identity(Identity::email("group@example.cz").unwrap());
+            cmd
+        };
+        let answers = w
+            .store()
+            .post_purchases(vec![
+                // 100 points.
+                w.purchase(&w.partner, &m, "G-EARN", 252_000, 0, t0()),
+                // Pays EUR 0.70 of a EUR 1.00 bill with 70 of them; the rest earns nothing.
+                by_identity(w.purchase(&w.partner, &m, "G-SPEND-1", 2_520, 70, t0())),
+                // 30 are left: refused, whoever names the member.
+                w.purchase(&w.partner, &m, "G-SPEND-2", 2_520, 70, t0()),
+                w.purchase(&w.partner, &m, "G-EARN", 252_000, 0, t0()),
+                w.purchase(
+                    &w.partner,
+                    "mem_0000000000000000000000nobody",
+                    "G-NOBODY",
+                    252_000,
+                    0,
+                    t0(),
+                ),
+                w.purchase(&w.partner, &other, "G-OTHER", 252_000, 0, t0()),
+            ])
+            .await;
+        let name = w.name();
+        let [earn, spend, refused, copy, nobody, beside] = &answers[..] else {
+            panic!("{name}: one answer per sale");
+        };
+        let earn = earn.as_ref().unwrap();
+        assert!(!earn.replayed, "{name}");
+        assert_eq!(receipt(earn)["points_earned"], 100, "{name}");
+        let spend = spend.as_ref().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(receipt(spend)["points_redeemed"], 70, "{name}");
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Domain(tally_domain::DomainError::InsufficientPoints { .. }))
+            ),
+            "{name}: {refused:?}"
+        );
+        let copy = copy.as_ref().unwrap();
+        assert!(copy.replayed, "{name}: the copy is answered as the first");
+        assert_eq!(receipt(copy)["id"], receipt(earn)["id"], "{name}");
+        assert!(
+            matches!(nobody, Err(StoreError::NotFound(Entity::Member))),
+            "{name}: {nobody:?}"
+        );
+        assert_eq!(receipt(beside.as_ref().unwrap())["points_earned"], 100, "{name}");
+        assert_eq!(w.balance(&m).await, (30, 0), "{name}");
+        assert_eq!(w.balance(&other).await, (100, 0), "{name}");
+        w.assert_balanced().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_duplicates_post_once() {
     for w in worlds(0).await {

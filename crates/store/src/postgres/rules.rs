@@ -61,15 +61,37 @@ pub(super) async fn draft_counters(
     budgets: &Budgets,
     taken: &mut Taken,
 ) -> Result<HashMap<String, i64>, StoreError> {
+    let caps = locked_counters(conn, &cap_keys(draft, member_id)).await?;
+    draw_budgets(draft, member_id, caps, budgets, taken).await
+}
+
+/// The cap counters (not budgets) a draft's awards use for this member, in key order.
+pub(super) fn cap_keys(draft: &RuleDraft, member_id: &MemberId) -> Vec<String> {
     if draft.awards.is_empty() {
-        return Ok(HashMap::new());
+        return Vec::new();
     }
     let budget_keys = budget_keys(draft);
-    let caps: Vec<String> = counter_keys(draft, member_id)
+    counter_keys(draft, member_id)
         .into_iter()
         .filter(|k| !budget_keys.contains(k))
-        .collect();
-    let mut used = locked_counters(conn, &caps).await?;
+        .collect()
+}
+
+/// Locks the cap counters `keys` (of several members at once: a writer's round) in key
+/// order and answers their use.
+pub(super) async fn lock_caps(conn: &mut PgConnection, keys: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+    locked_counters(conn, keys).await
+}
+
+/// [`draft_counters`] with the member's cap counters already locked (`caps`: their
+/// use; a missing one is unused).
+pub(super) async fn draw_budgets(
+    draft: &RuleDraft,
+    member_id: &MemberId,
+    mut used: HashMap<String, i64>,
+    budgets: &Budgets,
+    taken: &mut Taken,
+) -> Result<HashMap<String, i64>, StoreError> {
     for award in &draft.awards {
         let Some(budget) = award.limits.iter().find(|l| l.is_budget()) else {
             continue;

@@ -17,7 +17,7 @@ use super::budgets::{Budgets, Taken};
 use super::members::visits;
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
-use super::rules::{AwardRows, award_rows, draft_counters, keep_drawn};
+use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, lock_caps};
 use crate::codec::{stored_answer, to_json};
 use crate::model::{MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
 use crate::{Entity, StoreError};
@@ -101,10 +101,27 @@ pub(super) async fn post_sales(
                 f.state.lots_loaded = true;
             }
         }
+        // The round's cap counters, locked in one statement: its members differ, and a
+        // member's cap counters are only written by sales holding the member's row.
+        let caps: Vec<String> = round
+            .iter()
+            .filter(|i| found[i].stored.is_none())
+            .flat_map(|i| cap_keys(&cmds[*i].rules, &found[i].state.member_id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut caps = match caps.is_empty() {
+            true => HashMap::new(),
+            false => lock_caps(tx, &caps).await?,
+        };
         let mut decided = Vec::new();
         for i in round {
             let f = found.remove(&i).expect("read above");
-            match decide_one(tx, cmds[i], f, budgets, &mut taken[i]).await {
+            let own: HashMap<String, i64> = cap_keys(&cmds[i].rules, &f.state.member_id)
+                .into_iter()
+                .filter_map(|k| caps.remove_entry(&k))
+                .collect();
+            match decide_one(tx, cmds[i], f, own, budgets, &mut taken[i]).await {
                 Ok(Step::Answered(posted)) => outcomes[i] = Some(SaleOutcome::Posted(posted)),
                 Ok(Step::Write(d)) => decided.push(Decided { index: i, ..*d }),
                 Err(e) if e.is_database() => return Err(e),
@@ -240,12 +257,13 @@ enum Step {
     Write(Box<Decided>),
 }
 
-/// Reads the rest of a sale's facts (its location, visits and rule counters, when it
-/// has them) and decides it.
+/// Reads the rest of a sale's facts (its location and visits, when it has them; its cap
+/// counters come locked in `caps`), draws its budgets, and decides it.
 async fn decide_one(
     tx: &mut PgConnection,
     cmd: &PurchaseCmd,
     found: Found,
+    caps: HashMap<String, i64>,
     budgets: &Budgets,
     taken: &mut Taken,
 ) -> Result<Step, StoreError> {
@@ -261,7 +279,7 @@ async fn decide_one(
         true => Some(visits(tx, &state.member_id, &cmd.partner.id).await?),
         false => None,
     };
-    let counters = draft_counters(tx, &cmd.rules, &state.member_id, budgets, taken).await?;
+    let counters = draw_budgets(&cmd.rules, &state.member_id, caps, budgets, taken).await?;
     let facts = PurchaseFacts {
         state: &state,
         location_owner: owner.as_ref(),

@@ -12,7 +12,7 @@ use super::budgets::{Budgets, Taken};
 use super::purchases::replay_existing;
 use super::sales::{BEGIN_BY_KEY, SaleOutcome, post_sales};
 use crate::StoreError;
-use crate::model::{MemberRef, Posted, PurchaseCmd};
+use crate::model::{Posted, PurchaseCmd};
 use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
@@ -87,16 +87,10 @@ async fn run(pool: PgPool, budgets: Arc<Budgets>, queue: Arc<Mutex<mpsc::Receive
                 }
             }
         }
-        // Lock members in one order across groups, so two groups rarely deadlock.
-        group.sort_by_key(|job| member_key(&job.0.member));
+        // In the order the sales arrived: two sales of one member are decided in that
+        // order. A group locks all its members in one statement, in id order
+        // (`sales.rs`), so two groups never wait on each other the wrong way round.
         post_group(&pool, &budgets, group).await;
-    }
-}
-
-fn member_key(m: &MemberRef) -> String {
-    match m {
-        MemberRef::Id(id) => id.to_string(),
-        MemberRef::Identity(i) => format!("{}:{}", i.kind.as_str(), i.value),
     }
 }
 
