@@ -118,15 +118,7 @@ pub(super) async fn member_state(
         .fetch_all(&mut *conn)
         .await?;
         for r in rows {
-            lots.push(Lot {
-                id: Some(r.try_get(0)?),
-                remaining: r.try_get(1)?,
-                earned_at: from_micros(r.try_get(2)?),
-                expires_at: from_micros(r.try_get(3)?),
-                matures_at: r.try_get::<Option<i64>, _>(4)?.map(from_micros),
-                transaction_id: r.try_get(5)?,
-                origin: LotOrigin::parse(&r.try_get::<String, _>(6)?),
-            });
+            lots.push(lot_from(&r, 0)?);
         }
     }
     Ok(MemberState {
@@ -139,6 +131,20 @@ pub(super) async fn member_state(
         lots,
         lots_loaded,
         next_due_at,
+    })
+}
+
+/// A lot from a row whose columns from `first` on are id, remaining, earned_at,
+/// expires_at, matures_at, transaction_id and origin.
+pub(super) fn lot_from(r: &PgRow, first: usize) -> Result<Lot, StoreError> {
+    Ok(Lot {
+        id: Some(r.try_get(first)?),
+        remaining: r.try_get(first + 1)?,
+        earned_at: from_micros(r.try_get(first + 2)?),
+        expires_at: from_micros(r.try_get(first + 3)?),
+        matures_at: r.try_get::<Option<i64>, _>(first + 4)?.map(from_micros),
+        transaction_id: r.try_get(first + 5)?,
+        origin: LotOrigin::parse(&r.try_get::<String, _>(first + 6)?),
     })
 }
 

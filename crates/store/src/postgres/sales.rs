@@ -14,7 +14,7 @@
 //! first changed): a group runs in rounds, each with at most one sale per member.
 
 use super::budgets::{Budgets, Taken};
-use super::members::visits;
+use super::members::{lot_from, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, lock_caps};
@@ -25,7 +25,7 @@ use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
 use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId};
-use tally_domain::lots::{Lot, LotOrigin};
+use tally_domain::lots::Lot;
 use tally_domain::plan::{Balance, MemberState, needs_lots};
 
 /// How a writer's transaction begins: sequential scans off (every statement of a group
@@ -239,15 +239,7 @@ async fn open_lots(tx: &mut PgConnection, ids: &[String]) -> Result<HashMap<Stri
     .await?;
     let mut lots: HashMap<String, Vec<Lot>> = HashMap::new();
     for r in rows {
-        lots.entry(r.try_get(0)?).or_default().push(Lot {
-            id: Some(r.try_get(1)?),
-            remaining: r.try_get(2)?,
-            earned_at: from_micros(r.try_get(3)?),
-            expires_at: from_micros(r.try_get(4)?),
-            matures_at: r.try_get::<Option<i64>, _>(5)?.map(from_micros),
-            transaction_id: r.try_get(6)?,
-            origin: LotOrigin::parse(&r.try_get::<String, _>(7)?),
-        });
+        lots.entry(r.try_get(0)?).or_default().push(lot_from(&r, 1)?);
     }
     Ok(lots)
 }
