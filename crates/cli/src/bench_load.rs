@@ -95,6 +95,10 @@ impl WriteProbe {
     }
 }
 
+/// The most members a wrk script names: wrk's LuaJIT refuses a function with more than
+/// about 65,000 constants, and the script holds the member ids as one table.
+pub const WRK_MEMBERS_MAX: usize = 50_000;
+
 /// How the external load looks: what wrk sends.
 pub struct WrkLoad<'a> {
     pub base: &'a str,
@@ -271,6 +275,10 @@ pub fn pgbench_tps(pg_url: &str, clients: u64, seconds: u64) -> anyhow::Result<f
         }
         let init = Command::new("pgbench").args(["-i", "-q", "-s", "32", &url]).output()?;
         if !init.status.success() {
+            // Not left half made: the next run makes it again.
+            let _ = Command::new("psql")
+                .args([pg_url, "-c", &format!("DROP DATABASE {db}")])
+                .output();
             bail!("pgbench -i: {}", String::from_utf8_lossy(&init.stderr));
         }
     }

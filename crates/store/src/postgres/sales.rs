@@ -1,8 +1,9 @@
 //! A writer's group of sales in few round trips: the members of every sale locked and
 //! their receipt ids probed in one statement, their open lots read in one more where a
 //! decision needs them, each sale decided by the domain, and every decided sale written
-//! in one statement. A group pays three or four round trips, however many sales it
-//! holds, where each sale used to pay its own.
+//! in one statement. A group pays its BEGIN and COMMIT and two to four statements per
+//! round, however many sales a round holds (a sale with a location, or under rules that
+//! read visit counts, adds a query of its own), where each sale used to pay five.
 //!
 //! A group's transaction starts with [`BEGIN_BY_KEY`]: every row a sale touches is
 //! reached through an index. Left to itself, the planner scans a table it believes

@@ -2,8 +2,9 @@
 //! groups and post each group in one transaction, so one commit (one WAL flush) serves
 //! many sales.
 //!
-//! A group reads the facts of all its sales, decides each, and writes them all in one
-//! statement (`sales.rs`): a refusal leaves nothing behind, and the group goes on. A database error rolls the group back and its purchases are
+//! A group reads the facts of its sales, decides each, and writes them with one
+//! statement per round (`sales.rs`): a refusal leaves nothing behind, and the group
+//! goes on. A database error rolls the group back and its purchases are
 //! posted one by one instead, which is safe because a purchase is idempotent by its
 //! receipt; one that PostgreSQL cancelled to break a deadlock or a serialization
 //! conflict (SQLSTATE 40P01, 40001) is tried again.
@@ -19,8 +20,9 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Writer tasks (`TALLY_PG_WRITERS` overrides), and the most each group takes. One
-/// writer makes the largest groups: a group costs four or five round trips whatever its
-/// size, and while one commits the next fills up. Measured with wrk on the 2-core
+/// writer makes the largest groups: a group's round trips hardly grow with its size,
+/// and while one commits the next fills up. With one writer sales are also decided in
+/// the order they arrived; with more, two groups may hold sales of one member. Measured with wrk on the 2-core
 /// machine (docs/PERFORMANCE.md): one writer did 2,460 sales/s at 8 clients and 4,470
 /// at 32, two did 1,965 and 3,950, four 1,880 and 4,150.
 const WRITERS: usize = 1;
@@ -87,9 +89,9 @@ async fn run(pool: PgPool, budgets: Arc<Budgets>, queue: Arc<Mutex<mpsc::Receive
                 }
             }
         }
-        // In the order the sales arrived: two sales of one member are decided in that
-        // order. A group locks all its members in one statement, in id order
-        // (`sales.rs`), so two groups never wait on each other the wrong way round.
+        // In the order the sales arrived: two sales of one member in a group are decided
+        // in that order. A group locks its members in one statement, in id order
+        // (`sales.rs`); a deadlock between groups (several writers) is retried alone.
         post_group(&pool, &budgets, group).await;
     }
 }

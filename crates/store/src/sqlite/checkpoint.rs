@@ -26,9 +26,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 pub const RESET_BYTES: i64 = 16 << 20;
 /// What the WAL file is cut back to when the log starts over.
 pub const WAL_FILE_LIMIT: i64 = 32 << 20;
-/// The longest the writer waits for a reset; past it, sales go on and the reset is
-/// tried again later.
+/// The longest the writer waits for a reset, and the reset for readers still on the
+/// log; past it, sales go on and the reset is tried again after [`RESET_RETRY`].
 const LONGEST_PAUSE: Duration = Duration::from_millis(200);
+/// How long after a reset that could not finish the next is tried.
+const RESET_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct PauseState {
@@ -79,7 +81,7 @@ impl Pause {
 
     /// Runs `f` while the writer is still (between groups or idle); runs it anyway if
     /// the writer has not come to a stop within [`LONGEST_PAUSE`] (SQLite's own locks
-    /// keep it correct; only the wait is longer).
+    /// keep it correct, and `f` then waits for the writer's group to commit).
     fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
         if let Ok(mut s) = self.state.lock() {
             s.wanted = true;
@@ -107,25 +109,39 @@ impl Pause {
 /// Checkpoints until `alive` can no longer be upgraded (the store is dropped), starting
 /// the log over whenever it has grown past `reset_bytes` ([`RESET_BYTES`] in the store).
 pub fn run(conn: Connection, pause: std::sync::Arc<Pause>, alive: Weak<()>, reset_bytes: i64) {
-    let checkpoint = |mode: &str| -> rusqlite::Result<(i64, i64)> {
+    // A RESTART checkpoint holds the writer out while it waits for readers still on the
+    // old log: it waits at most as long as the writer is willing to (a long read, such
+    // as verifying the ledger, makes it give up and try again later instead).
+    if let Err(e) = conn.busy_timeout(LONGEST_PAUSE) {
+        tracing::warn!(error = %e, "SQLite checkpointer could not set its busy timeout");
+    }
+    let checkpoint = |mode: &str| -> rusqlite::Result<(bool, i64)> {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get(1)?, r.get(2)?))
+            Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))
         })
     };
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap_or(4096);
     let reset_pages = reset_bytes / page_size.max(512);
+    let mut next_reset = Instant::now();
     while alive.upgrade().is_some() {
         std::thread::sleep(CHECKPOINT_EVERY);
         match checkpoint("PASSIVE") {
-            Ok((log, _)) if log > reset_pages => {
+            Ok((_, log)) if log > reset_pages && Instant::now() >= next_reset => {
                 // Copy what arrived during the first pass, so the reset has little left.
                 let _ = checkpoint("PASSIVE");
                 let started = Instant::now();
                 let reset = pause.hold(|| checkpoint("RESTART"));
                 let held_us = started.elapsed().as_micros() as u64;
                 match reset {
-                    Ok(_) => tracing::debug!(held_us, "SQLite WAL started over"),
-                    Err(e) => tracing::warn!(error = %e, held_us, "SQLite WAL restart checkpoint failed"),
+                    Ok((false, _)) => tracing::debug!(held_us, "SQLite WAL started over"),
+                    Ok((true, _)) => {
+                        tracing::info!(held_us, "SQLite WAL could not start over (a reader was still on it)");
+                        next_reset = Instant::now() + RESET_RETRY;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, held_us, "SQLite WAL restart checkpoint failed");
+                        next_reset = Instant::now() + RESET_RETRY;
+                    }
                 }
             }
             Ok(_) => {}
@@ -194,6 +210,50 @@ mod tests {
         // Between two checks the log grows by what the writer appends in
         // CHECKPOINT_EVERY; without the resets it would hold everything written.
         assert!(largest < 24 << 20, "the WAL grew to {largest} bytes");
+    }
+
+    /// A reader that stays on the old log (a long report) keeps the WAL from starting
+    /// over, but never holds the writer more than a moment: the reset gives up and is
+    /// tried again later.
+    #[test]
+    fn a_long_reader_never_stalls_the_writer() {
+        let path = std::env::temp_dir().join(format!("tally-checkpoint-{}.db", crate::keys::new_id("t")));
+        let open = || {
+            let c = Connection::open(&path).unwrap();
+            c.busy_timeout(Duration::from_secs(10)).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                .unwrap();
+            c
+        };
+        let writer = open();
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v BLOB NOT NULL);")
+            .unwrap();
+        writer.execute("INSERT INTO t (v) VALUES (zeroblob(100))", []).unwrap();
+        let reader = open();
+        reader.execute_batch("BEGIN; SELECT COUNT(*) FROM t;").unwrap();
+        let (pause, alive) = (Arc::new(Pause::default()), Arc::new(()));
+        let (p, token, conn) = (pause.clone(), Arc::downgrade(&alive), open());
+        let checkpointer = std::thread::spawn(move || run(conn, p, token, 64 << 10));
+        let mut slowest = Duration::ZERO;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let started = Instant::now();
+            pause.between_groups();
+            let tx = writer.unchecked_transaction().unwrap();
+            for _ in 0..20 {
+                tx.execute("INSERT INTO t (v) VALUES (zeroblob(300))", []).unwrap();
+            }
+            tx.commit().unwrap();
+            slowest = slowest.max(started.elapsed());
+        }
+        reader.execute_batch("COMMIT").unwrap();
+        drop(alive);
+        checkpointer.join().unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(slowest < Duration::from_secs(2), "the writer was held {slowest:?}");
     }
 
     /// The writer waits between groups while a reset runs, and not after it.
