@@ -14,10 +14,14 @@ use tally_domain::decide::{AwardReversal, Granted, RuleDraft, SavedAward, counte
 use tally_domain::ids::{MemberId, PartnerId, RuleId, TransactionId};
 
 /// The counters' use (a missing counter is unused), the rows locked in key order until
-/// the transaction ends. Only cap counters are read this way, and a member's cap
+/// the transaction ends; `keys` may be several members' (a writer's round). Only cap
+/// counters are read this way, and a member's cap
 /// counters are only written by sales holding the member's row, so a missing one cannot
 /// appear meanwhile; it is created when the sale writes.
-async fn locked_counters(conn: &mut PgConnection, keys: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+pub(super) async fn locked_counters(
+    conn: &mut PgConnection,
+    keys: &[String],
+) -> Result<HashMap<String, i64>, StoreError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -75,12 +79,6 @@ pub(super) fn cap_keys(draft: &RuleDraft, member_id: &MemberId) -> Vec<String> {
         .into_iter()
         .filter(|k| !budget_keys.contains(k))
         .collect()
-}
-
-/// Locks the cap counters `keys` (of several members at once: a writer's round) in key
-/// order and answers their use.
-pub(super) async fn lock_caps(conn: &mut PgConnection, keys: &[String]) -> Result<HashMap<String, i64>, StoreError> {
-    locked_counters(conn, keys).await
 }
 
 /// [`draft_counters`] with the member's cap counters already locked (`caps`: their

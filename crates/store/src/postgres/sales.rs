@@ -18,7 +18,7 @@ use super::budgets::{Budgets, Taken};
 use super::members::{lot_from, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
-use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, lock_caps};
+use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
 use crate::codec::{stored_answer, to_json};
 use crate::model::{MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
 use crate::{Entity, StoreError};
@@ -104,21 +104,20 @@ pub(super) async fn post_sales(
         }
         // The round's cap counters, locked in one statement: its members differ, and a
         // member's cap counters are only written by sales holding the member's row.
-        let caps: Vec<String> = round
+        let mut own_keys: HashMap<usize, Vec<String>> = round
             .iter()
             .filter(|i| found[i].stored.is_none())
-            .flat_map(|i| cap_keys(&cmds[*i].rules, &found[i].state.member_id))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .map(|i| (*i, cap_keys(&cmds[*i].rules, &found[i].state.member_id)))
             .collect();
-        let mut caps = match caps.is_empty() {
-            true => HashMap::new(),
-            false => lock_caps(tx, &caps).await?,
-        };
+        let all: std::collections::BTreeSet<&String> = own_keys.values().flatten().collect();
+        let all: Vec<String> = all.into_iter().cloned().collect();
+        let mut caps = locked_counters(tx, &all).await?;
         let mut decided = Vec::new();
         for i in round {
             let f = found.remove(&i).expect("read above");
-            let own: HashMap<String, i64> = cap_keys(&cmds[i].rules, &f.state.member_id)
+            let own: HashMap<String, i64> = own_keys
+                .remove(&i)
+                .unwrap_or_default()
                 .into_iter()
                 .filter_map(|k| caps.remove_entry(&k))
                 .collect();
