@@ -111,16 +111,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let tag = hex_tag();
     if args.baseline {
-        let path = std::env::temp_dir()
-            .join(format!("tally-baseline-{tag}.db"))
-            .display()
-            .to_string();
-        let p = path.clone();
-        let rate =
-            tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0)).await??;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
+        let rate = sqlite_baseline().await?;
         println!(
             "{}",
             json!({"baseline": "sqlite 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "commits_per_second": rate.round()})
@@ -313,9 +304,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if std::env::var_os("TALLY_BENCH_KEEP").is_some() {
         eprintln!("bench: kept {place}");
     } else if args.backend == "sqlite" {
-        let _ = std::fs::remove_file(&place);
-        let _ = std::fs::remove_file(format!("{place}-wal"));
-        let _ = std::fs::remove_file(format!("{place}-shm"));
+        remove_sqlite_files(&place);
     }
     Ok(())
 }
@@ -413,22 +402,33 @@ async fn internal_run(
     }))
 }
 
+/// SQLite's commit loop (`tally_store::baseline`) for 10 s on a database of its own,
+/// removed after: commits per second.
+async fn sqlite_baseline() -> anyhow::Result<f64> {
+    let path = std::env::temp_dir()
+        .join(format!("tally-baseline-{}.db", hex_tag()))
+        .display()
+        .to_string();
+    let p = path.clone();
+    let rate = tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0)).await?;
+    remove_sqlite_files(&path);
+    Ok(rate?)
+}
+
+/// Removes a SQLite database and its `-wal` and `-shm` files.
+fn remove_sqlite_files(path: &str) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
 /// The database's own speed at the run's concurrency, measured right after the runs:
 /// SQLite's commit loop (`tally_store::baseline`), or pgbench's TPC-B on the same
 /// PostgreSQL server.
 async fn baseline_in_run(args: &BenchArgs) -> anyhow::Result<Value> {
     match args.backend.as_str() {
         "sqlite" => {
-            let path = std::env::temp_dir()
-                .join(format!("tally-baseline-{}.db", hex_tag()))
-                .display()
-                .to_string();
-            let p = path.clone();
-            let rate = tokio::task::spawn_blocking(move || tally_store::baseline::sqlite_commits_per_second(&p, 10.0))
-                .await??;
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
+            let rate = sqlite_baseline().await?;
             Ok(
                 json!({"what": "SQLite, 2 inserts + 2 updates per commit, WAL, synchronous=FULL", "per_second": rate.round()}),
             )
