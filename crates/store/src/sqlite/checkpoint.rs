@@ -158,20 +158,48 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// A throw-away database in WAL mode, removed with its `-wal` and `-shm` files when
+    /// dropped.
+    struct TempWal(std::path::PathBuf);
+
+    impl TempWal {
+        fn new() -> TempWal {
+            TempWal(std::env::temp_dir().join(format!("tally-checkpoint-{}.db", crate::keys::new_id("t"))))
+        }
+
+        fn open(&self) -> Connection {
+            let c = Connection::open(&self.0).unwrap();
+            c.busy_timeout(Duration::from_secs(10)).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                .unwrap();
+            c
+        }
+
+        /// A checkpointer on its own connection, resetting past `reset_bytes`; it stops
+        /// once the returned `Arc<()>` is dropped.
+        fn checkpointer(&self, reset_bytes: i64) -> (Arc<Pause>, Arc<()>, std::thread::JoinHandle<()>) {
+            let (pause, alive) = (Arc::new(Pause::default()), Arc::new(()));
+            let (p, token, conn) = (pause.clone(), Arc::downgrade(&alive), self.open());
+            let handle = std::thread::spawn(move || run(conn, p, token, reset_bytes));
+            (pause, alive, handle)
+        }
+    }
+
+    impl Drop for TempWal {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+            }
+        }
+    }
+
     /// A writer that never stops (a group after a group, as under sustained load) still
     /// sees its WAL started over and cut back: the file stays bounded while many times
     /// its size is written through it.
     #[test]
     fn the_wal_stays_bounded_under_a_writer_that_never_stops() {
-        let path = std::env::temp_dir().join(format!("tally-checkpoint-{}.db", crate::keys::new_id("t")));
-        let open = || {
-            let c = Connection::open(&path).unwrap();
-            c.busy_timeout(Duration::from_secs(10)).unwrap();
-            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-                .unwrap();
-            c
-        };
-        let writer = open();
+        let db = TempWal::new();
+        let writer = db.open();
         writer
             .execute_batch(
                 "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 262144;
@@ -179,10 +207,8 @@ mod tests {
                  CREATE INDEX t_k ON t (k);",
             )
             .unwrap();
-        let (pause, alive) = (Arc::new(Pause::default()), Arc::new(()));
-        let (p, token, conn) = (pause.clone(), Arc::downgrade(&alive), open());
-        let checkpointer = std::thread::spawn(move || run(conn, p, token, 256 << 10));
-        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        let (pause, alive, checkpointer) = db.checkpointer(256 << 10);
+        let wal = std::path::PathBuf::from(format!("{}-wal", db.0.display()));
         let (mut largest, mut written, mut x) = (0u64, 0u64, 1u64);
         // Past 48 MiB of rows, a WAL never started over would hold more than that.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -200,9 +226,6 @@ mod tests {
         }
         drop(alive);
         checkpointer.join().unwrap();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
         assert!(
             written >= 48 << 20,
             "the writer wrote too little to tell: {written} bytes"
@@ -217,24 +240,15 @@ mod tests {
     /// tried again later.
     #[test]
     fn a_long_reader_never_stalls_the_writer() {
-        let path = std::env::temp_dir().join(format!("tally-checkpoint-{}.db", crate::keys::new_id("t")));
-        let open = || {
-            let c = Connection::open(&path).unwrap();
-            c.busy_timeout(Duration::from_secs(10)).unwrap();
-            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-                .unwrap();
-            c
-        };
-        let writer = open();
+        let db = TempWal::new();
+        let writer = db.open();
         writer
             .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v BLOB NOT NULL);")
             .unwrap();
         writer.execute("INSERT INTO t (v) VALUES (zeroblob(100))", []).unwrap();
-        let reader = open();
+        let reader = db.open();
         reader.execute_batch("BEGIN; SELECT COUNT(*) FROM t;").unwrap();
-        let (pause, alive) = (Arc::new(Pause::default()), Arc::new(()));
-        let (p, token, conn) = (pause.clone(), Arc::downgrade(&alive), open());
-        let checkpointer = std::thread::spawn(move || run(conn, p, token, 64 << 10));
+        let (pause, alive, checkpointer) = db.checkpointer(64 << 10);
         let mut slowest = Duration::ZERO;
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
@@ -250,9 +264,6 @@ mod tests {
         reader.execute_batch("COMMIT").unwrap();
         drop(alive);
         checkpointer.join().unwrap();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
         assert!(slowest < Duration::from_secs(2), "the writer was held {slowest:?}");
     }
 
