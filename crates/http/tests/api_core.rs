@@ -460,16 +460,7 @@ async fn batch_answers_each_receipt_and_replays() {
         assert_eq!(doc["openapi"], "3.1.0");
         assert!(doc["paths"]["/v1/transactions"].is_object());
         // Request counts are business figures: the operator's (see api_hostile.rs).
-        let metrics = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, metrics) = app.metrics(Some(ADMIN)).await;
         assert!(metrics.contains("tally_http_requests_total"), "{metrics}");
     }
 }

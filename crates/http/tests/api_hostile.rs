@@ -607,13 +607,8 @@ async fn metrics_show_business_counts_to_the_operator_only() {
     for app in hostile_apps().await {
         let (_, till) = partner(&app, "Metrics").await;
         for key in [None, Some(till.as_str()), Some("not-a-key")] {
-            let mut req = app.http.get(format!("{}/metrics", app.base));
-            if let Some(k) = key {
-                req = req.bearer_auth(k);
-            }
-            let res = req.send().await.unwrap();
-            assert_eq!(res.status(), 200);
-            let text = res.text().await.unwrap();
+            let (status, text) = app.metrics(key).await;
+            assert_eq!(status, 200);
             assert!(text.contains("tally_active_rules"), "{}: {text}", app.backend);
             assert!(
                 !text.contains("tally_members"),
@@ -626,14 +621,7 @@ async fn metrics_show_business_counts_to_the_operator_only() {
                 app.backend
             );
         }
-        let res = app
-            .http
-            .get(format!("{}/metrics", app.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        let text = res.text().await.unwrap();
+        let (_, text) = app.metrics(Some(ADMIN)).await;
         assert!(text.contains("tally_members"), "{}: {text}", app.backend);
         assert!(text.contains("tally_http_requests_total"), "{}: {text}", app.backend);
     }
@@ -787,16 +775,7 @@ async fn a_partner_sees_a_summary_of_a_member_unless_the_member_shares_more() {
 async fn a_guessed_key_costs_the_database_one_lookup() {
     for app in hostile_apps().await {
         let lookups = || async {
-            let text = app
-                .http
-                .get(format!("{}/metrics", app.base))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let (_, text) = app.metrics(Some(ADMIN)).await;
             text.lines()
                 .find_map(|l| l.strip_prefix("tally_key_lookups_total "))
                 .and_then(|n| n.parse::<u64>().ok())

@@ -71,6 +71,16 @@ impl App {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /metrics` as `key` sees it (none: anonymous): the status and the text.
+    pub async fn metrics(&self, key: Option<&str>) -> (u16, String) {
+        let mut req = self.http.get(format!("{}/metrics", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
     pub async fn ok(&self, method: &str, path: &str, key: &str, body: Value) -> Value {
         let (status, v) = self.call(method, path, Some(key), Some(body)).await;
         assert!(
