@@ -157,10 +157,7 @@ async fn post_once(
     taken: &mut Taken,
 ) -> Result<Posted, StoreError> {
     let mut tx = pool.begin_with(BEGIN_BY_KEY).await?;
-    let mut drawn = [Taken::new()];
-    let outcome = post_sales(&mut tx, &[cmd], budgets, &mut drawn).await;
-    let [drawn] = drawn;
-    taken.extend(drawn);
+    let outcome = post_sales(&mut tx, &[cmd], budgets, std::slice::from_mut(taken)).await;
     match outcome?.pop() {
         Some(SaleOutcome::Posted(posted)) => {
             tx.commit().await?;
