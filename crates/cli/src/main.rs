@@ -11,6 +11,12 @@ mod server;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's allocator: a sale allocates and frees many small values
+/// (parsed JSON, the breakdown, the receipt) across threads, and glibc's `malloc`,
+/// `free` and `malloc_consolidate` were a fifth of the server's profile under rules.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Tally: an open-source coalition loyalty engine")]
 struct Cli {
