@@ -186,14 +186,14 @@ fn a_changed_visit_count_is_stale_and_a_missing_one_a_bug() {
 fn caps_cut_an_award_and_say_so() {
     let state = member(0, false);
     let mut used = HashMap::new();
-    used.insert("rul_1:cap:month:2026-11:mem_1".to_string(), 1_950);
+    used.insert("mem_1:month:2026-11:rul_1".to_string(), 1_950);
     let mut cmd = sale(10_000, 0);
     cmd.rules.awards = vec![capped(100, 2_000)];
     let d = decide_purchase(&cmd, facts(&state, &used), ReceiptStatus::Posted).unwrap();
     assert_eq!(d.points_earned(), 100 + 50);
     assert_eq!(
         d.granted.increments,
-        vec![("rul_1:cap:month:2026-11:mem_1".to_string(), 50)]
+        vec![("mem_1:month:2026-11:rul_1".to_string(), 50)]
     );
     assert_eq!(d.granted.awards[0].points, 50);
     let reason = &d.receipt.breakdown[1].reason;

@@ -172,11 +172,15 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// The counter key in the store: per rule, and per member for caps.
+    /// The counter key in the store: per rule for a budget; per member, period and rule
+    /// for a cap. A cap's key starts with the member, then the period, so the caps one
+    /// sale counts sit side by side in the store's key order (one page, not one per
+    /// rule); a budget's key starts with its rule, as rule ids and member ids never
+    /// share a prefix.
     pub fn key(&self, rule_id: &RuleId, member_id: &MemberId) -> String {
         match &self.scope {
             LimitScope::Budget => format!("{rule_id}:budget"),
-            LimitScope::Cap { period } => format!("{rule_id}:cap:{period}:{member_id}"),
+            LimitScope::Cap { period } => format!("{member_id}:{period}:{rule_id}"),
         }
     }
 

@@ -219,6 +219,54 @@ fn stacking_best_of_and_stop() {
 }
 
 #[test]
+fn the_caps_one_sale_counts_sit_together_in_key_order() {
+    // Every member's day and month caps under three rules, sorted as the store keeps
+    // them: one member's caps for one period form one run, whatever the rules.
+    let date = jiff::civil::date(2026, 11, 28);
+    let caps = [
+        Cap {
+            period: CapPeriod::Day,
+            points: 100,
+        },
+        Cap {
+            period: CapPeriod::Month,
+            points: 1000,
+        },
+    ];
+    let mut keys = Vec::new();
+    for m in ["mem_01a", "mem_01b", "mem_01c"] {
+        for r in ["rul_01x", "rul_01y", "rul_01z"] {
+            for l in limits(&caps, Some(5000), date) {
+                keys.push((
+                    l.key(&RuleId::from_stored(r.into()), &MemberId::from_stored(m.into())),
+                    m,
+                    l.is_budget(),
+                ));
+            }
+        }
+    }
+    keys.sort();
+    let caps_of_b: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, m, budget))| *m == "mem_01b" && !budget)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(caps_of_b.len(), 6);
+    assert_eq!(
+        caps_of_b[5] - caps_of_b[0],
+        5,
+        "one member's caps are contiguous: {keys:?}"
+    );
+    // Budgets are per rule, never mixed into a member's run.
+    assert!(
+        keys.iter()
+            .filter(|k| k.2)
+            .all(|k| k.0.starts_with("rul_") && k.0.ends_with(":budget"))
+    );
+}
+
+#[test]
 fn caps_and_budget_become_limits_in_local_periods() {
     let date = jiff::civil::date(2026, 11, 28);
     let l = limits(
@@ -240,14 +288,14 @@ fn caps_and_budget_become_limits_in_local_periods() {
             &RuleId::from_stored("rul_1".into()),
             &MemberId::from_stored("mem_1".into())
         ),
-        "rul_1:cap:month:2026-11:mem_1"
+        "mem_1:month:2026-11:rul_1"
     );
     assert_eq!(
         l[1].key(
             &RuleId::from_stored("rul_1".into()),
             &MemberId::from_stored("mem_1".into())
         ),
-        "rul_1:cap:week:2026-W48:mem_1"
+        "mem_1:week:2026-W48:rul_1"
     );
     assert_eq!(
         l[2].key(
