@@ -13,6 +13,8 @@ pub struct ProgramTerms {
     /// What one point is worth, in minor units of the programme currency.
     pub point_value_minor: i64,
     pub expiry_months: u32,
+    /// The tier ladder (no levels: tiers off).
+    pub tiers: std::sync::Arc<crate::tiers::TierLadder>,
 }
 
 impl ProgramTerms {
@@ -199,6 +201,7 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             point_value_minor: 1,
             expiry_months: 24,
+            tiers: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod money;
 pub mod plan;
 pub mod receipt;
 pub mod rules;
+pub mod tiers;
 pub mod time;
 
 pub use error::DomainError;

@@ -35,6 +35,8 @@ pub struct MemberState {
     pub lots_loaded: bool,
     /// When the member is next due for settling, as stored.
     pub next_due_at: Option<Timestamp>,
+    /// The member's standing on the tier ladder.
+    pub tier: crate::tiers::TierState,
 }
 
 /// Whether an operation must see the member's open lots: to spend points, or to settle
@@ -174,6 +176,10 @@ pub struct PurchaseRecord {
     /// Points taken back so far, recovered or not.
     pub points_reversed: i64,
     pub points_refunded: i64,
+    /// What the sale added to its member's tier qualifying count.
+    pub tier_qualifying: i64,
+    /// When the sale was posted: which tier period it counted in.
+    pub recorded_at: Timestamp,
 }
 
 /// What a return did, for the response and for updating the purchase record.

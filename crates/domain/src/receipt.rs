@@ -78,6 +78,10 @@ pub struct PurchaseReceipt {
     pub breakdown: Vec<BreakdownItem>,
     /// The member's balance after this transaction.
     pub balance: BalanceView,
+    /// Present when the member's tier changed with this sale: an upgrade it reached (the
+    /// new level's multiplier applies from the next sale), or a review that fell due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_change: Option<crate::tiers::TierChangeView>,
 }
 
 /// The answer to a return.

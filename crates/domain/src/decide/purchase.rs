@@ -8,6 +8,9 @@ use crate::earning::Valuation;
 use crate::ids::MemberId;
 use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
 use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt};
+use crate::tiers::{TierChange, TierChangeView, TierState, qualifying_of, tier_bonus};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::HashMap;
 
 /// Whether a purchase's receipt is for a sale that is written, or a quote that is not.
@@ -47,8 +50,16 @@ pub struct PurchaseFacts<'a> {
 pub struct PurchaseDecision {
     pub member_id: MemberId,
     pub plan: Plan,
-    /// The valuation after caps and budgets, the awards to keep, the counters to raise.
+    /// The valuation after caps and budgets (and the tier's bonus), the awards to keep,
+    /// the counters to raise.
     pub granted: Granted,
+    /// The member's standing after the sale, to write on the member's row.
+    pub tier: TierState,
+    /// What the sale added to the member's qualifying count (kept with the
+    /// transaction, so a return takes back its share).
+    pub tier_qualifying: i64,
+    /// Changes of the member's level: a review that fell due, an upgrade by this sale.
+    pub tier_changes: Vec<TierChange>,
     pub receipt: PurchaseReceipt,
 }
 
@@ -73,7 +84,8 @@ pub fn decide_purchase(
     if status == ReceiptStatus::Posted {
         check_assumption(&cmd.rules, member_id, facts.visits)?;
     }
-    let granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
+    let mut granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
+    let (tier, tier_qualifying, tier_changes) = apply_tier(cmd, facts.state, &mut granted.valuation)?;
     let purchase = Purchase {
         transaction_id: cmd.transaction_id.as_str(),
         partner: &cmd.partner,
@@ -83,13 +95,51 @@ pub fn decide_purchase(
         label: None,
     };
     let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
-    let receipt = purchase_receipt(cmd, &granted.valuation, member_id, plan.balance_after, status);
+    let mut receipt = purchase_receipt(cmd, &granted.valuation, member_id, plan.balance_after, status);
+    receipt.tier_change = tier_changes.last().map(TierChangeView::from);
     Ok(PurchaseDecision {
         member_id: member_id.clone(),
         plan,
         granted,
+        tier,
+        tier_qualifying,
+        tier_changes,
         receipt,
     })
+}
+
+/// The member's level at the time of the sale (after any review that fell due) gives
+/// its bonus on base points, as a line of its own; the sale's base and rule points (or
+/// the amount that earned) then count toward the next level, which applies from the
+/// next sale.
+fn apply_tier(
+    cmd: &PurchaseCmd,
+    state: &MemberState,
+    valuation: &mut Valuation,
+) -> Result<(TierState, i64, Vec<TierChange>), DomainError> {
+    let ladder = &cmd.program.tiers;
+    let mut tier = state.tier.clone();
+    if ladder.levels.is_empty() {
+        return Ok((tier, 0, Vec::new()));
+    }
+    let mut changes = tier.roll(ladder, cmd.now);
+    let without_tier = valuation.points_earned;
+    if let Some(line) = tier_bonus(ladder, tier.effective.as_deref(), cmd.valuation.points_earned) {
+        valuation.points_earned = valuation
+            .points_earned
+            .checked_add(line.points)
+            .filter(|p| *p <= crate::money::MAX_POINTS)
+            .ok_or_else(crate::earning::points_limit)?;
+        valuation.breakdown.insert(1.min(valuation.breakdown.len()), line);
+    }
+    let scale = Decimal::from(10i64.pow(cmd.program.currency.exponent()));
+    let spend_minor = (valuation.earning_amount * scale)
+        .round_dp_with_strategy(0, RoundingStrategy::ToZero)
+        .to_i64()
+        .unwrap_or(0);
+    let qualifying = qualifying_of(ladder, without_tier, spend_minor);
+    changes.extend(tier.count(ladder, qualifying, cmd.now));
+    Ok((tier, qualifying, changes))
 }
 
 /// The receipt for a purchase (or a quote, which has no id).
@@ -127,5 +177,6 @@ fn purchase_receipt(
             available: balance.available,
             pending: balance.pending,
         },
+        tier_change: None,
     }
 }

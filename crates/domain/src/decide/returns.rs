@@ -5,7 +5,9 @@ use super::awards::{AwardReversal, SavedAward, award_reversals};
 use super::commands::ReturnCmd;
 use crate::DomainError;
 use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
+use crate::earning::proportion_half_up;
 use crate::receipt::{BalanceView, ReturnReceipt};
+use crate::tiers::{TierChange, TierState};
 
 /// What a backend reads for a return, with the purchase locked (or in the single writer).
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,11 @@ pub struct ReturnDecision {
     pub result: ReturnResult,
     pub purchase_change: PurchaseChange,
     pub award_reversals: Vec<AwardReversal>,
+    /// The buyer's standing with the return's share of qualifying taken off (`None`:
+    /// unchanged). A return never changes the level itself.
+    pub tier: Option<TierState>,
+    /// Reviews that fell due before the return, for the member's tier history.
+    pub tier_changes: Vec<TierChange>,
     pub receipt: ReturnReceipt,
 }
 
@@ -50,6 +57,7 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
     )?;
     let returned_after = purchase.returned_amount + cmd.amount.amount;
     let award_reversals = award_reversals(facts.awards, returned_after, purchase.total.amount, &result);
+    let (tier, tier_changes) = uncount_tier(cmd, facts, returned_after);
     let receipt = ReturnReceipt {
         id: cmd.return_id.to_string(),
         transaction_id: purchase.id.to_string(),
@@ -72,6 +80,26 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
         plan,
         result,
         award_reversals,
+        tier,
+        tier_changes,
         receipt,
     })
+}
+
+/// The return's share of what the purchase added to the tier qualifying count (the
+/// share of all returns so far less that of the ones before, so partial returns add up
+/// to the whole), taken off the period it counted in.
+fn uncount_tier(cmd: &ReturnCmd, facts: ReturnFacts<'_>, returned_after: i64) -> (Option<TierState>, Vec<TierChange>) {
+    let ladder = &cmd.program.tiers;
+    let p = facts.purchase;
+    if ladder.levels.is_empty() || p.tier_qualifying <= 0 || p.total.amount <= 0 {
+        return (None, Vec::new());
+    }
+    let share = |returned: i64| proportion_half_up(p.tier_qualifying, returned.min(p.total.amount), p.total.amount);
+    let q = share(returned_after) - share(p.returned_amount);
+    let mut tier = facts.state.tier.clone();
+    // Reviews that fell due are applied first, so the share lands in the right period.
+    let changes = tier.roll(ladder, cmd.now);
+    tier.uncount(ladder, q, p.recorded_at);
+    ((tier != facts.state.tier).then_some(tier), changes)
 }

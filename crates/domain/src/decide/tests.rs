@@ -28,6 +28,7 @@ fn program() -> ProgramTerms {
         currency: Currency::parse("EUR").unwrap(),
         point_value_minor: 1,
         expiry_months: 24,
+        tiers: Default::default(),
     }
 }
 
@@ -80,6 +81,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         lots: if with_lots { vec![lot] } else { Vec::new() },
         lots_loaded: with_lots,
         next_due_at: Some(ts("2028-01-01T00:00:00Z")),
+        tier: Default::default(),
     }
 }
 
@@ -262,6 +264,8 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         returned_amount: 0,
         points_reversed: 0,
         points_refunded: 0,
+        tier_qualifying: 0,
+        recorded_at: ts("2026-11-01T00:00:00Z"),
     };
     let awards = [SavedAward {
         rule_id: id("rul_1"),

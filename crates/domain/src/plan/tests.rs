@@ -12,6 +12,7 @@ fn program() -> ProgramTerms {
         currency: Currency::parse("EUR").unwrap(),
         point_value_minor: 1,
         expiry_months: 24,
+        tiers: Default::default(),
     }
 }
 
@@ -100,6 +101,8 @@ impl Model {
             returned_amount: 0,
             points_reversed: 0,
             points_refunded: 0,
+            tier_qualifying: 0,
+            recorded_at: now,
         });
         Ok(())
     }
