@@ -100,7 +100,10 @@ impl Default for TierLadder {
 }
 
 fn is_code(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl TierLadder {
@@ -123,7 +126,10 @@ impl TierLadder {
             }
             let name = l.name.trim();
             if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-                return Err(DomainError::invalid("levels", format!("level {}: name must be 1 to 80 characters", i + 1)));
+                return Err(DomainError::invalid(
+                    "levels",
+                    format!("level {}: name must be 1 to 80 characters", i + 1),
+                ));
             }
             l.name = name.to_string();
             if !(0..=MAX_THRESHOLD).contains(&l.threshold) {
@@ -142,7 +148,10 @@ impl TierLadder {
             if l.multiplier < Decimal::ONE || l.multiplier > MAX_MULTIPLIER || l.multiplier.normalize().scale() > 2 {
                 return Err(DomainError::invalid(
                     "levels",
-                    format!("level {}: multiplier must be from 1 to 10 with at most two decimals", i + 1),
+                    format!(
+                        "level {}: multiplier must be from 1 to 10 with at most two decimals",
+                        i + 1
+                    ),
                 ));
             }
             l.multiplier = l.multiplier.normalize();
@@ -323,7 +332,11 @@ fn unit(ladder: &TierLadder) -> &'static str {
 impl TierState {
     fn set_effective(&mut self, now: Timestamp, kind: TierChangeKind, reason: String, out: &mut Vec<TierChange>) {
         let manual = self.manual_until.is_some_and(|u| u > now);
-        let next = if manual { self.effective.clone() } else { self.earned.clone() };
+        let next = if manual {
+            self.effective.clone()
+        } else {
+            self.earned.clone()
+        };
         if next != self.effective {
             out.push(TierChange {
                 at: now,
@@ -371,7 +384,12 @@ impl TierState {
         }
         if self.manual_until.is_some_and(|u| u <= now) {
             self.manual_until = None;
-            self.set_effective(now, TierChangeKind::ManualEnded, "the level set by hand ended".into(), &mut out);
+            self.set_effective(
+                now,
+                TierChangeKind::ManualEnded,
+                "the level set by hand ended".into(),
+                &mut out,
+            );
         }
         out
     }

@@ -22,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use error::ApiError;
-use routes::{consents, events, members, operations, partners, program, rules, transactions};
+use routes::{consents, events, members, operations, partners, program, rules, tiers, transactions};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -72,6 +72,11 @@ pub fn router(state: AppState) -> Router {
             get(events::list_event_types).post(events::create_event_type),
         )
         .route("/v1/members/{id}/balance", get(members::get_balance))
+        .route("/v1/tiers", get(tiers::get_tiers).put(tiers::put_tiers))
+        .route(
+            "/v1/members/{id}/tier",
+            get(tiers::get_member_tier).put(tiers::put_member_tier),
+        )
         .route("/v1/members/{id}/activity", get(members::list_activity))
         .route("/v1/transactions", post(transactions::create_transaction))
         .route("/v1/transactions/quote", post(transactions::quote_transaction))

@@ -8,7 +8,7 @@
 //! `404` with an id in the path, `422` with query parameters, and `500` and `503`
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
-use crate::routes::{consents, events, members, operations, partners, program, rules, transactions};
+use crate::routes::{consents, events, members, operations, partners, program, rules, tiers, transactions};
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         transactions::get_transaction, transactions::create_return,
         members::update_member,
         rules::create_rule, rules::list_rules, rules::get_rule, rules::update_rule, rules::test_rule,
+        tiers::get_tiers, tiers::put_tiers, tiers::get_member_tier, tiers::put_member_tier,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),

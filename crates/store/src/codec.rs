@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use tally_domain::earning::FxRates;
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::PurchaseRecord;
+use tally_domain::tiers::{TierLadder, TierState};
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     Ok(serde_json::to_string(value)?)
@@ -40,7 +41,45 @@ pub fn purchase_record(txn: &TransactionRow, partner_name: String) -> PurchaseRe
         returned_amount: txn.returned_amount,
         points_reversed: txn.points_reversed,
         points_refunded: txn.points_refunded,
+        tier_qualifying: txn.tier_qualifying,
+        recorded_at: txn.recorded_at,
     }
+}
+
+/// The member row's tier columns, in the order [`tier_state`] reads them; every query
+/// that reads a member's standing selects exactly these (after its own columns).
+pub const TIER_COLUMNS: &str = "tier, tier_earned, tier_qualifying, tier_period_start, tier_previous_qualifying, \
+     tier_review_pending, tier_reached_at, tier_manual_until, created_at";
+
+/// The stored tier columns of a member as the domain's standing.
+#[allow(clippy::too_many_arguments)]
+pub fn tier_state(
+    effective: Option<String>,
+    earned: Option<String>,
+    qualifying: i64,
+    period_start: Option<i64>,
+    previous_qualifying: i64,
+    review_pending: bool,
+    reached_at: Option<i64>,
+    manual_until: Option<i64>,
+    created_at: i64,
+) -> TierState {
+    TierState {
+        effective,
+        earned,
+        qualifying,
+        period_start: period_start.map(from_micros),
+        previous_qualifying,
+        review_pending,
+        reached_at: reached_at.map(from_micros),
+        manual_until: manual_until.map(from_micros),
+        anchor: from_micros(created_at),
+    }
+}
+
+/// A stored ladder (checked when it was saved); none or unreadable: tiers off.
+pub fn tier_ladder(json: Option<&str>) -> std::sync::Arc<TierLadder> {
+    std::sync::Arc::new(json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default())
 }
 
 /// Compares stored member balances with the sums of their accounts' entries. Sums are

@@ -291,6 +291,34 @@ impl Store {
         dispatch!(self, s => s.settle_due(now, limit).await)
     }
 
+    /// The scheduled tier review: brings up to date up to `limit` members whose tier
+    /// standing changes with time by `now` (a review fell due, a level set by hand
+    /// ended). Returns how many; call again while it returns `limit`.
+    pub async fn review_tiers(
+        &self,
+        ladder: std::sync::Arc<tally_domain::tiers::TierLadder>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.review_tiers(ladder, now, limit).await)
+    }
+
+    /// A member's tier standing as stored, and its history (newest first).
+    pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
+        dispatch!(self, s => s.member_tier(member_id).await)
+    }
+
+    /// Sets a member's level by hand until a date (or ends a level set by hand).
+    pub async fn set_member_tier(
+        &self,
+        member_id: MemberId,
+        ladder: std::sync::Arc<tally_domain::tiers::TierLadder>,
+        manual: ManualTier,
+        now: Timestamp,
+    ) -> Result<MemberTierRow, StoreError> {
+        dispatch!(self, s => s.set_member_tier(member_id, ladder, manual, now).await)
+    }
+
     /// Recomputes every balance from the entries.
     pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
         dispatch!(self, s => s.verify_ledger().await)

@@ -38,6 +38,11 @@ pub const SQLITE: &[Migration] = &[
         name: "member-first cap keys",
         sql: include_str!("../migrations/sqlite/0006_member_first_cap_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "tiers",
+        sql: include_str!("../migrations/sqlite/0007_tiers.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -65,6 +70,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "member-first cap keys",
         sql: include_str!("../migrations/postgres/0005_member_first_cap_keys.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "tiers",
+        sql: include_str!("../migrations/postgres/0006_tiers.sql"),
     },
 ];
 

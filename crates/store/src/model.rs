@@ -7,6 +7,7 @@ use tally_domain::identity::Identity;
 use tally_domain::ids::{EventId, LocationId, MemberId, PartnerId, RuleId, TransactionId};
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::{Balance, PartnerTerms};
+use tally_domain::tiers::{TierLadder, TierState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgramRow {
@@ -14,6 +15,8 @@ pub struct ProgramRow {
     pub currency: Currency,
     pub point_value_minor: i64,
     pub expiry_months: u32,
+    /// The tier ladder (no levels: tiers off).
+    pub tiers: std::sync::Arc<TierLadder>,
 }
 
 impl ProgramRow {
@@ -22,6 +25,7 @@ impl ProgramRow {
             currency: self.currency,
             point_value_minor: self.point_value_minor,
             expiry_months: self.expiry_months,
+            tiers: self.tiers.clone(),
         }
     }
 }
@@ -33,6 +37,8 @@ pub struct ProgramUpdate {
     pub currency: Option<Currency>,
     pub point_value_minor: Option<i64>,
     pub expiry_months: Option<u32>,
+    /// A new tier ladder, checked ([`TierLadder::check`]).
+    pub tiers: Option<TierLadder>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +146,10 @@ pub struct RuleRow {
 /// What the operator sets on a member for rules and offers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberProfile {
+    /// The tier to set; ignored when `keep_tier` (the tier is computed from a ladder).
     pub tier: Option<String>,
+    /// On a write: leave the stored tier as it is. Always false as read.
+    pub keep_tier: bool,
     pub segments: Vec<String>,
     pub plan: Option<String>,
 }
@@ -158,6 +167,36 @@ pub struct TransactionRow {
     pub points_reversed: i64,
     pub points_refunded: i64,
     pub receipt_json: String,
+    /// What the sale added to its member's tier qualifying count.
+    pub tier_qualifying: i64,
+    pub recorded_at: Timestamp,
+}
+
+/// A change of a member's tier, from the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierChangeRow {
+    pub at: Timestamp,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub kind: String,
+    pub reason: String,
+    pub transaction_id: Option<String>,
+}
+
+/// What a level set by hand asks for: the level (`None` ends a manual level), until
+/// when, and why.
+#[derive(Debug, Clone)]
+pub struct ManualTier {
+    pub code: Option<String>,
+    pub until: Timestamp,
+    pub reason: String,
+}
+
+/// A member's standing and its history, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberTierRow {
+    pub state: TierState,
+    pub history: Vec<TierChangeRow>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +223,9 @@ pub struct ActivityRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SettleReport {
     pub members_settled: u64,
+    /// Members whose tier standing the run brought up to date (reviews, manual levels
+    /// that ended).
+    pub tiers_reviewed: u64,
     pub points_matured: i64,
     pub points_expired: i64,
 }

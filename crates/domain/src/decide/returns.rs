@@ -4,8 +4,8 @@
 use super::awards::{AwardReversal, SavedAward, award_reversals};
 use super::commands::ReturnCmd;
 use crate::DomainError;
-use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
 use crate::earning::proportion_half_up;
+use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
 use crate::receipt::{BalanceView, ReturnReceipt};
 use crate::tiers::{TierChange, TierState};
 

@@ -72,7 +72,10 @@ fn the_worked_example_up_at_once_kept_a_year_then_one_level_down() {
     assert_eq!(tier_bonus(&ladder, s.effective.as_deref(), 100), None);
     let up = s.count(&ladder, 100, jun);
     assert_eq!(up.len(), 1);
-    assert_eq!((up[0].from.as_deref(), up[0].to.as_deref()), (Some("silver"), Some("gold")));
+    assert_eq!(
+        (up[0].from.as_deref(), up[0].to.as_deref()),
+        (Some("silver"), Some("gold"))
+    );
     assert_eq!(up[0].kind, TierChangeKind::Upgrade);
     assert_eq!(s.qualifying, 5050);
     // The next EUR 100 earns 150: a tier line of 50.
@@ -95,7 +98,10 @@ fn the_worked_example_up_at_once_kept_a_year_then_one_level_down() {
     s.count(&ladder, 400, at("2027-05-01T00:00:00Z"));
     let down = s.roll(&ladder, at("2028-02-01T00:00:00Z"));
     assert_eq!(down.len(), 1, "{down:?}");
-    assert_eq!((down[0].from.as_deref(), down[0].to.as_deref()), (Some("gold"), Some("silver")));
+    assert_eq!(
+        (down[0].from.as_deref(), down[0].to.as_deref()),
+        (Some("gold"), Some("silver"))
+    );
     assert!(down[0].reason.contains("400 qualifying points"), "{}", down[0].reason);
     // Nothing in 2028: no level after the next review.
     let out = s.roll(&ladder, at("2029-02-01T00:00:00Z"));
@@ -141,7 +147,13 @@ fn a_level_set_by_hand_lasts_until_its_date() {
     let mut s = silver_at_4950();
     let now = at("2026-06-01T00:00:00Z");
     let out = s
-        .set_manual(&ladder, Some("platinum"), at("2026-07-01T00:00:00Z"), "goodwill after a complaint", now)
+        .set_manual(
+            &ladder,
+            Some("platinum"),
+            at("2026-07-01T00:00:00Z"),
+            "goodwill after a complaint",
+            now,
+        )
         .unwrap();
     assert_eq!(out[0].kind, TierChangeKind::Manual);
     assert_eq!(s.effective.as_deref(), Some("platinum"));
@@ -152,7 +164,10 @@ fn a_level_set_by_hand_lasts_until_its_date() {
     let end = s.roll(&ladder, at("2026-07-01T00:00:00Z"));
     assert_eq!(end[0].kind, TierChangeKind::ManualEnded);
     assert_eq!(s.effective.as_deref(), Some("gold"));
-    assert!(s.set_manual(&ladder, Some("diamond"), at("2027-01-01T00:00:00Z"), "x", now).is_err());
+    assert!(
+        s.set_manual(&ladder, Some("diamond"), at("2027-01-01T00:00:00Z"), "x", now)
+            .is_err()
+    );
 }
 
 #[test]
@@ -160,9 +175,18 @@ fn membership_years_start_on_the_day_the_member_joined() {
     let mut ladder = example_ladder();
     ladder.period = TierPeriod::Rolling12Months;
     let anchor = at("2025-03-10T08:00:00Z");
-    assert_eq!(ladder.period_start(anchor, at("2026-05-01T00:00:00Z")), at("2026-03-10T08:00:00Z"));
-    assert_eq!(ladder.period_start(anchor, at("2026-03-01T00:00:00Z")), at("2025-03-10T08:00:00Z"));
-    assert_eq!(ladder.period_end(anchor, at("2025-03-10T08:00:00Z")), at("2026-03-10T08:00:00Z"));
+    assert_eq!(
+        ladder.period_start(anchor, at("2026-05-01T00:00:00Z")),
+        at("2026-03-10T08:00:00Z")
+    );
+    assert_eq!(
+        ladder.period_start(anchor, at("2026-03-01T00:00:00Z")),
+        at("2025-03-10T08:00:00Z")
+    );
+    assert_eq!(
+        ladder.period_end(anchor, at("2025-03-10T08:00:00Z")),
+        at("2026-03-10T08:00:00Z")
+    );
     let mut s = TierState {
         anchor,
         ..TierState::default()

@@ -452,7 +452,17 @@ pub async fn update_member(
     if b.segments.len() > 50 {
         return Err(ApiError::invalid("invalid_field", "segments: at most 50"));
     }
+    // With a ladder the tier is computed: a level by hand goes through
+    // PUT /v1/members/{id}/tier, with a reason and an end date.
+    let keep_tier = !state.program().tiers.levels.is_empty();
+    if keep_tier && b.tier.is_some() {
+        return Err(ApiError::invalid(
+            "tier_is_computed",
+            "tier: the programme computes tiers from its ladder; set a level by hand with PUT /v1/members/{id}/tier",
+        ));
+    }
     let profile = tally_store::MemberProfile {
+        keep_tier,
         tier: b.tier.map(|t| parse_label("tier", &t, 64)).transpose()?,
         segments: b
             .segments

@@ -7,6 +7,7 @@ pub mod operations;
 pub mod partners;
 pub mod program;
 pub mod rules;
+pub mod tiers;
 pub mod transactions;
 
 use axum::http::StatusCode;

@@ -56,6 +56,9 @@ pub struct ExpiryRunView {
     pub members_settled: u64,
     pub points_matured: i64,
     pub points_expired: i64,
+    /// Members whose tier standing was brought up to date (a review fell due, a level
+    /// set by hand ended).
+    pub tiers_reviewed: u64,
 }
 
 /// Matures pending points and expires old lots now, for every member due (operator).
@@ -67,6 +70,7 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
         members_settled: r.members_settled,
         points_matured: r.points_matured,
         points_expired: r.points_expired,
+        tiers_reviewed: r.tiers_reviewed,
     }))
 }
 
@@ -80,6 +84,17 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
         total.points_matured += r.points_matured;
         total.points_expired += r.points_expired;
         if r.members_settled < 1000 {
+            break;
+        }
+    }
+    let ladder = state.program().tiers;
+    if ladder.levels.is_empty() {
+        return Ok(total);
+    }
+    loop {
+        let n = state.store.review_tiers(ladder.clone(), now, 1000).await?;
+        total.tiers_reviewed += n;
+        if n < 1000 {
             return Ok(total);
         }
     }

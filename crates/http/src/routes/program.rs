@@ -83,6 +83,7 @@ pub async fn update_program(
         currency: None,
         point_value_minor: b.point_value,
         expiry_months: b.expiry_months,
+        tiers: None,
     };
     let program = state.store.update_program(update).await?;
     state.set_program(program.clone());

@@ -2,6 +2,8 @@
 //! write), the profile and visit counts rules read, and their history.
 
 use super::PgStore;
+use super::tiers::tier_from_row;
+use crate::codec::TIER_COLUMNS;
 use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
@@ -72,6 +74,7 @@ pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Opt
             tier: r.try_get(10)?,
             segments: segments_from_json(&r.try_get::<String, _>(11)?)?,
             plan: r.try_get(12)?,
+            keep_tier: false,
         },
     }))
 }
@@ -88,14 +91,14 @@ pub(super) async fn member_state(
     let lock = if lock { " FOR UPDATE OF m" } else { "" };
     let row: Option<PgRow> = match member {
         MemberRef::Id(id) => sqlx::query(&format!(
-            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at FROM members m WHERE m.id = $1{lock}"
+            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS} FROM members m WHERE m.id = $1{lock}"
         ))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?,
         MemberRef::Identity(identity) => {
             sqlx::query(&format!(
-                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at
+                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}
                  FROM identities i JOIN members m ON m.id = i.member_id
                  WHERE i.kind = $1 AND i.value = $2{lock}"
             ))
@@ -131,6 +134,7 @@ pub(super) async fn member_state(
         lots,
         lots_loaded,
         next_due_at,
+        tier: tier_from_row(&r, 5)?,
     })
 }
 
@@ -249,13 +253,16 @@ impl PgStore {
 
     pub async fn set_member_profile(&self, id: MemberId, p: MemberProfile) -> Result<MemberRow, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let n = sqlx::query("UPDATE members SET tier = $2, segments = $3, plan = $4 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(&p.tier)
-            .bind(keys_json(&p.segments)?)
-            .bind(&p.plan)
-            .execute(&mut *conn)
-            .await?;
+        let n = sqlx::query(
+            "UPDATE members SET tier = CASE WHEN $5 THEN tier ELSE $2 END, segments = $3, plan = $4 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(&p.tier)
+        .bind(keys_json(&p.segments)?)
+        .bind(&p.plan)
+        .bind(p.keep_tier)
+        .execute(&mut *conn)
+        .await?;
         if n.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::Member));
         }

@@ -23,6 +23,7 @@ mod purchases;
 mod returns;
 mod rules;
 mod sales;
+mod tiers;
 mod writer;
 
 use crate::StoreError;

@@ -7,7 +7,7 @@ use super::partners::location_owner;
 use super::rules::current_counters;
 use crate::StoreError;
 use crate::codec::{money, stored_answer};
-use crate::model::{Posted, PurchaseCmd, TransactionRow};
+use crate::model::{Posted, PurchaseCmd, TransactionRow, from_micros};
 use sqlx::{PgConnection, PgPool, Row};
 use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
@@ -43,7 +43,8 @@ pub(super) async fn transaction_row(
 ) -> Result<Option<TransactionRow>, StoreError> {
     let sql = format!(
         "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
-                returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = $1{}",
+                returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at
+         FROM transactions WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
     let Some(r) = sqlx::query(&sql).bind(id.as_str()).fetch_optional(conn).await? else {
@@ -61,6 +62,8 @@ pub(super) async fn transaction_row(
         points_reversed: r.try_get(9)?,
         points_refunded: r.try_get(10)?,
         receipt_json: r.try_get(11)?,
+        tier_qualifying: r.try_get(12)?,
+        recorded_at: from_micros(r.try_get(13)?),
     }))
 }
 

@@ -8,6 +8,7 @@ use super::members::member_state;
 use super::partners::partner_name;
 use super::purchases::transaction_row;
 use super::rules::{reverse_awards, saved_awards};
+use super::tiers::write_tier;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{MemberRef, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
@@ -85,6 +86,9 @@ impl PgStore {
         .await?;
         write_plan(&mut tx, &txn.member_id, &d.plan, cmd.now).await?;
         reverse_awards(&mut tx, &txn.id, &d.award_reversals).await?;
+        if let Some(tier) = &d.tier {
+            write_tier(&mut tx, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
+        }
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,

@@ -19,6 +19,7 @@ use super::members::{lot_from, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
+use super::tiers::{TierColumns, tier_from_row, write_changes};
 use crate::codec::{stored_answer, to_json};
 use crate::model::{MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
 use crate::{Entity, StoreError};
@@ -129,6 +130,7 @@ pub(super) async fn post_sales(
             }
         }
         let written = write_sales(tx, cmds, &decided).await?;
+        write_sale_tier_changes(tx, cmds, &decided, &written).await?;
         for d in decided {
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
@@ -191,7 +193,9 @@ async fn read_round(
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
                  AS u0(mid, kind, val, p, x, n)
          )
-         SELECT u.n, m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt
+         SELECT u.n, m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt,
+             m.tier, m.tier_earned, m.tier_qualifying, m.tier_period_start, m.tier_previous_qualifying,
+             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at
          FROM u JOIN members m ON m.id = u.id
          LEFT JOIN transactions t ON t.partner_id = u.p AND t.external_id = u.x
          WHERE m.id = ANY(ARRAY(SELECT id FROM u))
@@ -222,6 +226,7 @@ async fn read_round(
             lots: Vec::new(),
             lots_loaded: false,
             next_due_at: r.try_get::<Option<i64>, _>(5)?.map(from_micros),
+            tier: tier_from_row(&r, 8)?,
         };
         found.insert(r.try_get::<i64, _>(0)? as usize, Found { state, stored });
     }
@@ -302,6 +307,29 @@ async fn decide_one(
     })))
 }
 
+/// The tier changes of the round's written sales (upgrades, reviews that fell due):
+/// rare, so a statement of their own only when there are some.
+async fn write_sale_tier_changes(
+    tx: &mut PgConnection,
+    cmds: &[&PurchaseCmd],
+    decided: &[Decided],
+    written: &HashSet<String>,
+) -> Result<(), StoreError> {
+    let (mut members, mut changes, mut sales) = (vec![], vec![], vec![]);
+    for d in decided {
+        let sale = cmds[d.index].transaction_id.as_str();
+        if !written.contains(sale) {
+            continue;
+        }
+        for c in &d.decision.tier_changes {
+            members.push(d.decision.member_id.to_string());
+            changes.push(c.clone());
+            sales.push(Some(sale.to_string()));
+        }
+    }
+    write_changes(tx, &members, &changes, &sales).await
+}
+
 /// The columns of a group's writes, one array per column in the order of the
 /// statement's parameters; each row carries the id of its sale, so a sale whose
 /// transaction row was not written (its receipt id was taken meanwhile) writes nothing
@@ -357,6 +385,8 @@ struct Columns {
     mb_pending: Vec<i64>,
     mb_lifetime: Vec<i64>,
     mb_due: Vec<Option<i64>>,
+    mb_tier: TierColumns,
+    t_qualifying: Vec<i64>,
     aw_sale: Vec<String>,
     aw_rule: Vec<String>,
     aw_version: Vec<i64>,
@@ -436,6 +466,8 @@ impl Columns {
         self.mb_pending.push(b.pending);
         self.mb_lifetime.push(b.lifetime_earned);
         self.mb_due.push(plan.next_due_at.map(to_micros));
+        self.mb_tier.push(&d.decision.tier, &cmd.program.tiers);
+        self.t_qualifying.push(d.decision.tier_qualifying);
         let rows = &d.awards;
         for k in 0..rows.rules.len() {
             self.aw_sale.push(sale.clone());
@@ -473,9 +505,9 @@ async fn write_sales(
     let written: Vec<String> = sqlx::query_scalar(
         "WITH t AS (
              INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
-                 total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
+                 total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                 $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[])
+                 $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $71::bigint[])
              ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id
          ), e AS (
              INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -500,9 +532,14 @@ async fn write_sales(
                  $43::text[]) AS u(s, m, k, n, o, p, tx, d)
              WHERE u.s IN (SELECT id FROM t)
          ), mb AS (
-             UPDATE members SET available = u.a, pending = u.p, lifetime_earned = u.l, next_due_at = u.d
-             FROM UNNEST($44::text[], $45::text[], $46::bigint[], $47::bigint[], $48::bigint[], $49::bigint[])
-                 AS u(s, m, a, p, l, d)
+             UPDATE members SET available = u.a, pending = u.p, lifetime_earned = u.l, next_due_at = u.d,
+                 tier = u.te, tier_earned = u.tc, tier_qualifying = u.tq, tier_period_start = u.tp,
+                 tier_previous_qualifying = u.tv, tier_review_pending = u.tr, tier_reached_at = u.th,
+                 tier_manual_until = u.tm, tier_review_at = u.tw
+             FROM UNNEST($44::text[], $45::text[], $46::bigint[], $47::bigint[], $48::bigint[], $49::bigint[],
+                 $62::text[], $63::text[], $64::bigint[], $65::bigint[], $66::bigint[], $67::boolean[], $68::bigint[],
+                 $69::bigint[], $70::bigint[])
+                 AS u(s, m, a, p, l, d, te, tc, tq, tp, tv, tr, th, tm, tw)
              WHERE members.id = u.m AND u.s IN (SELECT id FROM t)
          ), aw AS (
              INSERT INTO rule_awards (transaction_id, rule_id, rule_version, points, counter_keys)
@@ -586,6 +623,16 @@ async fn write_sales(
     .bind(c.mp_member)
     .bind(c.mp_partner)
     .bind(c.mp_at)
+    .bind(c.mb_tier.effective)
+    .bind(c.mb_tier.earned)
+    .bind(c.mb_tier.qualifying)
+    .bind(c.mb_tier.period_start)
+    .bind(c.mb_tier.previous)
+    .bind(c.mb_tier.pending)
+    .bind(c.mb_tier.reached)
+    .bind(c.mb_tier.manual_until)
+    .bind(c.mb_tier.review_at)
+    .bind(c.t_qualifying)
     .fetch_all(&mut *tx)
     .await?;
     Ok(written.into_iter().collect())

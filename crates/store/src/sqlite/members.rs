@@ -2,6 +2,8 @@
 //! visit counts rules read, and their history.
 
 use super::SqliteStore;
+use super::tiers::tier_from_row;
+use crate::codec::TIER_COLUMNS;
 use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
@@ -84,6 +86,7 @@ fn member(conn: &Connection, id: &MemberId) -> Result<Option<MemberRow>, StoreEr
         tier,
         segments: segments_from_json(&segments)?,
         plan,
+        keep_tier: false,
     };
     let mut stmt =
         conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
@@ -113,8 +116,10 @@ pub(super) fn load_state(
     member_id: &MemberId,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
-    let (balance, next_due) = conn
-        .prepare_cached("SELECT available, pending, lifetime_earned, next_due_at FROM members WHERE id = ?1")?
+    let (balance, next_due, tier) = conn
+        .prepare_cached(&format!(
+            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS} FROM members WHERE id = ?1"
+        ))?
         .query_row([member_id.as_str()], |r| {
             Ok((
                 Balance {
@@ -123,6 +128,7 @@ pub(super) fn load_state(
                     lifetime_earned: r.get(2)?,
                 },
                 r.get::<_, Option<i64>>(3)?.map(from_micros),
+                tier_from_row(r, 4)?,
             ))
         })
         .optional()?
@@ -152,6 +158,7 @@ pub(super) fn load_state(
         lots,
         lots_loaded,
         next_due_at: next_due,
+        tier,
     })
 }
 
@@ -180,8 +187,16 @@ pub(super) fn bump_visit(
 
 fn set_profile(conn: &Connection, member_id: &MemberId, p: &MemberProfile) -> Result<(), StoreError> {
     let n = conn
-        .prepare_cached("UPDATE members SET tier = ?2, segments = ?3, plan = ?4 WHERE id = ?1")?
-        .execute(params![member_id.as_str(), p.tier, keys_json(&p.segments)?, p.plan])?;
+        .prepare_cached(
+            "UPDATE members SET tier = CASE WHEN ?5 THEN tier ELSE ?2 END, segments = ?3, plan = ?4 WHERE id = ?1",
+        )?
+        .execute(params![
+            member_id.as_str(),
+            p.tier,
+            keys_json(&p.segments)?,
+            p.plan,
+            p.keep_tier
+        ])?;
     if n == 0 {
         return Err(StoreError::NotFound(Entity::Member));
     }

@@ -18,6 +18,7 @@ mod program;
 mod purchases;
 mod returns;
 mod rules;
+mod tiers;
 mod writer;
 
 use crate::StoreError;

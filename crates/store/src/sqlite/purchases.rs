@@ -6,10 +6,11 @@ use super::ledger::write_plan;
 use super::members::{bump_visit, load_state, resolve_member, visits};
 use super::partners::location_owner;
 use super::rules::{draft_counters, write_awards};
+use super::tiers::write_tier;
 use super::writer::{self, Job};
 use crate::StoreError;
 use crate::codec::{money, to_json};
-use crate::model::{MemberRef, Posted, PurchaseCmd, TransactionRow, to_micros};
+use crate::model::{MemberRef, Posted, PurchaseCmd, TransactionRow, from_micros, to_micros};
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
@@ -64,8 +65,8 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     let receipt = to_json(&d.receipt)?;
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
-             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         cmd.transaction_id.as_str(),
@@ -81,9 +82,20 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         cmd.redeem_points,
         cmd.lines_json,
         cmd.request_hash,
-        receipt
+        receipt,
+        d.tier_qualifying
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
+    if !cmd.program.tiers.levels.is_empty() {
+        write_tier(
+            conn,
+            &d.member_id,
+            &d.tier,
+            &cmd.program.tiers,
+            &d.tier_changes,
+            Some(cmd.transaction_id.as_str()),
+        )?;
+    }
     write_awards(conn, cmd.transaction_id.as_str(), &d.granted)?;
     bump_visit(conn, &d.member_id, &cmd.partner.id, cmd.occurred_at)?;
     Ok(Posted {
@@ -97,20 +109,25 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (String, String, String, String),
         (i64, String),
         (i64, i64, i64, i64, i64, String),
+        (i64, i64),
     );
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
-                    returned_amount, points_reversed, points_refunded, receipt FROM transactions WHERE id = ?1",
+                    returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at
+             FROM transactions WHERE id = ?1",
         )?        .query_row([id.as_str()], |r| {
             Ok((
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get(4)?, r.get(5)?),
                 (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
+                (r.get(12)?, r.get(13)?),
             ))
         })
         .optional()?;
-    let Some(((id, partner_id, member_id, external_id), (amount, currency), rest)) = row else {
+    let Some(((id, partner_id, member_id, external_id), (amount, currency), rest, (tier_qualifying, recorded_at))) =
+        row
+    else {
         return Ok(None);
     };
     let (points_earned, points_redeemed, returned_amount, points_reversed, points_refunded, receipt_json) = rest;
@@ -126,6 +143,8 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         points_reversed,
         points_refunded,
         receipt_json,
+        tier_qualifying,
+        recorded_at: from_micros(recorded_at),
     }))
 }
 

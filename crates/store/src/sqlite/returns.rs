@@ -8,6 +8,7 @@ use super::members::load_state;
 use super::partners::partner;
 use super::purchases::transaction;
 use super::rules::{reverse_awards, saved_awards};
+use super::tiers::write_tier;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
@@ -74,6 +75,9 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
     ])?;
     write_plan(conn, &txn.member_id, &d.plan, cmd.now)?;
     reverse_awards(conn, &txn.id, &d.award_reversals)?;
+    if let Some(tier) = &d.tier {
+        write_tier(conn, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None)?;
+    }
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,

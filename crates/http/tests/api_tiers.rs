@@ -1,0 +1,248 @@
+//! Tiers through the real HTTP server, on SQLite and PostgreSQL: the worked example of
+//! docs/PROGRAMMES.md (up at once, kept through the next year, one level down at a
+//! review), the crossing sale under concurrency, levels by hand, who may see and set what.
+mod common;
+
+use common::{ADMIN, App, apps};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
+
+fn ladder() -> Value {
+    json!({"basis": "qualifying_points", "period": "calendar_year", "grace_days": 30, "levels": [
+        {"code": "silver", "name": "Silver", "threshold": 1000, "multiplier": "1"},
+        {"code": "gold", "name": "Gold", "threshold": 5000, "multiplier": "1.5", "perks": ["Late checkout"]},
+        {"code": "platinum", "name": "Platinum", "threshold": 15000, "multiplier": "2"}
+    ]})
+}
+
+fn now(app: &App) -> String {
+    Timestamp::from_microsecond(app.clock.load(Ordering::SeqCst))
+        .unwrap()
+        .to_string()
+}
+
+async fn sale(app: &App, key: &str, member: &str, receipt: &str, euros: i64) -> Value {
+    app.ok(
+        "POST",
+        "/v1/transactions",
+        key,
+        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": now(app),
+               "total": {"amount": euros * 100, "currency": "EUR"}}),
+    )
+    .await
+}
+
+async fn tier(app: &App, member: &str, key: &str) -> Value {
+    app.ok("GET", &format!("/v1/members/{member}/tier"), key, Value::Null)
+        .await
+}
+
+async fn review(app: &App) -> Value {
+    app.ok("POST", "/v1/expiry-runs", ADMIN, Value::Null).await
+}
+
+/// Moves the clock to `at`.
+fn set_clock(app: &App, at: &str) {
+    let t: Timestamp = at.parse().unwrap();
+    app.clock.store(t.as_microsecond(), Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn the_worked_example_holds_through_the_api() {
+    for app in apps().await {
+        app.ok("PUT", "/v1/tiers", ADMIN, ladder()).await;
+        let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
+        let jana = app.member("+420601111222").await;
+        // 4,950 qualifying points: Silver, reached at once.
+        let first = sale(&app, &till, &jana, "r-1", 4950).await;
+        assert_eq!(first["tier_change"]["to"], "silver", "{}: {first}", app.backend);
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("silver"), Some(4950))
+        );
+        assert_eq!(
+            (t["next"]["code"].as_str(), t["next"]["missing"].as_i64()),
+            (Some("gold"), Some(50))
+        );
+        // EUR 100: 5,050, Gold at once; this sale earns 100 (Silver is 1×).
+        let crossing = sale(&app, &till, &jana, "r-2", 100).await;
+        assert_eq!(crossing["points_earned"], 100, "{}: {crossing}", app.backend);
+        assert_eq!(crossing["tier_change"]["from"], "silver");
+        assert_eq!(crossing["tier_change"]["to"], "gold");
+        // The next EUR 100 earns 150, the tier's 50 on a line of its own.
+        let next = sale(&app, &till, &jana, "r-3", 100).await;
+        assert_eq!(next["points_earned"], 150, "{}: {next}", app.backend);
+        assert!(next.get("tier_change").is_none());
+        let line = next["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rule"] == "tier")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (line["points"].as_i64(), line["reason"].as_str()),
+            (Some(50), Some("Gold: 1.5× base points"))
+        );
+        // She returns the crossing purchase: its 100 come off qualifying, Gold stays.
+        let txn = crossing["id"].as_str().unwrap();
+        app.ok(
+            "POST",
+            &format!("/v1/transactions/{txn}/returns"),
+            &till,
+            json!({"external_id": "ret-1", "amount": {"amount": 10000, "currency": "EUR"}}),
+        )
+        .await;
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("gold"), Some(5050))
+        );
+        assert_eq!(t["review"]["keeps"], "gold", "{}: {t}", app.backend);
+        // The review of 2026 on 31 January 2027 keeps Gold (reached in 2026).
+        set_clock(&app, "2027-02-01T09:00:00Z");
+        review(&app).await;
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!(t["level"]["code"], "gold", "{}: {t}", app.backend);
+        assert_eq!(t["qualifying"], 0);
+        // 400 points in 2027; the review of 2027 takes her one level down: Silver, not none.
+        sale(&app, &till, &jana, "r-4", 400).await;
+        set_clock(&app, "2028-02-01T09:00:00Z");
+        let run = review(&app).await;
+        assert!(run["tiers_reviewed"].as_u64().unwrap() >= 1, "{}: {run}", app.backend);
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!(t["level"]["code"], "silver", "{}: {t}", app.backend);
+        let history = t["history"].as_array().unwrap();
+        assert_eq!(history[0]["kind"], "review");
+        assert_eq!(
+            (history[0]["from"].as_str(), history[0]["to"].as_str()),
+            (Some("gold"), Some("silver"))
+        );
+        assert!(history[0]["reason"].as_str().unwrap().contains("400 qualifying points"));
+        assert_eq!(history[1]["kind"], "upgrade");
+        assert!(history[1]["transaction_id"].is_string());
+        app.entries().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_sales_across_a_threshold_upgrade_once() {
+    for app in apps().await {
+        app.ok("PUT", "/v1/tiers", ADMIN, ladder()).await;
+        let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
+        let m = app.member("+420601111333").await;
+        sale(&app, &till, &m, "c-0", 4900).await;
+        let sales = (0..6).map(|i| {
+            let (app, till, m) = (&app, till.clone(), m.clone());
+            async move { sale(app, &till, &m, &format!("c-{}", i + 1), 50).await }
+        });
+        let answers = futures::future::join_all(sales).await;
+        let upgrades = answers.iter().filter(|a| a["tier_change"]["to"] == "gold").count();
+        assert_eq!(upgrades, 1, "{}: {answers:?}", app.backend);
+        let t = tier(&app, &m, ADMIN).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("gold"), Some(5200))
+        );
+        let ups = t["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["to"] == "gold")
+            .count();
+        assert_eq!(ups, 1);
+    }
+}
+
+#[tokio::test]
+async fn levels_by_hand_and_who_may_do_what() {
+    for app in apps().await {
+        let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
+        let m = app.member("+420601111444").await;
+        // No ladder yet: tiers off, a level by hand is refused, PATCH still sets a tier.
+        let t = tier(&app, &m, ADMIN).await;
+        assert_eq!(t["enabled"], false);
+        let manual = json!({"code": "gold", "until": "2027-01-31T00:00:00Z", "reason": "goodwill"});
+        app.refused(
+            "PUT",
+            &format!("/v1/members/{m}/tier"),
+            Some(ADMIN),
+            Some(manual.clone()),
+            422,
+            "tiers_off",
+        )
+        .await;
+        app.refused("PUT", "/v1/tiers", Some(&till), Some(ladder()), 403, "forbidden")
+            .await;
+        let mut bad = ladder();
+        bad["levels"][1]["threshold"] = json!(900);
+        app.refused("PUT", "/v1/tiers", Some(ADMIN), Some(bad), 422, "invalid_field")
+            .await;
+        app.ok("PUT", "/v1/tiers", ADMIN, ladder()).await;
+        assert_eq!(
+            app.ok("GET", "/v1/tiers", &till, Value::Null).await["levels"][1]["multiplier"],
+            "1.5"
+        );
+        // With a ladder, the tier is computed: PATCH may not set it, and keeps it.
+        app.refused(
+            "PATCH",
+            &format!("/v1/members/{m}"),
+            Some(ADMIN),
+            Some(json!({"tier": "gold", "segments": []})),
+            422,
+            "tier_is_computed",
+        )
+        .await;
+        app.refused(
+            "PUT",
+            &format!("/v1/members/{m}/tier"),
+            Some(&till),
+            Some(manual.clone()),
+            403,
+            "forbidden",
+        )
+        .await;
+        let t = app.ok("PUT", &format!("/v1/members/{m}/tier"), ADMIN, manual).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["manual_until"].as_str()),
+            (Some("gold"), Some("2027-01-31T00:00:00Z"))
+        );
+        app.ok(
+            "PATCH",
+            &format!("/v1/members/{m}"),
+            ADMIN,
+            json!({"segments": ["vip"]}),
+        )
+        .await;
+        // Gold by hand earns Gold's bonus; the partner sees the level, not the sales
+        // behind the history.
+        let s = sale(&app, &till, &m, "h-1", 100).await;
+        assert_eq!(s["points_earned"], 150, "{}: {s}", app.backend);
+        let seen = tier(&app, &m, &till).await;
+        assert_eq!(seen["level"]["code"], "gold");
+        assert!(
+            seen["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h.get("transaction_id").is_none())
+        );
+        // After the date the computed level (Silver from 100? none: under 1,000) applies.
+        set_clock(&app, "2027-01-31T00:00:01Z");
+        review(&app).await;
+        let t = tier(&app, &m, ADMIN).await;
+        assert!(t.get("level").is_none(), "{}: {t}", app.backend);
+        assert_eq!(t["history"][0]["kind"], "manual_ended");
+        app.refused(
+            "PUT",
+            &format!("/v1/members/{m}/tier"),
+            Some(ADMIN),
+            Some(json!({"code": "diamond", "until": "2028-01-01T00:00:00Z", "reason": "x"})),
+            422,
+            "invalid_field",
+        )
+        .await;
+    }
+}

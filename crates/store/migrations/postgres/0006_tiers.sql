@@ -1,0 +1,28 @@
+-- Tiers that Tally computes. The ladder is kept with the programme (JSON, checked when
+-- saved). A member's standing lives on the member's row, next to the balances a sale
+-- writes anyway: `tier` stays the level in force (what rules read), `tier_earned` the
+-- computed one underneath a level set by hand. `tier_review_at` is when the standing
+-- next changes with time alone, for the scheduled review.
+ALTER TABLE program ADD COLUMN tiers TEXT;
+ALTER TABLE members ADD COLUMN tier_earned TEXT;
+ALTER TABLE members ADD COLUMN tier_qualifying BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN tier_period_start BIGINT;
+ALTER TABLE members ADD COLUMN tier_previous_qualifying BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN tier_review_pending BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE members ADD COLUMN tier_reached_at BIGINT;
+ALTER TABLE members ADD COLUMN tier_manual_until BIGINT;
+ALTER TABLE members ADD COLUMN tier_review_at BIGINT;
+CREATE INDEX members_tier_review ON members (tier_review_at) WHERE tier_review_at IS NOT NULL;
+-- What a sale added to its member's qualifying count, so a return takes back its share.
+ALTER TABLE transactions ADD COLUMN tier_qualifying BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE tier_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    member_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    from_tier TEXT,
+    to_tier TEXT,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    transaction_id TEXT
+);
+CREATE INDEX tier_changes_member ON tier_changes (member_id, id);

@@ -1,0 +1,195 @@
+//! Tiers on PostgreSQL: a member's standing on the member's row (written with the sale,
+//! in the same update as the balances), the history of changes, the scheduled review,
+//! and a level set by hand.
+
+use super::PgStore;
+use crate::codec::{TIER_COLUMNS, tier_state};
+use crate::model::{ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
+use crate::{Entity, StoreError};
+use jiff::Timestamp;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use std::sync::Arc;
+use tally_domain::ids::{Id, MemberId};
+use tally_domain::tiers::{TierChange, TierLadder, TierState};
+
+/// Reads the tier columns of a row whose first of them is column `at`.
+pub(super) fn tier_from_row(r: &PgRow, at: usize) -> Result<TierState, StoreError> {
+    Ok(tier_state(
+        r.try_get(at)?,
+        r.try_get(at + 1)?,
+        r.try_get(at + 2)?,
+        r.try_get(at + 3)?,
+        r.try_get(at + 4)?,
+        r.try_get(at + 5)?,
+        r.try_get(at + 6)?,
+        r.try_get(at + 7)?,
+        r.try_get(at + 8)?,
+    ))
+}
+
+async fn read_tier(conn: &mut PgConnection, member_id: &MemberId, lock: bool) -> Result<TierState, StoreError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(&format!("SELECT {TIER_COLUMNS} FROM members WHERE id = $1{lock}"))
+        .bind(member_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Member))?;
+    tier_from_row(&row, 0)
+}
+
+/// The tier columns a member update writes, one array each, for members `0..n`.
+#[derive(Default)]
+pub(super) struct TierColumns {
+    pub effective: Vec<Option<String>>,
+    pub earned: Vec<Option<String>>,
+    pub qualifying: Vec<i64>,
+    pub period_start: Vec<Option<i64>>,
+    pub previous: Vec<i64>,
+    pub pending: Vec<bool>,
+    pub reached: Vec<Option<i64>>,
+    pub manual_until: Vec<Option<i64>>,
+    pub review_at: Vec<Option<i64>>,
+}
+
+impl TierColumns {
+    pub fn push(&mut self, s: &TierState, ladder: &TierLadder) {
+        self.effective.push(s.effective.clone());
+        self.earned.push(s.earned.clone());
+        self.qualifying.push(s.qualifying);
+        self.period_start.push(s.period_start.map(to_micros));
+        self.previous.push(s.previous_qualifying);
+        self.pending.push(s.review_pending);
+        self.reached.push(s.reached_at.map(to_micros));
+        self.manual_until.push(s.manual_until.map(to_micros));
+        self.review_at.push(s.next_review_at(ladder).map(to_micros));
+    }
+}
+
+/// Writes a member's standing and its changes (`transaction_id`: the sale that caused
+/// them, if one did).
+pub(super) async fn write_tier(
+    conn: &mut PgConnection,
+    member_id: &MemberId,
+    state: &TierState,
+    ladder: &TierLadder,
+    changes: &[TierChange],
+    transaction_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE members SET tier = $2, tier_earned = $3, tier_qualifying = $4, tier_period_start = $5,
+             tier_previous_qualifying = $6, tier_review_pending = $7, tier_reached_at = $8, tier_manual_until = $9,
+             tier_review_at = $10
+         WHERE id = $1",
+    )
+    .bind(member_id.as_str())
+    .bind(&state.effective)
+    .bind(&state.earned)
+    .bind(state.qualifying)
+    .bind(state.period_start.map(to_micros))
+    .bind(state.previous_qualifying)
+    .bind(state.review_pending)
+    .bind(state.reached_at.map(to_micros))
+    .bind(state.manual_until.map(to_micros))
+    .bind(state.next_review_at(ladder).map(to_micros))
+    .execute(&mut *conn)
+    .await?;
+    let members = vec![member_id.to_string(); changes.len()];
+    let transactions = vec![transaction_id.map(str::to_string); changes.len()];
+    write_changes(conn, &members, changes, &transactions).await
+}
+
+/// Appends tier changes to the history: `changes[k]` of member `members[k]`, caused by
+/// sale `transactions[k]` if any.
+pub(super) async fn write_changes(
+    conn: &mut PgConnection,
+    members: &[String],
+    changes: &[TierChange],
+    transactions: &[Option<String>],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO tier_changes (member_id, at, from_tier, to_tier, kind, reason, transaction_id)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+    )
+    .bind(members)
+    .bind(changes.iter().map(|c| to_micros(c.at)).collect::<Vec<i64>>())
+    .bind(changes.iter().map(|c| c.from.clone()).collect::<Vec<Option<String>>>())
+    .bind(changes.iter().map(|c| c.to.clone()).collect::<Vec<Option<String>>>())
+    .bind(changes.iter().map(|c| c.kind.as_str()).collect::<Vec<&str>>())
+    .bind(changes.iter().map(|c| c.reason.as_str()).collect::<Vec<&str>>())
+    .bind(transactions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn history(conn: &mut PgConnection, member_id: &MemberId) -> Result<Vec<TierChangeRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT at, from_tier, to_tier, kind, reason, transaction_id FROM tier_changes
+         WHERE member_id = $1 ORDER BY id DESC LIMIT 100",
+    )
+    .bind(member_id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TierChangeRow {
+                at: from_micros(r.try_get(0)?),
+                from: r.try_get(1)?,
+                to: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                reason: r.try_get(4)?,
+                transaction_id: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+impl PgStore {
+    /// Brings up to date every member whose standing changes with time by `now` (at
+    /// most `limit`), each in a transaction of its own; answers how many.
+    pub async fn review_tiers(&self, ladder: Arc<TierLadder>, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM members WHERE tier_review_at <= $1 ORDER BY tier_review_at LIMIT $2")
+                .bind(to_micros(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        for id in &ids {
+            let id = MemberId::from_stored(id.clone());
+            let mut tx = self.pool.begin().await?;
+            let mut state = read_tier(&mut tx, &id, true).await?;
+            let changes = state.roll(&ladder, now);
+            write_tier(&mut tx, &id, &state, &ladder, &changes, None).await?;
+            tx.commit().await?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(MemberTierRow {
+            state: read_tier(&mut conn, &member_id, false).await?,
+            history: history(&mut conn, &member_id).await?,
+        })
+    }
+
+    pub async fn set_member_tier(
+        &self,
+        member_id: MemberId,
+        ladder: Arc<TierLadder>,
+        manual: ManualTier,
+        now: Timestamp,
+    ) -> Result<MemberTierRow, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut state = read_tier(&mut tx, &member_id, true).await?;
+        let changes = state.set_manual(&ladder, manual.code.as_deref(), manual.until, &manual.reason, now)?;
+        write_tier(&mut tx, &member_id, &state, &ladder, &changes, None).await?;
+        let history = history(&mut tx, &member_id).await?;
+        tx.commit().await?;
+        Ok(MemberTierRow { state, history })
+    }
+}

@@ -1,0 +1,150 @@
+//! Tiers on SQLite: a member's standing on the member's row (written with the sale, in
+//! the same row as the balances), the history of changes, the scheduled review, and a
+//! level set by hand.
+
+use super::SqliteStore;
+use crate::codec::{TIER_COLUMNS, tier_state};
+use crate::model::{ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
+use crate::{Entity, StoreError};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::Arc;
+use tally_domain::DomainError;
+use tally_domain::ids::{Id, MemberId};
+use tally_domain::tiers::{TierChange, TierLadder, TierState};
+
+/// Reads the tier columns of a row whose first of them is column `at`.
+pub(super) fn tier_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<TierState> {
+    Ok(tier_state(
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get::<_, i64>(at + 5)? != 0,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+        r.get(at + 8)?,
+    ))
+}
+
+fn read_tier(conn: &Connection, member_id: &MemberId) -> Result<TierState, StoreError> {
+    conn.prepare_cached(&format!("SELECT {TIER_COLUMNS} FROM members WHERE id = ?1"))?
+        .query_row([member_id.as_str()], |r| tier_from_row(r, 0))
+        .optional()?
+        .ok_or(StoreError::NotFound(Entity::Member))
+}
+
+/// Writes a member's standing and its changes (`transaction_id`: the sale that caused
+/// them, if one did).
+pub(super) fn write_tier(
+    conn: &Connection,
+    member_id: &MemberId,
+    state: &TierState,
+    ladder: &TierLadder,
+    changes: &[TierChange],
+    transaction_id: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE members SET tier = ?2, tier_earned = ?3, tier_qualifying = ?4, tier_period_start = ?5,
+             tier_previous_qualifying = ?6, tier_review_pending = ?7, tier_reached_at = ?8, tier_manual_until = ?9,
+             tier_review_at = ?10
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        member_id.as_str(),
+        state.effective,
+        state.earned,
+        state.qualifying,
+        state.period_start.map(to_micros),
+        state.previous_qualifying,
+        i64::from(state.review_pending),
+        state.reached_at.map(to_micros),
+        state.manual_until.map(to_micros),
+        state.next_review_at(ladder).map(to_micros),
+    ])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO tier_changes (member_id, at, from_tier, to_tier, kind, reason, transaction_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for c in changes {
+        insert.execute(params![
+            member_id.as_str(),
+            to_micros(c.at),
+            c.from,
+            c.to,
+            c.kind.as_str(),
+            c.reason,
+            transaction_id
+        ])?;
+    }
+    Ok(())
+}
+
+/// Brings up to date every member whose standing changes with time by `now` (at most
+/// `limit`); answers how many.
+fn review_due(conn: &Connection, ladder: &TierLadder, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+    let ids: Vec<MemberId> = conn
+        .prepare_cached("SELECT id FROM members WHERE tier_review_at <= ?1 ORDER BY tier_review_at LIMIT ?2")?
+        .query_map(params![to_micros(now), limit], |r| r.get(0).map(MemberId::from_stored))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        let mut state = read_tier(conn, id)?;
+        let changes = state.roll(ladder, now);
+        write_tier(conn, id, &state, ladder, &changes, None)?;
+    }
+    Ok(ids.len() as u64)
+}
+
+fn history(conn: &Connection, member_id: &MemberId) -> Result<Vec<TierChangeRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, from_tier, to_tier, kind, reason, transaction_id FROM tier_changes
+         WHERE member_id = ?1 ORDER BY id DESC LIMIT 100",
+    )?;
+    let rows = stmt.query_map([member_id.as_str()], |r| {
+        Ok(TierChangeRow {
+            at: from_micros(r.get(0)?),
+            from: r.get(1)?,
+            to: r.get(2)?,
+            kind: r.get(3)?,
+            reason: r.get(4)?,
+            transaction_id: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn member_tier(conn: &Connection, member_id: &MemberId) -> Result<MemberTierRow, StoreError> {
+    Ok(MemberTierRow {
+        state: read_tier(conn, member_id)?,
+        history: history(conn, member_id)?,
+    })
+}
+
+impl SqliteStore {
+    pub async fn review_tiers(&self, ladder: Arc<TierLadder>, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.write(move |c| review_due(c, &ladder, now, limit)).await
+    }
+
+    pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
+        self.read(move |c| member_tier(c, &member_id)).await
+    }
+
+    pub async fn set_member_tier(
+        &self,
+        member_id: MemberId,
+        ladder: Arc<TierLadder>,
+        manual: ManualTier,
+        now: Timestamp,
+    ) -> Result<MemberTierRow, StoreError> {
+        self.write(move |c| {
+            let mut state = read_tier(c, &member_id)?;
+            let changes: Vec<TierChange> = state
+                .set_manual(&ladder, manual.code.as_deref(), manual.until, &manual.reason, now)
+                .map_err(|e: DomainError| StoreError::from(e))?;
+            write_tier(c, &member_id, &state, &ladder, &changes, None)?;
+            member_tier(c, &member_id)
+        })
+        .await
+    }
+}
