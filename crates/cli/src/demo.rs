@@ -95,6 +95,19 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         json!({"rates": {"USD": "1.08", "CZK": "25.2", "GBP": "0.85"}}),
     )
     .await?;
+    // The tier ladder (docs/PROGRAMMES.md), scaled to the demo's half year of sales:
+    // members climb it as they buy.
+    api.expect(
+        Method::PUT,
+        "/v1/tiers",
+        admin,
+        json!({"basis": "qualifying_points", "period": "calendar_year", "grace_days": 30, "levels": [
+            {"code": "silver", "name": "Silver", "threshold": 500, "multiplier": "1", "perks": ["Birthday bonus"]},
+            {"code": "gold", "name": "Gold", "threshold": 2500, "multiplier": "1.25", "perks": ["Late checkout at the hotel"]},
+            {"code": "platinum", "name": "Platinum", "threshold": 10000, "multiplier": "1.5", "perks": ["Suite upgrade when free"]}
+        ]}),
+    )
+    .await?;
     let specs = [
         (
             "Harborview Hotel San Diego",
@@ -238,11 +251,13 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             .await?;
         }
         if i % 10 == 0 {
+            // A welcome offer: Gold by hand for a year; the computed level applies after.
+            let until = (start + SignedDuration::from_hours(24 * 365)).to_string();
             api.expect(
-                Method::PATCH,
-                &format!("/v1/members/{member_id}"),
+                Method::PUT,
+                &format!("/v1/members/{member_id}/tier"),
                 admin,
-                json!({"tier": "gold"}),
+                json!({"code": "gold", "until": until, "reason": "Welcome offer: Gold for the first year"}),
             )
             .await?;
         }
