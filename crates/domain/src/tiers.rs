@@ -155,12 +155,17 @@ impl TierLadder {
                 ));
             }
             l.multiplier = l.multiplier.normalize();
-            if l.perks.len() > 10 || l.perks.iter().any(|p| p.trim().is_empty() || p.chars().count() > 200) {
+            if l.perks.len() > 10 {
                 return Err(DomainError::invalid(
                     "levels",
-                    format!("level {}: at most 10 perks of 1 to 200 characters", i + 1),
+                    format!("level {}: at most 10 perks", i + 1),
                 ));
             }
+            l.perks = l
+                .perks
+                .iter()
+                .map(|p| crate::identity::parse_label("perks", p, 200))
+                .collect::<Result<_, _>>()?;
         }
         let mut codes: Vec<&str> = self.levels.iter().map(|l| l.code.as_str()).collect();
         codes.sort_unstable();
@@ -210,10 +215,15 @@ impl TierLadder {
         match self.period {
             TierPeriod::CalendarYear => add_years(start, 1),
             TierPeriod::Rolling12Months => {
-                let next = add_years(start, 1);
-                // Anniversaries are counted from the anchor (29 February joins stay on
-                // 28 February or 1 March as the calendar allows).
-                self.period_start(anchor, next).max(next)
+                // Counted in whole years from the anchor, so a 29 February join keeps its
+                // anniversary (28 February in other years, 29 February in leap years).
+                let years =
+                    i64::from(start.to_zoned(TimeZone::UTC).year()) - i64::from(anchor.to_zoned(TimeZone::UTC).year());
+                let mut end = add_years(anchor, years.max(0) + 1);
+                if end <= start {
+                    end = add_years(anchor, years.max(0) + 2);
+                }
+                end
             }
         }
     }
@@ -358,7 +368,11 @@ impl TierState {
             return out;
         }
         let current = ladder.period_start(self.anchor, now);
-        let mut start = self.period_start.unwrap_or(current);
+        // The stored start, on the ladder's own boundaries (they move when the operator
+        // changes the kind of period).
+        let mut start = self
+            .period_start
+            .map_or(current, |s| ladder.period_start(self.anchor, s).min(current));
         // Periods that ended since: each pending review is due (a period is longer than
         // the longest grace), and each ended period becomes the one to review next.
         let mut steps = 0;
@@ -438,6 +452,11 @@ impl TierState {
         self.qualifying = self.qualifying.saturating_add(qualifying);
         let held = ladder.index_of(self.earned.as_deref());
         let reached = ladder.reached(self.qualifying);
+        if reached.is_some() && reached == held {
+            // Reaching the level held again (say in the grace days) keeps it through the
+            // next period, as reaching it the first time does.
+            self.reached_at = Some(now);
+        }
         if reached > held {
             let level = &ladder.levels[reached.expect("reached is above held")];
             self.earned = Some(level.code.clone());

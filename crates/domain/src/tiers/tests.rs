@@ -203,3 +203,45 @@ fn spend_qualifies_in_minor_units_and_the_tier_bonus_never_qualifies() {
     ladder.basis = TierBasis::QualifyingSpend;
     assert_eq!(qualifying_of(&ladder, 150, 10_000), 10_000);
 }
+
+#[test]
+fn a_29_february_join_keeps_its_anniversary_and_its_grace() {
+    let mut ladder = example_ladder();
+    ladder.period = TierPeriod::Rolling12Months;
+    let anchor = at("2024-02-29T10:00:00Z");
+    assert_eq!(
+        ladder.period_end(anchor, at("2027-02-28T10:00:00Z")),
+        at("2028-02-29T10:00:00Z")
+    );
+    let mut s = TierState {
+        anchor,
+        ..TierState::default()
+    };
+    s.roll(&ladder, at("2027-06-01T00:00:00Z"));
+    assert_eq!(s.period_start, Some(at("2027-02-28T10:00:00Z")));
+    s.count(&ladder, 6000, at("2027-06-01T00:00:00Z"));
+    // On the anniversary the new year starts; the review waits for the grace days.
+    assert!(s.roll(&ladder, at("2028-02-29T12:00:00Z")).is_empty());
+    assert_eq!(s.period_start, Some(at("2028-02-29T10:00:00Z")));
+    assert!(s.review_pending);
+    assert_eq!(s.previous_qualifying, 6000);
+    assert!(s.next_review_at(&ladder).unwrap() > at("2028-02-29T12:00:00Z"));
+}
+
+#[test]
+fn a_level_won_back_in_the_grace_days_is_kept() {
+    let ladder = example_ladder();
+    let mut s = TierState {
+        effective: Some("gold".into()),
+        earned: Some("gold".into()),
+        qualifying: 0,
+        period_start: Some(at("2026-01-01T00:00:00Z")),
+        reached_at: Some(at("2025-03-01T00:00:00Z")),
+        anchor: at("2020-01-01T00:00:00Z"),
+        ..TierState::default()
+    };
+    s.roll(&ladder, at("2027-01-10T00:00:00Z"));
+    s.count(&ladder, 5000, at("2027-01-10T00:00:00Z"));
+    assert!(s.roll(&ladder, at("2027-02-01T00:00:00Z")).is_empty());
+    assert_eq!(s.effective.as_deref(), Some("gold"));
+}

@@ -39,12 +39,7 @@ fn multiplier_schema() -> utoipa::openapi::schema::Object {
 }
 
 fn perk_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .min_length(Some(1))
-        .max_length(Some(200))
-        .pattern(Some(r"\S"))
-        .build()
+    crate::schema::field::label::<200>()
 }
 
 /// One level, from the lowest to the highest.
@@ -131,6 +126,26 @@ pub async fn put_tiers(
     let b = body.value;
     let mut levels = Vec::with_capacity(b.levels.len());
     for (i, l) in b.levels.into_iter().enumerate() {
+        let plain = l
+            .multiplier
+            .split_once('.')
+            .map_or((l.multiplier.as_str(), ""), |(a, b)| (a, b));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let well_formed = matches!(plain.0.len(), 1 | 2)
+            && !plain.0.starts_with('0')
+            && digits(plain.0)
+            && plain.1.len() <= 2
+            && digits(plain.1)
+            && (!l.multiplier.contains('.') || !plain.1.is_empty());
+        if !well_formed {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!(
+                    "levels: level {}: multiplier must be 1 to 10 with at most two decimals, as \"1.5\"",
+                    i + 1
+                ),
+            ));
+        }
         let multiplier = l.multiplier.parse().map_err(|_| {
             ApiError::invalid(
                 "invalid_field",
@@ -294,9 +309,12 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
         period_end: end.to_string(),
         next,
         review,
+        // The history's reasons name coalition-wide totals and the operator's notes: the
+        // operator's to read.
         history: row
             .history
             .into_iter()
+            .filter(|_| operator)
             .map(|h| TierChangeItem {
                 at: h.at.to_string(),
                 from: h.from,
