@@ -379,7 +379,9 @@ impl TierState {
         while start < current && steps < 200 {
             steps += 1;
             if self.review_pending {
-                self.review(ladder, start, now, &mut out);
+                // Stamped with the day it fell due, not the day it was caught up on.
+                let due = ladder.review_at(start).min(now);
+                self.review(ladder, start, due, &mut out);
             }
             self.previous_qualifying = self.qualifying;
             self.qualifying = 0;
@@ -393,8 +395,8 @@ impl TierState {
             self.previous_qualifying = 0;
         }
         self.period_start = Some(start);
-        if self.review_pending && self.period_start.is_some_and(|s| ladder.review_at(s) <= now) {
-            self.review(ladder, start, now, &mut out);
+        if self.review_pending && ladder.review_at(start) <= now {
+            self.review(ladder, start, ladder.review_at(start), &mut out);
         }
         if self.manual_until.is_some_and(|u| u <= now) {
             self.manual_until = None;
@@ -402,6 +404,16 @@ impl TierState {
                 now,
                 TierChangeKind::ManualEnded,
                 "the level set by hand ended".into(),
+                &mut out,
+            );
+        }
+        if self.manual_until.is_none() && self.effective != self.earned {
+            // A tier typed in before the programme had a ladder gives way to the
+            // computed one.
+            self.set_effective(
+                now,
+                TierChangeKind::Review,
+                "the tier is computed from the programme's ladder".into(),
                 &mut out,
             );
         }
@@ -462,11 +474,10 @@ impl TierState {
             self.earned = Some(level.code.clone());
             self.reached_at = Some(now);
             let reason = format!(
-                "{} {} this period reach {} (from {})",
-                self.qualifying,
-                unit(ladder),
+                "reached {}: {} {} this period",
                 level.name,
-                level.threshold
+                level.threshold,
+                unit(ladder)
             );
             self.set_effective(now, TierChangeKind::Upgrade, reason, &mut out);
         }
@@ -507,16 +518,16 @@ impl TierState {
                     return Err(DomainError::invalid("until", "must be in the future"));
                 }
                 self.manual_until = Some(until);
-                if self.effective.as_deref() != Some(c) {
-                    out.push(TierChange {
-                        at: now,
-                        from: self.effective.clone(),
-                        to: Some(c.to_string()),
-                        kind: TierChangeKind::Manual,
-                        reason: reason.to_string(),
-                    });
-                    self.effective = Some(c.to_string());
-                }
+                // Recorded even when the level stays: the history keeps the reason and
+                // the date.
+                out.push(TierChange {
+                    at: now,
+                    from: self.effective.clone(),
+                    to: Some(c.to_string()),
+                    kind: TierChangeKind::Manual,
+                    reason: format!("{reason} (until {})", until.to_zoned(TimeZone::UTC).date()),
+                });
+                self.effective = Some(c.to_string());
             }
             None => {
                 self.manual_until = None;

@@ -161,6 +161,15 @@ async fn levels_by_hand_and_who_may_do_what() {
     for app in apps().await {
         let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
         let m = app.member("+420601111444").await;
+        // A tier typed in before there was a ladder gives way to the computed one.
+        let legacy = app.member("+420601111555").await;
+        app.ok(
+            "PATCH",
+            &format!("/v1/members/{legacy}"),
+            ADMIN,
+            json!({"tier": "VIP Plus", "segments": []}),
+        )
+        .await;
         // No ladder yet: tiers off, a level by hand is refused, PATCH still sets a tier.
         let t = tier(&app, &m, ADMIN).await;
         assert_eq!(t["enabled"], false);
@@ -185,6 +194,16 @@ async fn levels_by_hand_and_who_may_do_what() {
             app.ok("GET", "/v1/tiers", &till, Value::Null).await["levels"][1]["multiplier"],
             "1.5"
         );
+        for bad in ["01.5", "+2", "1.500", "1.", "1_5"] {
+            let mut l = ladder();
+            l["levels"][1]["multiplier"] = json!(bad);
+            app.refused("PUT", "/v1/tiers", Some(ADMIN), Some(l), 422, "invalid_field")
+                .await;
+        }
+        assert!(review(&app).await["tiers_reviewed"].as_u64().unwrap() >= 1);
+        let t = tier(&app, &legacy, ADMIN).await;
+        assert!(t.get("level").is_none(), "{}: {t}", app.backend);
+        assert_eq!(t["history"][0]["from"], "VIP Plus");
         // With a ladder, the tier is computed: PATCH may not set it, and keeps it.
         app.refused(
             "PATCH",
@@ -222,12 +241,14 @@ async fn levels_by_hand_and_who_may_do_what() {
         assert_eq!(s["points_earned"], 150, "{}: {s}", app.backend);
         let seen = tier(&app, &m, &till).await;
         assert_eq!(seen["level"]["code"], "gold");
-        assert!(
-            seen["history"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|h| h.get("transaction_id").is_none())
+        for coalition_wide in ["qualifying", "next", "review"] {
+            assert!(seen.get(coalition_wide).is_none(), "{}: {seen}", app.backend);
+        }
+        assert_eq!(seen["history"], json!([]));
+        let full = tier(&app, &m, ADMIN).await;
+        assert_eq!(
+            (full["qualifying"].as_i64(), full["history"][0]["kind"].as_str()),
+            (Some(100), Some("manual"))
         );
         // After the date the computed level (Silver from 100? none: under 1,000) applies.
         set_clock(&app, "2027-01-31T00:00:01Z");

@@ -303,6 +303,12 @@ impl Store {
         dispatch!(self, s => s.review_tiers(ladder, now, limit).await)
     }
 
+    /// After the ladder changed: every member with a standing is due for the scheduled
+    /// tier review.
+    pub async fn mark_tier_reviews(&self, now: Timestamp) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.mark_tier_reviews(now).await)
+    }
+
     /// A member's tier standing as stored, and its history (newest first).
     pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
         dispatch!(self, s => s.member_tier(member_id).await)

@@ -136,7 +136,7 @@ fn apply_tier(
     let spend_minor = (valuation.earning_amount * scale)
         .round_dp_with_strategy(0, RoundingStrategy::ToZero)
         .to_i64()
-        .unwrap_or(0);
+        .unwrap_or(i64::MAX);
     let qualifying = qualifying_of(ladder, without_tier, spend_minor);
     changes.extend(tier.count(ladder, qualifying, cmd.now));
     Ok((tier, qualifying, changes))

@@ -412,7 +412,8 @@ pub async fn list_activity(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
-    /// The member's tier (`gold`); null clears it.
+    /// The member's tier (`gold`); null clears it. With a tier ladder the tier is computed:
+    /// give none (it is kept), or get `422 tier_is_computed`.
     #[serde(default)]
     #[schema(schema_with = crate::schema::field::nullable_label::<64>)]
     pub tier: Option<String>,

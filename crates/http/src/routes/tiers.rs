@@ -115,8 +115,9 @@ pub async fn get_tiers(State(state): State<AppState>, _who: Principal) -> Json<T
     Json(ladder_view(&state.program().tiers))
 }
 
-/// Sets the tier ladder (operator). Members keep their level; the next sale or review
-/// measures them against the new ladder.
+/// Sets the tier ladder (operator). Members keep their level until the next scheduled
+/// run (within minutes; or `POST /v1/expiry-runs`) or their next sale measures them
+/// against the new ladder.
 #[utoipa::path(put, path = "/v1/tiers", tag = "tiers", request_body = TiersBody, responses((status = 200, body = TiersBody), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn put_tiers(
     State(state): State<AppState>,
@@ -173,6 +174,8 @@ pub async fn put_tiers(
     };
     let program = state.store.update_program(update).await?;
     state.set_program(program.clone());
+    // The next scheduled run measures every member with a standing against it.
+    state.store.mark_tier_reviews(state.now()).await?;
     Ok(Json(ladder_view(&program.tiers)))
 }
 
@@ -216,16 +219,16 @@ pub struct ReviewView {
 #[derive(Serialize, ToSchema)]
 pub struct TierChangeItem {
     pub at: String,
+    /// The level before (absent: none). A tier typed in before the programme had a
+    /// ladder may be any label.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = code_schema)]
     pub from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = code_schema)]
     pub to: Option<String>,
     /// `upgrade`, `review`, `manual` or `manual_ended`.
     pub kind: String,
     pub reason: String,
-    /// The sale that caused it (operator only).
+    /// The sale that caused it, if one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
 }
@@ -243,15 +246,20 @@ pub struct MemberTierView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manual_until: Option<String>,
     pub basis: TierBasis,
-    /// Qualifying points (or minor units of spend) this period.
-    pub qualifying: i64,
+    /// Qualifying points (or minor units of spend) this period, across the coalition
+    /// (operator only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifying: Option<i64>,
     pub period_start: String,
     pub period_end: String,
+    /// The next level and what is missing (operator only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<NextLevelView>,
+    /// The coming review: the one in its grace days if there is one, else the review of
+    /// this period (operator only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewView>,
-    /// Changes of level, newest first (the last 100).
+    /// Changes of level, newest first (the last 100); empty for a partner.
     pub history: Vec<TierChangeItem>,
 }
 
@@ -285,26 +293,33 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
             threshold: l.threshold,
             missing: l.threshold - s.qualifying,
         });
-    // What the review of this period keeps: as if it ended now with this qualifying.
+    // The coming review: of the period that ended, while its grace days run; else of
+    // this one, as if nothing changed before it.
     let review = (!ladder.levels.is_empty()).then(|| {
-        let review_at = after_grace(&ladder, end);
+        let reviewed_end = if s.review_pending { start } else { end };
+        let review_at = after_grace(&ladder, reviewed_end);
         let mut probe = s.clone();
         probe.manual_until = None;
         probe.roll(&ladder, review_at);
         ReviewView {
             at: review_at.to_string(),
-            period_end: end.to_string(),
+            period_end: reviewed_end.to_string(),
             keeps: probe.earned,
         }
     });
     let operator = matches!(who, Principal::Operator);
+    // A partner sees the level; qualifying is coalition-wide, so it stays the operator's.
+    let (qualifying, next, review) = match operator {
+        true => (Some(s.qualifying), next, review),
+        false => (None, None, None),
+    };
     MemberTierView {
         member_id: member_id.to_string(),
         enabled: !ladder.levels.is_empty(),
         level: held.map(level_view),
         manual_until: s.manual_until.filter(|u| *u > now).map(|u| u.to_string()),
         basis: ladder.basis,
-        qualifying: s.qualifying,
+        qualifying,
         period_start: start.to_string(),
         period_end: end.to_string(),
         next,
@@ -321,7 +336,7 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
                 to: h.to,
                 kind: h.kind,
                 reason: h.reason,
-                transaction_id: h.transaction_id.filter(|_| operator),
+                transaction_id: h.transaction_id,
             })
             .collect(),
     }

@@ -149,6 +149,18 @@ async fn history(conn: &mut PgConnection, member_id: &MemberId) -> Result<Vec<Ti
 }
 
 impl PgStore {
+    /// After the ladder changed: every member with a standing is due for the scheduled
+    /// review, which measures them against the new ladder.
+    pub async fn mark_tier_reviews(&self, now: Timestamp) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE members SET tier_review_at = $1 WHERE tier IS NOT NULL OR tier_period_start IS NOT NULL",
+        )
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Brings up to date every member whose standing changes with time by `now` (at
     /// most `limit`), each in a transaction of its own; answers how many.
     pub async fn review_tiers(&self, ladder: Arc<TierLadder>, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

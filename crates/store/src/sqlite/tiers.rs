@@ -122,6 +122,18 @@ fn member_tier(conn: &Connection, member_id: &MemberId) -> Result<MemberTierRow,
 }
 
 impl SqliteStore {
+    /// After the ladder changed: every member with a standing is due for the scheduled
+    /// review, which measures them against the new ladder.
+    pub async fn mark_tier_reviews(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "UPDATE members SET tier_review_at = ?1 WHERE tier IS NOT NULL OR tier_period_start IS NOT NULL",
+            )?
+            .execute([to_micros(now)])? as u64)
+        })
+        .await
+    }
+
     pub async fn review_tiers(&self, ladder: Arc<TierLadder>, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.write(move |c| review_due(c, &ladder, now, limit)).await
     }
