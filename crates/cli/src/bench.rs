@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Give every capped bench rule a campaign budget (counters every sale shares).
     #[arg(long)]
     pub budgets: bool,
+    /// Set a tier ladder first (Silver, Gold at 1.5×, Platinum at 2×, low thresholds so
+    /// members climb it during the run): every sale then counts toward tiers.
+    #[arg(long)]
+    pub tiers: bool,
     /// Measure the database alone instead: a loop of 2 inserts + 2 updates per commit on
     /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
     #[arg(long)]
@@ -177,6 +181,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         )
         .await?;
     let key = Arc::new(key["key"].as_str().context("api key")?.to_string());
+    if args.tiers {
+        let ladder = json!({"basis": "qualifying_points", "period": "calendar_year", "grace_days": 30, "levels": [
+            {"code": "silver", "name": "Silver", "threshold": 100, "multiplier": "1"},
+            {"code": "gold", "name": "Gold", "threshold": 1000, "multiplier": "1.5"},
+            {"code": "platinum", "name": "Platinum", "threshold": 10000, "multiplier": "2"}
+        ]});
+        client.expect(Method::PUT, "/v1/tiers", &admin, &ladder).await?;
+    }
     let mut budgets = 0;
     for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id), args.budgets) {
         budgets += usize::from(spec.get("budget").is_some());
@@ -292,6 +304,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "batch": args.batch,
         "rules": args.rules,
         "rules_with_budget": budgets,
+        "tiers": args.tiers,
         "lines": args.lines,
         "members": args.members,
         "runs": runs,
