@@ -108,6 +108,18 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         ]}),
     )
     .await?;
+    // Two paid plans (docs/PROGRAMMES.md): members buy them below, most renew, some lapse
+    // or cancel.
+    for plan in [
+        json!({"code": "plus", "name": "Tally Plus", "price": {"amount": 499, "currency": "EUR"}, "interval": "month",
+               "benefits": {"earn_multiplier": "1.25", "bonus_points": 200, "early_access": true, "free_reward": false},
+               "trial_days": 14}),
+        json!({"code": "business", "name": "Tally Business", "price": {"amount": 9900, "currency": "EUR"}, "interval": "year",
+               "benefits": {"earn_multiplier": "1.5", "bonus_points": 2000, "early_access": true, "free_reward": true},
+               "trial_days": 0}),
+    ] {
+        api.expect(Method::POST, "/v1/membership-plans", admin, plan).await?;
+    }
     let specs = [
         (
             "Harborview Hotel San Diego",
@@ -214,6 +226,8 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
 
     let mut rng = Rng(0x7a11_7a11_5eed_0001);
     let mut people = Vec::new();
+    // Plus memberships: (id, keeps paying, cancels after two months).
+    let mut subscriptions: Vec<(String, bool, bool)> = Vec::new();
     for i in 0..members {
         let home = match rng.below(100) {
             0..=24 => 0,
@@ -261,6 +275,27 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             )
             .await?;
         }
+        if i % 12 == 1 || i % 40 == 5 {
+            let plan = if i % 12 == 1 { "plus" } else { "business" };
+            let m = api
+                .expect(
+                    Method::POST,
+                    &format!("/v1/members/{member_id}/memberships"),
+                    admin,
+                    json!({"plan": plan}),
+                )
+                .await?;
+            let id = m["id"].as_str().context("membership id")?.to_string();
+            if plan == "business" {
+                pay_membership(&api, admin, &id, "DEMO-PAY-0", 9900).await?;
+            } else {
+                // Two in three pay when their trial ends and every month after; one in
+                // six of those cancels after two months; the rest lapse after the trial.
+                let pays = i % 36 != 1;
+                let cancels = pays && i % 72 == 13;
+                subscriptions.push((id, pays, cancels));
+            }
+        }
         people.push(Member {
             id: member_id,
             home,
@@ -270,6 +305,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     }
 
     let mut receipt_no = 0u64;
+    let mut subscriptions_paid = 0u64;
     let mut returns_due: Vec<(u32, usize, String, i64, &str)> = Vec::new();
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for day in 0..days {
@@ -381,15 +417,31 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 }
             }
         }
+        // Monthly Plus payments: on the day the trial ends, then every 30 days.
+        if day >= 13 && (day - 13) % 30 == 0 {
+            for (n, (id, pays, cancels)) in subscriptions.iter().enumerate() {
+                if !pays || (*cancels && day > 60) {
+                    continue;
+                }
+                if *cancels && day + 30 > 60 && day <= 60 {
+                    api.call(Method::POST, &format!("/v1/memberships/{id}/cancel"), admin, None)
+                        .await?;
+                    continue;
+                }
+                pay_membership(&api, admin, id, &format!("DEMO-PAY-{day}-{n}"), 499).await?;
+                subscriptions_paid += 1;
+            }
+        }
         api.call(Method::POST, "/v1/expiry-runs", admin, None).await?;
         if (day + 1) % 30 == 0 || day + 1 == days {
             println!(
-                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns, {} engagement events",
+                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns, {} engagement events, {} membership payments",
                 day + 1,
                 counts.get("purchases").unwrap_or(&0),
                 counts.get("redemptions").unwrap_or(&0),
                 counts.get("returns").unwrap_or(&0),
-                counts.get("events").unwrap_or(&0)
+                counts.get("events").unwrap_or(&0),
+                subscriptions_paid
             );
         }
     }
@@ -421,5 +473,17 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         "The hotel has one revoked key: GET /v1/partners/{}/api-keys",
         partners[0].id
     );
+    Ok(())
+}
+
+/// Records a membership payment as the card processor would.
+async fn pay_membership(api: &Api, admin: &str, id: &str, external_id: &str, amount: i64) -> anyhow::Result<()> {
+    api.expect(
+        Method::POST,
+        &format!("/v1/memberships/{id}/payments"),
+        admin,
+        json!({"external_id": external_id, "amount": {"amount": amount, "currency": "EUR"}}),
+    )
+    .await?;
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct ProgramTerms {
     pub expiry_months: u32,
     /// The tier ladder (no levels: tiers off).
     pub tiers: std::sync::Arc<crate::tiers::TierLadder>,
+    /// The membership plans on sale (their earn multipliers apply to members holding them).
+    pub plans: std::sync::Arc<Vec<crate::memberships::MembershipPlan>>,
 }
 
 impl ProgramTerms {
@@ -202,6 +204,7 @@ mod tests {
             point_value_minor: 1,
             expiry_months: 24,
             tiers: Default::default(),
+            plans: Default::default(),
         }
     }
 

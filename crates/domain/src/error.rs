@@ -35,6 +35,12 @@ pub enum DomainError {
     UnknownLocation,
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
+    /// A membership payment of another amount or currency than the plan's price.
+    #[error("the payment must be the plan's price, {expected}")]
+    PaymentMismatch { expected: String },
+    /// A payment for a membership that is `expired` or `cancelled`.
+    #[error("the membership is {0}: start a new one")]
+    MembershipOver(&'static str),
     /// The request would pass one of Tally's limits (points a sale may earn, points an
     /// account may hold); `code` names the limit.
     #[error("{message}")]

@@ -133,6 +133,16 @@ id_type!(
     LocationId,
     "loc"
 );
+id_type!(
+    /// A member's membership of a paid plan.
+    MembershipId,
+    "msh"
+);
+id_type!(
+    /// A recorded membership payment.
+    PaymentId,
+    "pay"
+);
 
 #[cfg(test)]
 mod tests {

@@ -63,6 +63,8 @@ pub enum EntryCode {
     ReturnReversal,
     ReturnRefund,
     ReturnUnrecovered,
+    /// A paid membership's bonus points for a paid period, funded by the programme.
+    MembershipBonus,
 }
 
 impl EntryCode {
@@ -75,6 +77,7 @@ impl EntryCode {
             EntryCode::ReturnReversal => "return_reversal",
             EntryCode::ReturnRefund => "return_refund",
             EntryCode::ReturnUnrecovered => "return_unrecovered",
+            EntryCode::MembershipBonus => "membership_bonus",
         }
     }
 }

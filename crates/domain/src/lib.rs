@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ids;
 pub mod ledger;
 pub mod lots;
+pub mod memberships;
 pub mod money;
 pub mod plan;
 pub mod receipt;

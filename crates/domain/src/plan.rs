@@ -37,6 +37,8 @@ pub struct MemberState {
     pub next_due_at: Option<Timestamp>,
     /// The member's standing on the tier ladder.
     pub tier: crate::tiers::TierState,
+    /// The paid plan the member holds (`members.plan`), if any.
+    pub plan: Option<String>,
 }
 
 /// Whether an operation must see the member's open lots: to spend points, or to settle
@@ -160,6 +162,8 @@ pub struct Purchase<'a> {
     pub valuation: &'a Valuation,
     /// What the member's history says of the earning (default "Earned at <partner>").
     pub label: Option<&'a str>,
+    /// The ledger code of the points earned: `earn`, or `membership_bonus`.
+    pub code: EntryCode,
 }
 
 /// A stored purchase as a return needs it: what it earned, spent and has returned so far.
@@ -488,7 +492,7 @@ pub fn plan_purchase(
         } else {
             w.available()
         };
-        w.transfer(partner.issuer(), to, earned, EntryCode::Earn, Some(txn), None);
+        w.transfer(partner.issuer(), to, earned, purchase.code, Some(txn), None);
         w.balance.lifetime_earned = w.balance.lifetime_earned.saturating_add(earned);
         w.lots.push(Lot {
             id: None,

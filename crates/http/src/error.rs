@@ -123,6 +123,8 @@ impl From<DomainError> for ApiError {
             DomainError::UnknownLocation => "unknown_location",
             DomainError::LimitExceeded { code, .. } => *code,
             DomainError::UnknownEventType(_) => "unknown_event_type",
+            DomainError::PaymentMismatch { .. } => "payment_mismatch",
+            DomainError::MembershipOver(_) => "membership_over",
             DomainError::IdempotencyConflict => {
                 return ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
             }
@@ -143,6 +145,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what.as_str()),
             StoreError::IdentityTaken => ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string()),
             StoreError::UnknownReferralCode => ApiError::invalid("unknown_referral_code", e.to_string()),
+            StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             StoreError::Overloaded => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",

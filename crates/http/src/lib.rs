@@ -22,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use error::ApiError;
-use routes::{consents, events, members, operations, partners, program, rules, tiers, transactions};
+use routes::{consents, events, members, memberships, operations, partners, program, rules, tiers, transactions};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -73,6 +73,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/members/{id}/balance", get(members::get_balance))
         .route("/v1/tiers", get(tiers::get_tiers).put(tiers::put_tiers))
+        .route(
+            "/v1/membership-plans",
+            post(memberships::create_plan).get(memberships::list_plans),
+        )
+        .route(
+            "/v1/members/{id}/memberships",
+            post(memberships::create_membership).get(memberships::list_memberships),
+        )
+        .route("/v1/memberships/report", get(memberships::membership_report))
+        .route("/v1/memberships/{id}", get(memberships::get_membership))
+        .route("/v1/memberships/{id}/cancel", post(memberships::cancel_membership))
+        .route("/v1/memberships/{id}/payments", post(memberships::create_payment))
         .route(
             "/v1/members/{id}/tier",
             get(tiers::get_member_tier).put(tiers::put_member_tier),

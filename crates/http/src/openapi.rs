@@ -8,7 +8,9 @@
 //! `404` with an id in the path, `422` with query parameters, and `500` and `503`
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
-use crate::routes::{consents, events, members, operations, partners, program, rules, tiers, transactions};
+use crate::routes::{
+    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions,
+};
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +30,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         members::update_member,
         rules::create_rule, rules::list_rules, rules::get_rule, rules::update_rule, rules::test_rule,
         tiers::get_tiers, tiers::put_tiers, tiers::get_member_tier, tiers::put_member_tier,
+        memberships::create_plan, memberships::list_plans, memberships::create_membership, memberships::list_memberships,
+        memberships::get_membership, memberships::cancel_membership, memberships::create_payment, memberships::membership_report,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),

@@ -13,6 +13,8 @@ pub enum Entity {
     Rule,
     Event,
     ApiKey,
+    Membership,
+    MembershipPlan,
 }
 
 impl Entity {
@@ -24,6 +26,8 @@ impl Entity {
             Entity::Rule => "rule",
             Entity::Event => "event",
             Entity::ApiKey => "api key",
+            Entity::Membership => "membership",
+            Entity::MembershipPlan => "membership_plan",
         }
     }
 }
@@ -45,6 +49,9 @@ pub enum StoreError {
     IdentityTaken,
     #[error("no member has this referral code")]
     UnknownReferralCode,
+    /// The command conflicts with what exists (`code` names how, for the answer).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The writer's queue is full: the caller should try again shortly. Nothing was
     /// queued.
     #[error("the store is overloaded; try again shortly")]

@@ -303,6 +303,55 @@ impl Store {
         dispatch!(self, s => s.review_tiers(ladder, now, limit).await)
     }
 
+    /// Saves a new membership plan (`409 plan_exists` for a code in use).
+    pub async fn create_plan(
+        &self,
+        plan: tally_domain::memberships::MembershipPlan,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_plan(plan, now).await)
+    }
+
+    /// Starts a membership of `plan_code` for a member with none that has not ended.
+    pub async fn create_membership(
+        &self,
+        id: String,
+        member_id: MemberId,
+        plan_code: String,
+        now: Timestamp,
+    ) -> Result<MembershipRow, StoreError> {
+        dispatch!(self, s => s.create_membership(id, member_id, plan_code, now).await)
+    }
+
+    pub async fn membership(&self, id: String) -> Result<Option<MembershipRow>, StoreError> {
+        dispatch!(self, s => s.membership(id).await)
+    }
+
+    pub async fn member_memberships(&self, member_id: MemberId) -> Result<Vec<MembershipRow>, StoreError> {
+        dispatch!(self, s => s.member_memberships(member_id).await)
+    }
+
+    /// Every membership with its payments, for the operator's report.
+    pub async fn all_memberships(&self) -> Result<Vec<MembershipRow>, StoreError> {
+        dispatch!(self, s => s.all_memberships().await)
+    }
+
+    /// Cancels a membership: it runs to the end of what is covered.
+    pub async fn cancel_membership(&self, id: String, now: Timestamp) -> Result<MembershipRow, StoreError> {
+        dispatch!(self, s => s.cancel_membership(id, now).await)
+    }
+
+    /// Records a payment (the same external id again replays the first answer) and posts
+    /// the plan's bonus points for the period it pays.
+    pub async fn post_membership_payment(&self, cmd: PaymentCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.post_membership_payment(cmd).await)
+    }
+
+    /// The scheduled run: memberships whose status changed with time (at most `limit`).
+    pub async fn review_memberships(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.review_memberships(now, limit).await)
+    }
+
     /// After the ladder changed: every member with a standing is due for the scheduled
     /// tier review.
     pub async fn mark_tier_reviews(&self, now: Timestamp) -> Result<u64, StoreError> {

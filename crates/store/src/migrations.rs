@@ -43,6 +43,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tiers",
         sql: include_str!("../migrations/sqlite/0007_tiers.sql"),
     },
+    Migration {
+        version: 8,
+        name: "memberships",
+        sql: include_str!("../migrations/sqlite/0008_memberships.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -75,6 +80,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "tiers",
         sql: include_str!("../migrations/postgres/0006_tiers.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "memberships",
+        sql: include_str!("../migrations/postgres/0007_memberships.sql"),
     },
 ];
 

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use tally_domain::earning::ProgramTerms;
 use tally_domain::identity::Identity;
 use tally_domain::ids::{EventId, LocationId, MemberId, PartnerId, RuleId, TransactionId};
+use tally_domain::memberships::{Membership, MembershipPlan};
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::{Balance, PartnerTerms};
 use tally_domain::tiers::{TierLadder, TierState};
@@ -17,6 +18,8 @@ pub struct ProgramRow {
     pub expiry_months: u32,
     /// The tier ladder (no levels: tiers off).
     pub tiers: std::sync::Arc<TierLadder>,
+    /// The membership plans on sale, by code.
+    pub plans: std::sync::Arc<Vec<MembershipPlan>>,
 }
 
 impl ProgramRow {
@@ -26,6 +29,7 @@ impl ProgramRow {
             point_value_minor: self.point_value_minor,
             expiry_months: self.expiry_months,
             tiers: self.tiers.clone(),
+            plans: self.plans.clone(),
         }
     }
 }
@@ -192,6 +196,42 @@ pub struct ManualTier {
     pub reason: String,
 }
 
+/// A membership as stored, with its payments (oldest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MembershipRow {
+    pub id: String,
+    pub member_id: MemberId,
+    pub plan_code: String,
+    pub membership: Membership,
+    pub payments: Vec<PaymentRow>,
+}
+
+/// A recorded membership payment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentRow {
+    pub id: String,
+    pub external_id: String,
+    pub amount: Money,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub bonus_points: i64,
+    pub recorded_at: Timestamp,
+}
+
+/// A payment to record for a membership.
+#[derive(Debug, Clone)]
+pub struct PaymentCmd {
+    pub membership_id: String,
+    /// The id the payment gets if it is new.
+    pub payment_id: String,
+    /// The processor's id: the same id never records twice.
+    pub external_id: String,
+    pub amount: Money,
+    pub request_hash: String,
+    pub program: ProgramTerms,
+    pub now: Timestamp,
+}
+
 /// A member's standing and its history, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberTierRow {
@@ -226,6 +266,8 @@ pub struct SettleReport {
     /// Members whose tier standing the run brought up to date (reviews, manual levels
     /// that ended).
     pub tiers_reviewed: u64,
+    /// Memberships whose status changed with time; their member's `plan` followed.
+    pub memberships_reviewed: u64,
     pub points_matured: i64,
     pub points_expired: i64,
 }

@@ -67,6 +67,7 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
         redeem_points: 0,
         valuation: &granted.valuation,
         label: Some(&label),
+        code: crate::ledger::EntryCode::Earn,
     };
     let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
     let receipt = EventReceipt {

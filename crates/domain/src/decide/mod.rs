@@ -12,12 +12,14 @@
 //! | a quote | [`decide_purchase`] with [`ReceiptStatus::Quote`]; nothing is written | the same |
 //! | a return | [`decide_return`] → [`ReturnDecision`] | `return_exceeds_purchase`, `currency_mismatch` |
 //! | an engagement event | [`decide_event`] → [`EventDecision`] | `unknown_event_type`, `stale` |
+//! | a membership payment | [`decide_membership_payment`] → [`PaymentDecision`] | `payment_mismatch`, `membership_over` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
 
 mod awards;
 mod commands;
 mod events;
+mod memberships;
 mod purchase;
 mod replay;
 mod returns;
@@ -25,6 +27,7 @@ mod returns;
 pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
 pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
 pub use events::{EventDecision, EventFacts, decide_event};
+pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, decide_purchase};
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};

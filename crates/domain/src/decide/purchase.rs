@@ -86,6 +86,7 @@ pub fn decide_purchase(
     }
     let mut granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
     let (tier, tier_qualifying, tier_changes) = apply_tier(cmd, facts.state, &mut granted.valuation)?;
+    apply_plan(cmd, facts.state, &mut granted.valuation)?;
     let purchase = Purchase {
         transaction_id: cmd.transaction_id.as_str(),
         partner: &cmd.partner,
@@ -93,6 +94,7 @@ pub fn decide_purchase(
         redeem_points: cmd.redeem_points,
         valuation: &granted.valuation,
         label: None,
+        code: crate::ledger::EntryCode::Earn,
     };
     let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
     let mut receipt = purchase_receipt(cmd, &granted.valuation, member_id, plan.balance_after, status);
@@ -106,6 +108,26 @@ pub fn decide_purchase(
         tier_changes,
         receipt,
     })
+}
+
+/// The paid plan the member holds gives its bonus on base points, as a line of its own
+/// (it does not qualify for tiers).
+fn apply_plan(cmd: &PurchaseCmd, state: &MemberState, valuation: &mut Valuation) -> Result<(), DomainError> {
+    let Some(code) = state.plan.as_deref() else {
+        return Ok(());
+    };
+    let Some(plan) = cmd.program.plans.iter().find(|p| p.code == code) else {
+        return Ok(());
+    };
+    if let Some(line) = crate::memberships::plan_bonus(plan, cmd.valuation.points_earned) {
+        valuation.points_earned = valuation
+            .points_earned
+            .checked_add(line.points)
+            .filter(|p| *p <= crate::money::MAX_POINTS)
+            .ok_or_else(crate::earning::points_limit)?;
+        valuation.breakdown.push(line);
+    }
+    Ok(())
 }
 
 /// The member's level at the time of the sale (after any review that fell due) gives

@@ -29,6 +29,7 @@ fn program() -> ProgramTerms {
         point_value_minor: 1,
         expiry_months: 24,
         tiers: Default::default(),
+        plans: Default::default(),
     }
 }
 
@@ -82,6 +83,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         lots_loaded: with_lots,
         next_due_at: Some(ts("2028-01-01T00:00:00Z")),
         tier: Default::default(),
+        plan: None,
     }
 }
 

@@ -13,6 +13,7 @@ fn program() -> ProgramTerms {
         point_value_minor: 1,
         expiry_months: 24,
         tiers: Default::default(),
+        plans: Default::default(),
     }
 }
 
@@ -87,6 +88,7 @@ impl Model {
             redeem_points: redeem,
             valuation: &valuation,
             label: None,
+            code: crate::ledger::EntryCode::Earn,
         };
         let plan = plan_purchase(&self.state, &program(), &purchase, now)?;
         self.apply(&plan);

@@ -3,6 +3,7 @@
 pub mod consents;
 pub mod events;
 pub mod members;
+pub mod memberships;
 pub mod operations;
 pub mod partners;
 pub mod program;

@@ -59,6 +59,9 @@ pub struct ExpiryRunView {
     /// Members whose tier standing was brought up to date (a review fell due, a level
     /// set by hand ended).
     pub tiers_reviewed: u64,
+    /// Memberships whose status changed with time (past due, expired, a cancelled one
+    /// run out); the member's `plan` follows.
+    pub memberships_reviewed: u64,
 }
 
 /// Matures pending points and expires old lots now, for every member due (operator).
@@ -71,6 +74,7 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
         points_matured: r.points_matured,
         points_expired: r.points_expired,
         tiers_reviewed: r.tiers_reviewed,
+        memberships_reviewed: r.memberships_reviewed,
     }))
 }
 
@@ -84,6 +88,13 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
         total.points_matured += r.points_matured;
         total.points_expired += r.points_expired;
         if r.members_settled < 1000 {
+            break;
+        }
+    }
+    loop {
+        let n = state.store.review_memberships(now, 1000).await?;
+        total.memberships_reviewed += n;
+        if n < 1000 {
             break;
         }
     }

@@ -91,14 +91,14 @@ pub(super) async fn member_state(
     let lock = if lock { " FOR UPDATE OF m" } else { "" };
     let row: Option<PgRow> = match member {
         MemberRef::Id(id) => sqlx::query(&format!(
-            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS} FROM members m WHERE m.id = $1{lock}"
+            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan FROM members m WHERE m.id = $1{lock}"
         ))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?,
         MemberRef::Identity(identity) => {
             sqlx::query(&format!(
-                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}
+                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan
                  FROM identities i JOIN members m ON m.id = i.member_id
                  WHERE i.kind = $1 AND i.value = $2{lock}"
             ))
@@ -135,6 +135,7 @@ pub(super) async fn member_state(
         lots_loaded,
         next_due_at,
         tier: tier_from_row(&r, 5)?,
+        plan: r.try_get(14)?,
     })
 }
 

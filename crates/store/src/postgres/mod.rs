@@ -17,6 +17,7 @@ mod events;
 mod idempotency;
 mod ledger;
 mod members;
+mod memberships;
 mod partners;
 mod program;
 mod purchases;

@@ -13,7 +13,10 @@ impl PgStore {
         let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months, tiers FROM program WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
+        let mut conn = self.pool.acquire().await?;
+        let plans = std::sync::Arc::new(super::memberships::plans(&mut conn).await?);
         Ok(ProgramRow {
+            plans,
             name: r.try_get(0)?,
             currency: currency(&r.try_get::<String, _>(1)?)?,
             point_value_minor: r.try_get(2)?,

@@ -195,7 +195,7 @@ async fn read_round(
          )
          SELECT u.n, m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt,
              m.tier, m.tier_earned, m.tier_qualifying, m.tier_period_start, m.tier_previous_qualifying,
-             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at
+             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at, m.plan
          FROM u JOIN members m ON m.id = u.id
          LEFT JOIN transactions t ON t.partner_id = u.p AND t.external_id = u.x
          WHERE m.id = ANY(ARRAY(SELECT id FROM u))
@@ -227,6 +227,7 @@ async fn read_round(
             lots_loaded: false,
             next_due_at: r.try_get::<Option<i64>, _>(5)?.map(from_micros),
             tier: tier_from_row(&r, 8)?,
+            plan: r.try_get(17)?,
         };
         found.insert(r.try_get::<i64, _>(0)? as usize, Found { state, stored });
     }

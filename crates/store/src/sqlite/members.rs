@@ -116,9 +116,9 @@ pub(super) fn load_state(
     member_id: &MemberId,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
-    let (balance, next_due, tier) = conn
+    let (balance, next_due, tier, plan) = conn
         .prepare_cached(&format!(
-            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS} FROM members WHERE id = ?1"
+            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS}, plan FROM members WHERE id = ?1"
         ))?
         .query_row([member_id.as_str()], |r| {
             Ok((
@@ -129,6 +129,7 @@ pub(super) fn load_state(
                 },
                 r.get::<_, Option<i64>>(3)?.map(from_micros),
                 tier_from_row(r, 4)?,
+                r.get::<_, Option<String>>(13)?,
             ))
         })
         .optional()?
@@ -159,6 +160,7 @@ pub(super) fn load_state(
         lots_loaded,
         next_due_at: next_due,
         tier,
+        plan,
     })
 }
 

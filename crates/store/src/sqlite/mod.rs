@@ -13,6 +13,7 @@ mod events;
 mod idempotency;
 mod ledger;
 mod members;
+mod memberships;
 mod partners;
 mod program;
 mod purchases;

@@ -18,6 +18,7 @@ fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
         point_value_minor,
         expiry_months: expiry_months as u32,
         tiers: tier_ladder(tiers.as_deref()),
+        plans: std::sync::Arc::new(super::memberships::plans(conn)?),
     })
 }
 
