@@ -256,6 +256,24 @@ async fn one_payment_sent_many_times_at_once_posts_its_bonus_once() {
             .ok("GET", &format!("/v1/memberships/{id}"), ADMIN, Value::Null)
             .await;
         assert_eq!(view["payments"].as_array().unwrap().len(), 1);
+        // It lapses; a new membership starts before the scheduled run has seen the old
+        // one end, and that run does not take the plan away for the old one's sake.
+        app.advance(14 + 31 + 14 + 1);
+        app.ok(
+            "POST",
+            &format!("/v1/members/{m}/memberships"),
+            ADMIN,
+            json!({"plan": "plus"}),
+        )
+        .await;
+        let run = app.ok("POST", "/v1/expiry-runs", ADMIN, Value::Null).await;
+        assert!(
+            run["memberships_reviewed"].as_u64().unwrap() >= 1,
+            "{}: {run}",
+            app.backend
+        );
+        let member = app.ok("GET", &format!("/v1/members/{m}"), ADMIN, Value::Null).await;
+        assert_eq!(member["plan"], "plus", "{}: {member}", app.backend);
         app.entries().await;
     }
 }

@@ -113,12 +113,20 @@ async fn save(conn: &mut PgConnection, m: &MembershipRow, now: Timestamp) -> Res
         .bind(m.membership.next_change_at(now).map(to_micros))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE members SET plan = CASE WHEN $3 THEN $2 WHEN plan = $2 THEN NULL ELSE plan END WHERE id = $1")
-        .bind(m.member_id.as_str())
-        .bind(&m.plan_code)
-        .bind(m.membership.status(now).holds_plan())
-        .execute(&mut *conn)
-        .await?;
+    // An ended membership clears the plan only if no other membership of the member is
+    // still live (one that can still change has a due time).
+    sqlx::query(
+        "UPDATE members SET plan = CASE WHEN $3 THEN $2
+             WHEN plan = $2 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.member_id = $1 AND o.id <> $4 AND o.due_at IS NOT NULL)
+             THEN NULL ELSE plan END
+         WHERE id = $1",
+    )
+    .bind(m.member_id.as_str())
+    .bind(&m.plan_code)
+    .bind(m.membership.status(now).holds_plan())
+    .bind(&m.id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

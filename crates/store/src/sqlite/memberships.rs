@@ -131,10 +131,15 @@ fn save(conn: &Connection, m: &MembershipRow, now: Timestamp) -> Result<(), Stor
             m.membership.next_change_at(now).map(to_micros)
         ])?;
     let holds = m.membership.status(now).holds_plan();
+    // An ended membership clears the plan only if no other membership of the member is
+    // still live (one that can still change has a due time).
     conn.prepare_cached(
-        "UPDATE members SET plan = CASE WHEN ?3 THEN ?2 WHEN plan = ?2 THEN NULL ELSE plan END WHERE id = ?1",
+        "UPDATE members SET plan = CASE WHEN ?3 THEN ?2
+             WHEN plan = ?2 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.member_id = ?1 AND o.id <> ?4 AND o.due_at IS NOT NULL)
+             THEN NULL ELSE plan END
+         WHERE id = ?1",
     )?
-    .execute(params![m.member_id.as_str(), m.plan_code, holds])?;
+    .execute(params![m.member_id.as_str(), m.plan_code, holds, m.id])?;
     Ok(())
 }
 
