@@ -63,6 +63,9 @@ struct Member {
     /// Days between purchases, on average.
     every: u64,
     available: i64,
+    /// The day the member stops buying, if they do (their tier goes down a level at
+    /// each review after, their points expire).
+    stops_on: Option<u32>,
 }
 
 /// Fills an empty database with the demo coalition; a database with partners is left alone.
@@ -301,6 +304,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             home,
             every: 4 + rng.below(25),
             available: 0,
+            stops_on: (i % 8 == 3).then(|| (days / 3).max(1) + rng.below(u64::from(days / 4).max(1)) as u32),
         });
     }
 
@@ -317,7 +321,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         let mut batches: Vec<Vec<Value>> = vec![Vec::new(); partners.len()];
         let mut who: Vec<Vec<usize>> = vec![Vec::new(); partners.len()];
         for (mi, m) in people.iter().enumerate() {
-            if !rng.below(m.every * 100).lt(&100) {
+            if m.stops_on.is_some_and(|d| day >= d) || !rng.below(m.every * 100).lt(&100) {
                 continue;
             }
             let pi = if rng.chance(12) {

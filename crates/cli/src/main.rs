@@ -78,8 +78,10 @@ enum Command {
         /// Members to create in the demo.
         #[arg(long, default_value_t = 3000)]
         members: u32,
-        /// Days of purchase history to generate.
-        #[arg(long, default_value_t = 180)]
+        /// Days of purchase history to generate: by default a little over two years, so
+        /// points expire (24 months), tier reviews take members down a level, and
+        /// memberships renew and lapse within it.
+        #[arg(long, default_value_t = 800)]
         days: u32,
         /// Fill the database and exit instead of serving.
         #[arg(long)]
