@@ -40,6 +40,17 @@ async fn pay(app: &App, membership: &str, external: &str, amount: i64) -> (u16, 
     .await
 }
 
+/// Starts a Plus membership for `member`.
+async fn start_plus(app: &App, member: &str) -> Value {
+    app.ok(
+        "POST",
+        &format!("/v1/members/{member}/memberships"),
+        ADMIN,
+        json!({"plan": "plus"}),
+    )
+    .await
+}
+
 async fn plan_of(app: &App, member: &str) -> Value {
     app.ok("GET", &format!("/v1/members/{member}"), ADMIN, Value::Null)
         .await["plan"]
@@ -88,14 +99,7 @@ async fn a_membership_from_trial_to_paid_to_lapsed() {
         );
 
         let jana = app.member("+420602000111").await;
-        let m = app
-            .ok(
-                "POST",
-                &format!("/v1/members/{jana}/memberships"),
-                ADMIN,
-                json!({"plan": "plus"}),
-            )
-            .await;
+        let m = start_plus(&app, &jana).await;
         assert_eq!(m["status"], "trialing", "{}: {m}", app.backend);
         let id = m["id"].as_str().unwrap().to_string();
         assert_eq!(plan_of(&app, &jana).await, "plus");
@@ -165,14 +169,7 @@ async fn a_membership_from_trial_to_paid_to_lapsed() {
         assert_eq!((status, v["error"]["code"].as_str()), (422, Some("membership_over")));
 
         // A new membership, cancelled: it runs to the end of what is covered.
-        let m2 = app
-            .ok(
-                "POST",
-                &format!("/v1/members/{jana}/memberships"),
-                ADMIN,
-                json!({"plan": "plus"}),
-            )
-            .await;
+        let m2 = start_plus(&app, &jana).await;
         let id2 = m2["id"].as_str().unwrap();
         let c = app
             .ok("POST", &format!("/v1/memberships/{id2}/cancel"), ADMIN, Value::Null)
@@ -232,14 +229,7 @@ async fn one_payment_sent_many_times_at_once_posts_its_bonus_once() {
     for app in apps().await {
         app.ok("POST", "/v1/membership-plans", ADMIN, plus()).await;
         let m = app.member("+420602000222").await;
-        let ms = app
-            .ok(
-                "POST",
-                &format!("/v1/members/{m}/memberships"),
-                ADMIN,
-                json!({"plan": "plus"}),
-            )
-            .await;
+        let ms = start_plus(&app, &m).await;
         let id = ms["id"].as_str().unwrap().to_string();
         let calls = (0..8).map(|_| {
             let (app, id) = (&app, id.clone());
@@ -259,13 +249,7 @@ async fn one_payment_sent_many_times_at_once_posts_its_bonus_once() {
         // It lapses; a new membership starts before the scheduled run has seen the old
         // one end, and that run does not take the plan away for the old one's sake.
         app.advance(14 + 31 + 14 + 1);
-        app.ok(
-            "POST",
-            &format!("/v1/members/{m}/memberships"),
-            ADMIN,
-            json!({"plan": "plus"}),
-        )
-        .await;
+        start_plus(&app, &m).await;
         let run = app.ok("POST", "/v1/expiry-runs", ADMIN, Value::Null).await;
         assert!(
             run["memberships_reviewed"].as_u64().unwrap() >= 1,
