@@ -3,7 +3,6 @@
 use crate::DomainError;
 use crate::money::{Currency, MAX_POINTS, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Serialize;
 use std::collections::HashMap;
 
 /// The programme's terms that earning and spending depend on.
@@ -79,15 +78,7 @@ impl FxRates {
     }
 }
 
-/// One line of the explanation of a transaction's points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BreakdownLine {
-    pub rule: String,
-    /// The version of the rule that gave the points (none for base earning).
-    pub version: Option<i64>,
-    pub points: i64,
-    pub reason: String,
-}
+pub use crate::breakdown::BreakdownLine;
 
 /// What a purchase is worth before any points are written.
 #[derive(Debug, Clone, PartialEq, Eq)]

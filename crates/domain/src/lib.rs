@@ -5,6 +5,7 @@
 //! in one database transaction. Every rule about points lives here, so both backends
 //! behave the same and the property tests can exercise the rules without a database.
 
+pub mod breakdown;
 pub mod decide;
 pub mod earning;
 pub mod error;

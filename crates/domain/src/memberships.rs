@@ -16,7 +16,7 @@
 //! - `expired`: past the grace days unpaid, or past the end of a cancelled one.
 
 use crate::DomainError;
-use crate::earning::BreakdownLine;
+use crate::breakdown::BreakdownLine;
 use crate::money::Money;
 use jiff::{Span, Timestamp, tz::TimeZone};
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -1,7 +1,7 @@
 //! What the API answers for a purchase or a return. The store saves this exact answer
 //! with the transaction, so a retried request gets the first response byte for byte.
 
-use crate::earning::BreakdownLine;
+use crate::breakdown::BreakdownLine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -17,7 +17,7 @@
 //!   underneath and applies again after it.
 
 use crate::DomainError;
-use crate::earning::BreakdownLine;
+use crate::breakdown::BreakdownLine;
 use jiff::{Span, Timestamp, tz::TimeZone};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
