@@ -293,7 +293,8 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 pay_membership(&api, admin, &id, "DEMO-PAY-0", 9900).await?;
             } else {
                 // Two in three pay when their trial ends and every month after; one in
-                // six of those cancels after two months; the rest lapse after the trial.
+                // six of those cancels on day 43, after its first paid month; the rest
+                // lapse after the trial.
                 let pays = i % 36 != 1;
                 let cancels = pays && i % 72 == 13;
                 subscriptions.push((id, pays, cancels));

@@ -239,10 +239,16 @@ impl Membership {
             .min()
     }
 
+    /// Whether the member has the plan's benefits now: not ended, and covered by a
+    /// trial or a payment (a membership never paid, without a trial, gives nothing).
+    pub fn holds_plan(&self, now: Timestamp) -> bool {
+        self.status(now).holds_plan() && (self.trial_until.is_some() || self.paid_until.is_some())
+    }
+
     /// When the membership ended, if it has (for churn).
     pub fn ended_at(&self, now: Timestamp) -> Option<Timestamp> {
         (self.status(now) == MembershipStatus::Expired).then(|| match self.cancelled_at {
-            Some(_) => self.covered_until(),
+            Some(c) => self.covered_until().max(c),
             None => add_days(self.covered_until(), GRACE_DAYS),
         })
     }
@@ -276,6 +282,13 @@ pub fn decide_payment(
         _ => {}
     }
     let start = membership.covered_until();
+    // One period ahead at most: what is paid must be something the member can use.
+    if start > plan.period_end(now) {
+        return Err(DomainError::LimitExceeded {
+            code: "paid_ahead",
+            message: "the membership is already paid more than a period ahead".into(),
+        });
+    }
     Ok(PaidPeriod {
         start,
         end: plan.period_end(start),
@@ -300,6 +313,46 @@ pub struct PaymentReceipt {
     pub status: MembershipStatus,
     /// The member's balance after the bonus.
     pub balance: crate::receipt::BalanceView,
+}
+
+/// A member's memberships, each with its plan code.
+pub struct Held<'a> {
+    pub plan_code: &'a str,
+    pub membership: &'a Membership,
+}
+
+/// The plan a member holds now (`member.plan`): that of their newest membership that
+/// holds one, if any.
+pub fn member_plan<'a>(memberships: impl IntoIterator<Item = Held<'a>>, now: Timestamp) -> Option<String> {
+    memberships
+        .into_iter()
+        .filter(|h| h.membership.holds_plan(now))
+        .max_by_key(|h| h.membership.started_at)
+        .map(|h| h.plan_code.to_string())
+}
+
+/// Whether a member may start a membership: none of theirs may still run, except a
+/// cancelled one running out (the new one replaces it).
+pub fn may_start(memberships: impl IntoIterator<Item = Membership>, now: Timestamp) -> Result<(), DomainError> {
+    let running = memberships
+        .into_iter()
+        .any(|m| !matches!(m.status(now), MembershipStatus::Expired | MembershipStatus::Cancelled));
+    match running {
+        true => Err(DomainError::LimitExceeded {
+            code: "membership_exists",
+            message: "the member already has a membership that has not ended".into(),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// Whether a membership may be cancelled (an ended one may not; cancelling again
+/// changes nothing).
+pub fn may_cancel(m: &Membership, now: Timestamp) -> Result<(), DomainError> {
+    match m.cancelled_at.is_none() && m.status(now) == MembershipStatus::Expired {
+        true => Err(DomainError::MembershipOver("expired")),
+        false => Ok(()),
+    }
 }
 
 /// The plan's bonus on a sale's base points, as a breakdown line (`None` at multiplier 1).

@@ -167,6 +167,15 @@ async fn a_membership_from_trial_to_paid_to_lapsed() {
         assert_eq!(sale(&app, &till, &jana, "m-2", 100).await["points_earned"], 100);
         let (status, v) = pay(&app, &id, "ch_2", 499).await;
         assert_eq!((status, v["error"]["code"].as_str()), (422, Some("membership_over")));
+        app.refused(
+            "POST",
+            &format!("/v1/memberships/{id}/cancel"),
+            Some(ADMIN),
+            None,
+            422,
+            "membership_over",
+        )
+        .await;
 
         // A new membership, cancelled: it runs to the end of what is covered.
         let m2 = start_plus(&app, &jana).await;
@@ -176,16 +185,53 @@ async fn a_membership_from_trial_to_paid_to_lapsed() {
             .await;
         assert_eq!(c["status"], "cancelled");
         assert_eq!(plan_of(&app, &jana).await, "plus");
+        // A cancelled one running out may be replaced; the plan stays.
+        let m3 = start_plus(&app, &jana).await;
+        assert_eq!(m3["status"], "trialing");
+        assert_eq!(plan_of(&app, &jana).await, "plus");
+        // Paid a period ahead, no more.
+        let id3 = m3["id"].as_str().unwrap();
+        assert_eq!(pay(&app, id3, "ch_3", 499).await.0, 201);
+        let (status, v) = pay(&app, id3, "ch_4", 499).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (422, Some("paid_ahead")));
+        // The plan comes from memberships: PATCH may not set it, and keeps it.
+        app.refused(
+            "PATCH",
+            &format!("/v1/members/{jana}"),
+            Some(ADMIN),
+            Some(json!({"plan": "gold_card", "segments": []})),
+            422,
+            "plan_from_membership",
+        )
+        .await;
+        app.ok(
+            "PATCH",
+            &format!("/v1/members/{jana}"),
+            ADMIN,
+            json!({"segments": ["students"]}),
+        )
+        .await;
+        assert_eq!(plan_of(&app, &jana).await, "plus");
+        app.refused(
+            "POST",
+            &format!("/v1/members/{jana}/memberships"),
+            Some(ADMIN),
+            Some(json!({"plan": "\u{0}"})),
+            422,
+            "invalid_field",
+        )
+        .await;
         assert_eq!(
             app.ok("GET", &format!("/v1/members/{jana}/memberships"), ADMIN, Value::Null)
                 .await
                 .as_array()
                 .unwrap()
                 .len(),
-            2
+            3
         );
 
-        // The report: the month's revenue, one started and one churned.
+        // The report: the months' revenue (two payments), one churned, one cancelled, one
+        // in its trial (paid ahead).
         let report = app.ok("GET", "/v1/memberships/report", ADMIN, Value::Null).await;
         let plus = &report[0];
         assert_eq!(
@@ -208,7 +254,7 @@ async fn a_membership_from_trial_to_paid_to_lapsed() {
             .iter()
             .map(|m| m["churned"].as_u64().unwrap())
             .sum();
-        assert_eq!((revenue, churned), (499, 1), "{}: {report}", app.backend);
+        assert_eq!((revenue, churned), (998, 1), "{}: {report}", app.backend);
         app.refused("GET", "/v1/memberships/report", Some(&till), None, 403, "forbidden")
             .await;
         app.refused(

@@ -28,7 +28,7 @@ impl Change {
     /// The change a table's announcement stands for.
     pub fn from_table(table: &str) -> Change {
         match table {
-            "program" => Change::Program,
+            "program" | "membership_plans" => Change::Program,
             "fx_rates" => Change::FxRates,
             "partners" => Change::Partners,
             "locations" => Change::Locations,

@@ -154,6 +154,9 @@ pub struct MemberProfile {
     pub tier: Option<String>,
     /// On a write: leave the stored tier as it is. Always false as read.
     pub keep_tier: bool,
+    /// On a write: leave the stored plan as it is (memberships set it). Always false as
+    /// read.
+    pub keep_plan: bool,
     pub segments: Vec<String>,
     pub plan: Option<String>,
 }

@@ -122,3 +122,59 @@ fn the_plan_multiplier_is_a_line_of_its_own() {
     assert_eq!((line.rule.as_str(), line.points), ("plan", 25));
     assert_eq!(line.reason, "Tally Plus: 1.25× base points");
 }
+
+#[test]
+fn the_plan_a_member_holds_comes_from_their_memberships() {
+    let plan = plus(0);
+    let now = at("2026-03-10T00:00:00Z");
+    // Never paid, no trial: due at once, no benefits.
+    let unpaid = Membership::start(&plan, at("2026-03-01T00:00:00Z"));
+    assert_eq!(unpaid.status(now), MembershipStatus::PastDue);
+    assert!(!unpaid.holds_plan(now));
+    // An old lapsed one and a newer paid one of another plan: the newer's plan.
+    let lapsed = Membership {
+        started_at: at("2025-01-01T00:00:00Z"),
+        trial_until: None,
+        paid_until: Some(at("2025-02-01T00:00:00Z")),
+        cancelled_at: None,
+    };
+    let paid = Membership {
+        started_at: at("2026-03-01T00:00:00Z"),
+        trial_until: None,
+        paid_until: Some(at("2026-04-01T00:00:00Z")),
+        cancelled_at: None,
+    };
+    let held = |list: &[(&'static str, &Membership)]| {
+        member_plan(
+            list.iter().map(|(c, m)| Held {
+                plan_code: c,
+                membership: m,
+            }),
+            now,
+        )
+    };
+    assert_eq!(held(&[("gold", &lapsed), ("plus", &paid)]), Some("plus".into()));
+    assert_eq!(held(&[("gold", &lapsed), ("plus", &unpaid)]), None);
+    // Starting one: refused while one runs; a cancelled one running out may be replaced.
+    assert!(may_start([paid.clone()], now).is_err());
+    let mut cancelled = paid.clone();
+    cancelled.cancelled_at = Some(now);
+    assert!(may_start([cancelled, lapsed.clone()], now).is_ok());
+    assert!(may_cancel(&lapsed, now).is_err());
+}
+
+#[test]
+fn a_payment_pays_one_period_ahead_at_most() {
+    let plan = plus(0);
+    let now = at("2026-03-10T00:00:00Z");
+    let m = Membership {
+        started_at: at("2026-03-01T00:00:00Z"),
+        trial_until: None,
+        paid_until: Some(at("2026-05-01T00:00:00Z")),
+        cancelled_at: None,
+    };
+    assert!(matches!(
+        decide_payment(&m, &plan, eur(499), now),
+        Err(DomainError::LimitExceeded { code: "paid_ahead", .. })
+    ));
+}

@@ -462,8 +462,17 @@ pub async fn update_member(
             "tier: the programme computes tiers from its ladder; set a level by hand with PUT /v1/members/{id}/tier",
         ));
     }
+    // With membership plans on sale, memberships set the plan.
+    let keep_plan = !state.program().plans.is_empty();
+    if keep_plan && b.plan.is_some() {
+        return Err(ApiError::invalid(
+            "plan_from_membership",
+            "plan: the programme sells membership plans; a member's plan comes from their membership",
+        ));
+    }
     let profile = tally_store::MemberProfile {
         keep_tier,
+        keep_plan,
         tier: b.tier.map(|t| parse_label("tier", &t, 64)).transpose()?,
         segments: b
             .segments

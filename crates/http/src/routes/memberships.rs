@@ -247,10 +247,19 @@ pub async fn create_membership(
     body: ApiJson<NewMembership>,
 ) -> Result<(StatusCode, Json<MembershipView>), ApiError> {
     let member_id: MemberId = parse_id(&id, "member")?;
+    let plan = body.value.plan;
+    if plan.is_empty()
+        || plan.len() > 32
+        || !plan
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(ApiError::invalid("invalid_field", "plan: must be a plan's code"));
+    }
     let now = state.now();
     let row = state
         .store
-        .create_membership(keys::new::<MembershipId>().to_string(), member_id, body.value.plan, now)
+        .create_membership(keys::new::<MembershipId>().to_string(), member_id, plan, now)
         .await?;
     Ok((StatusCode::CREATED, Json(membership_view(row, now))))
 }
@@ -295,7 +304,8 @@ pub async fn get_membership(
 /// Cancels a membership (operator): it runs to the end of what is covered, then ends.
 /// Cancelling again changes nothing.
 #[utoipa::path(post, path = "/v1/memberships/{id}/cancel", tag = "memberships", params(("id" = String, Path)),
-    responses((status = 200, body = MembershipView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)),
+    responses((status = 200, body = MembershipView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
+        (status = 422, description = "`membership_over`: the membership has ended", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cancel_membership(
     State(state): State<AppState>,

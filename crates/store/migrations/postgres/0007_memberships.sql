@@ -35,3 +35,6 @@ CREATE TABLE membership_payments (
     UNIQUE (membership_id, external_id)
 );
 CREATE INDEX membership_payments_recorded ON membership_payments (recorded_at);
+-- Other servers refresh their plans (cached with the programme) when one changes.
+CREATE TRIGGER membership_plans_changed AFTER INSERT OR UPDATE OR DELETE ON membership_plans
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_announce_change();

@@ -75,6 +75,7 @@ pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Opt
             segments: segments_from_json(&r.try_get::<String, _>(11)?)?,
             plan: r.try_get(12)?,
             keep_tier: false,
+            keep_plan: false,
         },
     }))
 }
@@ -255,13 +256,15 @@ impl PgStore {
     pub async fn set_member_profile(&self, id: MemberId, p: MemberProfile) -> Result<MemberRow, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let n = sqlx::query(
-            "UPDATE members SET tier = CASE WHEN $5 THEN tier ELSE $2 END, segments = $3, plan = $4 WHERE id = $1",
+            "UPDATE members SET tier = CASE WHEN $5 THEN tier ELSE $2 END, segments = $3,
+                 plan = CASE WHEN $6 THEN plan ELSE $4 END WHERE id = $1",
         )
         .bind(id.as_str())
         .bind(&p.tier)
         .bind(keys_json(&p.segments)?)
         .bind(&p.plan)
         .bind(p.keep_tier)
+        .bind(p.keep_plan)
         .execute(&mut *conn)
         .await?;
         if n.rows_affected() == 0 {

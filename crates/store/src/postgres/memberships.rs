@@ -14,7 +14,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tally_domain::decide::{StoredAnswer, decide_membership_payment, replay};
 use tally_domain::ids::{Id, MemberId};
-use tally_domain::memberships::{Membership, MembershipPlan, MembershipStatus, PaymentReceipt};
+use tally_domain::memberships::{Held, Membership, MembershipPlan, PaymentReceipt, may_cancel, may_start, member_plan};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::BalanceView;
 
@@ -103,8 +103,9 @@ async fn with_payments(conn: &mut PgConnection, rows: Vec<PgRow>) -> Result<Vec<
     Ok(out)
 }
 
-/// Writes a membership's dates, when it next changes, and the member's `plan` as its
-/// status says.
+/// Writes a membership's dates and when it next changes, then the member's `plan` as
+/// their memberships say (the domain's `member_plan`). The member's row is locked before
+/// their memberships are read, so a membership created meanwhile is seen.
 async fn save(conn: &mut PgConnection, m: &MembershipRow, now: Timestamp) -> Result<(), StoreError> {
     sqlx::query("UPDATE memberships SET paid_until = $2, cancelled_at = $3, due_at = $4 WHERE id = $1")
         .bind(&m.id)
@@ -113,21 +114,33 @@ async fn save(conn: &mut PgConnection, m: &MembershipRow, now: Timestamp) -> Res
         .bind(m.membership.next_change_at(now).map(to_micros))
         .execute(&mut *conn)
         .await?;
-    // An ended membership clears the plan only if no other membership of the member is
-    // still live (one that can still change has a due time).
-    sqlx::query(
-        "UPDATE members SET plan = CASE WHEN $3 THEN $2
-             WHEN plan = $2 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.member_id = $1 AND o.id <> $4 AND o.due_at IS NOT NULL)
-             THEN NULL ELSE plan END
-         WHERE id = $1",
-    )
-    .bind(m.member_id.as_str())
-    .bind(&m.plan_code)
-    .bind(m.membership.status(now).holds_plan())
-    .bind(&m.id)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("SELECT 1 FROM members WHERE id = $1 FOR UPDATE")
+        .bind(m.member_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let all = memberships_of(conn, &m.member_id).await?;
+    let plan = member_plan(
+        all.iter().map(|r| Held {
+            plan_code: &r.plan_code,
+            membership: &r.membership,
+        }),
+        now,
+    );
+    sqlx::query("UPDATE members SET plan = $2 WHERE id = $1")
+        .bind(m.member_id.as_str())
+        .bind(plan)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// A member's memberships without their payments.
+async fn memberships_of(conn: &mut PgConnection, member_id: &MemberId) -> Result<Vec<MembershipRow>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM memberships WHERE member_id = $1"))
+        .bind(member_id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(from_row).collect()
 }
 
 impl PgStore {
@@ -165,18 +178,11 @@ impl PgStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound(Entity::Member))?;
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM memberships WHERE member_id = $1"))
-            .bind(member_id.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in &rows {
-            if from_row(r)?.membership.status(now).holds_plan() {
-                return Err(StoreError::Conflict {
-                    code: "membership_exists",
-                    message: "the member already has a membership that has not ended".into(),
-                });
-            }
-        }
+        let existing = memberships_of(&mut tx, &member_id).await?;
+        may_start(existing.into_iter().map(|r| r.membership), now).map_err(|e| StoreError::Conflict {
+            code: "membership_exists",
+            message: e.to_string(),
+        })?;
         let m = Membership::start(&plan, now);
         sqlx::query(
             "INSERT INTO memberships (id, member_id, plan_code, started_at, trial_until) VALUES ($1, $2, $3, $4, $5)",
@@ -229,10 +235,8 @@ impl PgStore {
         let mut m = membership(&mut tx, &id, true)
             .await?
             .ok_or(StoreError::NotFound(Entity::Membership))?;
+        may_cancel(&m.membership, now)?;
         if m.membership.cancelled_at.is_none() {
-            if m.membership.status(now) == MembershipStatus::Expired {
-                return Err(tally_domain::DomainError::MembershipOver("expired").into());
-            }
             m.membership.cancelled_at = Some(now);
             save(&mut tx, &m, now).await?;
         }

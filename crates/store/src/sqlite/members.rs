@@ -87,6 +87,7 @@ fn member(conn: &Connection, id: &MemberId) -> Result<Option<MemberRow>, StoreEr
         segments: segments_from_json(&segments)?,
         plan,
         keep_tier: false,
+        keep_plan: false,
     };
     let mut stmt =
         conn.prepare_cached("SELECT kind, value FROM identities WHERE member_id = ?1 ORDER BY kind, value")?;
@@ -190,14 +191,16 @@ pub(super) fn bump_visit(
 fn set_profile(conn: &Connection, member_id: &MemberId, p: &MemberProfile) -> Result<(), StoreError> {
     let n = conn
         .prepare_cached(
-            "UPDATE members SET tier = CASE WHEN ?5 THEN tier ELSE ?2 END, segments = ?3, plan = ?4 WHERE id = ?1",
+            "UPDATE members SET tier = CASE WHEN ?5 THEN tier ELSE ?2 END, segments = ?3,
+                 plan = CASE WHEN ?6 THEN plan ELSE ?4 END WHERE id = ?1",
         )?
         .execute(params![
             member_id.as_str(),
             p.tier,
             keys_json(&p.segments)?,
             p.plan,
-            p.keep_tier
+            p.keep_tier,
+            p.keep_plan
         ])?;
     if n == 0 {
         return Err(StoreError::NotFound(Entity::Member));

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tally_domain::decide::{StoredAnswer, decide_membership_payment, replay};
 use tally_domain::ids::{Id, MemberId};
-use tally_domain::memberships::{Membership, MembershipPlan, PaymentReceipt};
+use tally_domain::memberships::{Held, Membership, MembershipPlan, PaymentReceipt, may_cancel, may_start, member_plan};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::BalanceView;
 
@@ -120,8 +120,8 @@ fn member_memberships(conn: &Connection, member_id: &MemberId) -> Result<Vec<Mem
         .collect()
 }
 
-/// Writes a membership's dates, when it next changes, and the member's `plan` as its
-/// status says.
+/// Writes a membership's dates and when it next changes, then the member's `plan` as
+/// their memberships say (the domain's `member_plan`).
 fn save(conn: &Connection, m: &MembershipRow, now: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE memberships SET paid_until = ?2, cancelled_at = ?3, due_at = ?4 WHERE id = ?1")?
         .execute(params![
@@ -130,17 +130,26 @@ fn save(conn: &Connection, m: &MembershipRow, now: Timestamp) -> Result<(), Stor
             m.membership.cancelled_at.map(to_micros),
             m.membership.next_change_at(now).map(to_micros)
         ])?;
-    let holds = m.membership.status(now).holds_plan();
-    // An ended membership clears the plan only if no other membership of the member is
-    // still live (one that can still change has a due time).
-    conn.prepare_cached(
-        "UPDATE members SET plan = CASE WHEN ?3 THEN ?2
-             WHEN plan = ?2 AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.member_id = ?1 AND o.id <> ?4 AND o.due_at IS NOT NULL)
-             THEN NULL ELSE plan END
-         WHERE id = ?1",
-    )?
-    .execute(params![m.member_id.as_str(), m.plan_code, holds, m.id])?;
+    let all = memberships_of(conn, &m.member_id)?;
+    let plan = member_plan(
+        all.iter().map(|r| Held {
+            plan_code: &r.plan_code,
+            membership: &r.membership,
+        }),
+        now,
+    );
+    conn.prepare_cached("UPDATE members SET plan = ?2 WHERE id = ?1")?
+        .execute(params![m.member_id.as_str(), plan])?;
     Ok(())
+}
+
+/// A member's memberships without their payments.
+fn memberships_of(conn: &Connection, member_id: &MemberId) -> Result<Vec<MembershipRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM memberships WHERE member_id = ?1"))?;
+    let rows = stmt
+        .query_map([member_id.as_str()], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 fn create(
@@ -155,15 +164,12 @@ fn create(
         .query_row([member_id.as_str()], |_| Ok(()))
         .optional()?
         .ok_or(StoreError::NotFound(Entity::Member))?;
-    if member_memberships(conn, member_id)?
-        .iter()
-        .any(|m| m.membership.status(now).holds_plan())
-    {
-        return Err(StoreError::Conflict {
+    may_start(memberships_of(conn, member_id)?.into_iter().map(|r| r.membership), now).map_err(|e| {
+        StoreError::Conflict {
             code: "membership_exists",
-            message: "the member already has a membership that has not ended".into(),
-        });
-    }
+            message: e.to_string(),
+        }
+    })?;
     let m = Membership::start(&plan, now);
     conn.prepare_cached(
         "INSERT INTO memberships (id, member_id, plan_code, started_at, trial_until) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -188,10 +194,8 @@ fn create(
 
 fn cancel(conn: &Connection, id: &str, now: Timestamp) -> Result<MembershipRow, StoreError> {
     let mut m = membership(conn, id)?.ok_or(StoreError::NotFound(Entity::Membership))?;
+    may_cancel(&m.membership, now)?;
     if m.membership.cancelled_at.is_none() {
-        if m.membership.status(now) == tally_domain::memberships::MembershipStatus::Expired {
-            return Err(tally_domain::DomainError::MembershipOver("expired").into());
-        }
         m.membership.cancelled_at = Some(now);
         save(conn, &m, now)?;
     }
