@@ -231,6 +231,8 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let mut people = Vec::new();
     // Plus memberships: (id, keeps paying, cancels after two months).
     let mut subscriptions: Vec<(String, bool, bool)> = Vec::new();
+    // Business memberships, paid for a year at a time.
+    let mut yearly: Vec<String> = Vec::new();
     for i in 0..members {
         let home = match rng.below(100) {
             0..=24 => 0,
@@ -291,6 +293,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             let id = m["id"].as_str().context("membership id")?.to_string();
             if plan == "business" {
                 pay_membership(&api, admin, &id, "DEMO-PAY-0", 9900).await?;
+                yearly.push(id);
             } else {
                 // Two in three pay when their trial ends and every month after; one in
                 // six of those cancels on day 43, after its first paid month; the rest
@@ -420,6 +423,13 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 if status == StatusCode::CREATED {
                     *counts.entry("events").or_default() += 1;
                 }
+            }
+        }
+        // Business renews a few days before each year runs out.
+        if day > 0 && day % 360 == 0 {
+            for (n, id) in yearly.iter().enumerate() {
+                pay_membership(&api, admin, id, &format!("DEMO-PAY-Y{day}-{n}"), 9900).await?;
+                subscriptions_paid += 1;
             }
         }
         // Monthly Plus payments: on the day the trial ends, then every 30 days.
