@@ -13,3 +13,24 @@ pub struct BreakdownLine {
     pub points: i64,
     pub reason: String,
 }
+
+/// The extra points a multiplier gives on base points (`base × (multiplier − 1)`,
+/// rounded down), as a line of its own: `rule` is `tier` or `plan`, `name` the level's
+/// or plan's. `None` when it gives nothing.
+pub fn multiplier_line(
+    rule: &str,
+    name: &str,
+    multiplier: rust_decimal::Decimal,
+    base_points: i64,
+) -> Option<BreakdownLine> {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    let extra =
+        (Decimal::from(base_points) * (multiplier - Decimal::ONE)).round_dp_with_strategy(0, RoundingStrategy::ToZero);
+    let points = i64::try_from(extra).ok().filter(|p| *p > 0)?;
+    Some(BreakdownLine {
+        rule: rule.into(),
+        version: None,
+        points,
+        reason: format!("{name}: {multiplier}× base points"),
+    })
+}

@@ -95,6 +95,15 @@ pub fn parse_country(field: &'static str, raw: &str) -> Result<String, DomainErr
 }
 
 /// A display name or label: trimmed, non-empty, at most `max` characters, no control characters.
+/// A short code the operator names things by (a tier level, a membership plan), as
+/// rules read it: 1 to 32 lower-case ASCII letters, digits or `_`.
+pub fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 pub fn parse_label(field: &'static str, raw: &str, max: usize) -> Result<String, DomainError> {
     let v = raw.trim();
     if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {

@@ -19,7 +19,7 @@ use crate::DomainError;
 use crate::breakdown::BreakdownLine;
 use crate::money::Money;
 use jiff::{Span, Timestamp, tz::TimeZone};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -70,13 +70,7 @@ pub struct MembershipPlan {
 impl MembershipPlan {
     /// Checks a plan as the operator sent it.
     pub fn check(mut self) -> Result<MembershipPlan, DomainError> {
-        if self.code.is_empty()
-            || self.code.len() > 32
-            || !self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
+        if !crate::identity::is_code(&self.code) {
             return Err(DomainError::invalid(
                 "code",
                 "must be 1 to 32 lower-case letters, digits or _",
@@ -357,15 +351,7 @@ pub fn may_cancel(m: &Membership, now: Timestamp) -> Result<(), DomainError> {
 
 /// The plan's bonus on a sale's base points, as a breakdown line (`None` at multiplier 1).
 pub fn plan_bonus(plan: &MembershipPlan, base_points: i64) -> Option<BreakdownLine> {
-    let m = plan.benefits.earn_multiplier;
-    let extra = (Decimal::from(base_points) * (m - Decimal::ONE)).round_dp_with_strategy(0, RoundingStrategy::ToZero);
-    let points = i64::try_from(extra).ok().filter(|p| *p > 0)?;
-    Some(BreakdownLine {
-        rule: "plan".into(),
-        version: None,
-        points,
-        reason: format!("{}: {}× base points", plan.name, m),
-    })
+    crate::breakdown::multiplier_line("plan", &plan.name, plan.benefits.earn_multiplier, base_points)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 use crate::DomainError;
 use crate::breakdown::BreakdownLine;
 use jiff::{Span, Timestamp, tz::TimeZone};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -99,13 +99,6 @@ impl Default for TierLadder {
     }
 }
 
-fn is_code(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 32
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 impl TierLadder {
     /// Checks a ladder as the operator sent it. An empty list of levels switches tiers
     /// off.
@@ -118,7 +111,7 @@ impl TierLadder {
         }
         let mut previous: Option<i64> = None;
         for (i, l) in self.levels.iter_mut().enumerate() {
-            if !is_code(&l.code) {
+            if !crate::identity::is_code(&l.code) {
                 return Err(DomainError::invalid(
                     "levels",
                     format!("level {}: code must be 1 to 32 lower-case letters, digits or _", i + 1),
@@ -563,15 +556,7 @@ fn previous_instant(t: Timestamp) -> Timestamp {
 /// (`None` at multiplier 1 or with no level).
 pub fn tier_bonus(ladder: &TierLadder, effective: Option<&str>, base_points: i64) -> Option<BreakdownLine> {
     let level = ladder.level(effective?)?;
-    let extra = (Decimal::from(base_points) * (level.multiplier - Decimal::ONE))
-        .round_dp_with_strategy(0, RoundingStrategy::ToZero);
-    let points = i64::try_from(extra).ok().filter(|p| *p > 0)?;
-    Some(BreakdownLine {
-        rule: "tier".into(),
-        version: None,
-        points,
-        reason: format!("{}: {}× base points", level.name, level.multiplier),
-    })
+    crate::breakdown::multiplier_line("tier", &level.name, level.multiplier, base_points)
 }
 
 /// What a sale adds to its member's qualifying count: its base and rule points (not the

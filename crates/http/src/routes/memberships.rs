@@ -103,24 +103,12 @@ fn plan_view(p: &MembershipPlan) -> PlanView {
 }
 
 fn multiplier(raw: &str) -> Result<rust_decimal::Decimal, ApiError> {
-    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let well_formed = matches!(whole.len(), 1 | 2)
-        && !whole.starts_with('0')
-        && digits(whole)
-        && frac.len() <= 2
-        && digits(frac)
-        && (!raw.contains('.') || !frac.is_empty());
-    let bad = || {
+    crate::routes::tiers::multiplier_text(raw).ok_or_else(|| {
         ApiError::invalid(
             "invalid_field",
             "benefits: earn_multiplier must be 1 to 10 with at most two decimals, as \"1.25\"",
         )
-    };
-    if !well_formed {
-        return Err(bad());
-    }
-    raw.parse().map_err(|_| bad())
+    })
 }
 
 /// Creates a membership plan (operator). `409 plan_exists` for a code in use.
@@ -248,12 +236,7 @@ pub async fn create_membership(
 ) -> Result<(StatusCode, Json<MembershipView>), ApiError> {
     let member_id: MemberId = parse_id(&id, "member")?;
     let plan = body.value.plan;
-    if plan.is_empty()
-        || plan.len() > 32
-        || !plan
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
+    if !tally_domain::identity::is_code(&plan) {
         return Err(ApiError::invalid("invalid_field", "plan: must be a plan's code"));
     }
     let now = state.now();

@@ -109,6 +109,21 @@ fn ladder_view(l: &TierLadder) -> TiersBody {
     }
 }
 
+/// A multiplier as the API writes it (what `multiplier_schema` says: 1 to 10 with at
+/// most two decimals, no sign, no leading zero), parsed; `None` otherwise. Tier levels
+/// and membership plans read theirs with it.
+pub(crate) fn multiplier_text(raw: &str) -> Option<rust_decimal::Decimal> {
+    let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = matches!(whole.len(), 1 | 2)
+        && !whole.starts_with('0')
+        && digits(whole)
+        && frac.len() <= 2
+        && digits(frac)
+        && (!raw.contains('.') || !frac.is_empty());
+    well_formed.then(|| raw.parse().ok()).flatten()
+}
+
 /// The tier ladder.
 #[utoipa::path(get, path = "/v1/tiers", tag = "tiers", responses((status = 200, body = TiersBody)), security(("bearer" = [])))]
 pub async fn get_tiers(State(state): State<AppState>, _who: Principal) -> Json<TiersBody> {
@@ -127,30 +142,13 @@ pub async fn put_tiers(
     let b = body.value;
     let mut levels = Vec::with_capacity(b.levels.len());
     for (i, l) in b.levels.into_iter().enumerate() {
-        let plain = l
-            .multiplier
-            .split_once('.')
-            .map_or((l.multiplier.as_str(), ""), |(a, b)| (a, b));
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let well_formed = matches!(plain.0.len(), 1 | 2)
-            && !plain.0.starts_with('0')
-            && digits(plain.0)
-            && plain.1.len() <= 2
-            && digits(plain.1)
-            && (!l.multiplier.contains('.') || !plain.1.is_empty());
-        if !well_formed {
-            return Err(ApiError::invalid(
+        let multiplier = multiplier_text(&l.multiplier).ok_or_else(|| {
+            ApiError::invalid(
                 "invalid_field",
                 format!(
                     "levels: level {}: multiplier must be 1 to 10 with at most two decimals, as \"1.5\"",
                     i + 1
                 ),
-            ));
-        }
-        let multiplier = l.multiplier.parse().map_err(|_| {
-            ApiError::invalid(
-                "invalid_field",
-                format!("levels: level {}: multiplier must be a decimal number", i + 1),
             )
         })?;
         levels.push(TierLevel {
