@@ -41,6 +41,16 @@ pub enum DomainError {
     /// A payment for a membership that is `expired` or `cancelled`.
     #[error("the membership is {0}: start a new one")]
     MembershipOver(&'static str),
+    /// The member may not pay with the shared wallet the sale draws on.
+    #[error("this member may not spend the points of wallet {0}")]
+    NotAllowedToSpend(String),
+    /// The till named a shared wallet the member does not belong to.
+    #[error("the member does not belong to wallet {0}")]
+    NotInWallet(String),
+    /// A change to a shared wallet that its state does not allow (`code` says which):
+    /// a member already in a household, a household with points left to close, ….
+    #[error("{message}")]
+    WalletConflict { code: &'static str, message: String },
     /// The request would pass one of Tally's limits (points a sale may earn, points an
     /// account may hold); `code` names the limit.
     #[error("{message}")]

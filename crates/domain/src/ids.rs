@@ -143,6 +143,11 @@ id_type!(
     PaymentId,
     "pay"
 );
+id_type!(
+    /// A shared wallet: a household's or a business's pooled points.
+    WalletId,
+    "wal"
+);
 
 #[cfg(test)]
 mod tests {

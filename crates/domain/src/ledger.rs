@@ -11,6 +11,10 @@ use std::fmt;
 pub enum Account {
     MemberAvailable(String),
     MemberPending(String),
+    /// A shared wallet's spendable points (a household's or a business's pool).
+    WalletAvailable(String),
+    /// A shared wallet's points waiting to mature.
+    WalletPending(String),
     /// Points a partner issued (goes negative as it issues).
     PartnerIssued(String),
     /// Points members spent at a partner's tills (grows as they spend).
@@ -29,6 +33,8 @@ impl Account {
         match self {
             Account::MemberAvailable(m) => format!("member:{m}:available"),
             Account::MemberPending(m) => format!("member:{m}:pending"),
+            Account::WalletAvailable(w) => format!("wallet:{w}:available"),
+            Account::WalletPending(w) => format!("wallet:{w}:pending"),
             Account::PartnerIssued(p) => format!("partner:{p}:issued"),
             Account::PartnerRedeemed(p) => format!("partner:{p}:redeemed"),
             Account::ProgramExpired => "program:expired".into(),
@@ -41,6 +47,14 @@ impl Account {
     pub fn member(&self) -> Option<&str> {
         match self {
             Account::MemberAvailable(m) | Account::MemberPending(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The shared wallet an account belongs to, if it is a wallet account.
+    pub fn wallet(&self) -> Option<&str> {
+        match self {
+            Account::WalletAvailable(w) | Account::WalletPending(w) => Some(w),
             _ => None,
         }
     }
@@ -65,6 +79,8 @@ pub enum EntryCode {
     ReturnUnrecovered,
     /// A paid membership's bonus points for a paid period, funded by the programme.
     MembershipBonus,
+    /// A closing household's points split among its members by the owner.
+    WalletSplit,
 }
 
 impl EntryCode {
@@ -78,6 +94,7 @@ impl EntryCode {
             EntryCode::ReturnRefund => "return_refund",
             EntryCode::ReturnUnrecovered => "return_unrecovered",
             EntryCode::MembershipBonus => "membership_bonus",
+            EntryCode::WalletSplit => "wallet_split",
         }
     }
 }

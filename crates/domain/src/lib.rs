@@ -20,5 +20,6 @@ pub mod receipt;
 pub mod rules;
 pub mod tiers;
 pub mod time;
+pub mod wallets;
 
 pub use error::DomainError;

@@ -9,6 +9,8 @@ pub enum LotOrigin {
     Earn,
     /// Spent points given back by a return.
     Refund,
+    /// Points a closing shared wallet passed to a member (the lot keeps its dates).
+    Split,
 }
 
 impl LotOrigin {
@@ -16,14 +18,15 @@ impl LotOrigin {
         match self {
             LotOrigin::Earn => "earn",
             LotOrigin::Refund => "refund",
+            LotOrigin::Split => "split",
         }
     }
 
     pub fn parse(s: &str) -> Self {
-        if s == "refund" {
-            LotOrigin::Refund
-        } else {
-            LotOrigin::Earn
+        match s {
+            "refund" => LotOrigin::Refund,
+            "split" => LotOrigin::Split,
+            _ => LotOrigin::Earn,
         }
     }
 }

@@ -39,6 +39,37 @@ pub struct MemberState {
     pub tier: crate::tiers::TierState,
     /// The paid plan the member holds (`members.plan`), if any.
     pub plan: Option<String>,
+    /// `Some` when this is the state of a shared wallet: then the balances, lots and due
+    /// time are the wallet's, its accounts are written, and `member_id` names the
+    /// member acting on it (empty for the scheduled run, which acts for no one).
+    pub wallet: Option<crate::ids::WalletId>,
+}
+
+impl MemberState {
+    /// The state of shared wallet `wallet`, with its balances and due time as stored,
+    /// as `member` acts on it.
+    pub fn of_wallet(
+        wallet: crate::ids::WalletId,
+        member: MemberId,
+        balance: Balance,
+        next_due_at: Option<Timestamp>,
+    ) -> MemberState {
+        MemberState {
+            member_id: member,
+            balance,
+            next_due_at,
+            wallet: Some(wallet),
+            ..MemberState::default()
+        }
+    }
+
+    /// The id of the holder whose balances and lots this is: the wallet, or the member.
+    pub fn holder_id(&self) -> &str {
+        match &self.wallet {
+            Some(w) => w.as_str(),
+            None => self.member_id.as_str(),
+        }
+    }
 }
 
 /// Whether an operation must see the member's open lots: to spend points, or to settle
@@ -65,6 +96,8 @@ pub enum ActivityKind {
     Expire,
     ReturnRefund,
     ReturnReversal,
+    /// A closing shared wallet's points passed to a member.
+    Split,
 }
 
 impl ActivityKind {
@@ -77,6 +110,7 @@ impl ActivityKind {
             ActivityKind::Expire => "expire",
             ActivityKind::ReturnRefund => "return_refund",
             ActivityKind::ReturnReversal => "return_reversal",
+            ActivityKind::Split => "wallet_split",
         }
     }
 }
@@ -184,6 +218,8 @@ pub struct PurchaseRecord {
     pub tier_qualifying: i64,
     /// When the sale was posted: which tier period it counted in.
     pub recorded_at: Timestamp,
+    /// The shared wallet the sale earned into or paid from, and which of the two.
+    pub wallet: Option<(crate::ids::WalletId, crate::wallets::SaleRoute)>,
 }
 
 /// What a return did, for the response and for updating the purchase record.
@@ -197,7 +233,9 @@ pub struct ReturnResult {
 /// A member's state being changed by one operation, recording the plan as it goes.
 struct Working<'a> {
     state: &'a MemberState,
-    member_id: &'a str,
+    /// The holder whose accounts this plan moves: the member's, or a shared wallet's.
+    holder: &'a str,
+    in_wallet: bool,
     lots: Vec<Lot>,
     original: Vec<Lot>,
     balance: Balance,
@@ -212,7 +250,8 @@ impl<'a> Working<'a> {
         let lots: Vec<Lot> = state.lots.iter().filter(|l| l.remaining > 0).cloned().collect();
         Working {
             state,
-            member_id: state.member_id.as_str(),
+            holder: state.holder_id(),
+            in_wallet: state.wallet.is_some(),
             original: lots.clone(),
             lots,
             balance: state.balance,
@@ -223,11 +262,27 @@ impl<'a> Working<'a> {
     }
 
     fn available(&self) -> Account {
-        Account::MemberAvailable(self.member_id.to_string())
+        match self.in_wallet {
+            true => Account::WalletAvailable(self.holder.to_string()),
+            false => Account::MemberAvailable(self.holder.to_string()),
+        }
     }
 
     fn pending(&self) -> Account {
-        Account::MemberPending(self.member_id.to_string())
+        match self.in_wallet {
+            true => Account::WalletPending(self.holder.to_string()),
+            false => Account::MemberPending(self.holder.to_string()),
+        }
+    }
+
+    /// Whether `account` is the holder's available (`Some(true)`) or pending
+    /// (`Some(false)`) account.
+    fn own(&self, account: &Account) -> Option<bool> {
+        match (account, self.in_wallet) {
+            (Account::MemberAvailable(h), false) | (Account::WalletAvailable(h), true) if h == self.holder => Some(true),
+            (Account::MemberPending(h), false) | (Account::WalletPending(h), true) if h == self.holder => Some(false),
+            _ => None,
+        }
     }
 
     fn transfer(
@@ -244,10 +299,10 @@ impl<'a> Working<'a> {
         }
         debug_assert!(points > 0);
         for (account, delta) in [(&from, -points), (&to, points)] {
-            match account {
-                Account::MemberAvailable(_) => self.balance.available += delta,
-                Account::MemberPending(_) => self.balance.pending += delta,
-                _ => {}
+            match self.own(account) {
+                Some(true) => self.balance.available += delta,
+                Some(false) => self.balance.pending += delta,
+                None => {}
             }
         }
         self.plan.transfers.push(Transfer {
@@ -393,13 +448,13 @@ impl<'a> Working<'a> {
         let (mut available, mut pending) = (0i64, 0i64);
         for t in &self.plan.transfers {
             for (account, delta) in [(&t.from, -t.points), (&t.to, t.points)] {
-                match account {
-                    Account::MemberAvailable(m) if m == self.member_id => available += delta,
-                    Account::MemberPending(m) if m == self.member_id => pending += delta,
-                    Account::MemberAvailable(_) | Account::MemberPending(_) => {
+                match self.own(account) {
+                    Some(true) => available += delta,
+                    Some(false) => pending += delta,
+                    None if account.member().is_some() || account.wallet().is_some() => {
                         return invariant("a plan moved another member's points");
                     }
-                    _ => {}
+                    None => {}
                 }
             }
             if t.points <= 0 {

@@ -82,6 +82,35 @@ pub struct PurchaseReceipt {
     /// new level's multiplier applies from the next sale), or a review that fell due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier_change: Option<crate::tiers::TierChangeView>,
+    /// Present when a shared wallet took part: the points it received, the points it
+    /// paid, and its balance after (`balance` above stays the member's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<SaleWallet>,
+}
+
+/// A shared wallet's part in a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SaleWallet {
+    /// The shared wallet (`wal_…`).
+    pub id: String,
+    /// Points of this sale earned into the wallet (the member has `earn_into`).
+    pub points_earned: i64,
+    /// Points of this sale paid from the wallet.
+    pub points_redeemed: i64,
+    /// The wallet's balance after the sale.
+    pub balance: BalanceView,
+}
+
+/// A shared wallet's part in a return: the wallet that paid is refunded, the wallet
+/// that earned gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnWallet {
+    pub id: String,
+    /// Earned points taken back from the wallet.
+    pub points_reversed: i64,
+    /// Spent points given back to the wallet.
+    pub points_refunded: i64,
+    pub balance: BalanceView,
 }
 
 /// The answer to a return.
@@ -97,7 +126,11 @@ pub struct ReturnReceipt {
     pub points_refunded: i64,
     /// Points that should have been taken back but the member had already spent.
     pub points_unrecovered: i64,
+    /// The member's own balance after the return.
     pub balance: BalanceView,
+    /// Present when the purchase earned into or was paid from a shared wallet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<ReturnWallet>,
 }
 
 /// The answer to an engagement event.

@@ -125,6 +125,11 @@ impl From<DomainError> for ApiError {
             DomainError::UnknownEventType(_) => "unknown_event_type",
             DomainError::PaymentMismatch { .. } => "payment_mismatch",
             DomainError::MembershipOver(_) => "membership_over",
+            DomainError::NotAllowedToSpend(_) => "not_allowed_to_spend",
+            DomainError::NotInWallet(_) => "not_in_wallet",
+            DomainError::WalletConflict { code, .. } => {
+                return ApiError::new(StatusCode::CONFLICT, code, e.to_string());
+            }
             DomainError::IdempotencyConflict => {
                 return ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
             }

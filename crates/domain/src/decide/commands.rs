@@ -31,6 +31,8 @@ pub struct PurchaseCmd {
     /// The basket lines as JSON, kept for rules and analytics.
     pub lines_json: String,
     pub redeem_points: i64,
+    /// The shared wallet the till named for this sale; `None`: the member's default.
+    pub wallet_id: Option<crate::ids::WalletId>,
     pub valuation: Valuation,
     /// What the earning rules would give, before caps and budgets.
     pub rules: RuleDraft,

@@ -28,7 +28,7 @@ pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversa
 pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
 pub use events::{EventDecision, EventFacts, decide_event};
 pub use memberships::{PaymentDecision, decide_membership_payment};
-pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, decide_purchase};
+pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
 

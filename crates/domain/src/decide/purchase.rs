@@ -5,9 +5,10 @@ use super::awards::{Granted, check_assumption, grant_awards};
 use super::commands::PurchaseCmd;
 use crate::DomainError;
 use crate::earning::Valuation;
-use crate::ids::MemberId;
+use crate::ids::{MemberId, WalletId};
+use crate::wallets::{SaleRoute, WalletLink, route_sale};
 use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
-use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt};
+use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt, SaleWallet};
 use crate::tiers::{TierChange, TierChangeView, TierState, qualifying_of, tier_bonus};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -43,13 +44,36 @@ pub struct PurchaseFacts<'a> {
     pub visits: Option<i64>,
     /// How much of each of the draft's counters ([`super::counter_keys`]) is used.
     pub counters: &'a HashMap<String, i64>,
+    /// The shared wallet in play (the one the till named, else the member's default),
+    /// with the member's rights in it and its state (its lots when it pays or is due),
+    /// or `None` when the member has no such wallet.
+    pub wallet: Option<WalletFacts<'a>>,
+}
+
+/// A shared wallet as a sale or a return reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct WalletFacts<'a> {
+    pub link: &'a WalletLink,
+    /// The wallet's balances (and lots), with `member_id` the member acting on it.
+    pub state: &'a MemberState,
+}
+
+/// What a sale writes to a shared wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletPlan {
+    pub wallet_id: WalletId,
+    pub route: SaleRoute,
+    pub plan: Plan,
 }
 
 /// What to write for a sale, and what to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseDecision {
     pub member_id: MemberId,
+    /// What the sale does to the member's own points (settling what is due, at least).
     pub plan: Plan,
+    /// What it does to a shared wallet, when it earns into or pays from one.
+    pub wallet: Option<WalletPlan>,
     /// The valuation after caps and budgets (and the tier's bonus), the awards to keep,
     /// the counters to raise.
     pub granted: Granted,
@@ -87,6 +111,7 @@ pub fn decide_purchase(
     let mut granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
     let (tier, tier_qualifying, tier_changes) = apply_tier(cmd, facts.state, &mut granted.valuation)?;
     apply_plan(cmd, facts.state, &mut granted.valuation)?;
+    let route = route_sale(cmd.wallet_id.as_ref(), facts.wallet.map(|w| w.link), cmd.redeem_points)?;
     let purchase = Purchase {
         transaction_id: cmd.transaction_id.as_str(),
         partner: &cmd.partner,
@@ -96,18 +121,70 @@ pub fn decide_purchase(
         label: None,
         code: crate::ledger::EntryCode::Earn,
     };
-    let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
+    let (plan, wallet) = match facts.wallet.filter(|_| route.uses_wallet()) {
+        None => (plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?, None),
+        Some(w) => split_purchase(cmd, facts.state, w, route, &purchase)?,
+    };
     let mut receipt = purchase_receipt(cmd, &granted.valuation, member_id, plan.balance_after, status);
     receipt.tier_change = tier_changes.last().map(TierChangeView::from);
+    receipt.wallet = wallet.as_ref().map(|w| SaleWallet {
+        id: w.wallet_id.to_string(),
+        points_earned: if route.earns_into_wallet { granted.valuation.points_earned } else { 0 },
+        points_redeemed: if route.pays_from_wallet { cmd.redeem_points } else { 0 },
+        balance: BalanceView {
+            available: w.plan.balance_after.available,
+            pending: w.plan.balance_after.pending,
+        },
+    });
     Ok(PurchaseDecision {
         member_id: member_id.clone(),
         plan,
+        wallet,
         granted,
         tier,
         tier_qualifying,
         tier_changes,
         receipt,
     })
+}
+
+/// A sale that earns into or pays from a shared wallet, as two plans: the wallet's
+/// (what it receives and pays) and the member's own (the rest, and settling what is
+/// due). The wallet's history names the member.
+fn split_purchase(
+    cmd: &PurchaseCmd,
+    own: &MemberState,
+    wallet: WalletFacts<'_>,
+    route: SaleRoute,
+    purchase: &Purchase<'_>,
+) -> Result<(Plan, Option<WalletPlan>), DomainError> {
+    let nothing = Valuation {
+        points_earned: 0,
+        ..purchase.valuation.clone()
+    };
+    let label = format!("Earned at {} by {}", cmd.partner.name, own.member_id);
+    let (mut to_wallet, mut to_own) = (purchase.clone(), purchase.clone());
+    to_wallet.label = Some(&label);
+    if route.earns_into_wallet {
+        to_own.valuation = &nothing;
+    } else {
+        to_wallet.valuation = &nothing;
+    }
+    if route.pays_from_wallet {
+        to_own.redeem_points = 0;
+    } else {
+        to_wallet.redeem_points = 0;
+    }
+    let wallet_plan = plan_purchase(wallet.state, &cmd.program, &to_wallet, cmd.now)?;
+    let own_plan = plan_purchase(own, &cmd.program, &to_own, cmd.now)?;
+    Ok((
+        own_plan,
+        Some(WalletPlan {
+            wallet_id: wallet.link.wallet_id.clone(),
+            route,
+            plan: wallet_plan,
+        }),
+    ))
 }
 
 /// The paid plan the member holds gives its bonus on base points, as a line of its own
@@ -200,5 +277,6 @@ fn purchase_receipt(
             pending: balance.pending,
         },
         tier_change: None,
+        wallet: None,
     }
 }

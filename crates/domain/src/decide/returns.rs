@@ -6,7 +6,9 @@ use super::commands::ReturnCmd;
 use crate::DomainError;
 use crate::earning::proportion_half_up;
 use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
-use crate::receipt::{BalanceView, ReturnReceipt};
+use crate::ids::WalletId;
+use crate::ledger::EntryCode;
+use crate::receipt::{BalanceView, ReturnReceipt, ReturnWallet};
 use crate::tiers::{TierChange, TierState};
 
 /// What a backend reads for a return, with the purchase locked (or in the single writer).
@@ -17,6 +19,9 @@ pub struct ReturnFacts<'a> {
     pub state: &'a MemberState,
     /// The purchase's capped or budgeted awards.
     pub awards: &'a [SavedAward],
+    /// The shared wallet the purchase earned into or paid from (every open lot), with
+    /// `member_id` the buyer; `None` when it used none.
+    pub wallet: Option<&'a MemberState>,
 }
 
 /// What the stored purchase gains: returned amount and points taken or given back.
@@ -31,7 +36,10 @@ pub struct PurchaseChange {
 /// What to write for a return, and what to answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnDecision {
+    /// What the return does to the buyer's own points.
     pub plan: Plan,
+    /// What it does to the shared wallet the purchase used, if any.
+    pub wallet_plan: Option<(WalletId, Plan)>,
     pub result: ReturnResult,
     pub purchase_change: PurchaseChange,
     pub award_reversals: Vec<AwardReversal>,
@@ -47,14 +55,31 @@ pub struct ReturnDecision {
 /// the purchase.
 pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDecision, DomainError> {
     let purchase = facts.purchase;
-    let (plan, result) = plan_return(
-        facts.state,
-        &cmd.program,
-        purchase,
-        cmd.return_id.as_str(),
-        cmd.amount,
-        cmd.now,
-    )?;
+    let ret = cmd.return_id.as_str();
+    let (plan, result, wallet_plan) = match (&purchase.wallet, facts.wallet) {
+        (Some((wallet_id, route)), Some(wallet)) if route.uses_wallet() => {
+            // Earned points are taken back from the holder that earned them, spent
+            // points given back to the holder that paid: each part sees only its own.
+            let (mut own_part, mut wallet_part) = (purchase.clone(), purchase.clone());
+            let not_earner = if route.earns_into_wallet { &mut own_part } else { &mut wallet_part };
+            (not_earner.points_earned, not_earner.points_reversed) = (0, 0);
+            let not_payer = if route.pays_from_wallet { &mut own_part } else { &mut wallet_part };
+            (not_payer.points_redeemed, not_payer.points_refunded) = (0, 0);
+            let (own_plan, own) = plan_return(facts.state, &cmd.program, &own_part, ret, cmd.amount, cmd.now)?;
+            let (w_plan, w) = plan_return(wallet, &cmd.program, &wallet_part, ret, cmd.amount, cmd.now)?;
+            let result = ReturnResult {
+                points_reversed: own.points_reversed + w.points_reversed,
+                points_unrecovered: own.points_unrecovered + w.points_unrecovered,
+                points_refunded: own.points_refunded + w.points_refunded,
+            };
+            (own_plan, result, Some((wallet_id.clone(), w_plan)))
+        }
+        (Some(_), None) => return Err(DomainError::Invariant("a return of a wallet's sale without the wallet")),
+        _ => {
+            let (plan, result) = plan_return(facts.state, &cmd.program, purchase, ret, cmd.amount, cmd.now)?;
+            (plan, result, None)
+        }
+    };
     let returned_after = purchase.returned_amount + cmd.amount.amount;
     let award_reversals = award_reversals(facts.awards, returned_after, purchase.total.amount, &result);
     let (tier, tier_changes) = uncount_tier(cmd, facts, returned_after);
@@ -70,6 +95,15 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
             available: plan.balance_after.available,
             pending: plan.balance_after.pending,
         },
+        wallet: wallet_plan.as_ref().map(|(id, p)| ReturnWallet {
+            id: id.to_string(),
+            points_reversed: p.points_with(EntryCode::ReturnReversal),
+            points_refunded: p.points_with(EntryCode::ReturnRefund),
+            balance: BalanceView {
+                available: p.balance_after.available,
+                pending: p.balance_after.pending,
+            },
+        }),
     };
     Ok(ReturnDecision {
         purchase_change: PurchaseChange {
@@ -78,6 +112,7 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
             points_refunded: result.points_refunded,
         },
         plan,
+        wallet_plan,
         result,
         award_reversals,
         tier,

@@ -55,6 +55,7 @@ fn sale(amount: i64, redeem: i64) -> PurchaseCmd {
         total: eur(amount),
         lines_json: "[]".into(),
         redeem_points: redeem,
+        wallet_id: None,
         valuation: value_purchase(&program(), Decimal::ONE, Decimal::ONE, eur(amount), redeem).unwrap(),
         rules: RuleDraft::default(),
         program: program(),
@@ -84,6 +85,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         next_due_at: Some(ts("2028-01-01T00:00:00Z")),
         tier: Default::default(),
         plan: None,
+        wallet: None,
     }
 }
 
@@ -93,6 +95,7 @@ fn facts<'a>(state: &'a MemberState, counters: &'a HashMap<String, i64>) -> Purc
         location_owner: None,
         visits: None,
         counters,
+        wallet: None,
     }
 }
 
@@ -268,6 +271,7 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         points_refunded: 0,
         tier_qualifying: 0,
         recorded_at: ts("2026-11-01T00:00:00Z"),
+        wallet: None,
     };
     let awards = [SavedAward {
         rule_id: id("rul_1"),
@@ -289,6 +293,7 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         purchase: &purchase,
         state: &state,
         awards: &awards,
+        wallet: None,
     };
     let d = decide_return(&cmd, f).unwrap();
     assert_eq!(d.receipt.points_reversed, 50);
@@ -362,4 +367,138 @@ fn a_balance_never_passes_its_limit() {
         "{refused:?}"
     );
     assert!(decide_purchase(&sale(1_000, 0), facts(&state, &none), ReceiptStatus::Posted).is_ok());
+}
+
+mod wallets {
+    use super::*;
+    use crate::ids::WalletId;
+    use crate::ledger::Account;
+    use crate::wallets::{Rights, SaleRoute, WalletKind, WalletLink};
+
+    fn wallet_state(available: i64) -> MemberState {
+        let mut w = member(available, true);
+        w.wallet = Some(id("wal_h"));
+        w.lots[0].id = Some(9);
+        w
+    }
+
+    fn link(earn_into: bool, spend: bool) -> WalletLink {
+        WalletLink {
+            wallet_id: id("wal_h"),
+            kind: WalletKind::Household,
+            rights: Rights { earn_into, spend },
+        }
+    }
+
+    fn with_wallet<'a>(
+        state: &'a MemberState,
+        counters: &'a HashMap<String, i64>,
+        link: &'a WalletLink,
+        wallet: &'a MemberState,
+    ) -> PurchaseFacts<'a> {
+        PurchaseFacts {
+            wallet: Some(WalletFacts { link, state: wallet }),
+            ..facts(state, counters)
+        }
+    }
+
+    #[test]
+    fn earning_into_and_paying_from_the_wallet_leaves_the_member_alone() {
+        let (own, wallet, none, l) = (member(500, true), wallet_state(300), HashMap::new(), link(true, true));
+        let d = decide_purchase(&sale(10_000, 200), with_wallet(&own, &none, &l, &wallet), ReceiptStatus::Posted)
+            .unwrap();
+        assert_eq!(d.plan.balance_after.available, 500, "the member's own points do not move");
+        assert!(d.plan.transfers.is_empty());
+        let w = d.wallet.expect("the wallet took part");
+        assert_eq!(w.route, SaleRoute { earns_into_wallet: true, pays_from_wallet: true });
+        assert_eq!(w.plan.balance_after.available, 300 - 200 + d.receipt.points_earned);
+        assert!(w.plan.transfers.iter().all(|t| {
+            [&t.from, &t.to].iter().all(|a| a.member().is_none())
+        }));
+        assert!(w.plan.transfers.iter().any(|t| t.from == Account::WalletAvailable("wal_h".into())));
+        let rw = d.receipt.wallet.expect("the answer says which wallet paid");
+        assert_eq!((rw.id.as_str(), rw.points_redeemed, rw.points_earned), ("wal_h", 200, d.receipt.points_earned));
+    }
+
+    #[test]
+    fn a_member_without_spend_is_refused_and_one_without_earn_into_earns_for_themself() {
+        let (own, wallet, none) = (member(500, true), wallet_state(300), HashMap::new());
+        let earn_only = link(true, false);
+        let err = decide_purchase(&sale(10_000, 50), with_wallet(&own, &none, &earn_only, &wallet), ReceiptStatus::Posted)
+            .unwrap_err();
+        assert_eq!(err, DomainError::NotAllowedToSpend("wal_h".into()));
+        let spend_only = link(false, true);
+        let d = decide_purchase(&sale(10_000, 50), with_wallet(&own, &none, &spend_only, &wallet), ReceiptStatus::Posted)
+            .unwrap();
+        assert_eq!(d.plan.balance_after.available, 500 + d.receipt.points_earned);
+        assert_eq!(d.wallet.unwrap().plan.balance_after.available, 250);
+        // Without redeeming, a spend-only link does not touch the wallet at all.
+        let d = decide_purchase(&sale(10_000, 0), with_wallet(&own, &none, &spend_only, &wallet), ReceiptStatus::Posted)
+            .unwrap();
+        assert!(d.wallet.is_none() && d.receipt.wallet.is_none());
+    }
+
+    #[test]
+    fn a_wallet_the_member_is_not_in_is_refused() {
+        let (own, none) = (member(500, true), HashMap::new());
+        let mut cmd = sale(10_000, 0);
+        cmd.wallet_id = Some(id::<WalletId>("wal_x"));
+        assert_eq!(
+            decide_purchase(&cmd, facts(&own, &none), ReceiptStatus::Posted).unwrap_err(),
+            DomainError::NotInWallet("wal_x".into())
+        );
+    }
+
+    #[test]
+    fn a_wallet_cannot_pay_more_than_it_holds() {
+        let (own, wallet, none, l) = (member(5_000, true), wallet_state(100), HashMap::new(), link(true, true));
+        let err = decide_purchase(&sale(10_000, 101), with_wallet(&own, &none, &l, &wallet), ReceiptStatus::Posted)
+            .unwrap_err();
+        assert!(matches!(err, DomainError::InsufficientPoints { available: 100, requested: 101 }));
+    }
+
+    #[test]
+    fn a_return_refunds_the_wallet_that_paid_and_takes_back_from_the_earner() {
+        // Paid 200 from the wallet, earned 100 for the member (no earn_into).
+        let mut own = member(100, true);
+        own.lots[0].transaction_id = Some("txn_1".into());
+        let wallet = wallet_state(0);
+        let purchase = PurchaseRecord {
+            id: id("txn_1"),
+            partner_id: id("ptn_a"),
+            partner_name: "Drugstore".into(),
+            member_id: id("mem_1"),
+            total: eur(10_000),
+            points_earned: 100,
+            points_redeemed: 200,
+            returned_amount: 0,
+            points_reversed: 0,
+            points_refunded: 0,
+            tier_qualifying: 0,
+            recorded_at: ts("2026-11-01T00:00:00Z"),
+            wallet: Some((id("wal_h"), SaleRoute { earns_into_wallet: false, pays_from_wallet: true })),
+        };
+        let cmd = ReturnCmd {
+            return_id: id("ret_1"),
+            partner_id: id("ptn_a"),
+            transaction_id: id("txn_1"),
+            external_id: "R-1-1".into(),
+            request_hash: "h".into(),
+            amount: eur(10_000),
+            program: program(),
+            now: ts("2026-11-21T10:00:00Z"),
+        };
+        let f = ReturnFacts {
+            purchase: &purchase,
+            state: &own,
+            awards: &[],
+            wallet: Some(&wallet),
+        };
+        let d = decide_return(&cmd, f).unwrap();
+        assert_eq!((d.result.points_refunded, d.result.points_reversed), (200, 100));
+        assert_eq!(d.plan.balance_after.available, 0, "the member gives back what they earned");
+        let (wid, wplan) = d.wallet_plan.expect("the wallet is refunded");
+        assert_eq!((wid.as_str(), wplan.balance_after.available), ("wal_h", 200));
+        assert_eq!(d.receipt.wallet.unwrap().points_refunded, 200);
+    }
 }

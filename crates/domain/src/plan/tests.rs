@@ -105,6 +105,7 @@ impl Model {
             points_refunded: 0,
             tier_qualifying: 0,
             recorded_at: now,
+            wallet: None,
         });
         Ok(())
     }
