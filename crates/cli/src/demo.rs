@@ -312,6 +312,9 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         });
     }
 
+    let ids: Vec<String> = people.iter().map(|m| m.id.clone()).collect();
+    let (wallets, pooling) = add_wallets(&api, admin, &ids).await?;
+
     let mut receipt_no = 0u64;
     let mut subscriptions_paid = 0u64;
     let mut returns_due: Vec<(u32, usize, String, i64, &str)> = Vec::new();
@@ -377,7 +380,12 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 let mi = who[pi][slot];
                 if result["status"] == 201 {
                     let t = &result["transaction"];
-                    people[mi].available = t["balance"]["available"].as_i64().unwrap_or(0);
+                    // Who earns into and spends a shared wallet pays from it: what it holds.
+                    let holder = match pooling.contains(&mi) && t["wallet"].is_object() {
+                        true => &t["wallet"],
+                        false => t,
+                    };
+                    people[mi].available = holder["balance"]["available"].as_i64().unwrap_or(0);
                     *counts.entry("purchases").or_default() += 1;
                     if t["points_redeemed"].as_i64().unwrap_or(0) > 0 {
                         *counts.entry("redemptions").or_default() += 1;
@@ -482,6 +490,9 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             p.locations.join(", ")
         );
     }
+    for w in &wallets {
+        println!("{w}");
+    }
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(
@@ -489,6 +500,79 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         partners[0].id
     );
     Ok(())
+}
+
+/// Three households and one business (docs/PROGRAMMES.md): members who earn into a
+/// shared wallet, some who may spend it and some who may not. Returns a line per wallet
+/// for the closing summary, and the members who earn into and spend a wallet (their
+/// sales use it by default).
+async fn add_wallets(api: &Api, admin: &str, members: &[String]) -> anyhow::Result<(Vec<String>, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut pooling = Vec::new();
+    // (name, owner, [(member, earn_into, spend)]): the second member of the first
+    // household is a child who collects but may not spend.
+    // A member joining: (index, earn_into, spend).
+    type Joiner = (usize, bool, bool);
+    let households: [(&str, usize, [Joiner; 2]); 3] = [
+        ("The Dvořáks", 2, [(3, true, true), (4, true, false)]),
+        ("Familie Becker", 6, [(7, true, true), (11, false, true)]),
+        ("Flat 4B", 9, [(13, true, true), (14, true, true)]),
+    ];
+    for (name, owner, joiners) in households {
+        if members.len() <= 14 {
+            break;
+        }
+        let w = api
+            .expect(
+                Method::POST,
+                "/v1/wallets",
+                admin,
+                json!({"kind": "household", "name": name, "owner_id": members[owner]}),
+            )
+            .await?;
+        let id = w["id"].as_str().context("wallet id")?.to_string();
+        pooling.push(owner);
+        for (m, earn_into, spend) in joiners {
+            if earn_into && spend {
+                pooling.push(m);
+            }
+            let invite = api
+                .expect(Method::POST, &format!("/v1/wallets/{id}/invites"), admin, json!({}))
+                .await?;
+            api.expect(
+                Method::POST,
+                &format!("/v1/wallets/{id}/members"),
+                admin,
+                json!({"member_id": members[m], "code": invite["code"], "earn_into": earn_into, "spend": spend}),
+            )
+            .await?;
+        }
+        out.push(format!("Household {name}: GET /v1/wallets/{id} (and /statement)"));
+    }
+    if members.len() > 16 {
+        let w = api
+            .expect(
+                Method::POST,
+                "/v1/wallets",
+                admin,
+                json!({"kind": "business", "name": "Bohemia Logistics travel", "company_name": "Bohemia Logistics s.r.o.",
+                       "vat_id": "CZ27182818"}),
+            )
+            .await?;
+        let id = w["id"].as_str().context("wallet id")?.to_string();
+        pooling.push(5);
+        for (m, spend) in [(5, true), (8, false), (16, false)] {
+            api.expect(
+                Method::POST,
+                &format!("/v1/wallets/{id}/members"),
+                admin,
+                json!({"member_id": members[m], "earn_into": true, "spend": spend}),
+            )
+            .await?;
+        }
+        out.push(format!("Business Bohemia Logistics (3 contacts): GET /v1/wallets/{id}"));
+    }
+    Ok((out, pooling))
 }
 
 /// Records a membership payment as the card processor would.

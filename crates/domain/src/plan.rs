@@ -43,6 +43,9 @@ pub struct MemberState {
     /// time are the wallet's, its accounts are written, and `member_id` names the
     /// member acting on it (empty for the scheduled run, which acts for no one).
     pub wallet: Option<crate::ids::WalletId>,
+    /// The member's default shared wallet (`members.wallet_default`): the one a sale
+    /// uses when the till names none.
+    pub default_wallet: Option<crate::ids::WalletId>,
 }
 
 impl MemberState {
@@ -279,7 +282,9 @@ impl<'a> Working<'a> {
     /// (`Some(false)`) account.
     fn own(&self, account: &Account) -> Option<bool> {
         match (account, self.in_wallet) {
-            (Account::MemberAvailable(h), false) | (Account::WalletAvailable(h), true) if h == self.holder => Some(true),
+            (Account::MemberAvailable(h), false) | (Account::WalletAvailable(h), true) if h == self.holder => {
+                Some(true)
+            }
             (Account::MemberPending(h), false) | (Account::WalletPending(h), true) if h == self.holder => Some(false),
             _ => None,
         }

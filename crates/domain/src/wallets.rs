@@ -112,7 +112,10 @@ pub fn may_join(
     household: Option<&WalletId>,
 ) -> Result<(), DomainError> {
     if already_in {
-        return Err(conflict("already_in_wallet", "the member already belongs to this wallet"));
+        return Err(conflict(
+            "already_in_wallet",
+            "the member already belongs to this wallet",
+        ));
     }
     if kind == WalletKind::Household
         && let Some(other) = household
@@ -181,7 +184,10 @@ pub fn plan_close(wallet: &MemberState, shares: &[Share], now: Timestamp) -> Res
             ),
         ));
     }
-    let total: i64 = shares.iter().try_fold(0i64, |sum, s| sum.checked_add(s.points)).unwrap_or(i64::MAX);
+    let total: i64 = shares
+        .iter()
+        .try_fold(0i64, |sum, s| sum.checked_add(s.points))
+        .unwrap_or(i64::MAX);
     if total != wallet.balance.available {
         return Err(conflict(
             "wallet_not_empty",
@@ -244,7 +250,10 @@ pub fn plan_close(wallet: &MemberState, shares: &[Share], now: Timestamp) -> Res
             points: -share.points,
             partner_id: None,
             transaction_id: None,
-            description: format!("{} points passed to {} as the wallet closed", share.points, member.member_id),
+            description: format!(
+                "{} points passed to {} as the wallet closed",
+                share.points, member.member_id
+            ),
         });
         let balance = Balance {
             available: member

@@ -20,9 +20,11 @@ pub mod strict_json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
-use routes::{consents, events, members, memberships, operations, partners, program, rules, tiers, transactions};
+use routes::{
+    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions, wallets,
+};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -82,6 +84,17 @@ pub fn router(state: AppState) -> Router {
             post(memberships::create_membership).get(memberships::list_memberships),
         )
         .route("/v1/memberships/report", get(memberships::membership_report))
+        .route("/v1/wallets", post(wallets::create_wallet))
+        .route("/v1/wallets/{id}", get(wallets::get_wallet))
+        .route("/v1/wallets/{id}/invites", post(wallets::create_invite))
+        .route("/v1/wallets/{id}/members", post(wallets::join_wallet))
+        .route(
+            "/v1/wallets/{id}/members/{member_id}",
+            patch(wallets::set_rights).delete(wallets::leave_wallet),
+        )
+        .route("/v1/wallets/{id}/close", post(wallets::close_wallet))
+        .route("/v1/wallets/{id}/statement", get(wallets::wallet_statement))
+        .route("/v1/members/{id}/wallets", get(wallets::member_wallets))
         .route("/v1/memberships/{id}", get(memberships::get_membership))
         .route("/v1/memberships/{id}/cancel", post(memberships::cancel_membership))
         .route("/v1/memberships/{id}/payments", post(memberships::create_payment))

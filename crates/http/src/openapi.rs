@@ -9,7 +9,7 @@
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
 use crate::routes::{
-    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions,
+    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions, wallets,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -32,6 +32,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         tiers::get_tiers, tiers::put_tiers, tiers::get_member_tier, tiers::put_member_tier,
         memberships::create_plan, memberships::list_plans, memberships::create_membership, memberships::list_memberships,
         memberships::get_membership, memberships::cancel_membership, memberships::create_payment, memberships::membership_report,
+        wallets::create_wallet, wallets::get_wallet, wallets::create_invite, wallets::join_wallet, wallets::set_rights,
+        wallets::leave_wallet, wallets::close_wallet, wallets::wallet_statement, wallets::member_wallets,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),

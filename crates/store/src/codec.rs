@@ -6,9 +6,11 @@ use crate::StoreError;
 use crate::model::{Mismatch, RuleRow, TransactionRow, Verification, from_micros};
 use std::collections::{HashMap, HashSet};
 use tally_domain::earning::FxRates;
+use tally_domain::ids::{Id, WalletId};
 use tally_domain::money::{Currency, Money};
 use tally_domain::plan::PurchaseRecord;
 use tally_domain::tiers::{TierLadder, TierState};
+use tally_domain::wallets::SaleRoute;
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     Ok(serde_json::to_string(value)?)
@@ -43,7 +45,26 @@ pub fn purchase_record(txn: &TransactionRow, partner_name: String) -> PurchaseRe
         points_refunded: txn.points_refunded,
         tier_qualifying: txn.tier_qualifying,
         recorded_at: txn.recorded_at,
+        wallet: txn.wallet.clone(),
     }
+}
+
+/// How a sale used a shared wallet, as `transactions.wallet_route` keeps it: 1 earned
+/// into it, 2 paid from it, 3 both.
+pub fn route_code(route: SaleRoute) -> i64 {
+    i64::from(route.earns_into_wallet) | (i64::from(route.pays_from_wallet) << 1)
+}
+
+/// The stored wallet columns of a sale as the wallet and route it used.
+pub fn sale_wallet(id: Option<String>, code: Option<i64>) -> Option<(WalletId, SaleRoute)> {
+    let (id, code) = (id?, code?);
+    Some((
+        WalletId::from_stored(id),
+        SaleRoute {
+            earns_into_wallet: code & 1 != 0,
+            pays_from_wallet: code & 2 != 0,
+        },
+    ))
 }
 
 /// The member row's tier columns, in the order [`tier_state`] reads them; every query
@@ -87,17 +108,18 @@ pub fn tier_ladder(json: Option<&str>) -> std::sync::Arc<TierLadder> {
 pub fn verification(
     sums: HashMap<String, i128>,
     entries_checked: u64,
-    members: Vec<(String, i64, i64)>,
+    holders: Vec<(String, i64, i64)>,
 ) -> Verification {
     let entries_sum: i128 = sums.values().sum();
     let mut mismatches = Vec::new();
     let mut accounts: HashSet<&str> = sums.keys().map(String::as_str).collect();
-    let member_accounts: Vec<(String, i64)> = members
+    // Holders are `member:<id>` or `wallet:<id>`, as their accounts are keyed.
+    let member_accounts: Vec<(String, i64)> = holders
         .iter()
-        .flat_map(|(id, available, pending)| {
+        .flat_map(|(holder, available, pending)| {
             [
-                (format!("member:{id}:available"), *available),
-                (format!("member:{id}:pending"), *pending),
+                (format!("{holder}:available"), *available),
+                (format!("{holder}:pending"), *pending),
             ]
         })
         .collect();
@@ -114,7 +136,7 @@ pub fn verification(
     }
     let known: HashSet<&str> = member_accounts.iter().map(|(a, _)| a.as_str()).collect();
     for (account, sum) in &sums {
-        if account.starts_with("member:") && !known.contains(account.as_str()) {
+        if (account.starts_with("member:") || account.starts_with("wallet:")) && !known.contains(account.as_str()) {
             mismatches.push(Mismatch {
                 account: account.clone(),
                 stored: 0,

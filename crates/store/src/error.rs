@@ -15,6 +15,7 @@ pub enum Entity {
     ApiKey,
     Membership,
     MembershipPlan,
+    Wallet,
 }
 
 impl Entity {
@@ -28,6 +29,7 @@ impl Entity {
             Entity::ApiKey => "api key",
             Entity::Membership => "membership",
             Entity::MembershipPlan => "membership_plan",
+            Entity::Wallet => "wallet",
         }
     }
 }

@@ -347,6 +347,70 @@ impl Store {
         dispatch!(self, s => s.post_membership_payment(cmd).await)
     }
 
+    /// Opens a shared wallet (a household with its owner as first member, or a business).
+    pub async fn create_wallet(&self, new: NewWallet) -> Result<WalletRow, StoreError> {
+        dispatch!(self, s => s.create_wallet(new).await)
+    }
+
+    /// A shared wallet with its balances and members (those who left too).
+    pub async fn wallet(&self, id: tally_domain::ids::WalletId) -> Result<Option<WalletRow>, StoreError> {
+        dispatch!(self, s => s.wallet(id).await)
+    }
+
+    /// The open wallets a member belongs to now.
+    pub async fn member_wallets(&self, member_id: MemberId) -> Result<Vec<WalletRow>, StoreError> {
+        dispatch!(self, s => s.member_wallets(member_id).await)
+    }
+
+    /// Keeps the hash of a household's invitation code until `expires_at`.
+    pub async fn create_wallet_invite(
+        &self,
+        wallet_id: tally_domain::ids::WalletId,
+        code_hash: String,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_wallet_invite(wallet_id, code_hash, expires_at, now).await)
+    }
+
+    /// A member joins: a household with an invitation code, a business as a contact.
+    pub async fn join_wallet(&self, join: JoinWallet) -> Result<WalletRow, StoreError> {
+        dispatch!(self, s => s.join_wallet(join).await)
+    }
+
+    /// Changes a member's rights in a wallet, and whether it is their default.
+    pub async fn set_wallet_rights(&self, rights: WalletRights) -> Result<WalletRow, StoreError> {
+        dispatch!(self, s => s.set_wallet_rights(rights).await)
+    }
+
+    /// A member leaves a wallet; what they pooled stays in it.
+    pub async fn leave_wallet(
+        &self,
+        wallet_id: tally_domain::ids::WalletId,
+        member_id: MemberId,
+        now: Timestamp,
+    ) -> Result<WalletRow, StoreError> {
+        dispatch!(self, s => s.leave_wallet(wallet_id, member_id, now).await)
+    }
+
+    /// Closes a wallet, giving every point out to its members as `split` says.
+    pub async fn close_wallet(
+        &self,
+        wallet_id: tally_domain::ids::WalletId,
+        split: Vec<(MemberId, i64)>,
+        now: Timestamp,
+    ) -> Result<WalletRow, StoreError> {
+        dispatch!(self, s => s.close_wallet(wallet_id, split, now).await)
+    }
+
+    /// What each member moved in and out of a wallet, per entry code, from the ledger.
+    pub async fn wallet_statement(
+        &self,
+        wallet_id: tally_domain::ids::WalletId,
+    ) -> Result<Vec<StatementLine>, StoreError> {
+        dispatch!(self, s => s.wallet_statement(wallet_id).await)
+    }
+
     /// The scheduled run: memberships whose status changed with time (at most `limit`).
     pub async fn review_memberships(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         dispatch!(self, s => s.review_memberships(now, limit).await)

@@ -48,6 +48,11 @@ pub const SQLITE: &[Migration] = &[
         name: "memberships",
         sql: include_str!("../migrations/sqlite/0008_memberships.sql"),
     },
+    Migration {
+        version: 9,
+        name: "wallets",
+        sql: include_str!("../migrations/sqlite/0009_wallets.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -85,6 +90,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "memberships",
         sql: include_str!("../migrations/postgres/0007_memberships.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "wallets",
+        sql: include_str!("../migrations/postgres/0008_wallets.sql"),
     },
 ];
 

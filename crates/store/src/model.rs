@@ -177,6 +177,8 @@ pub struct TransactionRow {
     /// What the sale added to its member's tier qualifying count.
     pub tier_qualifying: i64,
     pub recorded_at: Timestamp,
+    /// The shared wallet the sale earned into or paid from, and how.
+    pub wallet: Option<(tally_domain::ids::WalletId, tally_domain::wallets::SaleRoute)>,
 }
 
 /// A change of a member's tier, from the history.
@@ -344,4 +346,135 @@ pub struct EventRow {
     pub attributes_json: String,
     pub occurred_at: Timestamp,
     pub points_earned: i64,
+}
+
+/// Whose balances and lots a plan changes: a member's, or a shared wallet's (with the
+/// member acting on it, whom its entries name; `None` for the scheduled run).
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    Member(&'a MemberId),
+    Wallet {
+        id: &'a tally_domain::ids::WalletId,
+        actor: Option<&'a MemberId>,
+    },
+}
+
+impl Holder<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            Holder::Member(m) => m.as_str(),
+            Holder::Wallet { id, .. } => id.as_str(),
+        }
+    }
+
+    /// The table that keeps the holder's balances.
+    pub fn table(&self) -> &'static str {
+        match self {
+            Holder::Member(_) => "members",
+            Holder::Wallet { .. } => "wallets",
+        }
+    }
+
+    /// The member an entry on `account` names: a member account's own, or on a
+    /// wallet's account the member acting.
+    /// A wallet's entry with no member acting (a closing wallet's split) names the
+    /// member on the other side of the transfer.
+    pub fn entry_member<'b>(
+        &'b self,
+        account: &'b tally_domain::ledger::Account,
+        transfer: &'b tally_domain::ledger::Transfer,
+    ) -> Option<&'b str> {
+        match (account.member(), self) {
+            (Some(m), _) => Some(m),
+            (None, Holder::Wallet { actor, .. }) if account.wallet().is_some() => actor
+                .map(|a| a.as_str())
+                .or_else(|| transfer.from.member().or(transfer.to.member())),
+            _ => None,
+        }
+    }
+
+    /// The holder of a state read for a plan.
+    pub fn of(state: &tally_domain::plan::MemberState) -> Holder<'_> {
+        match &state.wallet {
+            Some(id) => Holder::Wallet {
+                id,
+                actor: (!state.member_id.as_str().is_empty()).then_some(&state.member_id),
+            },
+            None => Holder::Member(&state.member_id),
+        }
+    }
+}
+
+/// A new shared wallet.
+#[derive(Debug, Clone)]
+pub struct NewWallet {
+    pub id: tally_domain::ids::WalletId,
+    pub kind: tally_domain::wallets::WalletKind,
+    pub name: String,
+    /// A household's owner, who joins it with `owner_rights`.
+    pub owner: Option<MemberId>,
+    pub owner_rights: tally_domain::wallets::Rights,
+    pub company_name: Option<String>,
+    pub vat_id: Option<String>,
+    pub now: Timestamp,
+}
+
+/// A shared wallet with its members (those who left too, with the date).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalletRow {
+    pub id: tally_domain::ids::WalletId,
+    pub kind: tally_domain::wallets::WalletKind,
+    pub name: String,
+    pub owner: Option<MemberId>,
+    pub company_name: Option<String>,
+    pub vat_id: Option<String>,
+    pub created_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub balance: Balance,
+    pub members: Vec<WalletMemberRow>,
+}
+
+/// A member's place in a shared wallet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalletMemberRow {
+    pub wallet_id: tally_domain::ids::WalletId,
+    pub member_id: MemberId,
+    /// `owner` (of a household), `member` (of a household) or `contact` (of a business).
+    pub role: String,
+    pub rights: tally_domain::wallets::Rights,
+    /// Whether this is the member's default wallet at the till.
+    pub is_default: bool,
+    pub joined_at: Timestamp,
+    pub left_at: Option<Timestamp>,
+}
+
+/// A member joining a wallet: by a household's invitation code (its hash), or added as
+/// a business's contact.
+#[derive(Debug, Clone)]
+pub struct JoinWallet {
+    pub wallet_id: tally_domain::ids::WalletId,
+    pub member_id: MemberId,
+    pub invite_hash: Option<String>,
+    pub rights: tally_domain::wallets::Rights,
+    pub make_default: bool,
+    pub now: Timestamp,
+}
+
+/// A change of a member's rights in a wallet (and whether it is their default).
+#[derive(Debug, Clone)]
+pub struct WalletRights {
+    pub wallet_id: tally_domain::ids::WalletId,
+    pub member_id: MemberId,
+    pub rights: tally_domain::wallets::Rights,
+    pub make_default: Option<bool>,
+}
+
+/// What each member earned into and spent from a wallet, by entry code, from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    /// `None` for what no member caused (expiry).
+    pub member_id: Option<MemberId>,
+    pub code: String,
+    pub points: i64,
+    pub entries: i64,
 }

@@ -114,6 +114,7 @@ impl World {
             total,
             lines_json: "[]".into(),
             redeem_points: redeem,
+            wallet_id: None,
             valuation,
             rules: Default::default(),
             program: self.program.terms(),

@@ -123,6 +123,7 @@ async fn run_case(db: TestDb, case: &Case) {
             total,
             lines_json: "[]".into(),
             redeem_points: 0,
+            wallet_id: None,
             valuation,
             rules: RuleDraft {
                 awards: vec![Award {

@@ -6,10 +6,10 @@ use super::commands::PurchaseCmd;
 use crate::DomainError;
 use crate::earning::Valuation;
 use crate::ids::{MemberId, WalletId};
-use crate::wallets::{SaleRoute, WalletLink, route_sale};
 use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
 use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt, SaleWallet};
 use crate::tiers::{TierChange, TierChangeView, TierState, qualifying_of, tier_bonus};
+use crate::wallets::{SaleRoute, WalletLink, route_sale};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::HashMap;
@@ -129,7 +129,11 @@ pub fn decide_purchase(
     receipt.tier_change = tier_changes.last().map(TierChangeView::from);
     receipt.wallet = wallet.as_ref().map(|w| SaleWallet {
         id: w.wallet_id.to_string(),
-        points_earned: if route.earns_into_wallet { granted.valuation.points_earned } else { 0 },
+        points_earned: if route.earns_into_wallet {
+            granted.valuation.points_earned
+        } else {
+            0
+        },
         points_redeemed: if route.pays_from_wallet { cmd.redeem_points } else { 0 },
         balance: BalanceView {
             available: w.plan.balance_after.available,

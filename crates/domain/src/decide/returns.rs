@@ -5,9 +5,9 @@ use super::awards::{AwardReversal, SavedAward, award_reversals};
 use super::commands::ReturnCmd;
 use crate::DomainError;
 use crate::earning::proportion_half_up;
-use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
 use crate::ids::WalletId;
 use crate::ledger::EntryCode;
+use crate::plan::{MemberState, Plan, PurchaseRecord, ReturnResult, plan_return};
 use crate::receipt::{BalanceView, ReturnReceipt, ReturnWallet};
 use crate::tiers::{TierChange, TierState};
 
@@ -61,9 +61,17 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
             // Earned points are taken back from the holder that earned them, spent
             // points given back to the holder that paid: each part sees only its own.
             let (mut own_part, mut wallet_part) = (purchase.clone(), purchase.clone());
-            let not_earner = if route.earns_into_wallet { &mut own_part } else { &mut wallet_part };
+            let not_earner = if route.earns_into_wallet {
+                &mut own_part
+            } else {
+                &mut wallet_part
+            };
             (not_earner.points_earned, not_earner.points_reversed) = (0, 0);
-            let not_payer = if route.pays_from_wallet { &mut own_part } else { &mut wallet_part };
+            let not_payer = if route.pays_from_wallet {
+                &mut own_part
+            } else {
+                &mut wallet_part
+            };
             (not_payer.points_redeemed, not_payer.points_refunded) = (0, 0);
             let (own_plan, own) = plan_return(facts.state, &cmd.program, &own_part, ret, cmd.amount, cmd.now)?;
             let (w_plan, w) = plan_return(wallet, &cmd.program, &wallet_part, ret, cmd.amount, cmd.now)?;

@@ -86,6 +86,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         tier: Default::default(),
         plan: None,
         wallet: None,
+        default_wallet: None,
     }
 }
 
@@ -405,36 +406,72 @@ mod wallets {
     #[test]
     fn earning_into_and_paying_from_the_wallet_leaves_the_member_alone() {
         let (own, wallet, none, l) = (member(500, true), wallet_state(300), HashMap::new(), link(true, true));
-        let d = decide_purchase(&sale(10_000, 200), with_wallet(&own, &none, &l, &wallet), ReceiptStatus::Posted)
-            .unwrap();
-        assert_eq!(d.plan.balance_after.available, 500, "the member's own points do not move");
+        let d = decide_purchase(
+            &sale(10_000, 200),
+            with_wallet(&own, &none, &l, &wallet),
+            ReceiptStatus::Posted,
+        )
+        .unwrap();
+        assert_eq!(
+            d.plan.balance_after.available, 500,
+            "the member's own points do not move"
+        );
         assert!(d.plan.transfers.is_empty());
         let w = d.wallet.expect("the wallet took part");
-        assert_eq!(w.route, SaleRoute { earns_into_wallet: true, pays_from_wallet: true });
+        assert_eq!(
+            w.route,
+            SaleRoute {
+                earns_into_wallet: true,
+                pays_from_wallet: true
+            }
+        );
         assert_eq!(w.plan.balance_after.available, 300 - 200 + d.receipt.points_earned);
-        assert!(w.plan.transfers.iter().all(|t| {
-            [&t.from, &t.to].iter().all(|a| a.member().is_none())
-        }));
-        assert!(w.plan.transfers.iter().any(|t| t.from == Account::WalletAvailable("wal_h".into())));
+        assert!(
+            w.plan
+                .transfers
+                .iter()
+                .all(|t| { [&t.from, &t.to].iter().all(|a| a.member().is_none()) })
+        );
+        assert!(
+            w.plan
+                .transfers
+                .iter()
+                .any(|t| t.from == Account::WalletAvailable("wal_h".into()))
+        );
         let rw = d.receipt.wallet.expect("the answer says which wallet paid");
-        assert_eq!((rw.id.as_str(), rw.points_redeemed, rw.points_earned), ("wal_h", 200, d.receipt.points_earned));
+        assert_eq!(
+            (rw.id.as_str(), rw.points_redeemed, rw.points_earned),
+            ("wal_h", 200, d.receipt.points_earned)
+        );
     }
 
     #[test]
     fn a_member_without_spend_is_refused_and_one_without_earn_into_earns_for_themself() {
         let (own, wallet, none) = (member(500, true), wallet_state(300), HashMap::new());
         let earn_only = link(true, false);
-        let err = decide_purchase(&sale(10_000, 50), with_wallet(&own, &none, &earn_only, &wallet), ReceiptStatus::Posted)
-            .unwrap_err();
+        let err = decide_purchase(
+            &sale(10_000, 50),
+            with_wallet(&own, &none, &earn_only, &wallet),
+            ReceiptStatus::Posted,
+        )
+        .unwrap_err();
         assert_eq!(err, DomainError::NotAllowedToSpend("wal_h".into()));
         let spend_only = link(false, true);
-        let d = decide_purchase(&sale(10_000, 50), with_wallet(&own, &none, &spend_only, &wallet), ReceiptStatus::Posted)
-            .unwrap();
+        let d = decide_purchase(
+            &sale(10_000, 50),
+            with_wallet(&own, &none, &spend_only, &wallet),
+            ReceiptStatus::Posted,
+        )
+        .unwrap();
         assert_eq!(d.plan.balance_after.available, 500 + d.receipt.points_earned);
         assert_eq!(d.wallet.unwrap().plan.balance_after.available, 250);
         // Without redeeming, a spend-only link does not touch the wallet at all.
-        let d = decide_purchase(&sale(10_000, 0), with_wallet(&own, &none, &spend_only, &wallet), ReceiptStatus::Posted)
-            .unwrap();
+        let d = decide_purchase(
+            &sale(10_000, 0),
+            with_wallet(&own, &none, &spend_only, &wallet),
+            ReceiptStatus::Posted,
+        )
+        .unwrap();
         assert!(d.wallet.is_none() && d.receipt.wallet.is_none());
     }
 
@@ -452,9 +489,19 @@ mod wallets {
     #[test]
     fn a_wallet_cannot_pay_more_than_it_holds() {
         let (own, wallet, none, l) = (member(5_000, true), wallet_state(100), HashMap::new(), link(true, true));
-        let err = decide_purchase(&sale(10_000, 101), with_wallet(&own, &none, &l, &wallet), ReceiptStatus::Posted)
-            .unwrap_err();
-        assert!(matches!(err, DomainError::InsufficientPoints { available: 100, requested: 101 }));
+        let err = decide_purchase(
+            &sale(10_000, 101),
+            with_wallet(&own, &none, &l, &wallet),
+            ReceiptStatus::Posted,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            DomainError::InsufficientPoints {
+                available: 100,
+                requested: 101
+            }
+        ));
     }
 
     #[test]
@@ -476,7 +523,13 @@ mod wallets {
             points_refunded: 0,
             tier_qualifying: 0,
             recorded_at: ts("2026-11-01T00:00:00Z"),
-            wallet: Some((id("wal_h"), SaleRoute { earns_into_wallet: false, pays_from_wallet: true })),
+            wallet: Some((
+                id("wal_h"),
+                SaleRoute {
+                    earns_into_wallet: false,
+                    pays_from_wallet: true,
+                },
+            )),
         };
         let cmd = ReturnCmd {
             return_id: id("ret_1"),
@@ -496,7 +549,10 @@ mod wallets {
         };
         let d = decide_return(&cmd, f).unwrap();
         assert_eq!((d.result.points_refunded, d.result.points_reversed), (200, 100));
-        assert_eq!(d.plan.balance_after.available, 0, "the member gives back what they earned");
+        assert_eq!(
+            d.plan.balance_after.available, 0,
+            "the member gives back what they earned"
+        );
         let (wid, wplan) = d.wallet_plan.expect("the wallet is refunded");
         assert_eq!((wid.as_str(), wplan.balance_after.available), ("wal_h", 200));
         assert_eq!(d.receipt.wallet.unwrap().points_refunded, 200);

@@ -51,19 +51,37 @@ fn member(id: &str, available: i64) -> MemberState {
 
 #[test]
 fn one_household_per_member_any_number_of_businesses() {
-    let (h1, h2) = (WalletId::from_stored("wal_1".into()), WalletId::from_stored("wal_2".into()));
+    let (h1, h2) = (
+        WalletId::from_stored("wal_1".into()),
+        WalletId::from_stored("wal_2".into()),
+    );
     assert!(may_join(WalletKind::Household, &h2, false, None).is_ok());
     let err = may_join(WalletKind::Household, &h2, false, Some(&h1)).unwrap_err();
-    assert!(matches!(err, DomainError::WalletConflict { code: "household_taken", .. }));
+    assert!(matches!(
+        err,
+        DomainError::WalletConflict {
+            code: "household_taken",
+            ..
+        }
+    ));
     assert!(may_join(WalletKind::Business, &h2, false, Some(&h1)).is_ok());
     let err = may_join(WalletKind::Business, &h2, true, None).unwrap_err();
-    assert!(matches!(err, DomainError::WalletConflict { code: "already_in_wallet", .. }));
+    assert!(matches!(
+        err,
+        DomainError::WalletConflict {
+            code: "already_in_wallet",
+            ..
+        }
+    ));
     assert!(may_leave(true).is_err() && may_leave(false).is_ok());
 }
 
 #[test]
 fn closing_splits_every_point_keeping_the_dates() {
-    let w = wallet(vec![lot(1, 300, "2027-06-01T00:00:00Z"), lot(2, 200, "2027-01-01T00:00:00Z")]);
+    let w = wallet(vec![
+        lot(1, 300, "2027-06-01T00:00:00Z"),
+        lot(2, 200, "2027-01-01T00:00:00Z"),
+    ]);
     let shares = [
         Share {
             member: member("mem_a", 10),
@@ -83,7 +101,10 @@ fn closing_splits_every_point_keeping_the_dates() {
     assert_eq!(a.as_str(), "mem_a");
     assert_eq!(plan_a.balance_after.available, 260);
     let got: Vec<(i64, Timestamp)> = plan_a.new_lots.iter().map(|l| (l.remaining, l.expires_at)).collect();
-    assert_eq!(got, vec![(200, ts("2027-01-01T00:00:00Z")), (50, ts("2027-06-01T00:00:00Z"))]);
+    assert_eq!(
+        got,
+        vec![(200, ts("2027-01-01T00:00:00Z")), (50, ts("2027-06-01T00:00:00Z"))]
+    );
     assert_eq!(plan_a.next_due_at, Some(ts("2027-01-01T00:00:00Z")));
     let (_, plan_b) = &close.members[1];
     assert_eq!(plan_b.new_lots.iter().map(|l| l.remaining).sum::<i64>(), 250);
@@ -100,7 +121,13 @@ fn closing_refuses_a_split_that_leaves_points_or_names_a_member_twice() {
         points: 99,
     }];
     let err = plan_close(&w, &short, now).unwrap_err();
-    assert!(matches!(err, DomainError::WalletConflict { code: "wallet_not_empty", .. }));
+    assert!(matches!(
+        err,
+        DomainError::WalletConflict {
+            code: "wallet_not_empty",
+            ..
+        }
+    ));
     let twice = [
         Share {
             member: member("mem_a", 0),
@@ -111,7 +138,10 @@ fn closing_refuses_a_split_that_leaves_points_or_names_a_member_twice() {
             points: 50,
         },
     ];
-    assert!(matches!(plan_close(&w, &twice, now).unwrap_err(), DomainError::Invalid { .. }));
+    assert!(matches!(
+        plan_close(&w, &twice, now).unwrap_err(),
+        DomainError::Invalid { .. }
+    ));
     let mut pending = w.clone();
     pending.balance.pending = 5;
     let all = [Share {

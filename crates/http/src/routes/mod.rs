@@ -10,6 +10,7 @@ pub mod program;
 pub mod rules;
 pub mod tiers;
 pub mod transactions;
+pub mod wallets;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -116,6 +116,12 @@ pub struct TransactionBody {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub redeem_points: i64,
+    /// The member's shared wallet to use (`wal_…`): earnings go to it if the member
+    /// earns into it, and `redeem_points` come from it (the member needs `spend`).
+    /// Default: the member's default wallet, if any, else their own points.
+    #[serde(default)]
+    #[schema(schema_with = crate::schema::field::nullable_id)]
+    pub wallet_id: Option<String>,
 }
 
 /// The member a request names; a phone without `+` is read in `country`.
@@ -222,6 +228,13 @@ pub fn prepare_purchase(
         total,
         lines_json,
         redeem_points,
+        wallet_id: match &body.wallet_id {
+            Some(w) => Some(
+                tally_domain::ids::WalletId::parse(w)
+                    .ok_or_else(|| ApiError::invalid("invalid_field", "wallet_id: not a wallet id"))?,
+            ),
+            None => None,
+        },
         valuation,
         rules: Default::default(),
         program: program.terms(),

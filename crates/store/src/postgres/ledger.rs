@@ -3,23 +3,33 @@
 //! entries.
 
 use super::PgStore;
-use super::members::member_state;
+use super::members::{load_wallet_state, member_state};
 use crate::StoreError;
 use crate::codec::verification;
-use crate::model::{Counts, MemberRef, SettleReport, Verification, to_micros};
+use crate::model::{Counts, Holder, MemberRef, SettleReport, Verification, to_micros};
 use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
 use tally_domain::decide::decide_settle;
-use tally_domain::ids::{Id, MemberId};
+use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::ledger::EntryCode;
 use tally_domain::plan::Plan;
 
-/// Writes a plan in one statement: entries, lot changes, new lots, activity and the
-/// member's balances (data-modifying CTEs over arrays: one round trip).
+/// Writes a member's plan in one statement: entries, lot changes, new lots, activity
+/// and the member's balances (data-modifying CTEs over arrays: one round trip).
 pub(super) async fn write_plan(
     conn: &mut PgConnection,
     member_id: &MemberId,
+    plan: &Plan,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    write_holder_plan(conn, Holder::Member(member_id), plan, now).await
+}
+
+/// Writes the plan of a member or of a shared wallet (its entries naming the member).
+pub(super) async fn write_holder_plan(
+    conn: &mut PgConnection,
+    holder: Holder<'_>,
     plan: &Plan,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -28,7 +38,7 @@ pub(super) async fn write_plan(
     for t in &plan.transfers {
         for (a, points) in [(&t.from, -t.points), (&t.to, t.points)] {
             account.push(a.key());
-            member.push(a.member().map(str::to_string));
+            member.push(holder.entry_member(a, t).map(str::to_string));
             partner.push(a.partner().map(str::to_string));
             amount.push(points);
             code.push(t.code.as_str());
@@ -41,7 +51,7 @@ pub(super) async fn write_plan(
     let ac = &plan.activity;
     let b = plan.balance_after;
     let due = plan.next_due_at;
-    sqlx::query(
+    let sql = format!(
         "WITH e AS (
              INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
              SELECT a, m, p, n, c, t, r, $8
@@ -61,54 +71,56 @@ pub(super) async fn write_plan(
              FROM UNNEST($19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[])
                  AS u(k, n, o, p, t, d)
          )
-         UPDATE members SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28 WHERE id = $12",
-    )
-    .bind(account)
-    .bind(member)
-    .bind(partner)
-    .bind(amount)
-    .bind(code)
-    .bind(txn)
-    .bind(ret)
-    .bind(to_micros(now))
-    .bind(lu.iter().map(|u| u.id).collect::<Vec<i64>>())
-    .bind(lu.iter().map(|u| u.remaining).collect::<Vec<i64>>())
-    .bind(
-        lu.iter()
-            .map(|u| u.matures_at.map(to_micros))
-            .collect::<Vec<Option<i64>>>(),
-    )
-    .bind(member_id.as_str())
-    .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
-    .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
-    .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
-    .bind(
-        nl.iter()
-            .map(|l| l.matures_at.map(to_micros))
-            .collect::<Vec<Option<i64>>>(),
-    )
-    .bind(
-        nl.iter()
-            .map(|l| l.transaction_id.clone())
-            .collect::<Vec<Option<String>>>(),
-    )
-    .bind(nl.iter().map(|l| l.origin.as_str()).collect::<Vec<&str>>())
-    .bind(ac.iter().map(|a| a.kind.as_str()).collect::<Vec<&str>>())
-    .bind(ac.iter().map(|a| a.points).collect::<Vec<i64>>())
-    .bind(ac.iter().map(|a| to_micros(a.at)).collect::<Vec<i64>>())
-    .bind(ac.iter().map(|a| a.partner_id.clone()).collect::<Vec<Option<String>>>())
-    .bind(
-        ac.iter()
-            .map(|a| a.transaction_id.clone())
-            .collect::<Vec<Option<String>>>(),
-    )
-    .bind(ac.iter().map(|a| a.description.as_str()).collect::<Vec<&str>>())
-    .bind(b.available)
-    .bind(b.pending)
-    .bind(b.lifetime_earned)
-    .bind(due.map(to_micros))
-    .execute(conn)
-    .await?;
+         UPDATE {} SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28 WHERE id = $12",
+        holder.table()
+    );
+    sqlx::query(&sql)
+        .bind(account)
+        .bind(member)
+        .bind(partner)
+        .bind(amount)
+        .bind(code)
+        .bind(txn)
+        .bind(ret)
+        .bind(to_micros(now))
+        .bind(lu.iter().map(|u| u.id).collect::<Vec<i64>>())
+        .bind(lu.iter().map(|u| u.remaining).collect::<Vec<i64>>())
+        .bind(
+            lu.iter()
+                .map(|u| u.matures_at.map(to_micros))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(holder.id())
+        .bind(nl.iter().map(|l| l.remaining).collect::<Vec<i64>>())
+        .bind(nl.iter().map(|l| to_micros(l.earned_at)).collect::<Vec<i64>>())
+        .bind(nl.iter().map(|l| to_micros(l.expires_at)).collect::<Vec<i64>>())
+        .bind(
+            nl.iter()
+                .map(|l| l.matures_at.map(to_micros))
+                .collect::<Vec<Option<i64>>>(),
+        )
+        .bind(
+            nl.iter()
+                .map(|l| l.transaction_id.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind(nl.iter().map(|l| l.origin.as_str()).collect::<Vec<&str>>())
+        .bind(ac.iter().map(|a| a.kind.as_str()).collect::<Vec<&str>>())
+        .bind(ac.iter().map(|a| a.points).collect::<Vec<i64>>())
+        .bind(ac.iter().map(|a| to_micros(a.at)).collect::<Vec<i64>>())
+        .bind(ac.iter().map(|a| a.partner_id.clone()).collect::<Vec<Option<String>>>())
+        .bind(
+            ac.iter()
+                .map(|a| a.transaction_id.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
+        .bind(ac.iter().map(|a| a.description.as_str()).collect::<Vec<&str>>())
+        .bind(b.available)
+        .bind(b.pending)
+        .bind(b.lifetime_earned)
+        .bind(due.map(to_micros))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -125,20 +137,38 @@ impl PgStore {
         Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
     }
 
+    /// Settles one shared wallet in a transaction of its own; returns (matured, expired).
+    async fn settle_wallet(&self, wallet_id: &WalletId, now: Timestamp) -> Result<(i64, i64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let state = load_wallet_state(&mut tx, wallet_id, None, true, |_| true).await?;
+        let Some(plan) = decide_settle(&state, now)? else {
+            return Ok((0, 0));
+        };
+        write_holder_plan(&mut tx, Holder::of(&state), &plan, now).await?;
+        tx.commit().await?;
+        Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
+    }
+
     pub async fn settle_member(&self, member_id: MemberId, now: Timestamp) -> Result<(), StoreError> {
         self.settle_one(&member_id, now).await.map(|_| ())
     }
 
     pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM members WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
-                .bind(to_micros(now))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM (SELECT id, next_due_at FROM members WHERE next_due_at <= $1
+                                 UNION ALL SELECT id, next_due_at FROM wallets WHERE next_due_at <= $1) due
+                 ORDER BY next_due_at LIMIT $2",
+        )
+        .bind(to_micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         let mut report = SettleReport::default();
         for id in ids {
-            let (matured, expired) = self.settle_one(&MemberId::from_stored(id), now).await?;
+            let (matured, expired) = match WalletId::parse(&id) {
+                Some(w) => self.settle_wallet(&w, now).await?,
+                None => self.settle_one(&MemberId::from_stored(id), now).await?,
+            };
             report.members_settled += 1;
             report.points_matured += matured;
             report.points_expired += expired;
@@ -166,9 +196,12 @@ impl PgStore {
             sums.insert(account, sum);
             entries_checked += count as u64;
         }
-        let members: Vec<(String, i64, i64)> = sqlx::query_as("SELECT id, available, pending FROM members")
-            .fetch_all(&mut *tx)
-            .await?;
+        let members: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT 'member:' || id, available, pending FROM members
+             UNION ALL SELECT 'wallet:' || id, available, pending FROM wallets",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(verification(sums, entries_checked, members))
     }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use tally_domain::identity::Identity;
-use tally_domain::ids::{Id, MemberId, PartnerId};
+use tally_domain::ids::{Id, MemberId, PartnerId, WalletId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
@@ -92,14 +92,16 @@ pub(super) async fn member_state(
     let lock = if lock { " FOR UPDATE OF m" } else { "" };
     let row: Option<PgRow> = match member {
         MemberRef::Id(id) => sqlx::query(&format!(
-            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan FROM members m WHERE m.id = $1{lock}"
+            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan, m.wallet_default
+             FROM members m WHERE m.id = $1{lock}"
         ))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?,
         MemberRef::Identity(identity) => {
             sqlx::query(&format!(
-                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan
+                "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan,
+                     m.wallet_default
                  FROM identities i JOIN members m ON m.id = i.member_id
                  WHERE i.kind = $1 AND i.value = $2{lock}"
             ))
@@ -113,18 +115,10 @@ pub(super) async fn member_state(
     let member_id = MemberId::from_stored(r.try_get(0)?);
     let next_due_at = r.try_get::<Option<i64>, _>(4)?.map(from_micros);
     let lots_loaded = want_lots(next_due_at);
-    let mut lots = Vec::new();
-    if lots_loaded {
-        let rows = sqlx::query(
-            "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = $1 AND remaining > 0",
-        )
-                .bind(member_id.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in rows {
-            lots.push(lot_from(&r, 0)?);
-        }
-    }
+    let lots = match lots_loaded {
+        true => open_lots(conn, member_id.as_str()).await?,
+        false => Vec::new(),
+    };
     Ok(MemberState {
         member_id,
         balance: Balance {
@@ -137,7 +131,53 @@ pub(super) async fn member_state(
         next_due_at,
         tier: tier_from_row(&r, 5)?,
         plan: r.try_get(14)?,
+        wallet: None,
+        default_wallet: r.try_get::<Option<String>, _>(15)?.map(WalletId::from_stored),
     })
+}
+
+/// Every open lot of a member or a shared wallet.
+pub(super) async fn open_lots(conn: &mut PgConnection, holder: &str) -> Result<Vec<Lot>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = $1 AND remaining > 0",
+    )
+    .bind(holder)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| lot_from(r, 0)).collect()
+}
+
+/// A shared wallet's balances (and its open lots when `want_lots` says so), as `actor`
+/// acts on it (`None`: the scheduled run); with `lock`, its row is locked until the
+/// transaction ends.
+pub(super) async fn load_wallet_state(
+    conn: &mut PgConnection,
+    wallet_id: &WalletId,
+    actor: Option<&MemberId>,
+    lock: bool,
+    want_lots: impl FnOnce(Option<Timestamp>) -> bool,
+) -> Result<MemberState, StoreError> {
+    let sql = format!(
+        "SELECT available, pending, lifetime_earned, next_due_at FROM wallets WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let r = sqlx::query(&sql)
+        .bind(wallet_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Wallet))?;
+    let next_due = r.try_get::<Option<i64>, _>(3)?.map(from_micros);
+    let balance = Balance {
+        available: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        lifetime_earned: r.try_get(2)?,
+    };
+    let mut state = MemberState::of_wallet(wallet_id.clone(), actor.cloned().unwrap_or_default(), balance, next_due);
+    if want_lots(next_due) {
+        state.lots = open_lots(conn, wallet_id.as_str()).await?;
+        state.lots_loaded = true;
+    }
+    Ok(state)
 }
 
 /// A lot from a row whose columns from `first` on are id, remaining, earned_at,

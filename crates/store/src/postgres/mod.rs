@@ -25,6 +25,7 @@ mod returns;
 mod rules;
 mod sales;
 mod tiers;
+mod wallets;
 mod writer;
 
 use crate::StoreError;

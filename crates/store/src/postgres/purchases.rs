@@ -2,14 +2,15 @@
 //! the domain decide, write the decision in as few statements as possible.
 
 use super::PgStore;
-use super::members::member_state;
+use super::members::{load_wallet_state, member_state};
 use super::partners::location_owner;
 use super::rules::current_counters;
+use super::wallets::wallet_link;
 use crate::StoreError;
-use crate::codec::{money, stored_answer};
+use crate::codec::{money, sale_wallet, stored_answer};
 use crate::model::{Posted, PurchaseCmd, TransactionRow, from_micros};
 use sqlx::{PgConnection, PgPool, Row};
-use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
@@ -43,7 +44,8 @@ pub(super) async fn transaction_row(
 ) -> Result<Option<TransactionRow>, StoreError> {
     let sql = format!(
         "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
-                returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at
+                returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
+                wallet_id, wallet_route
          FROM transactions WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -64,6 +66,7 @@ pub(super) async fn transaction_row(
         receipt_json: r.try_get(11)?,
         tier_qualifying: r.try_get(12)?,
         recorded_at: from_micros(r.try_get(13)?),
+        wallet: sale_wallet(r.try_get(14)?, r.try_get::<Option<i16>, _>(15)?.map(i64::from)),
     }))
 }
 
@@ -97,11 +100,23 @@ impl PgStore {
         })
         .await?;
         let counters = current_counters(&mut conn, &cmd.rules, &state.member_id).await?;
+        let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+            Some(w) => match wallet_link(&mut conn, &state.member_id, w).await? {
+                Some(link) => {
+                    let want = |due| needs_lots(cmd.redeem_points, due, cmd.now);
+                    let wstate = load_wallet_state(&mut conn, w, Some(&state.member_id), false, want).await?;
+                    Some((link, wstate))
+                }
+                None => None,
+            },
+            None => None,
+        };
         let facts = PurchaseFacts {
             state: &state,
             location_owner: owner.as_ref(),
             visits: None,
             counters: &counters,
+            wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
         };
         Ok(decide_purchase(&cmd, facts, ReceiptStatus::Quote)?.receipt)
     }

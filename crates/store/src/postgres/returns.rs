@@ -3,14 +3,14 @@
 //! replays; the id on another purchase is a conflict), then the decision and its write.
 
 use super::PgStore;
-use super::ledger::write_plan;
-use super::members::member_state;
+use super::ledger::{write_holder_plan, write_plan};
+use super::members::{load_wallet_state, member_state};
 use super::partners::partner_name;
 use super::purchases::transaction_row;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::write_tier;
 use crate::codec::{purchase_record, to_json};
-use crate::model::{MemberRef, Posted, ReturnCmd, to_micros};
+use crate::model::{Holder, MemberRef, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
 use sqlx::PgConnection;
 use tally_domain::decide::{ReturnFacts, StoredAnswer, decide_return, replay};
@@ -48,10 +48,16 @@ impl PgStore {
         let state = member_state(&mut tx, &MemberRef::Id(txn.member_id.clone()), true, |_| true).await?;
         let awards = saved_awards(&mut tx, &txn.id).await?;
         let record = purchase_record(&txn, name);
+        // The wallet the purchase used, locked after the member as every writer does.
+        let wallet = match &txn.wallet {
+            Some((w, _)) => Some(load_wallet_state(&mut tx, w, Some(&txn.member_id), true, |_| true).await?),
+            None => None,
+        };
         let facts = ReturnFacts {
             purchase: &record,
             state: &state,
             awards: &awards,
+            wallet: wallet.as_ref(),
         };
         let d = decide_return(&cmd, facts)?;
         let receipt = to_json(&d.receipt)?;
@@ -85,6 +91,13 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         write_plan(&mut tx, &txn.member_id, &d.plan, cmd.now).await?;
+        if let Some((wallet_id, plan)) = &d.wallet_plan {
+            let holder = Holder::Wallet {
+                id: wallet_id,
+                actor: Some(&txn.member_id),
+            };
+            write_holder_plan(&mut tx, holder, plan, cmd.now).await?;
+        }
         reverse_awards(&mut tx, &txn.id, &d.award_reversals).await?;
         if let Some(tier) = &d.tier {
             write_tier(&mut tx, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None).await?;

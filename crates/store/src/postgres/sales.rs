@@ -15,18 +15,22 @@
 //! first changed): a group runs in rounds, each with at most one sale per member.
 
 use super::budgets::{Budgets, Taken};
-use super::members::{lot_from, visits};
+use super::ledger::write_holder_plan;
+use super::members::{load_wallet_state, lot_from, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
 use super::tiers::{TierColumns, tier_from_row, write_changes};
-use crate::codec::{stored_answer, to_json};
-use crate::model::{MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
+use super::wallets::wallet_link;
+use crate::codec::{route_code, stored_answer, to_json};
+use crate::model::{Holder, MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
-use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
-use tally_domain::ids::{Id, MemberId};
+use tally_domain::decide::{
+    PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay,
+};
+use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::lots::Lot;
 use tally_domain::plan::{Balance, MemberState, needs_lots};
 
@@ -68,11 +72,17 @@ pub(super) async fn post_sales(
         let mut seen = HashSet::new();
         let mut later = Vec::new();
         let mut round = Vec::new();
+        let mut wallets_seen = HashSet::new();
         for i in waiting {
             match found.get(&i) {
-                // A second sale of a member waits for the next round.
-                Some(f) if !seen.insert(f.state.member_id.clone()) => later.push(i),
-                Some(_) => round.push(i),
+                // A second sale of a member, or of a shared wallet (each is decided on
+                // what the one before wrote), waits for the next round.
+                Some(f) if seen.contains(&f.state.member_id) => later.push(i),
+                Some(f) if in_play(cmds[i], f).is_some_and(|w| !wallets_seen.insert(w.clone())) => later.push(i),
+                Some(f) => {
+                    seen.insert(f.state.member_id.clone());
+                    round.push(i);
+                }
                 None => {
                     // No such member: a receipt is still answered as stored.
                     outcomes[i] = Some(
@@ -131,6 +141,7 @@ pub(super) async fn post_sales(
         }
         let written = write_sales(tx, cmds, &decided).await?;
         write_sale_tier_changes(tx, cmds, &decided, &written).await?;
+        write_wallet_plans(tx, cmds, &decided, &written).await?;
         for d in decided {
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
@@ -150,6 +161,33 @@ pub(super) async fn post_sales(
             )))
         })
         .collect())
+}
+
+/// The shared wallet a sale may use: the one its till named, else its member's default.
+fn in_play<'a>(cmd: &'a PurchaseCmd, found: &'a Found) -> Option<&'a WalletId> {
+    cmd.wallet_id.as_ref().or(found.state.default_wallet.as_ref())
+}
+
+/// What the round's written sales did to shared wallets: rare, a statement each.
+async fn write_wallet_plans(
+    tx: &mut PgConnection,
+    cmds: &[&PurchaseCmd],
+    decided: &[Decided],
+    written: &HashSet<String>,
+) -> Result<(), StoreError> {
+    for d in decided {
+        let cmd = cmds[d.index];
+        if let Some(w) = &d.decision.wallet
+            && written.contains(cmd.transaction_id.as_str())
+        {
+            let holder = Holder::Wallet {
+                id: &w.wallet_id,
+                actor: Some(&d.decision.member_id),
+            };
+            write_holder_plan(tx, holder, &w.plan, cmd.now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A sale's member, locked, and the answer stored under its receipt id, if any.
@@ -195,7 +233,7 @@ async fn read_round(
          )
          SELECT u.n, m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt,
              m.tier, m.tier_earned, m.tier_qualifying, m.tier_period_start, m.tier_previous_qualifying,
-             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at, m.plan
+             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at, m.plan, m.wallet_default
          FROM u JOIN members m ON m.id = u.id
          LEFT JOIN transactions t ON t.partner_id = u.p AND t.external_id = u.x
          WHERE m.id = ANY(ARRAY(SELECT id FROM u))
@@ -228,6 +266,8 @@ async fn read_round(
             next_due_at: r.try_get::<Option<i64>, _>(5)?.map(from_micros),
             tier: tier_from_row(&r, 8)?,
             plan: r.try_get(17)?,
+            wallet: None,
+            default_wallet: r.try_get::<Option<String>, _>(18)?.map(WalletId::from_stored),
         };
         found.insert(r.try_get::<i64, _>(0)? as usize, Found { state, stored });
     }
@@ -277,12 +317,27 @@ async fn decide_one(
         true => Some(visits(tx, &state.member_id, &cmd.partner.id).await?),
         false => None,
     };
+    // The shared wallet in play, locked after the member (every writer takes a member
+    // before its wallet); a round holds one sale per wallet.
+    let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+        Some(w) => match wallet_link(tx, &state.member_id, w).await? {
+            Some(link) => {
+                let redeem = cmd.redeem_points;
+                let want = |due| needs_lots(redeem, due, cmd.now);
+                let wstate = load_wallet_state(tx, w, Some(&state.member_id), true, want).await?;
+                Some((link, wstate))
+            }
+            None => None,
+        },
+        None => None,
+    };
     let counters = draw_budgets(&cmd.rules, &state.member_id, caps, budgets, taken).await?;
     let facts = PurchaseFacts {
         state: &state,
         location_owner: owner.as_ref(),
         visits,
         counters: &counters,
+        wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
     };
     let decision = match decide_purchase(cmd, facts, ReceiptStatus::Posted) {
         Ok(d) => d,
@@ -388,6 +443,8 @@ struct Columns {
     mb_due: Vec<Option<i64>>,
     mb_tier: TierColumns,
     t_qualifying: Vec<i64>,
+    t_wallet: Vec<Option<String>>,
+    t_route: Vec<Option<i16>>,
     aw_sale: Vec<String>,
     aw_rule: Vec<String>,
     aw_version: Vec<i64>,
@@ -469,6 +526,9 @@ impl Columns {
         self.mb_due.push(plan.next_due_at.map(to_micros));
         self.mb_tier.push(&d.decision.tier, &cmd.program.tiers);
         self.t_qualifying.push(d.decision.tier_qualifying);
+        let wallet = d.decision.wallet.as_ref();
+        self.t_wallet.push(wallet.map(|w| w.wallet_id.to_string()));
+        self.t_route.push(wallet.map(|w| route_code(w.route) as i16));
         let rows = &d.awards;
         for k in 0..rows.rules.len() {
             self.aw_sale.push(sale.clone());
@@ -506,9 +566,11 @@ async fn write_sales(
     let written: Vec<String> = sqlx::query_scalar(
         "WITH t AS (
              INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
-                 total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying)
+                 total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
+                 wallet_id, wallet_route)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
-                 $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $71::bigint[])
+                 $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $71::bigint[],
+                 $72::text[], $73::smallint[])
              ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id
          ), e AS (
              INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -634,6 +696,8 @@ async fn write_sales(
     .bind(c.mb_tier.manual_until)
     .bind(c.mb_tier.review_at)
     .bind(c.t_qualifying)
+    .bind(c.t_wallet)
+    .bind(c.t_route)
     .fetch_all(&mut *tx)
     .await?;
     Ok(written.into_iter().collect())

@@ -2,28 +2,40 @@
 //! expiry run, and the check that recomputes every balance from the entries.
 
 use super::SqliteStore;
-use super::members::load_state;
+use super::members::{load_state, load_wallet_state};
 use crate::StoreError;
 use crate::codec::verification;
-use crate::model::{Counts, SettleReport, Verification, to_micros};
+use crate::model::{Counts, Holder, SettleReport, Verification, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use tally_domain::decide::decide_settle;
-use tally_domain::ids::{Id, MemberId};
+use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::ledger::EntryCode;
 use tally_domain::plan::Plan;
 
 /// Members the expiry run settles per writer job, so the POS path is never held up long.
 const SETTLE_CHUNK: u32 = 200;
 
-/// Writes a plan: entries, lots, activity, and the member's balances and due time.
+/// Writes a member's plan: entries, lots, activity, and the member's balances and due time.
 pub(super) fn write_plan(
     conn: &Connection,
     member_id: &MemberId,
     plan: &Plan,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    write_holder_plan(conn, Holder::Member(member_id), plan, now)
+}
+
+/// Writes the plan of a member or a shared wallet: entries (naming the member), lots,
+/// activity, and the holder's balances and due time.
+pub(super) fn write_holder_plan(
+    conn: &Connection,
+    holder: Holder<'_>,
+    plan: &Plan,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let member_id = holder.id();
     let recorded = to_micros(now);
     let mut entry = conn.prepare_cached(
         "INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -33,7 +45,7 @@ pub(super) fn write_plan(
         for (account, amount) in [(&t.from, -t.points), (&t.to, t.points)] {
             entry.execute(params![
                 account.key(),
-                account.member(),
+                holder.entry_member(account, t),
                 account.partner(),
                 amount,
                 t.code.as_str(),
@@ -52,7 +64,7 @@ pub(super) fn write_plan(
     )?;
     for lot in &plan.new_lots {
         insert_lot.execute(params![
-            member_id.as_str(),
+            member_id,
             lot.remaining,
             to_micros(lot.earned_at),
             to_micros(lot.expires_at),
@@ -66,7 +78,7 @@ pub(super) fn write_plan(
     )?;
     for a in &plan.activity {
         activity.execute(params![
-            member_id.as_str(),
+            member_id,
             a.kind.as_str(),
             a.points,
             to_micros(a.at),
@@ -76,11 +88,16 @@ pub(super) fn write_plan(
         ])?;
     }
     let b = plan.balance_after;
-    conn.prepare_cached(
-        "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1",
-    )?
-    .execute(params![
-        member_id.as_str(),
+    let update = match holder {
+        Holder::Member(_) => {
+            "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1"
+        }
+        Holder::Wallet { .. } => {
+            "UPDATE wallets SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1"
+        }
+    };
+    conn.prepare_cached(update)?.execute(params![
+        member_id,
         b.available,
         b.pending,
         b.lifetime_earned,
@@ -99,10 +116,24 @@ fn settle_member(conn: &Connection, member_id: &MemberId, now: Timestamp) -> Res
     Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
 }
 
-fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<MemberId>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM members WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2")?;
-    let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0).map(MemberId::from_stored))?;
+/// Matures and expires what is due in one shared wallet; returns (matured, expired).
+fn settle_wallet(conn: &Connection, wallet_id: &WalletId, now: Timestamp) -> Result<(i64, i64), StoreError> {
+    let state = load_wallet_state(conn, wallet_id, None, |_| true)?;
+    let Some(plan) = decide_settle(&state, now)? else {
+        return Ok((0, 0));
+    };
+    write_holder_plan(conn, Holder::of(&state), &plan, now)?;
+    Ok((plan.points_with(EntryCode::Mature), plan.points_with(EntryCode::Expire)))
+}
+
+/// Members and shared wallets due for settling, soonest first (wallet ids start `wal_`).
+fn due_members(conn: &Connection, now: Timestamp, limit: u32) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM (SELECT id, next_due_at FROM members WHERE next_due_at <= ?1
+                         UNION ALL SELECT id, next_due_at FROM wallets WHERE next_due_at <= ?1)
+         ORDER BY next_due_at LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![to_micros(now), limit], |r| r.get(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -121,7 +152,10 @@ fn verify(conn: &Connection) -> Result<Verification, StoreError> {
         entries_checked += r.get::<_, i64>(3)? as u64;
     }
     let mut stored = Vec::new();
-    let mut stmt = conn.prepare("SELECT id, available, pending FROM members")?;
+    let mut stmt = conn.prepare(
+        "SELECT 'member:' || id, available, pending FROM members
+         UNION ALL SELECT 'wallet:' || id, available, pending FROM wallets",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         stored.push((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?));
@@ -154,7 +188,10 @@ impl SqliteStore {
                 .write(move |c| {
                     let mut part = SettleReport::default();
                     for id in due_members(c, now, chunk)? {
-                        let (matured, expired) = settle_member(c, &id, now)?;
+                        let (matured, expired) = match WalletId::parse(&id) {
+                            Some(w) => settle_wallet(c, &w, now)?,
+                            None => settle_member(c, &MemberId::from_stored(id), now)?,
+                        };
                         part.members_settled += 1;
                         part.points_matured += matured;
                         part.points_expired += expired;

@@ -12,7 +12,7 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::identity::Identity;
-use tally_domain::ids::{Id, MemberId, PartnerId};
+use tally_domain::ids::{Id, MemberId, PartnerId, WalletId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
@@ -117,9 +117,10 @@ pub(super) fn load_state(
     member_id: &MemberId,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
-    let (balance, next_due, tier, plan) = conn
+    let (balance, next_due, tier, plan, default_wallet) = conn
         .prepare_cached(&format!(
-            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS}, plan FROM members WHERE id = ?1"
+            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS}, plan, wallet_default
+             FROM members WHERE id = ?1"
         ))?
         .query_row([member_id.as_str()], |r| {
             Ok((
@@ -131,29 +132,16 @@ pub(super) fn load_state(
                 r.get::<_, Option<i64>>(3)?.map(from_micros),
                 tier_from_row(r, 4)?,
                 r.get::<_, Option<String>>(13)?,
+                r.get::<_, Option<String>>(14)?.map(WalletId::from_stored),
             ))
         })
         .optional()?
         .ok_or(StoreError::NotFound(Entity::Member))?;
     let lots_loaded = want_lots(next_due);
-    let mut lots = Vec::new();
-    if lots_loaded {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = ?1 AND remaining > 0",
-        )?;
-        let rows = stmt.query_map([member_id.as_str()], |r| {
-            Ok(Lot {
-                id: Some(r.get(0)?),
-                remaining: r.get(1)?,
-                earned_at: from_micros(r.get(2)?),
-                expires_at: from_micros(r.get(3)?),
-                matures_at: r.get::<_, Option<i64>>(4)?.map(from_micros),
-                transaction_id: r.get(5)?,
-                origin: LotOrigin::parse(&r.get::<_, String>(6)?),
-            })
-        })?;
-        lots = rows.collect::<Result<Vec<_>, _>>()?;
-    }
+    let lots = match lots_loaded {
+        true => open_lots(conn, member_id.as_str())?,
+        false => Vec::new(),
+    };
     Ok(MemberState {
         member_id: member_id.clone(),
         balance,
@@ -162,7 +150,58 @@ pub(super) fn load_state(
         next_due_at: next_due,
         tier,
         plan,
+        wallet: None,
+        default_wallet,
     })
+}
+
+/// Every open lot of a member or a shared wallet.
+pub(super) fn open_lots(conn: &Connection, holder: &str) -> Result<Vec<Lot>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, remaining, earned_at, expires_at, matures_at, transaction_id, origin FROM lots WHERE member_id = ?1 AND remaining > 0",
+    )?;
+    let rows = stmt.query_map([holder], |r| {
+        Ok(Lot {
+            id: Some(r.get(0)?),
+            remaining: r.get(1)?,
+            earned_at: from_micros(r.get(2)?),
+            expires_at: from_micros(r.get(3)?),
+            matures_at: r.get::<_, Option<i64>>(4)?.map(from_micros),
+            transaction_id: r.get(5)?,
+            origin: LotOrigin::parse(&r.get::<_, String>(6)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A shared wallet's balances (and its open lots when `want_lots` says so), as `actor`
+/// acts on it (`None`: the scheduled run).
+pub(super) fn load_wallet_state(
+    conn: &Connection,
+    wallet_id: &WalletId,
+    actor: Option<&MemberId>,
+    want_lots: impl FnOnce(Option<Timestamp>) -> bool,
+) -> Result<MemberState, StoreError> {
+    let (balance, next_due) = conn
+        .prepare_cached("SELECT available, pending, lifetime_earned, next_due_at FROM wallets WHERE id = ?1")?
+        .query_row([wallet_id.as_str()], |r| {
+            Ok((
+                Balance {
+                    available: r.get(0)?,
+                    pending: r.get(1)?,
+                    lifetime_earned: r.get(2)?,
+                },
+                r.get::<_, Option<i64>>(3)?.map(from_micros),
+            ))
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound(Entity::Wallet))?;
+    let mut state = MemberState::of_wallet(wallet_id.clone(), actor.cloned().unwrap_or_default(), balance, next_due);
+    if want_lots(next_due) {
+        state.lots = open_lots(conn, wallet_id.as_str())?;
+        state.lots_loaded = true;
+    }
+    Ok(state)
 }
 
 /// The member's purchases at the partner so far.

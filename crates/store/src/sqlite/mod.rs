@@ -20,6 +20,7 @@ mod purchases;
 mod returns;
 mod rules;
 mod tiers;
+mod wallets;
 mod writer;
 
 use crate::StoreError;

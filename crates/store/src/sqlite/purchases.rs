@@ -2,17 +2,20 @@
 //! the decision (or, for a quote, only answer it).
 
 use super::SqliteStore;
-use super::ledger::write_plan;
-use super::members::{bump_visit, load_state, resolve_member, visits};
+use super::ledger::{write_holder_plan, write_plan};
+use super::members::{bump_visit, load_state, load_wallet_state, resolve_member, visits};
 use super::partners::location_owner;
 use super::rules::{draft_counters, write_awards};
 use super::tiers::write_tier;
+use super::wallets::wallet_link;
 use super::writer::{self, Job};
 use crate::StoreError;
-use crate::codec::{money, to_json};
-use crate::model::{MemberRef, Posted, PurchaseCmd, TransactionRow, from_micros, to_micros};
+use crate::codec::{money, route_code, sale_wallet, to_json};
+use crate::model::{Holder, MemberRef, Posted, PurchaseCmd, TransactionRow, from_micros, to_micros};
 use rusqlite::{Connection, OptionalExtension, params};
-use tally_domain::decide::{PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, decide_purchase, replay};
+use tally_domain::decide::{
+    PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay,
+};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
@@ -48,11 +51,24 @@ fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result
         false => None,
     };
     let counters = draft_counters(conn, &cmd.rules, &member_id)?;
+    // The shared wallet in play: the one the till named, else the member's default.
+    let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+        Some(w) => match wallet_link(conn, &member_id, w)? {
+            Some(link) => {
+                let redeem = cmd.redeem_points;
+                let wstate = load_wallet_state(conn, w, Some(&member_id), |due| needs_lots(redeem, due, cmd.now))?;
+                Some((link, wstate))
+            }
+            None => None,
+        },
+        None => None,
+    };
     let facts = PurchaseFacts {
         state: &state,
         location_owner: owner.as_ref(),
         visits,
         counters: &counters,
+        wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
     };
     Ok(decide_purchase(cmd, facts, status)?)
 }
@@ -65,8 +81,9 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     let receipt = to_json(&d.receipt)?;
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
-             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
+             wallet_id, wallet_route)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         cmd.transaction_id.as_str(),
@@ -83,9 +100,18 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         cmd.lines_json,
         cmd.request_hash,
         receipt,
-        d.tier_qualifying
+        d.tier_qualifying,
+        d.wallet.as_ref().map(|w| w.wallet_id.as_str()),
+        d.wallet.as_ref().map(|w| route_code(w.route))
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
+    if let Some(w) = &d.wallet {
+        let holder = Holder::Wallet {
+            id: &w.wallet_id,
+            actor: Some(&d.member_id),
+        };
+        write_holder_plan(conn, holder, &w.plan, cmd.now)?;
+    }
     if !cmd.program.tiers.levels.is_empty() {
         write_tier(
             conn,
@@ -109,24 +135,30 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (String, String, String, String),
         (i64, String),
         (i64, i64, i64, i64, i64, String),
-        (i64, i64),
+        (i64, i64, Option<String>, Option<i64>),
     );
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
-                    returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at
+                    returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
+                    wallet_id, wallet_route
              FROM transactions WHERE id = ?1",
-        )?        .query_row([id.as_str()], |r| {
+        )?
+        .query_row([id.as_str()], |r| {
             Ok((
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get(4)?, r.get(5)?),
                 (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
-                (r.get(12)?, r.get(13)?),
+                (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?),
             ))
         })
         .optional()?;
-    let Some(((id, partner_id, member_id, external_id), (amount, currency), rest, (tier_qualifying, recorded_at))) =
-        row
+    let Some((
+        (id, partner_id, member_id, external_id),
+        (amount, currency),
+        rest,
+        (tier_qualifying, recorded_at, wallet_id, wallet_route),
+    )) = row
     else {
         return Ok(None);
     };
@@ -145,6 +177,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         receipt_json,
         tier_qualifying,
         recorded_at: from_micros(recorded_at),
+        wallet: sale_wallet(wallet_id, wallet_route),
     }))
 }
 

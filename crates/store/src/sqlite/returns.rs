@@ -3,14 +3,14 @@
 //! conflict), then the decision and its write.
 
 use super::SqliteStore;
-use super::ledger::write_plan;
-use super::members::load_state;
+use super::ledger::{write_holder_plan, write_plan};
+use super::members::{load_state, load_wallet_state};
 use super::partners::partner;
 use super::purchases::transaction;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::write_tier;
 use crate::codec::{purchase_record, to_json};
-use crate::model::{Posted, ReturnCmd, to_micros};
+use crate::model::{Holder, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{ReturnFacts, StoredAnswer, decide_return, replay};
@@ -41,10 +41,15 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
     let state = load_state(conn, &txn.member_id, |_| true)?;
     let awards = saved_awards(conn, &txn.id)?;
     let record = purchase_record(&txn, partner_name);
+    let wallet = match &txn.wallet {
+        Some((w, _)) => Some(load_wallet_state(conn, w, Some(&txn.member_id), |_| true)?),
+        None => None,
+    };
     let facts = ReturnFacts {
         purchase: &record,
         state: &state,
         awards: &awards,
+        wallet: wallet.as_ref(),
     };
     let d = decide_return(cmd, facts)?;
     let receipt = to_json(&d.receipt)?;
@@ -74,6 +79,13 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
         change.points_refunded
     ])?;
     write_plan(conn, &txn.member_id, &d.plan, cmd.now)?;
+    if let Some((wallet_id, plan)) = &d.wallet_plan {
+        let holder = Holder::Wallet {
+            id: wallet_id,
+            actor: Some(&txn.member_id),
+        };
+        write_holder_plan(conn, holder, plan, cmd.now)?;
+    }
     reverse_awards(conn, &txn.id, &d.award_reversals)?;
     if let Some(tier) = &d.tier {
         write_tier(conn, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None)?;
