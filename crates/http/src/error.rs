@@ -61,6 +61,7 @@ impl ApiError {
             "member" => "member_not_found",
             "partner" => "partner_not_found",
             "transaction" => "transaction_not_found",
+            "wallet" => "wallet_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

@@ -341,9 +341,26 @@ async fn a_wallets_points_expire_and_a_closing_wallet_splits_every_point() {
         assert_eq!(closed["status"], "closed");
         assert_eq!(closed["balance"]["available"], 0);
         assert_eq!(app.balance(&owner).await.0, before + new);
-        // Closed: the owner's sales are their own again, nothing moves in the wallet.
+        // Closed: the owner's sales are their own again, nothing moves in the wallet,
+        // and returning a sale it earned takes back from the buyer's own points.
         let (_, r) = sale(&app, &till, &owner, "O-2", 10, 0).await;
         assert!(r.get("wallet").is_none(), "{r}");
+        let o1 = second["id"].as_str().unwrap();
+        let ret = app
+            .ok(
+                "POST",
+                &format!("/v1/transactions/{o1}/returns"),
+                &till,
+                json!({"external_id": "O-1-R", "amount": {"amount": 3000, "currency": "EUR"}}),
+            )
+            .await;
+        assert!(ret.get("wallet").is_none(), "{ret}");
+        assert_eq!(ret["points_reversed"], new, "{ret}");
+        assert_eq!(wallet(&app, &home).await["balance"]["available"], 0);
+        let (status, v) = app
+            .call("GET", "/v1/wallets/wal_01jd5k3v9q8w7e6r5t4y3u2i1o", Some(ADMIN), None)
+            .await;
+        assert_eq!((status, v["error"]["code"].as_str()), (404, Some("wallet_not_found")));
         app.refused(
             "POST",
             &format!("/v1/wallets/{home}/invites"),

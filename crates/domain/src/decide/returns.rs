@@ -20,7 +20,9 @@ pub struct ReturnFacts<'a> {
     /// The purchase's capped or budgeted awards.
     pub awards: &'a [SavedAward],
     /// The shared wallet the purchase earned into or paid from (every open lot), with
-    /// `member_id` the buyer; `None` when it used none.
+    /// `member_id` the buyer; `None` when it used none, or when that wallet has closed
+    /// (its points were split among its members): then the return gives back to and
+    /// takes back from the buyer's own points.
     pub wallet: Option<&'a MemberState>,
 }
 
@@ -82,7 +84,6 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
             };
             (own_plan, result, Some((wallet_id.clone(), w_plan)))
         }
-        (Some(_), None) => return Err(DomainError::Invariant("a return of a wallet's sale without the wallet")),
         _ => {
             let (plan, result) = plan_return(facts.state, &cmd.program, purchase, ret, cmd.amount, cmd.now)?;
             (plan, result, None)

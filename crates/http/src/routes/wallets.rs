@@ -8,6 +8,7 @@
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, parse_id};
+use crate::idempotency::CarriesSecret;
 use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -278,7 +279,7 @@ pub async fn create_invite(
     _operator: Operator,
     Path(id): Path<String>,
     body: ApiJson<InviteBody>,
-) -> Result<(StatusCode, Json<InviteView>), ApiError> {
+) -> Result<(StatusCode, axum::Extension<CarriesSecret>, Json<InviteView>), ApiError> {
     let id = wallet_id(&id)?;
     let days = body.value.valid_days.unwrap_or(7);
     if !(1..=30).contains(&days) {
@@ -293,8 +294,10 @@ pub async fn create_invite(
         .store
         .create_wallet_invite(id, code_hash(&code)?, expires_at, now)
         .await?;
+    // The code is shown once: an Idempotency-Key retry does not get it again.
     Ok((
         StatusCode::CREATED,
+        axum::Extension(CarriesSecret),
         Json(InviteView {
             code,
             expires_at: expires_at.to_string(),

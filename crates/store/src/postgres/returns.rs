@@ -9,6 +9,7 @@ use super::partners::partner_name;
 use super::purchases::transaction_row;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::write_tier;
+use super::wallets::wallet_is_open;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Holder, MemberRef, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
@@ -50,7 +51,10 @@ impl PgStore {
         let record = purchase_record(&txn, name);
         // The wallet the purchase used, locked after the member as every writer does.
         let wallet = match &txn.wallet {
-            Some((w, _)) => Some(load_wallet_state(&mut tx, w, Some(&txn.member_id), true, |_| true).await?),
+            Some((w, _)) if wallet_is_open(&mut tx, w).await? => {
+                Some(load_wallet_state(&mut tx, w, Some(&txn.member_id), true, |_| true).await?)
+            }
+            Some(_) => None,
             None => None,
         };
         let facts = ReturnFacts {

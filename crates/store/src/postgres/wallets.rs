@@ -22,6 +22,15 @@ use tally_domain::plan::Balance;
 use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_join, may_leave, plan_close};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
+/// Whether a wallet is still open (a closed one's points were split; nothing moves).
+pub(super) async fn wallet_is_open(conn: &mut PgConnection, id: &WalletId) -> Result<bool, StoreError> {
+    let open: Option<bool> = sqlx::query_scalar("SELECT closed_at IS NULL FROM wallets WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(open.unwrap_or(false))
+}
+
 pub(super) async fn wallet_link(
     conn: &mut PgConnection,
     member_id: &MemberId,

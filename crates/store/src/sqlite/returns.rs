@@ -9,6 +9,7 @@ use super::partners::partner;
 use super::purchases::transaction;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::write_tier;
+use super::wallets::wallet_is_open;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Holder, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
@@ -42,7 +43,8 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
     let awards = saved_awards(conn, &txn.id)?;
     let record = purchase_record(&txn, partner_name);
     let wallet = match &txn.wallet {
-        Some((w, _)) => Some(load_wallet_state(conn, w, Some(&txn.member_id), |_| true)?),
+        Some((w, _)) if wallet_is_open(conn, w)? => Some(load_wallet_state(conn, w, Some(&txn.member_id), |_| true)?),
+        Some(_) => None,
         None => None,
     };
     let facts = ReturnFacts {

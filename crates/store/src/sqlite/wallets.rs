@@ -40,6 +40,15 @@ pub(super) fn wallet_link(
         }))
 }
 
+/// Whether a wallet is still open (a closed one's points were split; nothing moves).
+pub(super) fn wallet_is_open(conn: &Connection, id: &WalletId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT closed_at IS NULL FROM wallets WHERE id = ?1")?
+        .query_row([id.as_str()], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 fn wallet(conn: &Connection, id: &WalletId) -> Result<Option<WalletRow>, StoreError> {
     let row = conn
         .prepare_cached(
