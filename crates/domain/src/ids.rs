@@ -42,6 +42,13 @@ pub trait Id: Sized {
         is_plausible_id(s).then(|| Self::from_stored(s.to_string()))
     }
 
+    /// Whether stored text is an id of this kind (`<prefix>_…`). [`Id::parse`] checks
+    /// only that text could be an id: where ids of two kinds share a column, this tells
+    /// them apart.
+    fn is_kind(s: &str) -> bool {
+        s.strip_prefix(Self::PREFIX).is_some_and(|rest| rest.starts_with('_'))
+    }
+
     /// A new id of this kind.
     fn generate(random: [u8; 10]) -> Self {
         Self::from_stored(new_id(Self::PREFIX, random))
@@ -160,6 +167,14 @@ mod tests {
         assert_eq!(id.len(), 30);
         assert!(is_plausible_id(&id));
         assert_ne!(new_id("mem", [1; 10]), new_id("mem", [2; 10]));
+    }
+
+    #[test]
+    fn ids_of_two_kinds_in_one_column_are_told_apart() {
+        let (member, wallet) = (new_id("mem", [7; 10]), new_id("wal", [7; 10]));
+        assert!(WalletId::is_kind(&wallet) && !WalletId::is_kind(&member));
+        assert!(MemberId::is_kind(&member) && !MemberId::is_kind(&wallet));
+        assert!(!WalletId::is_kind("wal") && !WalletId::is_kind("walx_1"));
     }
 
     #[test]

@@ -278,13 +278,18 @@ async fn a_wallets_points_expire_and_a_closing_wallet_splits_every_point() {
         join(&app, &home, &kid, &code, true, true).await;
         let (_, first) = sale(&app, &till, &kid, "K-1", 100, 0).await;
         let old = first["points_earned"].as_i64().unwrap();
+        // A member of no wallet whose points expire in the same run.
+        let solo = app.member("+420603000009").await;
+        let (_, r) = sale(&app, &till, &solo, "S-1", 20, 0).await;
+        let solo_points = r["points_earned"].as_i64().unwrap();
         // 25 months on, the first lot has expired in the wallet, as it would for a member.
         app.advance(365);
         let (_, second) = sale(&app, &till, &owner, "O-1", 30, 0).await;
         let new = second["points_earned"].as_i64().unwrap();
         app.advance(400);
         let run = app.ok("POST", "/v1/expiry-runs", ADMIN, json!({})).await;
-        assert!(run["points_expired"].as_i64().unwrap() >= old, "{run}");
+        assert_eq!(run["points_expired"].as_i64().unwrap(), old + solo_points, "{run}");
+        assert_eq!(app.balance(&solo).await, (0, 0));
         assert_eq!(wallet(&app, &home).await["balance"]["available"], new);
         let st = app
             .ok("GET", &format!("/v1/wallets/{home}/statement"), ADMIN, Value::Null)

@@ -231,7 +231,8 @@ pub fn prepare_purchase(
         wallet_id: match &body.wallet_id {
             Some(w) => Some(
                 tally_domain::ids::WalletId::parse(w)
-                    .ok_or_else(|| ApiError::invalid("invalid_field", "wallet_id: not a wallet id"))?,
+                    .filter(|_| tally_domain::ids::WalletId::is_kind(w))
+                    .ok_or_else(|| ApiError::invalid("invalid_field", "wallet_id: not a wallet id (wal_…)"))?,
             ),
             None => None,
         },

@@ -165,9 +165,9 @@ impl PgStore {
         .await?;
         let mut report = SettleReport::default();
         for id in ids {
-            let (matured, expired) = match WalletId::parse(&id) {
-                Some(w) => self.settle_wallet(&w, now).await?,
-                None => self.settle_one(&MemberId::from_stored(id), now).await?,
+            let (matured, expired) = match WalletId::is_kind(&id) {
+                true => self.settle_wallet(&WalletId::from_stored(id), now).await?,
+                false => self.settle_one(&MemberId::from_stored(id), now).await?,
             };
             report.members_settled += 1;
             report.points_matured += matured;

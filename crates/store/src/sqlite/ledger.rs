@@ -188,9 +188,9 @@ impl SqliteStore {
                 .write(move |c| {
                     let mut part = SettleReport::default();
                     for id in due_members(c, now, chunk)? {
-                        let (matured, expired) = match WalletId::parse(&id) {
-                            Some(w) => settle_wallet(c, &w, now)?,
-                            None => settle_member(c, &MemberId::from_stored(id), now)?,
+                        let (matured, expired) = match WalletId::is_kind(&id) {
+                            true => settle_wallet(c, &WalletId::from_stored(id), now)?,
+                            false => settle_member(c, &MemberId::from_stored(id), now)?,
                         };
                         part.members_settled += 1;
                         part.points_matured += matured;
