@@ -129,6 +129,17 @@ pub fn may_join(
     Ok(())
 }
 
+/// Invitation codes are a household's: a business's contacts are added directly.
+pub fn may_invite(kind: WalletKind) -> Result<(), DomainError> {
+    match kind {
+        WalletKind::Household => Ok(()),
+        WalletKind::Business => Err(conflict(
+            "not_a_household",
+            "invitation codes are for households; add a business's contacts directly",
+        )),
+    }
+}
+
 /// A household's owner stays until the household closes; anyone else may leave. What
 /// was pooled stays in the wallet.
 pub fn may_leave(is_owner: bool) -> Result<(), DomainError> {

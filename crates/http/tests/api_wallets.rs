@@ -411,6 +411,15 @@ async fn a_business_collects_from_its_contacts() {
             )
             .await;
         let globex = globex["id"].as_str().unwrap().to_string();
+        app.refused(
+            "POST",
+            &format!("/v1/wallets/{globex}/invites"),
+            Some(ADMIN),
+            Some(json!({})),
+            409,
+            "not_a_household",
+        )
+        .await;
         // Eva is a contact of both; sales go to her default unless the till names one.
         for (w, default) in [(&acme, true), (&globex, false)] {
             app.ok(

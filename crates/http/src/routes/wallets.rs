@@ -271,8 +271,7 @@ fn code_hash(typed: &str) -> Result<String, ApiError> {
     responses((status = 201, body = InviteView),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
         (status = 404, description = "`wallet_not_found`", body = crate::error::ErrorBody),
-        (status = 409, description = "`wallet_closed`", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_field`: a business has no invitations", body = crate::error::ErrorBody)),
+        (status = 409, description = "`wallet_closed`; `not_a_household`: a business has no invitations", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_invite(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use tally_domain::DomainError;
 use tally_domain::decide::decide_settle;
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_join, may_leave, plan_close};
+use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_invite, may_join, may_leave, plan_close};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
 /// Whether a wallet is still open (a closed one's points were split; nothing moves).
@@ -312,13 +312,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let w = open_wallet(&mut tx, &wallet_id).await?;
-        if w.kind != WalletKind::Household {
-            return Err(DomainError::invalid(
-                "kind",
-                "invitation codes are for households; add a business's contacts directly",
-            )
-            .into());
-        }
+        may_invite(w.kind)?;
         sqlx::query(
             "INSERT INTO wallet_invites (code_hash, wallet_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )

@@ -16,7 +16,7 @@ use tally_domain::DomainError;
 use tally_domain::decide::decide_settle;
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_join, may_leave, plan_close};
+use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_invite, may_join, may_leave, plan_close};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
 pub(super) fn wallet_link(
@@ -217,13 +217,7 @@ fn create_invite(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let w = open_wallet(conn, wallet_id)?;
-    if w.kind != WalletKind::Household {
-        return Err(DomainError::invalid(
-            "kind",
-            "invitation codes are for households; add a business's contacts directly",
-        )
-        .into());
-    }
+    may_invite(w.kind)?;
     conn.prepare_cached(
         "INSERT INTO wallet_invites (code_hash, wallet_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
