@@ -223,6 +223,9 @@ pub struct PurchaseRecord {
     pub recorded_at: Timestamp,
     /// The shared wallet the sale earned into or paid from, and which of the two.
     pub wallet: Option<(crate::ids::WalletId, crate::wallets::SaleRoute)>,
+    /// The household whose tier qualifying the sale counted in (a ladder per
+    /// household); `None`: the member's own.
+    pub tier_household: Option<crate::ids::WalletId>,
 }
 
 /// What a return did, for the response and for updating the purchase record.

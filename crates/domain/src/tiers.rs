@@ -53,6 +53,19 @@ pub enum TierPeriod {
     Rolling12Months,
 }
 
+/// Whose standing the ladder counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TierScope {
+    /// Each member qualifies on their own.
+    #[default]
+    Member,
+    /// The members of a household qualify together and share one level (a member in
+    /// no household qualifies on their own). The household's standing is kept on its
+    /// shared wallet; its period runs from the household's opening.
+    Household,
+}
+
 /// One level of the ladder, as the operator writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +98,9 @@ pub struct TierLadder {
     pub grace_days: u32,
     /// From the lowest level to the highest; thresholds strictly rising.
     pub levels: Vec<TierLevel>,
+    /// Per member (default) or per household.
+    #[serde(default)]
+    pub scope: TierScope,
 }
 
 impl Default for TierLadder {
@@ -95,6 +111,7 @@ impl Default for TierLadder {
             period: TierPeriod::CalendarYear,
             grace_days: 0,
             levels: Vec::new(),
+            scope: TierScope::Member,
         }
     }
 }

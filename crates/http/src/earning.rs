@@ -170,7 +170,7 @@ pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurc
     let member = if rules.needs_member(&scope) {
         state
             .store
-            .member_facts(p.cmd.member.clone(), Some(partner.id.clone()))
+            .member_facts(p.cmd.member.clone(), Some(partner.id.clone()), household_tiers(state))
             .await?
     } else {
         None
@@ -214,7 +214,7 @@ pub async fn rule_event(
     let member_facts = if rules.needs_member(&scope) {
         state
             .store
-            .member_facts(member.clone(), partner.map(|p| p.id.clone()))
+            .member_facts(member.clone(), partner.map(|p| p.id.clone()), household_tiers(state))
             .await?
     } else {
         None
@@ -237,4 +237,10 @@ fn report_failures(state: &AppState, evaluation: &Evaluation) {
         state.metrics.rule_failed();
         tracing::warn!(%rule, %why, "an earning rule failed at run time and gave nothing");
     }
+}
+
+/// Whether the ladder counts per household: then rules read a household member's
+/// `member.tier` as their household's level.
+fn household_tiers(state: &AppState) -> bool {
+    state.program().tiers.scope == tally_domain::tiers::TierScope::Household
 }

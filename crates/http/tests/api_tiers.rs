@@ -267,3 +267,103 @@ async fn levels_by_hand_and_who_may_do_what() {
         .await;
     }
 }
+
+/// A ladder per household: its members qualify together, share one level (and its
+/// multiplier, and `member.tier` in rules), a return takes back from the household, and
+/// a member of no household keeps a standing of their own.
+#[tokio::test]
+async fn a_household_qualifies_together_when_the_ladder_says_so() {
+    for app in apps().await {
+        let mut household_ladder = ladder();
+        household_ladder["scope"] = json!("household");
+        let put = app.ok("PUT", "/v1/tiers", ADMIN, household_ladder).await;
+        assert_eq!(put["scope"], "household");
+        let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
+        let (petra, tomas, solo) = (
+            app.member("+420601111501").await,
+            app.member("+420601111502").await,
+            app.member("+420601111503").await,
+        );
+        let home = app
+            .ok(
+                "POST",
+                "/v1/wallets",
+                ADMIN,
+                json!({"kind": "household", "name": "The Horáks", "owner_id": petra}),
+            )
+            .await;
+        let home = home["id"].as_str().unwrap().to_string();
+        let code = app
+            .ok("POST", &format!("/v1/wallets/{home}/invites"), ADMIN, json!({}))
+            .await["code"]
+            .clone();
+        // Tomáš neither earns into nor spends the wallet: the household level is shared
+        // all the same.
+        app.ok(
+            "POST",
+            &format!("/v1/wallets/{home}/members"),
+            ADMIN,
+            json!({"member_id": tomas, "code": code, "earn_into": false, "spend": false}),
+        )
+        .await;
+        app.ok(
+            "POST",
+            "/v1/earning-rules",
+            ADMIN,
+            json!({"name": "Silver thanks", "condition": "member.tier == \"silver\"", "effect": {"kind": "fixed", "points": 7}}),
+        )
+        .await;
+
+        let first = sale(&app, &till, &petra, "h-1", 600).await;
+        assert!(first.get("tier_change").is_none(), "{first}");
+        let second = sale(&app, &till, &tomas, "h-2", 500).await;
+        assert_eq!(second["tier_change"]["to"], "silver", "{}: {second}", app.backend);
+        let t = tier(&app, &petra, ADMIN).await;
+        assert_eq!(t["household_id"], home.as_str(), "{t}");
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("silver"), Some(1100)),
+            "{}: {t}",
+            app.backend
+        );
+        assert_eq!(tier(&app, &tomas, ADMIN).await["level"]["code"], "silver");
+        // Petra's next sale: rules read the household's level as member.tier.
+        let third = sale(&app, &till, &petra, "h-3", 100).await;
+        assert!(
+            third["breakdown"].as_array().unwrap().iter().any(|l| l["points"] == 7),
+            "{}: {third}",
+            app.backend
+        );
+        // A member of no household qualifies alone.
+        sale(&app, &till, &solo, "s-1", 900).await;
+        let t = tier(&app, &solo, ADMIN).await;
+        assert!(t.get("household_id").is_none() && t.get("level").is_none(), "{t}");
+        assert_eq!(t["qualifying"], 900);
+        // Returning Tomáš's sale takes its share off the household; the level stays.
+        let ret = app
+            .ok(
+                "POST",
+                &format!("/v1/transactions/{}/returns", second["id"].as_str().unwrap()),
+                &till,
+                json!({"external_id": "h-2-r", "amount": {"amount": 50000, "currency": "EUR"}}),
+            )
+            .await;
+        assert_eq!(ret["points_reversed"], 500, "{ret}");
+        let t = tier(&app, &petra, ADMIN).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("silver"), Some(600 + 107)),
+            "{}: {t}",
+            app.backend
+        );
+        // A level by hand under a ladder per household is the household's.
+        app.ok(
+            "PUT",
+            &format!("/v1/members/{tomas}/tier"),
+            ADMIN,
+            json!({"code": "gold", "until": "2027-06-30T00:00:00Z", "reason": "Family welcome"}),
+        )
+        .await;
+        assert_eq!(tier(&app, &petra, ADMIN).await["level"]["code"], "gold");
+    }
+}

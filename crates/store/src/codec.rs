@@ -46,6 +46,7 @@ pub fn purchase_record(txn: &TransactionRow, partner_name: String) -> PurchaseRe
         tier_qualifying: txn.tier_qualifying,
         recorded_at: txn.recorded_at,
         wallet: txn.wallet.clone(),
+        tier_household: txn.tier_household.clone(),
     }
 }
 

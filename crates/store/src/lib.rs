@@ -232,12 +232,14 @@ impl Store {
     }
 
     /// What rules may know of a member (with the visits at `partner_id`); none if unknown.
+    /// With `household_tier` (a ladder per household), `tier` is their household's level.
     pub async fn member_facts(
         &self,
         member: MemberRef,
         partner_id: Option<PartnerId>,
+        household_tier: bool,
     ) -> Result<Option<tally_domain::rules::MemberFacts>, StoreError> {
-        dispatch!(self, s => s.member_facts(member, partner_id).await)
+        dispatch!(self, s => s.member_facts(member, partner_id, household_tier).await)
     }
 
     /// How much of each cap or budget counter is used (a missing one is unused).
@@ -423,8 +425,12 @@ impl Store {
     }
 
     /// A member's tier standing as stored, and its history (newest first).
-    pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
-        dispatch!(self, s => s.member_tier(member_id).await)
+    pub async fn member_tier(
+        &self,
+        member_id: MemberId,
+        ladder: std::sync::Arc<tally_domain::tiers::TierLadder>,
+    ) -> Result<MemberTierRow, StoreError> {
+        dispatch!(self, s => s.member_tier(member_id, ladder).await)
     }
 
     /// Sets a member's level by hand until a date (or ends a level set by hand).

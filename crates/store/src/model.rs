@@ -179,6 +179,8 @@ pub struct TransactionRow {
     pub recorded_at: Timestamp,
     /// The shared wallet the sale earned into or paid from, and how.
     pub wallet: Option<(tally_domain::ids::WalletId, tally_domain::wallets::SaleRoute)>,
+    /// The household whose tier qualifying the sale counted in.
+    pub tier_household: Option<tally_domain::ids::WalletId>,
 }
 
 /// A change of a member's tier, from the history.
@@ -242,6 +244,8 @@ pub struct PaymentCmd {
 pub struct MemberTierRow {
     pub state: TierState,
     pub history: Vec<TierChangeRow>,
+    /// With a ladder per household: the household whose standing this is.
+    pub household: Option<tally_domain::ids::WalletId>,
 }
 
 #[derive(Debug, Clone)]

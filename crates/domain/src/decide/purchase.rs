@@ -8,7 +8,7 @@ use crate::earning::Valuation;
 use crate::ids::{MemberId, WalletId};
 use crate::plan::{Balance, MemberState, Plan, Purchase, plan_purchase};
 use crate::receipt::{BalanceView, MoneyView, PurchaseReceipt, SaleWallet};
-use crate::tiers::{TierChange, TierChangeView, TierState, qualifying_of, tier_bonus};
+use crate::tiers::{TierChange, TierChangeView, TierScope, TierState, qualifying_of, tier_bonus};
 use crate::wallets::{SaleRoute, WalletLink, route_sale};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -48,6 +48,9 @@ pub struct PurchaseFacts<'a> {
     /// with the member's rights in it and its state (its lots when it pays or is due),
     /// or `None` when the member has no such wallet.
     pub wallet: Option<WalletFacts<'a>>,
+    /// With a ladder per household, the standing of the member's household (its
+    /// wallet row, locked), when they belong to one.
+    pub household_tier: Option<(&'a WalletId, &'a TierState)>,
 }
 
 /// A shared wallet as a sale or a return reads it.
@@ -79,6 +82,10 @@ pub struct PurchaseDecision {
     pub granted: Granted,
     /// The member's standing after the sale, to write on the member's row.
     pub tier: TierState,
+    /// With a ladder per household: the household's standing after the sale, to write
+    /// on its wallet row (the member's own standing is then unchanged, and
+    /// `tier_changes` are the household's).
+    pub household_tier: Option<(WalletId, TierState)>,
     /// What the sale added to the member's qualifying count (kept with the
     /// transaction, so a return takes back its share).
     pub tier_qualifying: i64,
@@ -109,7 +116,15 @@ pub fn decide_purchase(
         check_assumption(&cmd.rules, member_id, facts.visits)?;
     }
     let mut granted = grant_awards(&cmd.valuation, &cmd.rules, member_id, facts.counters)?;
-    let (tier, tier_qualifying, tier_changes) = apply_tier(cmd, facts.state, &mut granted.valuation)?;
+    let household = facts
+        .household_tier
+        .filter(|_| cmd.program.tiers.scope == TierScope::Household);
+    let standing = household.map_or(&facts.state.tier, |(_, t)| t);
+    let (counted, tier_qualifying, tier_changes) = apply_tier(cmd, standing, &mut granted.valuation)?;
+    let (tier, household_tier) = match household {
+        Some((w, _)) => (facts.state.tier.clone(), Some((w.clone(), counted))),
+        None => (counted, None),
+    };
     apply_plan(cmd, facts.state, &mut granted.valuation)?;
     let route = route_sale(cmd.wallet_id.as_ref(), facts.wallet.map(|w| w.link), cmd.redeem_points)?;
     let purchase = Purchase {
@@ -146,6 +161,7 @@ pub fn decide_purchase(
         wallet,
         granted,
         tier,
+        household_tier,
         tier_qualifying,
         tier_changes,
         receipt,
@@ -217,11 +233,11 @@ fn apply_plan(cmd: &PurchaseCmd, state: &MemberState, valuation: &mut Valuation)
 /// next sale.
 fn apply_tier(
     cmd: &PurchaseCmd,
-    state: &MemberState,
+    standing: &TierState,
     valuation: &mut Valuation,
 ) -> Result<(TierState, i64, Vec<TierChange>), DomainError> {
     let ladder = &cmd.program.tiers;
-    let mut tier = state.tier.clone();
+    let mut tier = standing.clone();
     if ladder.levels.is_empty() {
         return Ok((tier, 0, Vec::new()));
     }

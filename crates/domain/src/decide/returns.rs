@@ -24,6 +24,9 @@ pub struct ReturnFacts<'a> {
     /// (its points were split among its members): then the return gives back to and
     /// takes back from the buyer's own points.
     pub wallet: Option<&'a MemberState>,
+    /// The standing of the household the purchase counted in (`tier_household`), read
+    /// from its wallet row.
+    pub household_tier: Option<&'a TierState>,
 }
 
 /// What the stored purchase gains: returned amount and points taken or given back.
@@ -48,6 +51,9 @@ pub struct ReturnDecision {
     /// The buyer's standing with the return's share of qualifying taken off (`None`:
     /// unchanged). A return never changes the level itself.
     pub tier: Option<TierState>,
+    /// The same for the household the purchase counted in, when it counted in one
+    /// (`tier` is then `None`, and `tier_changes` are the household's).
+    pub household_tier: Option<(WalletId, TierState)>,
     /// Reviews that fell due before the return, for the member's tier history.
     pub tier_changes: Vec<TierChange>,
     pub receipt: ReturnReceipt,
@@ -91,7 +97,15 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
     };
     let returned_after = purchase.returned_amount + cmd.amount.amount;
     let award_reversals = award_reversals(facts.awards, returned_after, purchase.total.amount, &result);
-    let (tier, tier_changes) = uncount_tier(cmd, facts, returned_after);
+    let (standing, household) = match (&purchase.tier_household, facts.household_tier) {
+        (Some(w), Some(t)) => (t, Some(w)),
+        _ => (&facts.state.tier, None),
+    };
+    let (uncounted, tier_changes) = uncount_tier(cmd, purchase, standing, returned_after);
+    let (tier, household_tier) = match household {
+        Some(w) => (None, uncounted.map(|t| (w.clone(), t))),
+        None => (uncounted, None),
+    };
     let receipt = ReturnReceipt {
         id: cmd.return_id.to_string(),
         transaction_id: purchase.id.to_string(),
@@ -125,6 +139,7 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
         result,
         award_reversals,
         tier,
+        household_tier,
         tier_changes,
         receipt,
     })
@@ -133,17 +148,21 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
 /// The return's share of what the purchase added to the tier qualifying count (the
 /// share of all returns so far less that of the ones before, so partial returns add up
 /// to the whole), taken off the period it counted in.
-fn uncount_tier(cmd: &ReturnCmd, facts: ReturnFacts<'_>, returned_after: i64) -> (Option<TierState>, Vec<TierChange>) {
+fn uncount_tier(
+    cmd: &ReturnCmd,
+    p: &PurchaseRecord,
+    standing: &TierState,
+    returned_after: i64,
+) -> (Option<TierState>, Vec<TierChange>) {
     let ladder = &cmd.program.tiers;
-    let p = facts.purchase;
     if ladder.levels.is_empty() || p.tier_qualifying <= 0 || p.total.amount <= 0 {
         return (None, Vec::new());
     }
     let share = |returned: i64| proportion_half_up(p.tier_qualifying, returned.min(p.total.amount), p.total.amount);
     let q = share(returned_after) - share(p.returned_amount);
-    let mut tier = facts.state.tier.clone();
+    let mut tier = standing.clone();
     // Reviews that fell due are applied first, so the share lands in the right period.
     let changes = tier.roll(ladder, cmd.now);
     tier.uncount(ladder, q, p.recorded_at);
-    ((tier != facts.state.tier).then_some(tier), changes)
+    ((tier != *standing).then_some(tier), changes)
 }

@@ -97,6 +97,7 @@ fn facts<'a>(state: &'a MemberState, counters: &'a HashMap<String, i64>) -> Purc
         visits: None,
         counters,
         wallet: None,
+        household_tier: None,
     }
 }
 
@@ -273,6 +274,7 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         tier_qualifying: 0,
         recorded_at: ts("2026-11-01T00:00:00Z"),
         wallet: None,
+        tier_household: None,
     };
     let awards = [SavedAward {
         rule_id: id("rul_1"),
@@ -295,6 +297,7 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         state: &state,
         awards: &awards,
         wallet: None,
+        household_tier: None,
     };
     let d = decide_return(&cmd, f).unwrap();
     assert_eq!(d.receipt.points_reversed, 50);
@@ -530,6 +533,7 @@ mod wallets {
                     pays_from_wallet: true,
                 },
             )),
+            tier_household: None,
         };
         let cmd = ReturnCmd {
             return_id: id("ret_1"),
@@ -546,6 +550,7 @@ mod wallets {
             state: &own,
             awards: &[],
             wallet: Some(&wallet),
+            household_tier: None,
         };
         let d = decide_return(&cmd, f).unwrap();
         assert_eq!((d.result.points_refunded, d.result.points_reversed), (200, 100));

@@ -106,6 +106,7 @@ impl Model {
             tier_qualifying: 0,
             recorded_at: now,
             wallet: None,
+            tier_household: None,
         });
         Ok(())
     }

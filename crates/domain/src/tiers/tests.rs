@@ -26,6 +26,7 @@ pub(crate) fn example_ladder() -> TierLadder {
             level("gold", "Gold", 5000, "1.5"),
             level("platinum", "Platinum", 15000, "2"),
         ],
+        scope: Default::default(),
     }
     .check()
     .unwrap()

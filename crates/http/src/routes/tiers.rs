@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use tally_domain::ids::MemberId;
-use tally_domain::tiers::{TierBasis, TierLadder, TierLevel, TierPeriod, TierState};
+use tally_domain::tiers::{TierBasis, TierLadder, TierLevel, TierPeriod, TierScope, TierState};
 use tally_store::{ManualTier, MemberTierRow, ProgramUpdate};
 use utoipa::ToSchema;
 
@@ -88,6 +88,10 @@ pub struct TiersBody {
     pub grace_days: u32,
     #[schema(max_items = 12)]
     pub levels: Vec<LevelBody>,
+    /// `member` (default): each member qualifies on their own. `household`: the members
+    /// of a household qualify together and share one level.
+    #[serde(default)]
+    pub scope: TierScope,
 }
 
 fn ladder_view(l: &TierLadder) -> TiersBody {
@@ -95,6 +99,7 @@ fn ladder_view(l: &TierLadder) -> TiersBody {
         basis: l.basis,
         period: l.period,
         grace_days: l.grace_days,
+        scope: l.scope,
         levels: l
             .levels
             .iter()
@@ -164,6 +169,7 @@ pub async fn put_tiers(
         period: b.period,
         grace_days: b.grace_days,
         levels,
+        scope: b.scope,
     }
     .check()?;
     let update = ProgramUpdate {
@@ -259,6 +265,10 @@ pub struct MemberTierView {
     pub review: Option<ReviewView>,
     /// Changes of level, newest first (the last 100); empty for a partner.
     pub history: Vec<TierChangeItem>,
+    /// With a ladder per household: the household whose standing this is (its members
+    /// qualify together and share the level); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_id: Option<String>,
 }
 
 fn level_view(l: &TierLevel) -> LevelView {
@@ -312,6 +322,7 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
         false => (None, None, None),
     };
     MemberTierView {
+        household_id: row.household.as_ref().map(|w| w.to_string()),
         member_id: member_id.to_string(),
         enabled: !ladder.levels.is_empty(),
         level: held.map(level_view),
@@ -353,7 +364,10 @@ pub async fn get_member_tier(
     Path(id): Path<String>,
 ) -> Result<Json<MemberTierView>, ApiError> {
     let member_id: MemberId = parse_id(&id, "member")?;
-    let row = state.store.member_tier(member_id.clone()).await?;
+    let row = state
+        .store
+        .member_tier(member_id.clone(), state.program().tiers)
+        .await?;
     Ok(Json(member_tier_view(&state, &who, &member_id, row)))
 }
 

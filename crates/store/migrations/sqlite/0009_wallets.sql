@@ -43,6 +43,19 @@ CREATE TABLE wallet_invites (
     used_by TEXT,
     used_at INTEGER
 );
+-- With a ladder per household, the household's standing, as on a member's row.
+ALTER TABLE wallets ADD COLUMN tier TEXT;
+ALTER TABLE wallets ADD COLUMN tier_earned TEXT;
+ALTER TABLE wallets ADD COLUMN tier_qualifying INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE wallets ADD COLUMN tier_period_start INTEGER;
+ALTER TABLE wallets ADD COLUMN tier_previous_qualifying INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE wallets ADD COLUMN tier_review_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE wallets ADD COLUMN tier_reached_at INTEGER;
+ALTER TABLE wallets ADD COLUMN tier_manual_until INTEGER;
+ALTER TABLE wallets ADD COLUMN tier_review_at INTEGER;
+CREATE INDEX wallets_tier_review ON wallets (tier_review_at) WHERE tier_review_at IS NOT NULL;
+-- The household whose tier qualifying a sale counted in (a ladder per household).
+ALTER TABLE transactions ADD COLUMN tier_household TEXT;
 -- The shared wallet a sale uses when the till names none.
 ALTER TABLE members ADD COLUMN wallet_default TEXT;
 -- The shared wallet a sale used, and how: 1 earned into it, 2 paid from it, 3 both.

@@ -320,6 +320,7 @@ impl PgStore {
         &self,
         member_ref: MemberRef,
         partner_id: Option<PartnerId>,
+        household_tier: bool,
     ) -> Result<Option<MemberFacts>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let id = match resolve_member(&mut conn, &member_ref).await {
@@ -327,11 +328,17 @@ impl PgStore {
             Err(StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let Some(r) = sqlx::query("SELECT tier, segments, plan, country, created_at FROM members WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
+        let sql = match household_tier {
+            true => {
+                "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at
+                 FROM members m
+                 LEFT JOIN wallet_members wm ON wm.member_id = m.id AND wm.kind = 'household' AND wm.left_at IS NULL
+                 LEFT JOIN wallets h ON h.id = wm.wallet_id
+                 WHERE m.id = $1"
+            }
+            false => "SELECT tier, segments, plan, country, created_at FROM members WHERE id = $1",
+        };
+        let Some(r) = sqlx::query(sql).bind(id.as_str()).fetch_optional(&mut *conn).await? else {
             return Ok(None);
         };
         let visits = match &partner_id {

@@ -5,13 +5,14 @@ use super::PgStore;
 use super::members::{load_wallet_state, member_state};
 use super::partners::location_owner;
 use super::rules::current_counters;
+use super::tiers::{read_tier, tier_household};
 use super::wallets::wallet_link;
 use crate::StoreError;
 use crate::codec::{money, sale_wallet, stored_answer};
-use crate::model::{Posted, PurchaseCmd, TransactionRow, from_micros};
+use crate::model::{Holder, Posted, PurchaseCmd, TransactionRow, from_micros};
 use sqlx::{PgConnection, PgPool, Row};
 use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay};
-use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
+use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId, WalletId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
 
@@ -45,7 +46,7 @@ pub(super) async fn transaction_row(
     let sql = format!(
         "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                 returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
-                wallet_id, wallet_route
+                wallet_id, wallet_route, tier_household
          FROM transactions WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -67,6 +68,7 @@ pub(super) async fn transaction_row(
         tier_qualifying: r.try_get(12)?,
         recorded_at: from_micros(r.try_get(13)?),
         wallet: sale_wallet(r.try_get(14)?, r.try_get::<Option<i16>, _>(15)?.map(i64::from)),
+        tier_household: r.try_get::<Option<String>, _>(16)?.map(WalletId::from_stored),
     }))
 }
 
@@ -111,12 +113,20 @@ impl PgStore {
             },
             None => None,
         };
+        let household = match tier_household(&mut conn, &cmd.program.tiers, &state.member_id).await? {
+            Some(w) => {
+                let standing = read_tier(&mut conn, Holder::Wallet { id: &w, actor: None }, false).await?;
+                Some((w, standing))
+            }
+            None => None,
+        };
         let facts = PurchaseFacts {
             state: &state,
             location_owner: owner.as_ref(),
             visits: None,
             counters: &counters,
             wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
+            household_tier: household.as_ref().map(|(w, t)| (w, t)),
         };
         Ok(decide_purchase(&cmd, facts, ReceiptStatus::Quote)?.receipt)
     }

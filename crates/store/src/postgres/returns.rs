@@ -8,7 +8,7 @@ use super::members::{load_wallet_state, member_state};
 use super::partners::partner_name;
 use super::purchases::transaction_row;
 use super::rules::{reverse_awards, saved_awards};
-use super::tiers::write_tier;
+use super::tiers::{read_tier, write_tier};
 use super::wallets::wallet_is_open;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Holder, MemberRef, Posted, ReturnCmd, to_micros};
@@ -57,11 +57,17 @@ impl PgStore {
             Some(_) => None,
             None => None,
         };
+        // The household the sale counted in (a ladder per household), locked last.
+        let household_tier = match &txn.tier_household {
+            Some(w) => Some(read_tier(&mut tx, Holder::Wallet { id: w, actor: None }, true).await?),
+            None => None,
+        };
         let facts = ReturnFacts {
             purchase: &record,
             state: &state,
             awards: &awards,
             wallet: wallet.as_ref(),
+            household_tier: household_tier.as_ref(),
         };
         let d = decide_return(&cmd, facts)?;
         let receipt = to_json(&d.receipt)?;
@@ -104,7 +110,12 @@ impl PgStore {
         }
         reverse_awards(&mut tx, &txn.id, &d.award_reversals).await?;
         if let Some(tier) = &d.tier {
-            write_tier(&mut tx, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
+            let holder = Holder::Member(&txn.member_id);
+            write_tier(&mut tx, holder, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
+        }
+        if let Some((w, tier)) = &d.household_tier {
+            let holder = Holder::Wallet { id: w, actor: None };
+            write_tier(&mut tx, holder, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
         }
         tx.commit().await?;
         Ok(Posted {

@@ -20,7 +20,7 @@ use super::members::{load_wallet_state, lot_from, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
-use super::tiers::{TierColumns, tier_from_row, write_changes};
+use super::tiers::{TierColumns, read_tier, tier_from_row, write_changes, write_tier};
 use super::wallets::wallet_link;
 use crate::codec::{route_code, stored_answer, to_json};
 use crate::model::{Holder, MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
@@ -33,6 +33,7 @@ use tally_domain::decide::{
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::lots::Lot;
 use tally_domain::plan::{Balance, MemberState, needs_lots};
+use tally_domain::tiers::TierScope;
 
 /// How a writer's transaction begins: sequential scans off (every statement of a group
 /// reads rows by key), in the same round trip as the BEGIN.
@@ -68,7 +69,14 @@ pub(super) async fn post_sales(
     let mut outcomes: Vec<Option<SaleOutcome>> = cmds.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..cmds.len()).collect();
     while !waiting.is_empty() {
-        let found = read_round(tx, cmds, &waiting).await?;
+        let mut found = read_round(tx, cmds, &waiting).await?;
+        if waiting
+            .iter()
+            .any(|i| cmds[*i].program.tiers.scope == TierScope::Household)
+        {
+            find_households(tx, &mut found).await?;
+        }
+        let found = found;
         let mut seen = HashSet::new();
         let mut later = Vec::new();
         let mut round = Vec::new();
@@ -78,9 +86,12 @@ pub(super) async fn post_sales(
                 // A second sale of a member, or of a shared wallet (each is decided on
                 // what the one before wrote), waits for the next round.
                 Some(f) if seen.contains(&f.state.member_id) => later.push(i),
-                Some(f) if in_play(cmds[i], f).is_some_and(|w| !wallets_seen.insert(w.clone())) => later.push(i),
+                Some(f) if in_play(cmds[i], f).is_some_and(|w| wallets_seen.contains(w)) => later.push(i),
+                Some(f) if f.household.as_ref().is_some_and(|h| wallets_seen.contains(h)) => later.push(i),
                 Some(f) => {
                     seen.insert(f.state.member_id.clone());
+                    wallets_seen.extend(in_play(cmds[i], f).cloned());
+                    wallets_seen.extend(f.household.clone());
                     round.push(i);
                 }
                 None => {
@@ -142,6 +153,7 @@ pub(super) async fn post_sales(
         let written = write_sales(tx, cmds, &decided).await?;
         write_sale_tier_changes(tx, cmds, &decided, &written).await?;
         write_wallet_plans(tx, cmds, &decided, &written).await?;
+        write_household_tiers(tx, cmds, &decided, &written).await?;
         for d in decided {
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
@@ -166,6 +178,26 @@ pub(super) async fn post_sales(
 /// The shared wallet a sale may use: the one its till named, else its member's default.
 fn in_play<'a>(cmd: &'a PurchaseCmd, found: &'a Found) -> Option<&'a WalletId> {
     cmd.wallet_id.as_ref().or(found.state.default_wallet.as_ref())
+}
+
+/// The standing of the households the round's written sales counted in (a ladder per
+/// household): a statement each; their changes went with the others.
+async fn write_household_tiers(
+    tx: &mut PgConnection,
+    cmds: &[&PurchaseCmd],
+    decided: &[Decided],
+    written: &HashSet<String>,
+) -> Result<(), StoreError> {
+    for d in decided {
+        let cmd = cmds[d.index];
+        if let Some((w, standing)) = &d.decision.household_tier
+            && written.contains(cmd.transaction_id.as_str())
+        {
+            let holder = Holder::Wallet { id: w, actor: None };
+            write_tier(tx, holder, standing, &cmd.program.tiers, &[], None).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What the round's written sales did to shared wallets: rare, a statement each.
@@ -194,6 +226,26 @@ async fn write_wallet_plans(
 struct Found {
     state: MemberState,
     stored: Option<StoredAnswer>,
+    /// With a ladder per household: the member's household, whose standing the sale
+    /// counts in (a round holds one sale per household).
+    household: Option<WalletId>,
+}
+
+/// The households of the round's members, in one statement.
+async fn find_households(tx: &mut PgConnection, found: &mut HashMap<usize, Found>) -> Result<(), StoreError> {
+    let ids: Vec<String> = found.values().map(|f| f.state.member_id.to_string()).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT member_id, wallet_id FROM wallet_members
+         WHERE member_id = ANY($1) AND kind = 'household' AND left_at IS NULL",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let of: HashMap<String, String> = rows.into_iter().collect();
+    for f in found.values_mut() {
+        f.household = of.get(f.state.member_id.as_str()).cloned().map(WalletId::from_stored);
+    }
+    Ok(())
 }
 
 /// Locks the members of the sales `which` (in id order, as every writer does) and
@@ -269,7 +321,14 @@ async fn read_round(
             wallet: None,
             default_wallet: r.try_get::<Option<String>, _>(18)?.map(WalletId::from_stored),
         };
-        found.insert(r.try_get::<i64, _>(0)? as usize, Found { state, stored });
+        found.insert(
+            r.try_get::<i64, _>(0)? as usize,
+            Found {
+                state,
+                stored,
+                household: None,
+            },
+        );
     }
     Ok(found)
 }
@@ -331,6 +390,18 @@ async fn decide_one(
         },
         None => None,
     };
+    // The household's standing, when the ladder counts per household (its row locked
+    // after the member's and the wallet's).
+    let household = match found
+        .household
+        .filter(|_| cmd.program.tiers.scope == TierScope::Household)
+    {
+        Some(w) => {
+            let standing = read_tier(tx, Holder::Wallet { id: &w, actor: None }, true).await?;
+            Some((w, standing))
+        }
+        None => None,
+    };
     let counters = draw_budgets(&cmd.rules, &state.member_id, caps, budgets, taken).await?;
     let facts = PurchaseFacts {
         state: &state,
@@ -338,6 +409,7 @@ async fn decide_one(
         visits,
         counters: &counters,
         wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
+        household_tier: household.as_ref().map(|(w, t)| (w, t)),
     };
     let decision = match decide_purchase(cmd, facts, ReceiptStatus::Posted) {
         Ok(d) => d,
@@ -377,8 +449,13 @@ async fn write_sale_tier_changes(
         if !written.contains(sale) {
             continue;
         }
+        // A household's changes go to its history (a ladder per household).
+        let holder = match &d.decision.household_tier {
+            Some((w, _)) => w.as_str(),
+            None => d.decision.member_id.as_str(),
+        };
         for c in &d.decision.tier_changes {
-            members.push(d.decision.member_id.to_string());
+            members.push(holder.to_string());
             changes.push(c.clone());
             sales.push(Some(sale.to_string()));
         }
@@ -445,6 +522,7 @@ struct Columns {
     t_qualifying: Vec<i64>,
     t_wallet: Vec<Option<String>>,
     t_route: Vec<Option<i16>>,
+    t_household: Vec<Option<String>>,
     aw_sale: Vec<String>,
     aw_rule: Vec<String>,
     aw_version: Vec<i64>,
@@ -529,6 +607,8 @@ impl Columns {
         let wallet = d.decision.wallet.as_ref();
         self.t_wallet.push(wallet.map(|w| w.wallet_id.to_string()));
         self.t_route.push(wallet.map(|w| route_code(w.route) as i16));
+        self.t_household
+            .push(d.decision.household_tier.as_ref().map(|(w, _)| w.to_string()));
         let rows = &d.awards;
         for k in 0..rows.rules.len() {
             self.aw_sale.push(sale.clone());
@@ -567,10 +647,10 @@ async fn write_sales(
         "WITH t AS (
              INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
                  total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
-                 wallet_id, wallet_route)
+                 wallet_id, wallet_route, tier_household)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
                  $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $71::bigint[],
-                 $72::text[], $73::smallint[])
+                 $72::text[], $73::smallint[], $74::text[])
              ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id
          ), e AS (
              INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -698,6 +778,7 @@ async fn write_sales(
     .bind(c.t_qualifying)
     .bind(c.t_wallet)
     .bind(c.t_route)
+    .bind(c.t_household)
     .fetch_all(&mut *tx)
     .await?;
     Ok(written.into_iter().collect())

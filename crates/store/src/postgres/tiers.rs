@@ -3,15 +3,16 @@
 //! and a level set by hand.
 
 use super::PgStore;
+use super::wallets::household_of;
 use crate::codec::{TIER_COLUMNS, tier_state};
-use crate::model::{ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
+use crate::model::{Holder, ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::sync::Arc;
-use tally_domain::ids::{Id, MemberId};
-use tally_domain::tiers::{TierChange, TierLadder, TierState};
+use tally_domain::ids::{Id, MemberId, WalletId};
+use tally_domain::tiers::{TierChange, TierLadder, TierScope, TierState};
 
 /// Reads the tier columns of a row whose first of them is column `at`.
 pub(super) fn tier_from_row(r: &PgRow, at: usize) -> Result<TierState, StoreError> {
@@ -28,13 +29,22 @@ pub(super) fn tier_from_row(r: &PgRow, at: usize) -> Result<TierState, StoreErro
     ))
 }
 
-async fn read_tier(conn: &mut PgConnection, member_id: &MemberId, lock: bool) -> Result<TierState, StoreError> {
+/// The standing of a member, or of a household (kept on its wallet's row); with
+/// `lock`, the row is locked until the transaction ends.
+pub(super) async fn read_tier(
+    conn: &mut PgConnection,
+    holder: Holder<'_>,
+    lock: bool,
+) -> Result<TierState, StoreError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    let row = sqlx::query(&format!("SELECT {TIER_COLUMNS} FROM members WHERE id = $1{lock}"))
-        .bind(member_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound(Entity::Member))?;
+    let row = sqlx::query(&format!(
+        "SELECT {TIER_COLUMNS} FROM {} WHERE id = $1{lock}",
+        holder.table()
+    ))
+    .bind(holder.id())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound(Entity::Member))?;
     tier_from_row(&row, 0)
 }
 
@@ -66,23 +76,36 @@ impl TierColumns {
     }
 }
 
-/// Writes a member's standing and its changes (`transaction_id`: the sale that caused
-/// them, if one did).
+/// The household whose standing counts for a member under a ladder per household.
+pub(super) async fn tier_household(
+    conn: &mut PgConnection,
+    ladder: &TierLadder,
+    member_id: &MemberId,
+) -> Result<Option<WalletId>, StoreError> {
+    match ladder.scope {
+        TierScope::Household => household_of(conn, member_id).await,
+        TierScope::Member => Ok(None),
+    }
+}
+
+/// Writes the standing of a member or a household and its changes (`transaction_id`:
+/// the sale that caused them, if one did).
 pub(super) async fn write_tier(
     conn: &mut PgConnection,
-    member_id: &MemberId,
+    holder: Holder<'_>,
     state: &TierState,
     ladder: &TierLadder,
     changes: &[TierChange],
     transaction_id: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE members SET tier = $2, tier_earned = $3, tier_qualifying = $4, tier_period_start = $5,
+    sqlx::query(&format!(
+        "UPDATE {} SET tier = $2, tier_earned = $3, tier_qualifying = $4, tier_period_start = $5,
              tier_previous_qualifying = $6, tier_review_pending = $7, tier_reached_at = $8, tier_manual_until = $9,
              tier_review_at = $10
          WHERE id = $1",
-    )
-    .bind(member_id.as_str())
+        holder.table()
+    ))
+    .bind(holder.id())
     .bind(&state.effective)
     .bind(&state.earned)
     .bind(state.qualifying)
@@ -94,7 +117,7 @@ pub(super) async fn write_tier(
     .bind(state.next_review_at(ladder).map(to_micros))
     .execute(&mut *conn)
     .await?;
-    let members = vec![member_id.to_string(); changes.len()];
+    let members = vec![holder.id().to_string(); changes.len()];
     let transactions = vec![transaction_id.map(str::to_string); changes.len()];
     write_changes(conn, &members, changes, &transactions).await
 }
@@ -126,12 +149,12 @@ pub(super) async fn write_changes(
     Ok(())
 }
 
-async fn history(conn: &mut PgConnection, member_id: &MemberId) -> Result<Vec<TierChangeRow>, StoreError> {
+async fn history(conn: &mut PgConnection, holder: &str) -> Result<Vec<TierChangeRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT at, from_tier, to_tier, kind, reason, transaction_id FROM tier_changes
          WHERE member_id = $1 ORDER BY id DESC LIMIT 100",
     )
-    .bind(member_id.as_str())
+    .bind(holder)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -152,40 +175,63 @@ impl PgStore {
     /// After the ladder changed: every member with a standing is due for the scheduled
     /// review, which measures them against the new ladder.
     pub async fn mark_tier_reviews(&self, now: Timestamp) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE members SET tier_review_at = $1 WHERE tier IS NOT NULL OR tier_period_start IS NOT NULL",
-        )
-        .bind(to_micros(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        let mut marked = 0;
+        for table in ["members", "wallets"] {
+            marked += sqlx::query(&format!(
+                "UPDATE {table} SET tier_review_at = $1 WHERE tier IS NOT NULL OR tier_period_start IS NOT NULL"
+            ))
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(marked)
     }
 
     /// Brings up to date every member whose standing changes with time by `now` (at
     /// most `limit`), each in a transaction of its own; answers how many.
     pub async fn review_tiers(&self, ladder: Arc<TierLadder>, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM members WHERE tier_review_at <= $1 ORDER BY tier_review_at LIMIT $2")
-                .bind(to_micros(now))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM (SELECT id, tier_review_at FROM members WHERE tier_review_at <= $1
+                                 UNION ALL SELECT id, tier_review_at FROM wallets WHERE tier_review_at <= $1) due
+                 ORDER BY tier_review_at LIMIT $2",
+        )
+        .bind(to_micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         for id in &ids {
-            let id = MemberId::from_stored(id.clone());
+            let (member, wallet) = (MemberId::from_stored(id.clone()), WalletId::from_stored(id.clone()));
+            let holder = match WalletId::is_kind(id) {
+                true => Holder::Wallet {
+                    id: &wallet,
+                    actor: None,
+                },
+                false => Holder::Member(&member),
+            };
             let mut tx = self.pool.begin().await?;
-            let mut state = read_tier(&mut tx, &id, true).await?;
+            let mut state = read_tier(&mut tx, holder, true).await?;
             let changes = state.roll(&ladder, now);
-            write_tier(&mut tx, &id, &state, &ladder, &changes, None).await?;
+            write_tier(&mut tx, holder, &state, &ladder, &changes, None).await?;
             tx.commit().await?;
         }
         Ok(ids.len() as u64)
     }
 
-    pub async fn member_tier(&self, member_id: MemberId) -> Result<MemberTierRow, StoreError> {
+    /// A member's standing (or, under a ladder per household, their household's) with
+    /// its history.
+    pub async fn member_tier(&self, member_id: MemberId, ladder: Arc<TierLadder>) -> Result<MemberTierRow, StoreError> {
         let mut conn = self.pool.acquire().await?;
+        read_tier(&mut conn, Holder::Member(&member_id), false).await?;
+        let household = tier_household(&mut conn, &ladder, &member_id).await?;
+        let holder = match &household {
+            Some(w) => Holder::Wallet { id: w, actor: None },
+            None => Holder::Member(&member_id),
+        };
         Ok(MemberTierRow {
-            state: read_tier(&mut conn, &member_id, false).await?,
-            history: history(&mut conn, &member_id).await?,
+            state: read_tier(&mut conn, holder, false).await?,
+            history: history(&mut conn, holder.id()).await?,
+            household,
         })
     }
 
@@ -196,12 +242,24 @@ impl PgStore {
         manual: ManualTier,
         now: Timestamp,
     ) -> Result<MemberTierRow, StoreError> {
+        // Under a ladder per household, a level by hand is the household's (its row
+        // locked after the member's, as every writer does).
         let mut tx = self.pool.begin().await?;
-        let mut state = read_tier(&mut tx, &member_id, true).await?;
+        read_tier(&mut tx, Holder::Member(&member_id), true).await?;
+        let household = tier_household(&mut tx, &ladder, &member_id).await?;
+        let holder = match &household {
+            Some(w) => Holder::Wallet { id: w, actor: None },
+            None => Holder::Member(&member_id),
+        };
+        let mut state = read_tier(&mut tx, holder, true).await?;
         let changes = state.set_manual(&ladder, manual.code.as_deref(), manual.until, &manual.reason, now)?;
-        write_tier(&mut tx, &member_id, &state, &ladder, &changes, None).await?;
-        let history = history(&mut tx, &member_id).await?;
+        write_tier(&mut tx, holder, &state, &ladder, &changes, None).await?;
+        let history = history(&mut tx, holder.id()).await?;
         tx.commit().await?;
-        Ok(MemberTierRow { state, history })
+        Ok(MemberTierRow {
+            state,
+            history,
+            household,
+        })
     }
 }

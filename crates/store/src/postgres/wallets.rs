@@ -146,7 +146,10 @@ async fn member_exists(conn: &mut PgConnection, id: &MemberId) -> Result<(), Sto
 }
 
 /// The household the member belongs to now, if any.
-async fn household_of(conn: &mut PgConnection, member_id: &MemberId) -> Result<Option<WalletId>, StoreError> {
+pub(super) async fn household_of(
+    conn: &mut PgConnection,
+    member_id: &MemberId,
+) -> Result<Option<WalletId>, StoreError> {
     let id: Option<String> = sqlx::query_scalar(
         "SELECT wallet_id FROM wallet_members WHERE member_id = $1 AND kind = 'household' AND left_at IS NULL",
     )

@@ -252,14 +252,25 @@ fn member_facts(
     conn: &Connection,
     member: &MemberRef,
     partner_id: Option<&PartnerId>,
+    household_tier: bool,
 ) -> Result<Option<MemberFacts>, StoreError> {
     let id = match resolve_member(conn, member) {
         Ok(id) => id,
         Err(StoreError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
+    let sql = match household_tier {
+        true => {
+            "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at
+             FROM members m
+             LEFT JOIN wallet_members wm ON wm.member_id = m.id AND wm.kind = 'household' AND wm.left_at IS NULL
+             LEFT JOIN wallets h ON h.id = wm.wallet_id
+             WHERE m.id = ?1"
+        }
+        false => "SELECT tier, segments, plan, country, created_at FROM members WHERE id = ?1",
+    };
     let row = conn
-        .prepare_cached("SELECT tier, segments, plan, country, created_at FROM members WHERE id = ?1")?
+        .prepare_cached(sql)?
         .query_row([id.as_str()], |r| {
             Ok((
                 r.get::<_, Option<String>>(0)?,
@@ -347,7 +358,9 @@ impl SqliteStore {
         &self,
         member: MemberRef,
         partner_id: Option<PartnerId>,
+        household_tier: bool,
     ) -> Result<Option<MemberFacts>, StoreError> {
-        self.read(move |c| member_facts(c, &member, partner_id.as_ref())).await
+        self.read(move |c| member_facts(c, &member, partner_id.as_ref(), household_tier))
+            .await
     }
 }

@@ -6,7 +6,7 @@ use super::ledger::{write_holder_plan, write_plan};
 use super::members::{bump_visit, load_state, load_wallet_state, resolve_member, visits};
 use super::partners::location_owner;
 use super::rules::{draft_counters, write_awards};
-use super::tiers::write_tier;
+use super::tiers::{read_tier, tier_household, write_tier};
 use super::wallets::wallet_link;
 use super::writer::{self, Job};
 use crate::StoreError;
@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{
     PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay,
 };
-use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId};
+use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId, WalletId};
 use tally_domain::plan::needs_lots;
 use tally_domain::receipt::PurchaseReceipt;
 
@@ -63,12 +63,21 @@ fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result
         },
         None => None,
     };
+    // With a ladder per household, the household's standing counts.
+    let household = match tier_household(conn, &cmd.program.tiers, &member_id)? {
+        Some(w) => {
+            let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None })?;
+            Some((w, standing))
+        }
+        None => None,
+    };
     let facts = PurchaseFacts {
         state: &state,
         location_owner: owner.as_ref(),
         visits,
         counters: &counters,
         wallet: wallet.as_ref().map(|(link, state)| WalletFacts { link, state }),
+        household_tier: household.as_ref().map(|(w, t)| (w, t)),
     };
     Ok(decide_purchase(cmd, facts, status)?)
 }
@@ -82,8 +91,8 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
-             wallet_id, wallet_route)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             wallet_id, wallet_route, tier_household)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         cmd.transaction_id.as_str(),
@@ -102,7 +111,8 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         receipt,
         d.tier_qualifying,
         d.wallet.as_ref().map(|w| w.wallet_id.as_str()),
-        d.wallet.as_ref().map(|w| route_code(w.route))
+        d.wallet.as_ref().map(|w| route_code(w.route)),
+        d.household_tier.as_ref().map(|(w, _)| w.as_str())
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
     if let Some(w) = &d.wallet {
@@ -113,14 +123,12 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         write_holder_plan(conn, holder, &w.plan, cmd.now)?;
     }
     if !cmd.program.tiers.levels.is_empty() {
-        write_tier(
-            conn,
-            &d.member_id,
-            &d.tier,
-            &cmd.program.tiers,
-            &d.tier_changes,
-            Some(cmd.transaction_id.as_str()),
-        )?;
+        let (holder, standing) = match &d.household_tier {
+            Some((w, t)) => (Holder::Wallet { id: w, actor: None }, t),
+            None => (Holder::Member(&d.member_id), &d.tier),
+        };
+        let sale = Some(cmd.transaction_id.as_str());
+        write_tier(conn, holder, standing, &cmd.program.tiers, &d.tier_changes, sale)?;
     }
     write_awards(conn, cmd.transaction_id.as_str(), &d.granted)?;
     bump_visit(conn, &d.member_id, &cmd.partner.id, cmd.occurred_at)?;
@@ -135,13 +143,13 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (String, String, String, String),
         (i64, String),
         (i64, i64, i64, i64, i64, String),
-        (i64, i64, Option<String>, Option<i64>),
+        (i64, i64, Option<String>, Option<i64>, Option<String>),
     );
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                     returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
-                    wallet_id, wallet_route
+                    wallet_id, wallet_route, tier_household
              FROM transactions WHERE id = ?1",
         )?
         .query_row([id.as_str()], |r| {
@@ -149,7 +157,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get(4)?, r.get(5)?),
                 (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
-                (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?),
+                (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
             ))
         })
         .optional()?;
@@ -157,7 +165,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (id, partner_id, member_id, external_id),
         (amount, currency),
         rest,
-        (tier_qualifying, recorded_at, wallet_id, wallet_route),
+        (tier_qualifying, recorded_at, wallet_id, wallet_route, tier_household),
     )) = row
     else {
         return Ok(None);
@@ -178,6 +186,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         tier_qualifying,
         recorded_at: from_micros(recorded_at),
         wallet: sale_wallet(wallet_id, wallet_route),
+        tier_household: tier_household.map(WalletId::from_stored),
     }))
 }
 

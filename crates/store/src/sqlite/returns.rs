@@ -8,7 +8,7 @@ use super::members::{load_state, load_wallet_state};
 use super::partners::partner;
 use super::purchases::transaction;
 use super::rules::{reverse_awards, saved_awards};
-use super::tiers::write_tier;
+use super::tiers::{read_tier, write_tier};
 use super::wallets::wallet_is_open;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Holder, Posted, ReturnCmd, to_micros};
@@ -47,11 +47,16 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
         Some(_) => None,
         None => None,
     };
+    let household_tier = match &txn.tier_household {
+        Some(w) => Some(read_tier(conn, Holder::Wallet { id: w, actor: None })?),
+        None => None,
+    };
     let facts = ReturnFacts {
         purchase: &record,
         state: &state,
         awards: &awards,
         wallet: wallet.as_ref(),
+        household_tier: household_tier.as_ref(),
     };
     let d = decide_return(cmd, facts)?;
     let receipt = to_json(&d.receipt)?;
@@ -90,7 +95,18 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
     }
     reverse_awards(conn, &txn.id, &d.award_reversals)?;
     if let Some(tier) = &d.tier {
-        write_tier(conn, &txn.member_id, tier, &cmd.program.tiers, &d.tier_changes, None)?;
+        write_tier(
+            conn,
+            Holder::Member(&txn.member_id),
+            tier,
+            &cmd.program.tiers,
+            &d.tier_changes,
+            None,
+        )?;
+    }
+    if let Some((w, tier)) = &d.household_tier {
+        let holder = Holder::Wallet { id: w, actor: None };
+        write_tier(conn, holder, tier, &cmd.program.tiers, &d.tier_changes, None)?;
     }
     Ok(Posted {
         receipt_json: receipt,

@@ -124,7 +124,7 @@ fn member_exists(conn: &Connection, id: &MemberId) -> Result<(), StoreError> {
 }
 
 /// The household the member belongs to now, if any.
-fn household_of(conn: &Connection, member_id: &MemberId) -> Result<Option<WalletId>, StoreError> {
+pub(super) fn household_of(conn: &Connection, member_id: &MemberId) -> Result<Option<WalletId>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT wallet_id FROM wallet_members WHERE member_id = ?1 AND kind = 'household' AND left_at IS NULL",
