@@ -208,6 +208,12 @@ pub fn plan_close(wallet: &MemberState, shares: &[Share], now: Timestamp) -> Res
             ),
         ));
     }
+    if let Some(negative) = shares.iter().find(|s| s.points < 0) {
+        return Err(DomainError::invalid(
+            "split",
+            format!("{} is given a negative share", negative.member.member_id),
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     if let Some(twice) = shares.iter().find(|s| !seen.insert(&s.member.member_id)) {
         return Err(DomainError::invalid(

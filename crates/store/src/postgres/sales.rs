@@ -86,8 +86,15 @@ pub(super) async fn post_sales(
                 // A second sale of a member, or of a shared wallet (each is decided on
                 // what the one before wrote), waits for the next round.
                 Some(f) if seen.contains(&f.state.member_id) => later.push(i),
-                Some(f) if in_play(cmds[i], f).is_some_and(|w| wallets_seen.contains(w)) => later.push(i),
-                Some(f) if f.household.as_ref().is_some_and(|h| wallets_seen.contains(h)) => later.push(i),
+                // Held back, the member's later sales wait too: a member's sales are decided in
+                // the order they arrived.
+                Some(f)
+                    if in_play(cmds[i], f).is_some_and(|w| wallets_seen.contains(w))
+                        || f.household.as_ref().is_some_and(|h| wallets_seen.contains(h)) =>
+                {
+                    seen.insert(f.state.member_id.clone());
+                    later.push(i);
+                }
                 Some(f) => {
                     seen.insert(f.state.member_id.clone());
                     wallets_seen.extend(in_play(cmds[i], f).cloned());
