@@ -2,8 +2,7 @@
 //! write), the profile and visit counts rules read, and their history.
 
 use super::PgStore;
-use super::tiers::tier_from_row;
-use crate::codec::TIER_COLUMNS;
+use crate::codec::{TIER_COLUMNS, tier_state};
 use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
@@ -17,6 +16,7 @@ use tally_domain::ids::{Id, MemberId, PartnerId, WalletId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
+use tally_domain::tiers::TierState;
 
 async fn member_id_by_identity(conn: &mut PgConnection, identity: &Identity) -> Result<Option<MemberId>, StoreError> {
     let id: Option<String> = sqlx::query_scalar("SELECT member_id FROM identities WHERE kind = $1 AND value = $2")
@@ -78,6 +78,21 @@ pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Opt
             keep_plan: false,
         },
     }))
+}
+
+/// Reads the tier columns of a row whose first of them is column `at`.
+pub(super) fn tier_from_row(r: &PgRow, at: usize) -> Result<TierState, StoreError> {
+    Ok(tier_state(
+        r.try_get(at)?,
+        r.try_get(at + 1)?,
+        r.try_get(at + 2)?,
+        r.try_get(at + 3)?,
+        r.try_get(at + 4)?,
+        r.try_get(at + 5)?,
+        r.try_get(at + 6)?,
+        r.try_get(at + 7)?,
+        r.try_get(at + 8)?,
+    ))
 }
 
 /// The state of the member a request names, found in one query; with `lock`, its row is

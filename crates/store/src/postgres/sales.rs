@@ -16,11 +16,11 @@
 
 use super::budgets::{Budgets, Taken};
 use super::ledger::write_holder_plan;
-use super::members::{load_wallet_state, lot_from, visits};
+use super::members::{load_wallet_state, lot_from, tier_from_row, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
-use super::tiers::{TierColumns, read_tier, tier_from_row, write_changes, write_tier};
+use super::tiers::{TierColumns, read_tier, write_changes, write_tier};
 use super::wallets::wallet_link;
 use crate::codec::{route_code, stored_answer, to_json};
 use crate::model::{Holder, MemberRef, Posted, PurchaseCmd, from_micros, to_micros};

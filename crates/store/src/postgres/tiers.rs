@@ -4,30 +4,15 @@
 
 use super::PgStore;
 use super::wallets::household_of;
-use crate::codec::{TIER_COLUMNS, tier_state};
+use super::members::tier_from_row;
+use crate::codec::TIER_COLUMNS;
 use crate::model::{Holder, ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::sync::Arc;
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::tiers::{TierChange, TierLadder, TierScope, TierState};
-
-/// Reads the tier columns of a row whose first of them is column `at`.
-pub(super) fn tier_from_row(r: &PgRow, at: usize) -> Result<TierState, StoreError> {
-    Ok(tier_state(
-        r.try_get(at)?,
-        r.try_get(at + 1)?,
-        r.try_get(at + 2)?,
-        r.try_get(at + 3)?,
-        r.try_get(at + 4)?,
-        r.try_get(at + 5)?,
-        r.try_get(at + 6)?,
-        r.try_get(at + 7)?,
-        r.try_get(at + 8)?,
-    ))
-}
 
 /// The standing of a member, or of a household (kept on its wallet's row); with
 /// `lock`, the row is locked until the transaction ends.

@@ -2,20 +2,20 @@
 //! visit counts rules read, and their history.
 
 use super::SqliteStore;
-use super::tiers::tier_from_row;
-use crate::codec::TIER_COLUMNS;
+use crate::codec::{TIER_COLUMNS, tier_state};
 use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
 };
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use tally_domain::identity::Identity;
 use tally_domain::ids::{Id, MemberId, PartnerId, WalletId};
 use tally_domain::lots::{Lot, LotOrigin};
 use tally_domain::plan::{Balance, MemberState};
 use tally_domain::rules::MemberFacts;
+use tally_domain::tiers::TierState;
 
 fn create_member(conn: &Connection, m: &NewMember) -> Result<(), StoreError> {
     for identity in &m.identities {
@@ -112,6 +112,21 @@ pub(super) fn resolve_member(conn: &Connection, member: &MemberRef) -> Result<Me
 
 /// The member's balances and stored due time, and every open lot when `want_lots`
 /// (given the stored due time) says the decision needs them.
+/// Reads the tier columns of a row whose first of them is column `at`.
+pub(super) fn tier_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<TierState> {
+    Ok(tier_state(
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get::<_, i64>(at + 5)? != 0,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+        r.get(at + 8)?,
+    ))
+}
+
 pub(super) fn load_state(
     conn: &Connection,
     member_id: &MemberId,

@@ -4,30 +4,16 @@
 
 use super::SqliteStore;
 use super::wallets::household_of;
-use crate::codec::{TIER_COLUMNS, tier_state};
+use super::members::tier_from_row;
+use crate::codec::TIER_COLUMNS;
 use crate::model::{Holder, ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use tally_domain::DomainError;
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::tiers::{TierChange, TierLadder, TierScope, TierState};
-
-/// Reads the tier columns of a row whose first of them is column `at`.
-pub(super) fn tier_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<TierState> {
-    Ok(tier_state(
-        r.get(at)?,
-        r.get(at + 1)?,
-        r.get(at + 2)?,
-        r.get(at + 3)?,
-        r.get(at + 4)?,
-        r.get::<_, i64>(at + 5)? != 0,
-        r.get(at + 6)?,
-        r.get(at + 7)?,
-        r.get(at + 8)?,
-    ))
-}
 
 /// The standing of a member, or of a household (kept on its wallet's row).
 pub(super) fn read_tier(conn: &Connection, holder: Holder<'_>) -> Result<TierState, StoreError> {
