@@ -13,6 +13,7 @@
 //! | a return | [`decide_return`] → [`ReturnDecision`] | `return_exceeds_purchase`, `currency_mismatch` |
 //! | an engagement event | [`decide_event`] → [`EventDecision`] | `unknown_event_type`, `stale` |
 //! | a membership payment | [`decide_membership_payment`] → [`PaymentDecision`] | `payment_mismatch`, `membership_over` |
+//! | closing a shared wallet | [`plan_close`] → [`ClosePlan`] | `wallet_not_empty`, `invalid_field` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
 
@@ -23,6 +24,7 @@ mod memberships;
 mod purchase;
 mod replay;
 mod returns;
+mod wallets;
 
 pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
 pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
@@ -31,6 +33,7 @@ pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
+pub use wallets::{ClosePlan, Share, plan_close};
 
 use crate::DomainError;
 use crate::plan::{MemberState, Plan, plan_settle};

@@ -3,8 +3,8 @@
 //! and a level set by hand.
 
 use super::PgStore;
-use super::wallets::household_of;
 use super::members::tier_from_row;
+use super::wallets::household_of;
 use crate::codec::TIER_COLUMNS;
 use crate::model::{Holder, ManualTier, MemberTierRow, TierChangeRow, from_micros, to_micros};
 use crate::{Entity, StoreError};

@@ -16,10 +16,10 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
 use tally_domain::DomainError;
-use tally_domain::decide::decide_settle;
+use tally_domain::decide::{Share, decide_settle, plan_close};
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_invite, may_join, may_leave, plan_close};
+use tally_domain::wallets::{Rights, WalletKind, WalletLink, may_invite, may_join, may_leave};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
 /// Whether a wallet is still open (a closed one's points were split; nothing moves).

@@ -13,10 +13,10 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::DomainError;
-use tally_domain::decide::decide_settle;
+use tally_domain::decide::{Share, decide_settle, plan_close};
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, Share, WalletKind, WalletLink, may_invite, may_join, may_leave, plan_close};
+use tally_domain::wallets::{Rights, WalletKind, WalletLink, may_invite, may_join, may_leave};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
 pub(super) fn wallet_link(
