@@ -40,6 +40,14 @@ pub struct PurchaseCmd {
     pub now: Timestamp,
 }
 
+impl PurchaseCmd {
+    /// The shared wallet a sale may use: the one the till named, else the member's
+    /// default (`state` is the member's).
+    pub fn wallet_in_play<'a>(&'a self, state: &'a crate::plan::MemberState) -> Option<&'a crate::ids::WalletId> {
+        self.wallet_id.as_ref().or(state.default_wallet.as_ref())
+    }
+}
+
 /// The earning rules' awards for one sale or event, as evaluated before the write; the
 /// decision applies caps and budgets from the counters read in the write transaction.
 #[derive(Debug, Clone, Default)]

@@ -102,7 +102,7 @@ impl PgStore {
         })
         .await?;
         let counters = current_counters(&mut conn, &cmd.rules, &state.member_id).await?;
-        let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+        let wallet = match cmd.wallet_in_play(&state) {
             Some(w) => match wallet_link(&mut conn, &state.member_id, w).await? {
                 Some(link) => {
                     let want = |due| needs_lots(cmd.redeem_points, due, cmd.now);

@@ -89,7 +89,9 @@ pub(super) async fn post_sales(
                 // Held back, the member's later sales wait too: a member's sales are decided in
                 // the order they arrived.
                 Some(f)
-                    if in_play(cmds[i], f).is_some_and(|w| wallets_seen.contains(w))
+                    if cmds[i]
+                        .wallet_in_play(&f.state)
+                        .is_some_and(|w| wallets_seen.contains(w))
                         || f.household.as_ref().is_some_and(|h| wallets_seen.contains(h)) =>
                 {
                     seen.insert(f.state.member_id.clone());
@@ -97,7 +99,7 @@ pub(super) async fn post_sales(
                 }
                 Some(f) => {
                     seen.insert(f.state.member_id.clone());
-                    wallets_seen.extend(in_play(cmds[i], f).cloned());
+                    wallets_seen.extend(cmds[i].wallet_in_play(&f.state).cloned());
                     wallets_seen.extend(f.household.clone());
                     round.push(i);
                 }
@@ -159,8 +161,7 @@ pub(super) async fn post_sales(
         }
         let written = write_sales(tx, cmds, &decided).await?;
         write_sale_tier_changes(tx, cmds, &decided, &written).await?;
-        write_wallet_plans(tx, cmds, &decided, &written).await?;
-        write_household_tiers(tx, cmds, &decided, &written).await?;
+        write_wallet_rows(tx, cmds, &decided, &written).await?;
         for d in decided {
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
@@ -182,14 +183,10 @@ pub(super) async fn post_sales(
         .collect())
 }
 
-/// The shared wallet a sale may use: the one its till named, else its member's default.
-fn in_play<'a>(cmd: &'a PurchaseCmd, found: &'a Found) -> Option<&'a WalletId> {
-    cmd.wallet_id.as_ref().or(found.state.default_wallet.as_ref())
-}
-
-/// The standing of the households the round's written sales counted in (a ladder per
-/// household): a statement each; their changes went with the others.
-async fn write_household_tiers(
+/// What the round's written sales did to shared wallets (their plans) and, under a
+/// ladder per household, to households' standing: rare, a statement each. A sale whose
+/// transaction row was not written writes neither.
+async fn write_wallet_rows(
     tx: &mut PgConnection,
     cmds: &[&PurchaseCmd],
     decided: &[Decided],
@@ -197,33 +194,20 @@ async fn write_household_tiers(
 ) -> Result<(), StoreError> {
     for d in decided {
         let cmd = cmds[d.index];
-        if let Some((w, standing)) = &d.decision.household_tier
-            && written.contains(cmd.transaction_id.as_str())
-        {
-            let holder = Holder::Wallet { id: w, actor: None };
-            write_tier(tx, holder, standing, &cmd.program.tiers, &[], None).await?;
+        if !written.contains(cmd.transaction_id.as_str()) {
+            continue;
         }
-    }
-    Ok(())
-}
-
-/// What the round's written sales did to shared wallets: rare, a statement each.
-async fn write_wallet_plans(
-    tx: &mut PgConnection,
-    cmds: &[&PurchaseCmd],
-    decided: &[Decided],
-    written: &HashSet<String>,
-) -> Result<(), StoreError> {
-    for d in decided {
-        let cmd = cmds[d.index];
-        if let Some(w) = &d.decision.wallet
-            && written.contains(cmd.transaction_id.as_str())
-        {
+        if let Some(w) = &d.decision.wallet {
             let holder = Holder::Wallet {
                 id: &w.wallet_id,
                 actor: Some(&d.decision.member_id),
             };
             write_holder_plan(tx, holder, &w.plan, cmd.now).await?;
+        }
+        // The household's changes went with the others (`write_sale_tier_changes`).
+        if let Some((w, standing)) = &d.decision.household_tier {
+            let holder = Holder::Wallet { id: w, actor: None };
+            write_tier(tx, holder, standing, &cmd.program.tiers, &[], None).await?;
         }
     }
     Ok(())
@@ -385,7 +369,7 @@ async fn decide_one(
     };
     // The shared wallet in play, locked after the member (every writer takes a member
     // before its wallet); a round holds one sale per wallet.
-    let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+    let wallet = match cmd.wallet_in_play(&state) {
         Some(w) => match wallet_link(tx, &state.member_id, w).await? {
             Some(link) => {
                 let redeem = cmd.redeem_points;

@@ -52,7 +52,7 @@ fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result
     };
     let counters = draft_counters(conn, &cmd.rules, &member_id)?;
     // The shared wallet in play: the one the till named, else the member's default.
-    let wallet = match cmd.wallet_id.as_ref().or(state.default_wallet.as_ref()) {
+    let wallet = match cmd.wallet_in_play(&state) {
         Some(w) => match wallet_link(conn, &member_id, w)? {
             Some(link) => {
                 let redeem = cmd.redeem_points;
