@@ -3,10 +3,12 @@
 //! A shared wallet holds points of its own: its own ledger accounts
 //! (`wallet:<id>:available`, `wallet:<id>:pending`), balances and lots, which mature and
 //! expire exactly as a member's do (the plans run on a [`crate::plan::MemberState`]
-//! whose `wallet` is set; closing a wallet is decided in [`crate::decide::plan_close`]). Members belong to it with two rights: `earn_into` (what they earn at the
-//! till goes to the wallet) and `spend` (they may pay with its points). Every entry on
-//! a wallet's accounts names the member who earned or spent it, so a statement per
-//! member comes from the ledger.
+//! whose `wallet` is set; closing a wallet is decided in [`crate::decide::plan_close`]).
+//! Members belong to it with two rights (who joins, leaves and with which rights is
+//! decided in [`roster`]): `earn_into` (what they earn at the till goes to the wallet)
+//! and `spend` (they may pay with its points). Every entry on a wallet's accounts
+//! names the member who earned or spent it, so a statement per member comes from the
+//! ledger.
 //!
 //! A member belongs to at most one household and to any number of businesses. A sale
 //! uses one shared wallet at most: the one the till names, or the member's default.
@@ -15,6 +17,8 @@ use crate::DomainError;
 use crate::ids::WalletId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub mod roster;
 
 /// The two kinds of shared wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -97,55 +101,6 @@ pub fn route_sale(
         earns_into_wallet: link.rights.earn_into,
         pays_from_wallet: redeem_points > 0,
     })
-}
-
-/// What a member joining a wallet must not already be: in it, or (for a household) in
-/// another household. `household` is the member's current household, if any.
-pub fn may_join(
-    kind: WalletKind,
-    wallet: &WalletId,
-    already_in: bool,
-    household: Option<&WalletId>,
-) -> Result<(), DomainError> {
-    if already_in {
-        return Err(conflict(
-            "already_in_wallet",
-            "the member already belongs to this wallet",
-        ));
-    }
-    if kind == WalletKind::Household
-        && let Some(other) = household
-        && other != wallet
-    {
-        return Err(conflict(
-            "household_taken",
-            format!("the member already belongs to household {other}; a member belongs to one household at most"),
-        ));
-    }
-    Ok(())
-}
-
-/// Invitation codes are a household's: a business's contacts are added directly.
-pub fn may_invite(kind: WalletKind) -> Result<(), DomainError> {
-    match kind {
-        WalletKind::Household => Ok(()),
-        WalletKind::Business => Err(conflict(
-            "not_a_household",
-            "invitation codes are for households; add a business's contacts directly",
-        )),
-    }
-}
-
-/// A household's owner stays until the household closes; anyone else may leave. What
-/// was pooled stays in the wallet.
-pub fn may_leave(is_owner: bool) -> Result<(), DomainError> {
-    match is_owner {
-        true => Err(conflict(
-            "owner_cannot_leave",
-            "the owner of a household closes it instead of leaving",
-        )),
-        false => Ok(()),
-    }
 }
 
 pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> DomainError {

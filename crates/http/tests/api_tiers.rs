@@ -327,6 +327,12 @@ async fn a_household_qualifies_together_when_the_ladder_says_so() {
             app.backend
         );
         assert_eq!(tier(&app, &tomas, ADMIN).await["level"]["code"], "silver");
+        // A partner sees the level, not which household it is.
+        let seen = tier(&app, &tomas, &till).await;
+        assert!(
+            seen.get("household_id").is_none() && seen["level"]["code"] == "silver",
+            "{seen}"
+        );
         // Petra's next sale: rules read the household's level as member.tier.
         let third = sale(&app, &till, &petra, "h-3", 100).await;
         assert!(

@@ -65,7 +65,7 @@ async fn wallet(app: &App, id: &str) -> Value {
 #[tokio::test]
 async fn a_household_earns_and_spends_together() {
     for app in apps().await {
-        let (_, till) = app.partner("Drogerie", "EUR", 0).await;
+        let (drogerie, till) = app.partner("Drogerie", "EUR", 0).await;
         let (anna, ben, cyril) = (
             app.member("+420601000001").await,
             app.member("+420601000002").await,
@@ -204,6 +204,26 @@ async fn a_household_earns_and_spends_together() {
             (Some(true), Some(false))
         );
         assert!(mine[0]["available"].is_null(), "no balance without spend: {mine}");
+        // The family's name and Ben's role are his personal data: the drugstore sees
+        // them once he shares his data with it, the operator always.
+        assert!(
+            mine[0]["name"].is_null() && mine[0]["role"].is_null(),
+            "{}: no consent, no name: {mine}",
+            app.backend
+        );
+        let path = format!("/v1/members/{ben}/consents/{drogerie}");
+        app.ok("PUT", &path, ADMIN, Value::Null).await;
+        let mine = app
+            .ok("GET", &format!("/v1/members/{ben}/wallets"), &till, Value::Null)
+            .await;
+        assert_eq!(
+            (mine[0]["role"].as_str(), mine[0]["name"].is_string()),
+            (Some("member"), true)
+        );
+        let all = app
+            .ok("GET", &format!("/v1/members/{anna}/wallets"), ADMIN, Value::Null)
+            .await;
+        assert_eq!(all[0]["role"], "owner", "{all}");
         for path in [format!("/v1/wallets/{home}"), format!("/v1/wallets/{home}/statement")] {
             app.refused("GET", &path, Some(&till), None, 403, "forbidden").await;
         }
@@ -492,6 +512,77 @@ async fn a_business_collects_from_its_contacts() {
             (201, Some(10)),
             "{r}"
         );
+        app.entries().await;
+    }
+}
+
+#[tokio::test]
+async fn a_return_racing_the_close_never_lands_in_a_closed_wallet() {
+    for app in apps().await {
+        let (_, till) = app.partner("Papírnictví", "EUR", 0).await;
+        for round in 0..6 {
+            let owner = app.member(&format!("+42060500{round}001")).await;
+            let kid = app.member(&format!("+42060500{round}002")).await;
+            let home = household(&app, &owner).await;
+            let code = invite(&app, &home).await;
+            // The kid pays with the wallet's points and earns for himself: returning his
+            // sale refunds the wallet, or him once it has closed (as read under the
+            // wallet's lock: a refund never lands in a wallet that closed meanwhile).
+            join(&app, &home, &kid, &code, false, true).await;
+            let (status, filled) = sale(&app, &till, &owner, &format!("F-{round}"), 100, 0).await;
+            assert_eq!(status, 201, "{filled}");
+            let (status, bought) = app
+                .call(
+                    "POST",
+                    "/v1/transactions",
+                    Some(&till),
+                    Some(
+                        json!({"external_id": format!("B-{round}"), "member": {"id": kid}, "wallet_id": home,
+                                "total": {"amount": 10_000, "currency": "EUR"}, "redeem_points": 50}),
+                    ),
+                )
+                .await;
+            assert_eq!(status, 201, "{bought}");
+            assert_eq!(bought["wallet"]["points_redeemed"], 50, "{bought}");
+            // He leaves: closing no longer waits on his row, the return still does.
+            let path = format!("/v1/wallets/{home}/members/{kid}");
+            app.ok("DELETE", &path, ADMIN, Value::Null).await;
+            let txn = bought["id"].as_str().unwrap().to_string();
+            let held = wallet(&app, &home).await["balance"]["available"].as_i64().unwrap();
+            let (close_path, return_path) = (
+                format!("/v1/wallets/{home}/close"),
+                format!("/v1/transactions/{txn}/returns"),
+            );
+            let close = app.call(
+                "POST",
+                &close_path,
+                Some(ADMIN),
+                Some(json!({"split": [{"member_id": owner, "points": held}]})),
+            );
+            let give_back = app.call(
+                "POST",
+                &return_path,
+                Some(&till),
+                Some(json!({"external_id": format!("RET-{round}"), "amount": {"amount": 10_000, "currency": "EUR"}})),
+            );
+            let ((closed, c), (returned, r)) = futures::future::join(close, give_back).await;
+            assert_eq!(returned, 201, "{}: {r}", app.backend);
+            match closed {
+                200 => {}
+                409 => assert_eq!(c["error"]["code"], "wallet_not_empty", "{}: {c}", app.backend),
+                other => panic!("{}: {other} {c}", app.backend),
+            }
+            let w = wallet(&app, &home).await;
+            if w["status"] == "closed" {
+                // Whichever came first, a closed wallet holds nothing.
+                assert_eq!(
+                    (w["balance"]["available"].as_i64(), w["balance"]["pending"].as_i64()),
+                    (Some(0), Some(0)),
+                    "{}: {w}",
+                    app.backend
+                );
+            }
+        }
         app.entries().await;
     }
 }

@@ -287,6 +287,15 @@ impl Store {
         dispatch!(self, s => s.settle_member(member_id.clone(), now).await)
     }
 
+    /// Settles (matures and expires) one shared wallet at `now`.
+    pub async fn settle_wallet(
+        &self,
+        wallet_id: &tally_domain::ids::WalletId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.settle_wallet(wallet_id, now).await.map(|_| ()))
+    }
+
     /// The expiry run: settles up to `limit` members that are due at `now`.
     /// Returns how many members were settled; call again while it returns `limit`.
     pub async fn settle_due(&self, now: Timestamp, limit: u32) -> Result<SettleReport, StoreError> {

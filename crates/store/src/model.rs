@@ -435,7 +435,31 @@ pub struct WalletRow {
     pub created_at: Timestamp,
     pub closed_at: Option<Timestamp>,
     pub balance: Balance,
+    /// When pending points mature or points expire next, if ever.
+    pub next_due_at: Option<Timestamp>,
     pub members: Vec<WalletMemberRow>,
+}
+
+impl WalletRow {
+    /// The wallet as a change to its members reads it: its current members' seats.
+    pub fn roster(&self) -> tally_domain::wallets::roster::Roster {
+        use tally_domain::wallets::roster::{Role, Roster, Seat};
+        Roster {
+            id: self.id.clone(),
+            kind: self.kind,
+            closed: self.closed_at.is_some(),
+            seats: self
+                .members
+                .iter()
+                .filter(|m| m.left_at.is_none())
+                .map(|m| Seat {
+                    member_id: m.member_id.clone(),
+                    role: Role::parse(&m.role).unwrap_or(Role::Member),
+                    rights: m.rights,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A member's place in a shared wallet.

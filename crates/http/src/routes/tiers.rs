@@ -266,7 +266,7 @@ pub struct MemberTierView {
     /// Changes of level, newest first (the last 100); empty for a partner.
     pub history: Vec<TierChangeItem>,
     /// With a ladder per household: the household whose standing this is (its members
-    /// qualify together and share the level); absent otherwise.
+    /// qualify together and share the level); absent otherwise, and for a partner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub household_id: Option<String>,
 }
@@ -322,7 +322,8 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
         false => (None, None, None),
     };
     MemberTierView {
-        household_id: row.household.as_ref().map(|w| w.to_string()),
+        // Which household a member belongs to is the operator's to see.
+        household_id: row.household.as_ref().filter(|_| operator).map(|w| w.to_string()),
         member_id: member_id.to_string(),
         enabled: !ladder.levels.is_empty(),
         level: held.map(level_view),

@@ -13,7 +13,7 @@ use crate::state::{AppState, Principal};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use jiff::{Timestamp, ToSpan};
+use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 use tally_domain::identity::parse_label;
 use tally_domain::ids::{MemberId, WalletId};
@@ -212,7 +212,22 @@ pub async fn get_wallet(
         .wallet(wallet_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
-    Ok(Json(view(row)))
+    Ok(Json(view(fresh_wallet(&state, row).await?)))
+}
+
+/// A wallet read again after settling, if pending points have matured or points
+/// expired since: the balance shown is what its members can spend now.
+async fn fresh_wallet(state: &AppState, row: WalletRow) -> Result<WalletRow, ApiError> {
+    let now = state.now();
+    if row.closed_at.is_none() && row.next_due_at.is_some_and(|d| d <= now) {
+        state.store.settle_wallet(&row.id, now).await?;
+        return state
+            .store
+            .wallet(row.id.clone())
+            .await?
+            .ok_or_else(|| ApiError::not_found("wallet"));
+    }
+    Ok(row)
 }
 
 /// An invitation to a household (`POST /v1/wallets/{id}/invites`).
@@ -437,7 +452,7 @@ pub struct CloseBody {
     responses((status = 200, body = WalletView),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
         (status = 404, description = "`wallet_not_found`", body = crate::error::ErrorBody),
-        (status = 409, description = "`wallet_not_empty`: the split does not give out every point, or points are pending; `wallet_closed`", body = crate::error::ErrorBody),
+        (status = 409, description = "`wallet_not_empty`: the split does not give out every point, or points are pending; `wallet_closed`; `wallet_busy`: members kept joining while it closed, try again", body = crate::error::ErrorBody),
         (status = 422, description = "`invalid_field`: a member named twice or not in the wallet", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_wallet(
@@ -514,8 +529,11 @@ pub async fn wallet_statement(
 pub struct MemberWalletView {
     pub id: String,
     pub kind: WalletKind,
-    pub name: String,
-    pub role: String,
+    /// The wallet's name (a family's, a company's): null for a partner the member has not
+    /// shared their personal data with.
+    pub name: Option<String>,
+    /// `owner`, `member` or `contact`: null where `name` is.
+    pub role: Option<String>,
     pub earn_into: bool,
     /// The member may pay with this wallet's points (`not_allowed_to_spend` otherwise).
     pub spend: bool,
@@ -525,20 +543,31 @@ pub struct MemberWalletView {
 }
 
 /// The open wallets a member belongs to (operator or partner key): rights, default and,
-/// where they may spend, the points available. Never other members or statements.
+/// where they may spend, the points available now. Never other members or statements;
+/// a partner the member has not shared their personal data with sees no names or roles.
 #[utoipa::path(get, path = "/v1/members/{id}/wallets", tag = "wallets", params(("id" = String, Path)),
     responses((status = 200, body = Vec<MemberWalletView>),
         (status = 404, description = "`member_not_found`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn member_wallets(
     State(state): State<AppState>,
-    _who: Principal,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<MemberWalletView>>, ApiError> {
     let member: MemberId = parse_id(&id, "member")?;
-    let rows = state.store.member_wallets(member.clone()).await?;
-    let now: Timestamp = state.now();
-    let _ = now;
+    let mut rows = Vec::new();
+    for w in state.store.member_wallets(member.clone()).await? {
+        rows.push(fresh_wallet(&state, w).await?);
+    }
+    let personal = match who.partner_scope() {
+        None => true,
+        Some(partner) => state
+            .store
+            .consents(&member)
+            .await?
+            .iter()
+            .any(|c| c.partner_id == *partner),
+    };
     Ok(Json(
         rows.into_iter()
             .filter_map(|w| {
@@ -549,8 +578,8 @@ pub async fn member_wallets(
                 Some(MemberWalletView {
                     id: w.id.to_string(),
                     kind: w.kind,
-                    name: w.name.clone(),
-                    role: me.role.clone(),
+                    name: personal.then(|| w.name.clone()),
+                    role: personal.then(|| me.role.clone()),
                     earn_into: me.rights.earn_into,
                     spend: me.rights.spend,
                     default: me.is_default,

@@ -138,7 +138,7 @@ impl PgStore {
     }
 
     /// Settles one shared wallet in a transaction of its own; returns (matured, expired).
-    async fn settle_wallet(&self, wallet_id: &WalletId, now: Timestamp) -> Result<(i64, i64), StoreError> {
+    pub async fn settle_wallet(&self, wallet_id: &WalletId, now: Timestamp) -> Result<(i64, i64), StoreError> {
         let mut tx = self.pool.begin().await?;
         let state = load_wallet_state(&mut tx, wallet_id, None, true, |_| true).await?;
         let Some(plan) = decide_settle(&state, now)? else {

@@ -9,12 +9,13 @@ use super::partners::partner_name;
 use super::purchases::transaction_row;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::{read_tier, write_tier};
-use super::wallets::wallet_is_open;
+use super::wallets::lock_wallets;
 use crate::codec::{purchase_record, to_json};
 use crate::model::{Holder, MemberRef, Posted, ReturnCmd, to_micros};
 use crate::{Entity, StoreError};
 use sqlx::PgConnection;
 use tally_domain::decide::{ReturnFacts, StoredAnswer, decide_return, replay};
+use tally_domain::ids::WalletId;
 
 async fn stored_return(conn: &mut PgConnection, cmd: &ReturnCmd) -> Result<Option<StoredAnswer>, StoreError> {
     let row: Option<(String, String, String)> = sqlx::query_as(
@@ -49,17 +50,20 @@ impl PgStore {
         let state = member_state(&mut tx, &MemberRef::Id(txn.member_id.clone()), true, |_| true).await?;
         let awards = saved_awards(&mut tx, &txn.id).await?;
         let record = purchase_record(&txn, name);
-        // The wallet the purchase used, locked after the member as every writer does.
+        // The wallet the purchase used and the household it counted in (a ladder per
+        // household), locked together after the member as every writer does. A wallet
+        // closed by then, as read under its lock, is left alone.
+        let wallets = txn.wallet.iter().map(|(w, _)| w).chain(&txn.tier_household);
+        let open = lock_wallets(&mut tx, wallets.map(WalletId::as_str).collect()).await?;
         let wallet = match &txn.wallet {
-            Some((w, _)) if wallet_is_open(&mut tx, w).await? => {
-                Some(load_wallet_state(&mut tx, w, Some(&txn.member_id), true, |_| true).await?)
+            Some((w, _)) if open.contains(w) => {
+                Some(load_wallet_state(&mut tx, w, Some(&txn.member_id), false, |_| true).await?)
             }
             Some(_) => None,
             None => None,
         };
-        // The household the sale counted in (a ladder per household), locked last.
         let household_tier = match &txn.tier_household {
-            Some(w) => Some(read_tier(&mut tx, Holder::Wallet { id: w, actor: None }, true).await?),
+            Some(w) => Some(read_tier(&mut tx, Holder::Wallet { id: w, actor: None }, false).await?),
             None => None,
         };
         let facts = ReturnFacts {

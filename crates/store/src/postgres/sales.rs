@@ -21,12 +21,12 @@ use super::partners::location_owner;
 use super::purchases::stored_receipt;
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
 use super::tiers::{TierColumns, read_tier, write_changes, write_tier};
-use super::wallets::wallet_link;
+use super::wallets::{lock_wallets, wallet_link};
 use crate::codec::{route_code, stored_answer, to_json};
 use crate::model::{Holder, MemberRef, Posted, PurchaseCmd, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use sqlx::{PgConnection, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tally_domain::decide::{
     PurchaseDecision, PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay,
 };
@@ -77,6 +77,14 @@ pub(super) async fn post_sales(
             find_households(tx, &mut found).await?;
         }
         let found = found;
+        // Every shared wallet and household the waiting sales use, locked at once after
+        // their members (`lock_wallets`): none is taken one by one while others are held.
+        let wallets: BTreeSet<&str> = found
+            .iter()
+            .flat_map(|(i, f)| cmds[*i].wallet_in_play(&f.state).into_iter().chain(&f.household))
+            .map(WalletId::as_str)
+            .collect();
+        lock_wallets(tx, wallets).await?;
         let mut seen = HashSet::new();
         let mut later = Vec::new();
         let mut round = Vec::new();
@@ -367,14 +375,14 @@ async fn decide_one(
         true => Some(visits(tx, &state.member_id, &cmd.partner.id).await?),
         false => None,
     };
-    // The shared wallet in play, locked after the member (every writer takes a member
-    // before its wallet); a round holds one sale per wallet.
+    // The shared wallet in play (its row locked with the round's others, after the
+    // members); a round holds one sale per wallet.
     let wallet = match cmd.wallet_in_play(&state) {
         Some(w) => match wallet_link(tx, &state.member_id, w).await? {
             Some(link) => {
                 let redeem = cmd.redeem_points;
                 let want = |due| needs_lots(redeem, due, cmd.now);
-                let wstate = load_wallet_state(tx, w, Some(&state.member_id), true, want).await?;
+                let wstate = load_wallet_state(tx, w, Some(&state.member_id), false, want).await?;
                 Some((link, wstate))
             }
             None => None,
@@ -382,13 +390,13 @@ async fn decide_one(
         None => None,
     };
     // The household's standing, when the ladder counts per household (its row locked
-    // after the member's and the wallet's).
+    // with the round's wallets).
     let household = match found
         .household
         .filter(|_| cmd.program.tiers.scope == TierScope::Household)
     {
         Some(w) => {
-            let standing = read_tier(tx, Holder::Wallet { id: &w, actor: None }, true).await?;
+            let standing = read_tier(tx, Holder::Wallet { id: &w, actor: None }, false).await?;
             Some((w, standing))
         }
         None => None,

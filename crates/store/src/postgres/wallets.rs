@@ -15,22 +15,41 @@ use crate::model::{
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
-use tally_domain::DomainError;
+use std::collections::{BTreeSet, HashSet};
 use tally_domain::decide::{Share, decide_settle, plan_close};
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, WalletKind, WalletLink, may_invite, may_join, may_leave};
+use tally_domain::wallets::roster::{
+    Candidate, DefaultChange, Invite, Roster, Seat, SeatChange, decide_invite, decide_join, decide_leave, decide_open,
+    decide_rights, may_receive_split,
+};
+use tally_domain::wallets::{Rights, WalletKind, WalletLink};
 
-/// The member's place in an open wallet they have not left, as a sale reads it.
-/// Whether a wallet is still open (a closed one's points were split; nothing moves).
-pub(super) async fn wallet_is_open(conn: &mut PgConnection, id: &WalletId) -> Result<bool, StoreError> {
-    let open: Option<bool> = sqlx::query_scalar("SELECT closed_at IS NULL FROM wallets WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(open.unwrap_or(false))
+/// Locks the rows of the wallets `ids` (shared wallets a writer's sales or return use,
+/// households whose standing they count in) in one statement, in id order, after the
+/// members' rows: a writer takes every wallet it needs at once, so two writers never
+/// hold one each while waiting for the other's. Answers those still open, as read
+/// under the lock (a wallet closing meanwhile is seen closed).
+pub(super) async fn lock_wallets(
+    conn: &mut PgConnection,
+    ids: BTreeSet<&str>,
+) -> Result<HashSet<WalletId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT id, closed_at IS NULL FROM wallets WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids.into_iter().collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, open)| *open)
+        .map(|(id, _)| WalletId::from_stored(id))
+        .collect())
 }
 
+/// The member's place in an open wallet they have not left, as a sale reads it.
 pub(super) async fn wallet_link(
     conn: &mut PgConnection,
     member_id: &MemberId,
@@ -55,7 +74,8 @@ pub(super) async fn wallet_link(
 /// the transaction ends.
 async fn wallet(conn: &mut PgConnection, id: &WalletId, lock: bool) -> Result<Option<WalletRow>, StoreError> {
     let sql = format!(
-        "SELECT kind, name, owner_id, company_name, vat_id, created_at, closed_at, available, pending, lifetime_earned
+        "SELECT kind, name, owner_id, company_name, vat_id, created_at, closed_at, available, pending, lifetime_earned,
+             next_due_at
          FROM wallets WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -76,6 +96,7 @@ async fn wallet(conn: &mut PgConnection, id: &WalletId, lock: bool) -> Result<Op
             pending: r.try_get(8)?,
             lifetime_earned: r.try_get(9)?,
         },
+        next_due_at: r.try_get::<Option<i64>, _>(10)?.map(from_micros),
         members: Vec::new(),
     };
     let members = sqlx::query(
@@ -107,23 +128,13 @@ async fn wallet(conn: &mut PgConnection, id: &WalletId, lock: bool) -> Result<Op
     Ok(Some(row))
 }
 
-/// The wallet, locked until the transaction ends; `NotFound` if there is none, a
-/// conflict if it is closed.
-async fn open_wallet(conn: &mut PgConnection, id: &WalletId) -> Result<WalletRow, StoreError> {
-    let w = wallet(conn, id, true)
-        .await?
-        .ok_or(StoreError::NotFound(Entity::Wallet))?;
-    match w.closed_at {
-        Some(_) => Err(closed()),
-        None => Ok(w),
-    }
+/// The wallet, locked until the transaction ends, as a change to its members reads it.
+async fn locked_roster(conn: &mut PgConnection, id: &WalletId) -> Result<Roster, StoreError> {
+    Ok(found(wallet(conn, id, true).await?)?.roster())
 }
 
-fn closed() -> StoreError {
-    StoreError::Conflict {
-        code: "wallet_closed",
-        message: "the wallet is closed".into(),
-    }
+fn found(w: Option<WalletRow>) -> Result<WalletRow, StoreError> {
+    w.ok_or(StoreError::NotFound(Entity::Wallet))
 }
 
 /// Locks the rows of those of `ids` that exist, in id order, until the transaction
@@ -159,32 +170,52 @@ pub(super) async fn household_of(
     Ok(id.map(WalletId::from_stored))
 }
 
+/// A member as a change to a wallet reads them (their row locked by the caller): their
+/// household and default wallet.
+async fn candidate(conn: &mut PgConnection, member_id: &MemberId) -> Result<Candidate, StoreError> {
+    let default_wallet: Option<String> = sqlx::query_scalar("SELECT wallet_default FROM members WHERE id = $1")
+        .bind(member_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(Entity::Member))?;
+    Ok(Candidate {
+        member_id: member_id.clone(),
+        household: household_of(conn, member_id).await?,
+        default_wallet: default_wallet.map(WalletId::from_stored),
+    })
+}
+
+/// The invitation whose code has this hash, locked (two joins with one code queue).
+async fn invite(conn: &mut PgConnection, code_hash: &str) -> Result<Option<Invite>, StoreError> {
+    let row: Option<(String, bool, i64)> = sqlx::query_as(
+        "SELECT wallet_id, used_by IS NOT NULL, expires_at FROM wallet_invites WHERE code_hash = $1 FOR UPDATE",
+    )
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(wallet_id, used, expires_at)| Invite {
+        wallet_id: WalletId::from_stored(wallet_id),
+        used,
+        expires_at: from_micros(expires_at),
+    }))
+}
+
 /// A unique violation (SQLSTATE 23505).
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
-/// Adds (or brings back) a member, after the domain's check; the wallet becomes their
-/// default when asked, or when they earn into it and have no default yet. The member's
-/// row is locked, so a join of theirs into another household waits and then sees this
-/// one; should two slip past the check anyway, the index on one household per member
-/// refuses the second.
-async fn add_member(
+/// Writes the seat of a member joining (or coming back) as the domain decided it, and
+/// what becomes of their default wallet. The member's row is locked, so a join of theirs
+/// into another household waits and then sees this one; should two slip past the check
+/// anyway, the index on one household per member refuses the second.
+async fn write_seat(
     conn: &mut PgConnection,
-    w: &WalletRow,
-    member_id: &MemberId,
-    role: &str,
-    rights: Rights,
-    make_default: bool,
+    w: &Roster,
+    change: &SeatChange,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    member_exists(conn, member_id).await?;
-    let already_in = w
-        .members
-        .iter()
-        .any(|m| &m.member_id == member_id && m.left_at.is_none());
-    let household = household_of(conn, member_id).await?;
-    may_join(w.kind, &w.id, already_in, household.as_ref())?;
+    let seat = &change.seat;
     sqlx::query(
         "INSERT INTO wallet_members (wallet_id, member_id, kind, role, earn_into, spend, joined_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -192,11 +223,11 @@ async fn add_member(
              spend = excluded.spend, joined_at = excluded.joined_at, left_at = NULL",
     )
     .bind(w.id.as_str())
-    .bind(member_id.as_str())
+    .bind(seat.member_id.as_str())
     .bind(w.kind.as_str())
-    .bind(role)
-    .bind(rights.earn_into)
-    .bind(rights.spend)
+    .bind(seat.role.as_str())
+    .bind(seat.rights.earn_into)
+    .bind(seat.rights.spend)
     .bind(to_micros(now))
     .execute(&mut *conn)
     .await
@@ -207,54 +238,49 @@ async fn add_member(
         },
         false => e.into(),
     })?;
-    set_default(conn, member_id, &w.id, make_default, rights.earn_into).await
+    write_default(conn, &seat.member_id, &w.id, change.default).await
 }
 
-async fn set_default(
+async fn write_default(
     conn: &mut PgConnection,
     member_id: &MemberId,
     wallet_id: &WalletId,
-    make_default: bool,
-    earn_into: bool,
+    change: DefaultChange,
 ) -> Result<(), StoreError> {
-    let sql = match (make_default, earn_into) {
-        (true, _) => "UPDATE members SET wallet_default = $2 WHERE id = $1",
-        (false, true) => "UPDATE members SET wallet_default = $2 WHERE id = $1 AND wallet_default IS NULL",
-        (false, false) => return Ok(()),
+    let wallet = match change {
+        DefaultChange::Keep => return Ok(()),
+        DefaultChange::Set => Some(wallet_id.as_str()),
+        DefaultChange::Clear => None,
     };
-    sqlx::query(sql)
+    sqlx::query("UPDATE members SET wallet_default = $2 WHERE id = $1")
         .bind(member_id.as_str())
-        .bind(wallet_id.as_str())
+        .bind(wallet)
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-async fn clear_default(conn: &mut PgConnection, member_id: &MemberId, wallet_id: &WalletId) -> Result<(), StoreError> {
-    sqlx::query("UPDATE members SET wallet_default = NULL WHERE id = $1 AND wallet_default = $2")
-        .bind(member_id.as_str())
-        .bind(wallet_id.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// A current member's seat, or `member_not_found`: they are not in the wallet now.
+fn seat_of<'a>(roster: &'a Roster, member_id: &MemberId) -> Result<&'a Seat, StoreError> {
+    roster.seat(member_id).ok_or(StoreError::NotFound(Entity::Member))
 }
 
-fn current<'a>(w: &'a WalletRow, member_id: &MemberId) -> Result<&'a WalletMemberRow, StoreError> {
-    w.members
-        .iter()
-        .find(|m| &m.member_id == member_id && m.left_at.is_none())
-        .ok_or(StoreError::NotFound(Entity::Member))
-}
+/// How often closing starts again when members joined between its reading who is in
+/// the wallet and its locking them.
+const CLOSE_ATTEMPTS: usize = 5;
 
 impl PgStore {
     pub async fn create_wallet(&self, new: NewWallet) -> Result<WalletRow, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // The owner's row first (a member before a wallet), and no wallet for no one.
-        if let Some(owner) = &new.owner
-            && lock_members(&mut tx, vec![owner.as_str()]).await? == 0
-        {
-            return Err(StoreError::NotFound(Entity::Member));
-        }
+        // The owner's row first (a member before a wallet).
+        let owner = match &new.owner {
+            Some(owner) => {
+                lock_members(&mut tx, vec![owner.as_str()]).await?;
+                Some(candidate(&mut tx, owner).await?)
+            }
+            None => None,
+        };
+        let seat = decide_open(&new.id, new.kind, owner.as_ref(), new.owner_rights)?;
         sqlx::query(
             "INSERT INTO wallets (id, kind, name, owner_id, company_name, vat_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -268,15 +294,16 @@ impl PgStore {
         .bind(to_micros(new.now))
         .execute(&mut *tx)
         .await?;
-        if let Some(owner) = &new.owner {
-            let w = wallet(&mut tx, &new.id, false)
-                .await?
-                .ok_or(StoreError::NotFound(Entity::Wallet))?;
-            add_member(&mut tx, &w, owner, "owner", new.owner_rights, false, new.now).await?;
+        if let Some(seat) = &seat {
+            let roster = Roster {
+                id: new.id.clone(),
+                kind: new.kind,
+                closed: false,
+                seats: Vec::new(),
+            };
+            write_seat(&mut tx, &roster, seat, new.now).await?;
         }
-        let row = wallet(&mut tx, &new.id, false)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Wallet))?;
+        let row = found(wallet(&mut tx, &new.id, false).await?)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -314,8 +341,7 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let w = open_wallet(&mut tx, &wallet_id).await?;
-        may_invite(w.kind)?;
+        decide_invite(&locked_roster(&mut tx, &wallet_id).await?)?;
         sqlx::query(
             "INSERT INTO wallet_invites (code_hash, wallet_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
@@ -331,49 +357,34 @@ impl PgStore {
 
     pub async fn join_wallet(&self, join: JoinWallet) -> Result<WalletRow, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Whether the member exists is told after the wallet's checks, as on SQLite.
         lock_members(&mut tx, vec![join.member_id.as_str()]).await?;
-        let w = open_wallet(&mut tx, &join.wallet_id).await?;
-        let role = match w.kind {
-            WalletKind::Household => {
-                let used = match &join.invite_hash {
-                    Some(hash) => sqlx::query(
-                        "UPDATE wallet_invites SET used_by = $3, used_at = $4
-                         WHERE code_hash = $1 AND wallet_id = $2 AND used_by IS NULL AND expires_at > $4",
-                    )
-                    .bind(hash)
-                    .bind(join.wallet_id.as_str())
-                    .bind(join.member_id.as_str())
-                    .bind(to_micros(join.now))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                    None => 0,
-                };
-                if used == 0 {
-                    return Err(DomainError::invalid(
-                        "code",
-                        "joining a household needs a valid invitation code of that household, unused and not expired",
-                    )
-                    .into());
-                }
-                "member"
-            }
-            WalletKind::Business => "contact",
+        let roster = locked_roster(&mut tx, &join.wallet_id).await?;
+        roster.must_be_open()?;
+        let member = candidate(&mut tx, &join.member_id).await?;
+        let invite = match &join.invite_hash {
+            Some(hash) => invite(&mut tx, hash).await?,
+            None => None,
         };
-        add_member(
-            &mut tx,
-            &w,
-            &join.member_id,
-            role,
+        let change = decide_join(
+            &roster,
+            &member,
+            invite.as_ref(),
             join.rights,
             join.make_default,
             join.now,
-        )
-        .await?;
-        let row = wallet(&mut tx, &join.wallet_id, false)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Wallet))?;
+        )?;
+        if change.uses_invite
+            && let Some(hash) = &join.invite_hash
+        {
+            sqlx::query("UPDATE wallet_invites SET used_by = $2, used_at = $3 WHERE code_hash = $1")
+                .bind(hash)
+                .bind(join.member_id.as_str())
+                .bind(to_micros(join.now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        write_seat(&mut tx, &roster, &change, join.now).await?;
+        let row = found(wallet(&mut tx, &join.wallet_id, false).await?)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -387,23 +398,20 @@ impl PgStore {
         } = rights;
         let mut tx = self.pool.begin().await?;
         lock_members(&mut tx, vec![member_id.as_str()]).await?;
-        let w = open_wallet(&mut tx, &wallet_id).await?;
-        current(&w, &member_id)?;
+        let roster = locked_roster(&mut tx, &wallet_id).await?;
+        roster.must_be_open()?;
+        let seat = seat_of(&roster, &member_id)?;
+        let member = candidate(&mut tx, &member_id).await?;
+        let change = decide_rights(&roster, seat, &member, rights, make_default)?;
         sqlx::query("UPDATE wallet_members SET earn_into = $3, spend = $4 WHERE wallet_id = $1 AND member_id = $2")
             .bind(wallet_id.as_str())
             .bind(member_id.as_str())
-            .bind(rights.earn_into)
-            .bind(rights.spend)
+            .bind(change.seat.rights.earn_into)
+            .bind(change.seat.rights.spend)
             .execute(&mut *tx)
             .await?;
-        match make_default {
-            Some(true) => set_default(&mut tx, &member_id, &wallet_id, true, rights.earn_into).await?,
-            Some(false) => clear_default(&mut tx, &member_id, &wallet_id).await?,
-            None => {}
-        }
-        let row = wallet(&mut tx, &wallet_id, false)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Wallet))?;
+        write_default(&mut tx, &member_id, &wallet_id, change.default).await?;
+        let row = found(wallet(&mut tx, &wallet_id, false).await?)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -416,18 +424,18 @@ impl PgStore {
     ) -> Result<WalletRow, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_members(&mut tx, vec![member_id.as_str()]).await?;
-        let w = open_wallet(&mut tx, &wallet_id).await?;
-        may_leave(current(&w, &member_id)?.role == "owner")?;
+        let roster = locked_roster(&mut tx, &wallet_id).await?;
+        roster.must_be_open()?;
+        let seat = seat_of(&roster, &member_id)?;
+        let default = decide_leave(&roster, seat, &candidate(&mut tx, &member_id).await?)?;
         sqlx::query("UPDATE wallet_members SET left_at = $3 WHERE wallet_id = $1 AND member_id = $2")
             .bind(wallet_id.as_str())
             .bind(member_id.as_str())
             .bind(to_micros(now))
             .execute(&mut *tx)
             .await?;
-        clear_default(&mut tx, &member_id, &wallet_id).await?;
-        let row = wallet(&mut tx, &wallet_id, false)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Wallet))?;
+        write_default(&mut tx, &member_id, &wallet_id, default).await?;
+        let row = found(wallet(&mut tx, &wallet_id, false).await?)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -440,6 +448,25 @@ impl PgStore {
         split: Vec<(MemberId, i64)>,
         now: Timestamp,
     ) -> Result<WalletRow, StoreError> {
+        for _ in 0..CLOSE_ATTEMPTS {
+            if let Some(row) = self.try_close(&wallet_id, &split, now).await? {
+                return Ok(row);
+            }
+        }
+        Err(StoreError::Conflict {
+            code: "wallet_busy",
+            message: "members kept joining the wallet while it closed; try again".into(),
+        })
+    }
+
+    /// One attempt at closing: `None` when a member joined between reading who is in the
+    /// wallet and locking them (nothing is written; the caller starts again).
+    async fn try_close(
+        &self,
+        wallet_id: &WalletId,
+        split: &[(MemberId, i64)],
+        now: Timestamp,
+    ) -> Result<Option<WalletRow>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Every member whose row closing writes (the split's, and any whose default the
         // wallet is: its current members), locked before the wallet.
@@ -454,22 +481,24 @@ impl PgStore {
             .chain(split.iter().map(|(m, _)| m.as_str()))
             .collect();
         lock_members(&mut tx, ids).await?;
-        let w = open_wallet(&mut tx, &wallet_id).await?;
-        for (member_id, _) in &split {
-            if current(&w, member_id).is_err() {
-                return Err(
-                    DomainError::invalid("split", format!("{member_id} is not a member of this wallet")).into(),
-                );
-            }
+        let roster = locked_roster(&mut tx, wallet_id).await?;
+        if roster
+            .seats
+            .iter()
+            .any(|s| !current_ids.iter().any(|c| c == s.member_id.as_str()))
+        {
+            return Ok(None);
         }
-        // The wallet's and the members' rows are locked above.
-        let state = load_wallet_state(&mut tx, &wallet_id, None, false, |_| true).await?;
+        may_receive_split(&roster, split.iter().map(|(m, _)| m))?;
+        // What has fallen due is settled first (a decision of its own), so the split
+        // gives out what the wallet holds now. The wallet's and members' rows are locked.
+        let state = load_wallet_state(&mut tx, wallet_id, None, false, |_| true).await?;
         if let Some(plan) = decide_settle(&state, now)? {
             write_holder_plan(&mut tx, Holder::of(&state), &plan, now).await?;
         }
-        let state = load_wallet_state(&mut tx, &wallet_id, None, false, |_| true).await?;
+        let state = load_wallet_state(&mut tx, wallet_id, None, false, |_| true).await?;
         let mut shares = Vec::with_capacity(split.len());
-        for (member_id, points) in &split {
+        for (member_id, points) in split {
             shares.push(Share {
                 member: member_state(&mut tx, &MemberRef::Id(member_id.clone()), false, |_| false).await?,
                 points: *points,
@@ -492,22 +521,14 @@ impl PgStore {
             .await?;
         // Only a current member has the wallet as default (leaving clears it): looked
         // for among them by key, not in every member's row.
-        let in_wallet: Vec<&str> = w
-            .members
-            .iter()
-            .filter(|m| m.left_at.is_none())
-            .map(|m| m.member_id.as_str())
-            .collect();
         sqlx::query("UPDATE members SET wallet_default = NULL WHERE id = ANY($2) AND wallet_default = $1")
             .bind(wallet_id.as_str())
-            .bind(in_wallet)
+            .bind(&current_ids)
             .execute(&mut *tx)
             .await?;
-        let row = wallet(&mut tx, &wallet_id, false)
-            .await?
-            .ok_or(StoreError::NotFound(Entity::Wallet))?;
+        let row = found(wallet(&mut tx, wallet_id, false).await?)?;
         tx.commit().await?;
-        Ok(row)
+        Ok(Some(row))
     }
 
     /// What each member moved in and out of the wallet, per entry code, from its entries.

@@ -176,6 +176,11 @@ fn counts(conn: &Connection) -> Result<Counts, StoreError> {
 }
 
 impl SqliteStore {
+    pub async fn settle_wallet(&self, wallet_id: &WalletId, now: Timestamp) -> Result<(i64, i64), StoreError> {
+        let wallet_id = wallet_id.clone();
+        self.write(move |c| settle_wallet(c, &wallet_id, now)).await
+    }
+
     pub async fn settle_member(&self, member_id: MemberId, now: Timestamp) -> Result<(), StoreError> {
         self.write(move |c| settle_member(c, &member_id, now).map(|_| ())).await
     }

@@ -12,11 +12,14 @@ use crate::model::{
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use tally_domain::DomainError;
 use tally_domain::decide::{Share, decide_settle, plan_close};
 use tally_domain::ids::{Id, MemberId, WalletId};
 use tally_domain::plan::Balance;
-use tally_domain::wallets::{Rights, WalletKind, WalletLink, may_invite, may_join, may_leave};
+use tally_domain::wallets::roster::{
+    Candidate, DefaultChange, Invite, Roster, Seat, SeatChange, decide_invite, decide_join, decide_leave, decide_open,
+    decide_rights, may_receive_split,
+};
+use tally_domain::wallets::{Rights, WalletKind, WalletLink};
 
 /// The member's place in an open wallet they have not left, as a sale reads it.
 pub(super) fn wallet_link(
@@ -52,7 +55,8 @@ pub(super) fn wallet_is_open(conn: &Connection, id: &WalletId) -> Result<bool, S
 fn wallet(conn: &Connection, id: &WalletId) -> Result<Option<WalletRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT kind, name, owner_id, company_name, vat_id, created_at, closed_at, available, pending, lifetime_earned
+            "SELECT kind, name, owner_id, company_name, vat_id, created_at, closed_at, available, pending, lifetime_earned,
+                 next_due_at
              FROM wallets WHERE id = ?1",
         )?
         .query_row([id.as_str()], |r| {
@@ -70,6 +74,7 @@ fn wallet(conn: &Connection, id: &WalletId) -> Result<Option<WalletRow>, StoreEr
                     pending: r.get(8)?,
                     lifetime_earned: r.get(9)?,
                 },
+                next_due_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
                 members: Vec::new(),
             })
         })
@@ -101,21 +106,6 @@ fn wallet(conn: &Connection, id: &WalletId) -> Result<Option<WalletRow>, StoreEr
     Ok(Some(row))
 }
 
-fn open_wallet(conn: &Connection, id: &WalletId) -> Result<WalletRow, StoreError> {
-    let w = wallet(conn, id)?.ok_or(StoreError::NotFound(Entity::Wallet))?;
-    match w.closed_at {
-        Some(_) => Err(closed()),
-        None => Ok(w),
-    }
-}
-
-fn closed() -> StoreError {
-    StoreError::Conflict {
-        code: "wallet_closed",
-        message: "the wallet is closed".into(),
-    }
-}
-
 fn member_exists(conn: &Connection, id: &MemberId) -> Result<(), StoreError> {
     conn.prepare_cached("SELECT 1 FROM members WHERE id = ?1")?
         .query_row([id.as_str()], |_| Ok(()))
@@ -134,23 +124,24 @@ pub(super) fn household_of(conn: &Connection, member_id: &MemberId) -> Result<Op
         .map(WalletId::from_stored))
 }
 
-/// Adds (or brings back) a member, after the domain's check; the wallet becomes their
-/// default when asked, or when they earn into it and have no default yet.
-fn add_member(
-    conn: &Connection,
-    w: &WalletRow,
-    member_id: &MemberId,
-    role: &str,
-    rights: Rights,
-    make_default: bool,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    member_exists(conn, member_id)?;
-    let already_in = w
-        .members
-        .iter()
-        .any(|m| &m.member_id == member_id && m.left_at.is_none());
-    may_join(w.kind, &w.id, already_in, household_of(conn, member_id)?.as_ref())?;
+/// A member as a change to a wallet reads them: their household and default wallet.
+fn candidate(conn: &Connection, member_id: &MemberId) -> Result<Candidate, StoreError> {
+    let default_wallet = conn
+        .prepare_cached("SELECT wallet_default FROM members WHERE id = ?1")?
+        .query_row([member_id.as_str()], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .ok_or(StoreError::NotFound(Entity::Member))?;
+    Ok(Candidate {
+        member_id: member_id.clone(),
+        household: household_of(conn, member_id)?,
+        default_wallet: default_wallet.map(WalletId::from_stored),
+    })
+}
+
+/// Writes the seat of a member joining (or coming back) as the domain decided it, and
+/// what becomes of their default wallet.
+fn write_seat(conn: &Connection, w: &Roster, change: &SeatChange, now: Timestamp) -> Result<(), StoreError> {
+    let seat = &change.seat;
     conn.prepare_cached(
         "INSERT INTO wallet_members (wallet_id, member_id, kind, role, earn_into, spend, joined_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -159,37 +150,35 @@ fn add_member(
     )?
     .execute(params![
         w.id.as_str(),
-        member_id.as_str(),
+        seat.member_id.as_str(),
         w.kind.as_str(),
-        role,
-        rights.earn_into,
-        rights.spend,
+        seat.role.as_str(),
+        seat.rights.earn_into,
+        seat.rights.spend,
         to_micros(now)
     ])?;
-    set_default(conn, member_id, &w.id, make_default, rights.earn_into)
+    write_default(conn, &seat.member_id, &w.id, change.default)
 }
 
-fn set_default(
+fn write_default(
     conn: &Connection,
     member_id: &MemberId,
     wallet_id: &WalletId,
-    make_default: bool,
-    earn_into: bool,
+    change: DefaultChange,
 ) -> Result<(), StoreError> {
-    let sql = match (make_default, earn_into) {
-        (true, _) => "UPDATE members SET wallet_default = ?2 WHERE id = ?1",
-        (false, true) => "UPDATE members SET wallet_default = ?2 WHERE id = ?1 AND wallet_default IS NULL",
-        (false, false) => return Ok(()),
+    let wallet = match change {
+        DefaultChange::Keep => return Ok(()),
+        DefaultChange::Set => Some(wallet_id.as_str()),
+        DefaultChange::Clear => None,
     };
-    conn.prepare_cached(sql)?
-        .execute(params![member_id.as_str(), wallet_id.as_str()])?;
+    conn.prepare_cached("UPDATE members SET wallet_default = ?2 WHERE id = ?1")?
+        .execute(params![member_id.as_str(), wallet])?;
     Ok(())
 }
 
 fn create(conn: &Connection, new: &NewWallet) -> Result<WalletRow, StoreError> {
-    if let Some(owner) = &new.owner {
-        member_exists(conn, owner)?;
-    }
+    let owner = new.owner.as_ref().map(|o| candidate(conn, o)).transpose()?;
+    let seat = decide_open(&new.id, new.kind, owner.as_ref(), new.owner_rights)?;
     conn.prepare_cached(
         "INSERT INTO wallets (id, kind, name, owner_id, company_name, vat_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -202,11 +191,20 @@ fn create(conn: &Connection, new: &NewWallet) -> Result<WalletRow, StoreError> {
         new.vat_id,
         to_micros(new.now)
     ])?;
-    if let Some(owner) = &new.owner {
-        let w = wallet(conn, &new.id)?.ok_or(StoreError::NotFound(Entity::Wallet))?;
-        add_member(conn, &w, owner, "owner", new.owner_rights, false, new.now)?;
+    if let Some(seat) = &seat {
+        let roster = Roster {
+            id: new.id.clone(),
+            kind: new.kind,
+            closed: false,
+            seats: Vec::new(),
+        };
+        write_seat(conn, &roster, seat, new.now)?;
     }
-    wallet(conn, &new.id)?.ok_or(StoreError::NotFound(Entity::Wallet))
+    found(wallet(conn, &new.id)?)
+}
+
+fn found(w: Option<WalletRow>) -> Result<WalletRow, StoreError> {
+    w.ok_or(StoreError::NotFound(Entity::Wallet))
 }
 
 fn create_invite(
@@ -216,8 +214,7 @@ fn create_invite(
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let w = open_wallet(conn, wallet_id)?;
-    may_invite(w.kind)?;
+    decide_invite(&found(wallet(conn, wallet_id)?)?.roster())?;
     conn.prepare_cached(
         "INSERT INTO wallet_invites (code_hash, wallet_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -230,70 +227,61 @@ fn create_invite(
     Ok(())
 }
 
-fn join(conn: &Connection, j: &JoinWallet) -> Result<WalletRow, StoreError> {
-    let w = open_wallet(conn, &j.wallet_id)?;
-    let role = match w.kind {
-        WalletKind::Household => {
-            let used = match &j.invite_hash {
-                Some(hash) => conn
-                    .prepare_cached(
-                        "UPDATE wallet_invites SET used_by = ?3, used_at = ?4
-                         WHERE code_hash = ?1 AND wallet_id = ?2 AND used_by IS NULL AND expires_at > ?4",
-                    )?
-                    .execute(params![
-                        hash,
-                        j.wallet_id.as_str(),
-                        j.member_id.as_str(),
-                        to_micros(j.now)
-                    ])?,
-                None => 0,
-            };
-            if used == 0 {
-                return Err(DomainError::invalid(
-                    "code",
-                    "joining a household needs a valid invitation code of that household, unused and not expired",
-                )
-                .into());
-            }
-            "member"
-        }
-        WalletKind::Business => "contact",
-    };
-    add_member(conn, &w, &j.member_id, role, j.rights, j.make_default, j.now)?;
-    wallet(conn, &j.wallet_id)?.ok_or(StoreError::NotFound(Entity::Wallet))
+/// The invitation whose code has this hash, if any.
+fn invite(conn: &Connection, code_hash: &str) -> Result<Option<Invite>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT wallet_id, used_by IS NOT NULL, expires_at FROM wallet_invites WHERE code_hash = ?1")?
+        .query_row([code_hash], |r| {
+            Ok(Invite {
+                wallet_id: WalletId::from_stored(r.get(0)?),
+                used: r.get(1)?,
+                expires_at: from_micros(r.get(2)?),
+            })
+        })
+        .optional()?)
 }
 
-fn current<'a>(w: &'a WalletRow, member_id: &MemberId) -> Result<&'a WalletMemberRow, StoreError> {
-    w.members
-        .iter()
-        .find(|m| &m.member_id == member_id && m.left_at.is_none())
-        .ok_or(StoreError::NotFound(Entity::Member))
+fn join(conn: &Connection, j: &JoinWallet) -> Result<WalletRow, StoreError> {
+    let roster = found(wallet(conn, &j.wallet_id)?)?.roster();
+    let invite = match &j.invite_hash {
+        Some(hash) => invite(conn, hash)?,
+        None => None,
+    };
+    roster.must_be_open()?;
+    let member = candidate(conn, &j.member_id)?;
+    let change = decide_join(&roster, &member, invite.as_ref(), j.rights, j.make_default, j.now)?;
+    if change.uses_invite
+        && let Some(hash) = &j.invite_hash
+    {
+        conn.prepare_cached("UPDATE wallet_invites SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1")?
+            .execute(params![hash, j.member_id.as_str(), to_micros(j.now)])?;
+    }
+    write_seat(conn, &roster, &change, j.now)?;
+    found(wallet(conn, &j.wallet_id)?)
+}
+
+/// A current member's seat, or `member_not_found`: they are not in the wallet now.
+fn seat_of<'a>(roster: &'a Roster, member_id: &MemberId) -> Result<&'a Seat, StoreError> {
+    roster.seat(member_id).ok_or(StoreError::NotFound(Entity::Member))
 }
 
 fn set_rights(conn: &Connection, r: &WalletRights) -> Result<WalletRow, StoreError> {
-    let w = open_wallet(conn, &r.wallet_id)?;
-    current(&w, &r.member_id)?;
+    let roster = found(wallet(conn, &r.wallet_id)?)?.roster();
+    roster.must_be_open()?;
+    let seat = seat_of(&roster, &r.member_id)?;
+    let member = candidate(conn, &r.member_id)?;
+    let change = decide_rights(&roster, seat, &member, r.rights, r.make_default)?;
     conn.prepare_cached(
         "UPDATE wallet_members SET earn_into = ?3, spend = ?4 WHERE wallet_id = ?1 AND member_id = ?2",
     )?
     .execute(params![
         r.wallet_id.as_str(),
         r.member_id.as_str(),
-        r.rights.earn_into,
-        r.rights.spend
+        change.seat.rights.earn_into,
+        change.seat.rights.spend
     ])?;
-    match r.make_default {
-        Some(true) => set_default(conn, &r.member_id, &r.wallet_id, true, r.rights.earn_into)?,
-        Some(false) => clear_default(conn, &r.member_id, &r.wallet_id)?,
-        None => {}
-    }
-    wallet(conn, &r.wallet_id)?.ok_or(StoreError::NotFound(Entity::Wallet))
-}
-
-fn clear_default(conn: &Connection, member_id: &MemberId, wallet_id: &WalletId) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE members SET wallet_default = NULL WHERE id = ?1 AND wallet_default = ?2")?
-        .execute(params![member_id.as_str(), wallet_id.as_str()])?;
-    Ok(())
+    write_default(conn, &r.member_id, &r.wallet_id, change.default)?;
+    found(wallet(conn, &r.wallet_id)?)
 }
 
 fn leave(
@@ -302,12 +290,14 @@ fn leave(
     member_id: &MemberId,
     now: Timestamp,
 ) -> Result<WalletRow, StoreError> {
-    let w = open_wallet(conn, wallet_id)?;
-    may_leave(current(&w, member_id)?.role == "owner")?;
+    let roster = found(wallet(conn, wallet_id)?)?.roster();
+    roster.must_be_open()?;
+    let seat = seat_of(&roster, member_id)?;
+    let default = decide_leave(&roster, seat, &candidate(conn, member_id)?)?;
     conn.prepare_cached("UPDATE wallet_members SET left_at = ?3 WHERE wallet_id = ?1 AND member_id = ?2")?
         .execute(params![wallet_id.as_str(), member_id.as_str(), to_micros(now)])?;
-    clear_default(conn, member_id, wallet_id)?;
-    wallet(conn, wallet_id)?.ok_or(StoreError::NotFound(Entity::Wallet))
+    write_default(conn, member_id, wallet_id, default)?;
+    found(wallet(conn, wallet_id)?)
 }
 
 /// Closes a wallet: settles what is due, gives every point out as `split` says (to its
@@ -318,12 +308,10 @@ fn close(
     split: &[(MemberId, i64)],
     now: Timestamp,
 ) -> Result<WalletRow, StoreError> {
-    let w = open_wallet(conn, wallet_id)?;
-    for (member_id, _) in split {
-        if current(&w, member_id).is_err() {
-            return Err(DomainError::invalid("split", format!("{member_id} is not a member of this wallet")).into());
-        }
-    }
+    let roster = found(wallet(conn, wallet_id)?)?.roster();
+    may_receive_split(&roster, split.iter().map(|(m, _)| m))?;
+    // What has fallen due is settled first (a decision of its own), so the split gives
+    // out what the wallet holds now.
     let state = load_wallet_state(conn, wallet_id, None, |_| true)?;
     if let Some(plan) = decide_settle(&state, now)? {
         write_holder_plan(conn, Holder::of(&state), &plan, now)?;
@@ -349,7 +337,7 @@ fn close(
         .execute(params![wallet_id.as_str(), to_micros(now)])?;
     conn.prepare_cached("UPDATE members SET wallet_default = NULL WHERE wallet_default = ?1")?
         .execute([wallet_id.as_str()])?;
-    wallet(conn, wallet_id)?.ok_or(StoreError::NotFound(Entity::Wallet))
+    found(wallet(conn, wallet_id)?)
 }
 
 /// The open wallets a member belongs to now.
