@@ -442,23 +442,28 @@ pub struct WalletRow {
 
 impl WalletRow {
     /// The wallet as a change to its members reads it: its current members' seats.
-    pub fn roster(&self) -> tally_domain::wallets::roster::Roster {
+    pub fn roster(&self) -> Result<tally_domain::wallets::roster::Roster, crate::StoreError> {
         use tally_domain::wallets::roster::{Role, Roster, Seat};
-        Roster {
+        let seats = self
+            .members
+            .iter()
+            .filter(|m| m.left_at.is_none())
+            .map(|m| {
+                Ok(Seat {
+                    member_id: m.member_id.clone(),
+                    role: Role::parse(&m.role).ok_or_else(|| {
+                        crate::StoreError::corrupt(format!("{} has role {:?} in {}", m.member_id, m.role, self.id))
+                    })?,
+                    rights: m.rights,
+                })
+            })
+            .collect::<Result<_, crate::StoreError>>()?;
+        Ok(Roster {
             id: self.id.clone(),
             kind: self.kind,
             closed: self.closed_at.is_some(),
-            seats: self
-                .members
-                .iter()
-                .filter(|m| m.left_at.is_none())
-                .map(|m| Seat {
-                    member_id: m.member_id.clone(),
-                    role: Role::parse(&m.role).unwrap_or(Role::Member),
-                    rights: m.rights,
-                })
-                .collect(),
-        }
+            seats,
+        })
     }
 }
 

@@ -160,18 +160,23 @@ pub fn short_name(name: &str) -> Option<String> {
     })
 }
 
-/// `row` as `who` may see it.
-pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Result<MemberAnswer, ApiError> {
+/// Whether `who` may see the member's personal data: the operator always, a partner
+/// the member has given their consent to.
+pub async fn sees_personal_data(state: &AppState, who: &Principal, member: &MemberId) -> Result<bool, ApiError> {
     let Some(partner) = who.partner_scope() else {
-        return Ok(MemberAnswer::Full(Box::new(row.into())));
+        return Ok(true);
     };
-    if state
+    Ok(state
         .store
-        .consents(&row.id)
+        .consents(member)
         .await?
         .iter()
-        .any(|c| c.partner_id == *partner)
-    {
+        .any(|c| c.partner_id == *partner))
+}
+
+/// `row` as `who` may see it.
+pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Result<MemberAnswer, ApiError> {
+    if sees_personal_data(state, who, &row.id).await? {
         return Ok(MemberAnswer::Full(Box::new(row.into())));
     }
     Ok(MemberAnswer::Summary(MemberSummary {

@@ -266,7 +266,8 @@ pub struct MemberTierView {
     /// Changes of level, newest first (the last 100); empty for a partner.
     pub history: Vec<TierChangeItem>,
     /// With a ladder per household: the household whose standing this is (its members
-    /// qualify together and share the level); absent otherwise, and for a partner.
+    /// qualify together and share the level); absent otherwise, and for a partner the
+    /// member has not shared their personal data with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub household_id: Option<String>,
 }
@@ -283,7 +284,15 @@ fn level_view(l: &TierLevel) -> LevelView {
 
 /// The standing as of `now`, worked out from the stored one without writing: reviews
 /// that fell due since are applied as the scheduled review will apply them.
-fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row: MemberTierRow) -> MemberTierView {
+/// `personal`: the caller may see the member's personal data (which household they
+/// belong to is).
+fn member_tier_view(
+    state: &AppState,
+    who: &Principal,
+    personal: bool,
+    member_id: &MemberId,
+    row: MemberTierRow,
+) -> MemberTierView {
     let ladder = state.program().tiers;
     let now = state.now();
     let mut s: TierState = row.state;
@@ -322,8 +331,8 @@ fn member_tier_view(state: &AppState, who: &Principal, member_id: &MemberId, row
         false => (None, None, None),
     };
     MemberTierView {
-        // Which household a member belongs to is the operator's to see.
-        household_id: row.household.as_ref().filter(|_| operator).map(|w| w.to_string()),
+        // Which household a member belongs to is personal data.
+        household_id: row.household.as_ref().filter(|_| personal).map(|w| w.to_string()),
         member_id: member_id.to_string(),
         enabled: !ladder.levels.is_empty(),
         level: held.map(level_view),
@@ -369,7 +378,8 @@ pub async fn get_member_tier(
         .store
         .member_tier(member_id.clone(), state.program().tiers)
         .await?;
-    Ok(Json(member_tier_view(&state, &who, &member_id, row)))
+    let personal = crate::routes::members::sees_personal_data(&state, &who, &member_id).await?;
+    Ok(Json(member_tier_view(&state, &who, personal, &member_id, row)))
 }
 
 /// A level set by hand.
@@ -419,5 +429,11 @@ pub async fn put_member_tier(
         .store
         .set_member_tier(member_id.clone(), ladder, manual, state.now())
         .await?;
-    Ok(Json(member_tier_view(&state, &Principal::Operator, &member_id, row)))
+    Ok(Json(member_tier_view(
+        &state,
+        &Principal::Operator,
+        true,
+        &member_id,
+        row,
+    )))
 }

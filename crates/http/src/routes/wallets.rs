@@ -452,7 +452,7 @@ pub struct CloseBody {
     responses((status = 200, body = WalletView),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
         (status = 404, description = "`wallet_not_found`", body = crate::error::ErrorBody),
-        (status = 409, description = "`wallet_not_empty`: the split does not give out every point, or points are pending; `wallet_closed`; `wallet_busy`: members kept joining while it closed, try again", body = crate::error::ErrorBody),
+        (status = 409, description = "`wallet_not_empty`: the split does not give out every point, or points are pending; `wallet_closed`; `retry`: members kept joining while it closed, send it again", body = crate::error::ErrorBody),
         (status = 422, description = "`invalid_field`: a member named twice or not in the wallet", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_wallet(
@@ -559,15 +559,7 @@ pub async fn member_wallets(
     for w in state.store.member_wallets(member.clone()).await? {
         rows.push(fresh_wallet(&state, w).await?);
     }
-    let personal = match who.partner_scope() {
-        None => true,
-        Some(partner) => state
-            .store
-            .consents(&member)
-            .await?
-            .iter()
-            .any(|c| c.partner_id == *partner),
-    };
+    let personal = crate::routes::members::sees_personal_data(&state, &who, &member).await?;
     Ok(Json(
         rows.into_iter()
             .filter_map(|w| {

@@ -3,7 +3,8 @@
 //! decision needs them, each sale decided by the domain, and every decided sale written
 //! in one statement. A group pays its BEGIN and COMMIT and two to four statements per
 //! round, however many sales a round holds (a sale with a location, or under rules that
-//! read visit counts, adds a query of its own), where each sale used to pay five.
+//! read visit counts, adds a query of its own; a round whose sales use shared wallets
+//! or households adds one statement locking them all), where each sale used to pay five.
 //!
 //! A group's transaction starts with [`BEGIN_BY_KEY`]: every row a sale touches is
 //! reached through an index. Left to itself, the planner scans a table it believes

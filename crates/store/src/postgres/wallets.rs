@@ -130,7 +130,7 @@ async fn wallet(conn: &mut PgConnection, id: &WalletId, lock: bool) -> Result<Op
 
 /// The wallet, locked until the transaction ends, as a change to its members reads it.
 async fn locked_roster(conn: &mut PgConnection, id: &WalletId) -> Result<Roster, StoreError> {
-    Ok(found(wallet(conn, id, true).await?)?.roster())
+    found(wallet(conn, id, true).await?)?.roster()
 }
 
 fn found(w: Option<WalletRow>) -> Result<WalletRow, StoreError> {
@@ -453,10 +453,8 @@ impl PgStore {
                 return Ok(row);
             }
         }
-        Err(StoreError::Conflict {
-            code: "wallet_busy",
-            message: "members kept joining the wallet while it closed; try again".into(),
-        })
+        // `409 retry`: a retry with the same Idempotency-Key runs again.
+        Err(tally_domain::DomainError::Stale.into())
     }
 
     /// One attempt at closing: `None` when a member joined between reading who is in the
@@ -487,6 +485,8 @@ impl PgStore {
             .iter()
             .any(|s| !current_ids.iter().any(|c| c == s.member_id.as_str()))
         {
+            // Let the locks go now, before the next attempt takes them again.
+            tx.rollback().await?;
             return Ok(None);
         }
         may_receive_split(&roster, split.iter().map(|(m, _)| m))?;

@@ -214,7 +214,7 @@ fn create_invite(
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    decide_invite(&found(wallet(conn, wallet_id)?)?.roster())?;
+    decide_invite(&found(wallet(conn, wallet_id)?)?.roster()?)?;
     conn.prepare_cached(
         "INSERT INTO wallet_invites (code_hash, wallet_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -242,7 +242,7 @@ fn invite(conn: &Connection, code_hash: &str) -> Result<Option<Invite>, StoreErr
 }
 
 fn join(conn: &Connection, j: &JoinWallet) -> Result<WalletRow, StoreError> {
-    let roster = found(wallet(conn, &j.wallet_id)?)?.roster();
+    let roster = found(wallet(conn, &j.wallet_id)?)?.roster()?;
     let invite = match &j.invite_hash {
         Some(hash) => invite(conn, hash)?,
         None => None,
@@ -266,7 +266,7 @@ fn seat_of<'a>(roster: &'a Roster, member_id: &MemberId) -> Result<&'a Seat, Sto
 }
 
 fn set_rights(conn: &Connection, r: &WalletRights) -> Result<WalletRow, StoreError> {
-    let roster = found(wallet(conn, &r.wallet_id)?)?.roster();
+    let roster = found(wallet(conn, &r.wallet_id)?)?.roster()?;
     roster.must_be_open()?;
     let seat = seat_of(&roster, &r.member_id)?;
     let member = candidate(conn, &r.member_id)?;
@@ -290,7 +290,7 @@ fn leave(
     member_id: &MemberId,
     now: Timestamp,
 ) -> Result<WalletRow, StoreError> {
-    let roster = found(wallet(conn, wallet_id)?)?.roster();
+    let roster = found(wallet(conn, wallet_id)?)?.roster()?;
     roster.must_be_open()?;
     let seat = seat_of(&roster, member_id)?;
     let default = decide_leave(&roster, seat, &candidate(conn, member_id)?)?;
@@ -308,7 +308,7 @@ fn close(
     split: &[(MemberId, i64)],
     now: Timestamp,
 ) -> Result<WalletRow, StoreError> {
-    let roster = found(wallet(conn, wallet_id)?)?.roster();
+    let roster = found(wallet(conn, wallet_id)?)?.roster()?;
     may_receive_split(&roster, split.iter().map(|(m, _)| m))?;
     // What has fallen due is settled first (a decision of its own), so the split gives
     // out what the wallet holds now.

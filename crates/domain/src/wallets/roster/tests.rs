@@ -206,3 +206,24 @@ fn a_household_opens_with_its_owner_a_business_without() {
         Ok(None)
     );
 }
+
+#[test]
+fn a_business_has_no_owner_and_asking_for_the_default_moves_it() {
+    let owner = candidate("mem_owner", None, None);
+    assert_eq!(
+        code_of(decide_open(&wallet("wal_b"), WalletKind::Business, Some(&owner), BOTH).unwrap_err()),
+        "owner_id"
+    );
+    // A member with a default elsewhere who asks for this one gets it.
+    let elsewhere = candidate("mem_jana", Some("wal_h"), Some("wal_h"));
+    let spend_only = Rights {
+        earn_into: false,
+        spend: true,
+    };
+    let change = decide_join(&business(), &elsewhere, None, spend_only, true, now()).unwrap();
+    assert_eq!(change.default, DefaultChange::Set);
+    // Without asking, and not earning into it, nothing moves even with no default.
+    let none = candidate("mem_karel", None, None);
+    let change = decide_join(&business(), &none, None, spend_only, false, now()).unwrap();
+    assert_eq!(change.default, DefaultChange::Keep);
+}
