@@ -99,12 +99,12 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     )
     .await?;
     // The tier ladder (docs/PROGRAMMES.md), scaled to the demo's half year of sales:
-    // members climb it as they buy.
+    // members climb it as they buy, and engagement events count too.
     api.expect(
         Method::PUT,
         "/v1/tiers",
         admin,
-        json!({"basis": "qualifying_points", "period": "calendar_year", "grace_days": 30, "levels": [
+        json!({"basis": "qualifying_points", "period": "calendar_year", "grace_days": 30, "events_qualify": true, "levels": [
             {"code": "silver", "name": "Silver", "threshold": 500, "multiplier": "1", "perks": ["Birthday bonus"]},
             {"code": "gold", "name": "Gold", "threshold": 2500, "multiplier": "1.25", "perks": ["Late checkout at the hotel"]},
             {"code": "platinum", "name": "Platinum", "threshold": 10000, "multiplier": "1.5", "perks": ["Suite upgrade when free"]}

@@ -148,4 +148,8 @@ pub struct EventReceipt {
     /// Which rules gave the points, and why.
     pub breakdown: Vec<BreakdownItem>,
     pub balance: BalanceView,
+    /// Present when the event moved the member's tier: where the operator lets events
+    /// qualify (`events_qualify`), an upgrade it reached, or a review that fell due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_change: Option<crate::tiers::TierChangeView>,
 }

@@ -101,6 +101,10 @@ pub struct TierLadder {
     /// Per member (default) or per household.
     #[serde(default)]
     pub scope: TierScope,
+    /// Whether the points of engagement events count toward the level, as purchases'
+    /// do (off by default; a points basis only: an event has no spend).
+    #[serde(default)]
+    pub events_qualify: bool,
 }
 
 impl Default for TierLadder {
@@ -112,6 +116,7 @@ impl Default for TierLadder {
             grace_days: 0,
             levels: Vec::new(),
             scope: TierScope::Member,
+            events_qualify: false,
         }
     }
 }
@@ -125,6 +130,12 @@ impl TierLadder {
         }
         if self.grace_days > 365 {
             return Err(DomainError::invalid("grace_days", "must be from 0 to 365"));
+        }
+        if self.events_qualify && self.basis == TierBasis::QualifyingSpend {
+            return Err(DomainError::invalid(
+                "events_qualify",
+                "events have no spend: they can qualify only on a qualifying_points basis",
+            ));
         }
         let mut previous: Option<i64> = None;
         for (i, l) in self.levels.iter_mut().enumerate() {

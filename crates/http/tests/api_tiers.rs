@@ -373,3 +373,73 @@ async fn a_household_qualifies_together_when_the_ladder_says_so() {
         assert_eq!(tier(&app, &petra, ADMIN).await["level"]["code"], "gold");
     }
 }
+
+#[tokio::test]
+async fn events_qualify_only_when_the_operator_says_so() {
+    for app in apps().await {
+        app.ok("PUT", "/v1/tiers", ADMIN, ladder()).await;
+        app.ok(
+            "POST",
+            "/v1/event-types",
+            ADMIN,
+            json!({"name": "style_quiz", "description": "Answered the style quiz"}),
+        )
+        .await;
+        app.ok(
+            "POST",
+            "/v1/earning-rules",
+            ADMIN,
+            json!({"name": "Quiz thanks", "applies_to": "event", "event_type": "style_quiz",
+                   "effect": {"kind": "fixed", "points": 600}}),
+        )
+        .await;
+        let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
+        let jana = app.member("+420601555001").await;
+        sale(&app, &till, &jana, "q-1", 500).await;
+        let event = |id: &'static str| {
+            let (app, jana) = (&app, jana.clone());
+            async move {
+                app.ok(
+                    "POST",
+                    "/v1/events",
+                    ADMIN,
+                    json!({"id": id, "member": {"id": jana}, "type": "style_quiz"}),
+                )
+                .await
+            }
+        };
+        // By default an event's points do not qualify.
+        let e = event("E-1").await;
+        assert_eq!(e["points_earned"], 600, "{e}");
+        assert!(e.get("tier_change").is_none(), "{}: {e}", app.backend);
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!((t["qualifying"].as_i64(), t.get("level")), (Some(500), None), "{t}");
+
+        // The operator lets them: the next event's 600 cross Silver at once.
+        let mut with_events = ladder();
+        with_events["events_qualify"] = json!(true);
+        let saved = app.ok("PUT", "/v1/tiers", ADMIN, with_events).await;
+        assert_eq!(saved["events_qualify"], true, "{saved}");
+        let e = event("E-2").await;
+        assert_eq!(e["tier_change"]["to"], "silver", "{}: {e}", app.backend);
+        let t = tier(&app, &jana, ADMIN).await;
+        assert_eq!(
+            (t["level"]["code"].as_str(), t["qualifying"].as_i64()),
+            (Some("silver"), Some(1100)),
+            "{}: {t}",
+            app.backend
+        );
+        // The same event again is answered as first posted, and counts once.
+        let again = event("E-2").await;
+        assert_eq!(again, e);
+        assert_eq!(tier(&app, &jana, ADMIN).await["qualifying"], 1100);
+
+        // An event has no spend: a spend basis cannot count events.
+        let mut spend = ladder();
+        spend["basis"] = json!("qualifying_spend");
+        spend["events_qualify"] = json!(true);
+        app.refused("PUT", "/v1/tiers", Some(ADMIN), Some(spend), 422, "invalid_field")
+            .await;
+        app.entries().await;
+    }
+}

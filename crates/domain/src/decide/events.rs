@@ -5,8 +5,10 @@ use super::awards::{Granted, check_assumption, grant_awards};
 use super::commands::EventCmd;
 use crate::DomainError;
 use crate::earning::Valuation;
+use crate::ids::WalletId;
 use crate::plan::{MemberState, PartnerTerms, Plan, Purchase, plan_purchase};
 use crate::receipt::{BalanceView, EventReceipt};
+use crate::tiers::{TierChange, TierChangeView, TierScope, TierState, qualifying_of};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -21,6 +23,18 @@ pub struct EventFacts<'a> {
     pub visits: Option<i64>,
     /// How much of each of the draft's counters is used.
     pub counters: &'a HashMap<String, i64>,
+    /// Under a ladder per household that lets events qualify: the member's household
+    /// and its standing (row locked on PostgreSQL).
+    pub household_tier: Option<(&'a WalletId, &'a TierState)>,
+}
+
+/// The standing an event counted in, to write: the member's own, or the household's
+/// (`household`) under a ladder per household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTier {
+    pub household: Option<WalletId>,
+    pub standing: TierState,
+    pub changes: Vec<TierChange>,
 }
 
 /// What to write for an event, and what to answer.
@@ -29,6 +43,8 @@ pub struct EventDecision {
     pub member_id: crate::ids::MemberId,
     pub plan: Plan,
     pub granted: Granted,
+    /// Where the ladder lets events qualify and the event earned: the standing to write.
+    pub tier: Option<EventTier>,
     pub receipt: EventReceipt,
 }
 
@@ -70,6 +86,7 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
         code: crate::ledger::EntryCode::Earn,
     };
     let plan = plan_purchase(facts.state, &cmd.program, &purchase, cmd.now)?;
+    let tier = count_event(cmd, &facts, granted.valuation.points_earned);
     let receipt = EventReceipt {
         id: cmd.id.to_string(),
         external_id: cmd.external_id.clone(),
@@ -83,11 +100,32 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
             available: plan.balance_after.available,
             pending: plan.balance_after.pending,
         },
+        tier_change: tier.as_ref().and_then(|t| t.changes.last()).map(TierChangeView::from),
     };
     Ok(EventDecision {
         member_id: member_id.clone(),
         plan,
         granted,
+        tier,
         receipt,
+    })
+}
+
+/// An event's points counted toward the level, where the operator lets events qualify:
+/// in the member's standing, or the household's under a ladder per household; the
+/// crossing event moves it up at once, as a sale does.
+fn count_event(cmd: &EventCmd, facts: &EventFacts<'_>, points: i64) -> Option<EventTier> {
+    let ladder = &cmd.program.tiers;
+    if !ladder.events_qualify || ladder.levels.is_empty() || points <= 0 {
+        return None;
+    }
+    let household = facts.household_tier.filter(|_| ladder.scope == TierScope::Household);
+    let mut standing = household.map_or(&facts.state.tier, |(_, t)| t).clone();
+    let mut changes = standing.roll(ladder, cmd.now);
+    changes.extend(standing.count(ladder, qualifying_of(ladder, points, 0), cmd.now));
+    Some(EventTier {
+        household: household.map(|(w, _)| w.clone()),
+        standing,
+        changes,
     })
 }

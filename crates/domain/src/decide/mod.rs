@@ -28,7 +28,7 @@ mod wallets;
 
 pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
 pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
-pub use events::{EventDecision, EventFacts, decide_event};
+pub use events::{EventDecision, EventFacts, EventTier, decide_event};
 pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
 pub use replay::{StoredAnswer, replay};

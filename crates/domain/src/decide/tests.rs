@@ -339,11 +339,81 @@ fn an_unknown_event_type_is_refused() {
         type_known: false,
         visits: None,
         counters: &none,
+        household_tier: None,
     };
     assert_eq!(decide_event(&cmd, f), Err(DomainError::UnknownEventType("nope".into())));
     let d = decide_event(&cmd, EventFacts { type_known: true, ..f }).unwrap();
     assert_eq!(d.points_earned(), 200);
     assert_eq!(d.receipt.balance.available, 200);
+}
+
+#[test]
+fn an_event_qualifies_where_the_operator_lets_it_in_the_households_standing() {
+    let state = member(0, false);
+    let none = HashMap::new();
+    let now = ts("2026-11-20T10:00:00Z");
+    let mut ladder = crate::tiers::TierLadder {
+        levels: vec![crate::tiers::TierLevel {
+            code: "silver".into(),
+            name: "Silver".into(),
+            threshold: 150,
+            multiplier: Decimal::ONE,
+            perks: Vec::new(),
+        }],
+        scope: crate::tiers::TierScope::Household,
+        ..Default::default()
+    };
+    let cmd = |ladder: &crate::tiers::TierLadder| EventCmd {
+        id: id("evt_1"),
+        source: "ptn_a".into(),
+        external_id: "E-1".into(),
+        partner: Some(partner()),
+        member: MemberRef::Id(id("mem_1")),
+        event_type: "quiz".into(),
+        attributes_json: "{}".into(),
+        occurred_at: now,
+        request_hash: "h".into(),
+        rules: RuleDraft {
+            awards: vec![capped(200, 1_000)],
+            assumed: None,
+        },
+        program: ProgramTerms {
+            tiers: std::sync::Arc::new(ladder.clone()),
+            ..program()
+        },
+        now,
+    };
+    let home: crate::ids::WalletId = id("wal_home");
+    let standing = crate::tiers::TierState::default();
+    let f = EventFacts {
+        state: &state,
+        type_known: true,
+        visits: None,
+        counters: &none,
+        household_tier: Some((&home, &standing)),
+    };
+    // Off by default: nothing to write, no change on the receipt.
+    let d = decide_event(&cmd(&ladder), f).unwrap();
+    assert_eq!((d.tier, d.receipt.tier_change), (None, None));
+    ladder.events_qualify = true;
+    let d = decide_event(&cmd(&ladder), f).unwrap();
+    let t = d.tier.expect("the event counts");
+    assert_eq!(t.household, Some(home.clone()));
+    assert_eq!(
+        (t.standing.qualifying, t.standing.effective.as_deref()),
+        (200, Some("silver"))
+    );
+    assert_eq!(d.receipt.tier_change.and_then(|c| c.to), Some("silver".to_string()));
+    // A member of no household counts in their own standing.
+    let d = decide_event(
+        &cmd(&ladder),
+        EventFacts {
+            household_tier: None,
+            ..f
+        },
+    )
+    .unwrap();
+    assert_eq!(d.tier.map(|t| (t.household, t.standing.qualifying)), Some((None, 200)));
 }
 
 #[test]

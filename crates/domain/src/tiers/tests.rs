@@ -27,6 +27,7 @@ pub(crate) fn example_ladder() -> TierLadder {
             level("platinum", "Platinum", 15000, "2"),
         ],
         scope: Default::default(),
+        events_qualify: false,
     }
     .check()
     .unwrap()

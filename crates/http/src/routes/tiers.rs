@@ -77,7 +77,7 @@ fn perks_schema() -> utoipa::openapi::schema::Array {
 #[serde(deny_unknown_fields)]
 pub struct TiersBody {
     /// `qualifying_points`: base and rule points of purchases, net of returns (not the
-    /// tier bonus, events or transfers). `qualifying_spend`: the amount that earned, in
+    /// tier bonus, transfers or membership bonuses; events only with `events_qualify`). `qualifying_spend`: the amount that earned, in
     /// minor units of the programme currency, net of returns.
     pub basis: TierBasis,
     /// `calendar_year`, or `rolling_12_months`: the member's own membership year from the
@@ -92,6 +92,10 @@ pub struct TiersBody {
     /// of a household qualify together and share one level.
     #[serde(default)]
     pub scope: TierScope,
+    /// Whether engagement events' points qualify too (default false; with the
+    /// `qualifying_points` basis only).
+    #[serde(default)]
+    pub events_qualify: bool,
 }
 
 fn ladder_view(l: &TierLadder) -> TiersBody {
@@ -100,6 +104,7 @@ fn ladder_view(l: &TierLadder) -> TiersBody {
         period: l.period,
         grace_days: l.grace_days,
         scope: l.scope,
+        events_qualify: l.events_qualify,
         levels: l
             .levels
             .iter()
@@ -170,6 +175,7 @@ pub async fn put_tiers(
         grace_days: b.grace_days,
         levels,
         scope: b.scope,
+        events_qualify: b.events_qualify,
     }
     .check()?;
     let update = ProgramUpdate {

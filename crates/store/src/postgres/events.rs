@@ -6,8 +6,10 @@ use super::budgets::Taken;
 use super::ledger::write_plan;
 use super::members::{member_state, visits};
 use super::rules::{award_rows, draft_counters, keep_drawn, write_awards};
+use super::tiers::{read_tier, tier_household, write_tier};
+use super::wallets::lock_wallets;
 use crate::codec::{stored_answer, to_json};
-use crate::model::{EventCmd, EventRow, Posted, from_micros, to_micros};
+use crate::model::{EventCmd, EventRow, Holder, Posted, from_micros, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -79,6 +81,21 @@ impl PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let state = member_state(&mut tx, &cmd.member, true, |due| needs_lots(0, due, cmd.now)).await?;
+        // Where events qualify under a ladder per household, the household's standing
+        // counts: its row locked after the member's, before any counter, as a sale's.
+        let ladder = &cmd.program.tiers;
+        let household = match ladder.events_qualify {
+            true => tier_household(&mut tx, ladder, &state.member_id).await?,
+            false => None,
+        };
+        let household = match household {
+            Some(w) => {
+                lock_wallets(&mut tx, [w.as_str()].into_iter().collect()).await?;
+                let standing = read_tier(&mut tx, Holder::Wallet { id: &w, actor: None }, false).await?;
+                Some((w, standing))
+            }
+            None => None,
+        };
         let partner_id = cmd.partner.as_ref().map(|p| &p.id);
         let visits = match (cmd.rules.reads_visits(), partner_id) {
             (true, Some(p)) => Some(visits(&mut tx, &state.member_id, p).await?),
@@ -91,6 +108,7 @@ impl PgStore {
             type_known: type_known.is_some(),
             visits,
             counters: &counters,
+            household_tier: household.as_ref().map(|(w, t)| (w, t)),
         };
         let d = match decide_event(cmd, facts) {
             Ok(d) => d,
@@ -132,6 +150,13 @@ impl PgStore {
         }
         write_plan(&mut tx, &d.member_id, &d.plan, cmd.now).await?;
         write_awards(&mut tx, cmd.id.as_str(), &awards, None).await?;
+        if let Some(t) = &d.tier {
+            let holder = match &t.household {
+                Some(w) => Holder::Wallet { id: w, actor: None },
+                None => Holder::Member(&d.member_id),
+            };
+            write_tier(&mut tx, holder, &t.standing, ladder, &t.changes, None).await?;
+        }
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,

@@ -5,9 +5,10 @@ use super::SqliteStore;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member, visits};
 use super::rules::{draft_counters, write_awards};
+use super::tiers::{read_tier, tier_household, write_tier};
 use crate::StoreError;
 use crate::codec::to_json;
-use crate::model::{EventCmd, EventRow, Posted, from_micros, to_micros};
+use crate::model::{EventCmd, EventRow, Holder, Posted, from_micros, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::decide::{EventFacts, StoredAnswer, decide_event, replay};
@@ -63,11 +64,24 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
         (false, _) => None,
     };
     let counters = draft_counters(conn, &cmd.rules, &member_id)?;
+    // Where events qualify under a ladder per household, the household's standing counts.
+    let ladder = &cmd.program.tiers;
+    let household = match ladder.events_qualify {
+        true => match tier_household(conn, ladder, &member_id)? {
+            Some(w) => {
+                let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None })?;
+                Some((w, standing))
+            }
+            None => None,
+        },
+        false => None,
+    };
     let facts = EventFacts {
         state: &state,
         type_known,
         visits,
         counters: &counters,
+        household_tier: household.as_ref().map(|(w, t)| (w, t)),
     };
     let d = decide_event(cmd, facts)?;
     let receipt = to_json(&d.receipt)?;
@@ -91,6 +105,13 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
     write_awards(conn, cmd.id.as_str(), &d.granted)?;
+    if let Some(t) = &d.tier {
+        let holder = match &t.household {
+            Some(w) => Holder::Wallet { id: w, actor: None },
+            None => Holder::Member(&d.member_id),
+        };
+        write_tier(conn, holder, &t.standing, ladder, &t.changes, None)?;
+    }
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
