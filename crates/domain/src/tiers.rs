@@ -122,6 +122,12 @@ impl Default for TierLadder {
 }
 
 impl TierLadder {
+    /// Whether an engagement event's points count toward a level: tiers on, and the
+    /// operator lets events qualify.
+    pub fn counts_events(&self) -> bool {
+        self.events_qualify && !self.levels.is_empty()
+    }
+
     /// Checks a ladder as the operator sent it. An empty list of levels switches tiers
     /// off.
     pub fn check(mut self) -> Result<TierLadder, DomainError> {

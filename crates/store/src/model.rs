@@ -363,6 +363,17 @@ pub enum Holder<'a> {
     },
 }
 
+impl<'a> Holder<'a> {
+    /// Whose tier standing a member's is: their household's (under a ladder per
+    /// household, when they are in one: `household`), else their own.
+    pub fn standing_of(member: &'a MemberId, household: Option<&'a tally_domain::ids::WalletId>) -> Holder<'a> {
+        match household {
+            Some(id) => Holder::Wallet { id, actor: None },
+            None => Holder::Member(member),
+        }
+    }
+}
+
 impl Holder<'_> {
     pub fn id(&self) -> &str {
         match self {

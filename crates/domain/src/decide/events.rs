@@ -116,7 +116,7 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
 /// crossing event moves it up at once, as a sale does.
 fn count_event(cmd: &EventCmd, facts: &EventFacts<'_>, points: i64) -> Option<EventTier> {
     let ladder = &cmd.program.tiers;
-    if !ladder.events_qualify || ladder.levels.is_empty() || points <= 0 {
+    if !ladder.counts_events() || points <= 0 {
         return None;
     }
     let household = facts.household_tier.filter(|_| ladder.scope == TierScope::Household);

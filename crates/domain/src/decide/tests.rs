@@ -312,18 +312,16 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
     assert_eq!(decide_return(&too_much, f), Err(DomainError::ReturnExceedsPurchase));
 }
 
-#[test]
-fn an_unknown_event_type_is_refused() {
-    let state = member(0, false);
-    let none = HashMap::new();
+/// An event of `event_type` for mem_1 at partner A, whose one rule gives 200 points.
+fn event(event_type: &str, program: ProgramTerms) -> EventCmd {
     let now = ts("2026-11-20T10:00:00Z");
-    let cmd = EventCmd {
+    EventCmd {
         id: id("evt_1"),
         source: "ptn_a".into(),
         external_id: "E-1".into(),
         partner: Some(partner()),
         member: MemberRef::Id(id("mem_1")),
-        event_type: "nope".into(),
+        event_type: event_type.into(),
         attributes_json: "{}".into(),
         occurred_at: now,
         request_hash: "h".into(),
@@ -331,9 +329,16 @@ fn an_unknown_event_type_is_refused() {
             awards: vec![capped(200, 1_000)],
             assumed: None,
         },
-        program: program(),
+        program,
         now,
-    };
+    }
+}
+
+#[test]
+fn an_unknown_event_type_is_refused() {
+    let state = member(0, false);
+    let none = HashMap::new();
+    let cmd = event("nope", program());
     let f = EventFacts {
         state: &state,
         type_known: false,
@@ -351,7 +356,6 @@ fn an_unknown_event_type_is_refused() {
 fn an_event_qualifies_where_the_operator_lets_it_in_the_households_standing() {
     let state = member(0, false);
     let none = HashMap::new();
-    let now = ts("2026-11-20T10:00:00Z");
     let mut ladder = crate::tiers::TierLadder {
         levels: vec![crate::tiers::TierLevel {
             code: "silver".into(),
@@ -363,25 +367,14 @@ fn an_event_qualifies_where_the_operator_lets_it_in_the_households_standing() {
         scope: crate::tiers::TierScope::Household,
         ..Default::default()
     };
-    let cmd = |ladder: &crate::tiers::TierLadder| EventCmd {
-        id: id("evt_1"),
-        source: "ptn_a".into(),
-        external_id: "E-1".into(),
-        partner: Some(partner()),
-        member: MemberRef::Id(id("mem_1")),
-        event_type: "quiz".into(),
-        attributes_json: "{}".into(),
-        occurred_at: now,
-        request_hash: "h".into(),
-        rules: RuleDraft {
-            awards: vec![capped(200, 1_000)],
-            assumed: None,
-        },
-        program: ProgramTerms {
-            tiers: std::sync::Arc::new(ladder.clone()),
-            ..program()
-        },
-        now,
+    let cmd = |ladder: &crate::tiers::TierLadder| {
+        event(
+            "quiz",
+            ProgramTerms {
+                tiers: std::sync::Arc::new(ladder.clone()),
+                ..program()
+            },
+        )
     };
     let home: crate::ids::WalletId = id("wal_home");
     let standing = crate::tiers::TierState::default();

@@ -6,8 +6,7 @@ use super::budgets::Taken;
 use super::ledger::write_plan;
 use super::members::{member_state, visits};
 use super::rules::{award_rows, draft_counters, keep_drawn, write_awards};
-use super::tiers::{read_tier, tier_household, write_tier};
-use super::wallets::lock_wallets;
+use super::tiers::{household_standing, write_tier};
 use crate::codec::{stored_answer, to_json};
 use crate::model::{EventCmd, EventRow, Holder, Posted, from_micros, to_micros};
 use crate::{Entity, StoreError};
@@ -84,17 +83,9 @@ impl PgStore {
         // Where events qualify under a ladder per household, the household's standing
         // counts: its row locked after the member's, before any counter, as a sale's.
         let ladder = &cmd.program.tiers;
-        let household = match ladder.events_qualify {
-            true => tier_household(&mut tx, ladder, &state.member_id).await?,
+        let household = match ladder.counts_events() {
+            true => household_standing(&mut tx, ladder, &state.member_id, true).await?,
             false => None,
-        };
-        let household = match household {
-            Some(w) => {
-                lock_wallets(&mut tx, [w.as_str()].into_iter().collect()).await?;
-                let standing = read_tier(&mut tx, Holder::Wallet { id: &w, actor: None }, false).await?;
-                Some((w, standing))
-            }
-            None => None,
         };
         let partner_id = cmd.partner.as_ref().map(|p| &p.id);
         let visits = match (cmd.rules.reads_visits(), partner_id) {
@@ -151,10 +142,7 @@ impl PgStore {
         write_plan(&mut tx, &d.member_id, &d.plan, cmd.now).await?;
         write_awards(&mut tx, cmd.id.as_str(), &awards, None).await?;
         if let Some(t) = &d.tier {
-            let holder = match &t.household {
-                Some(w) => Holder::Wallet { id: w, actor: None },
-                None => Holder::Member(&d.member_id),
-            };
+            let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
             write_tier(&mut tx, holder, &t.standing, ladder, &t.changes, None).await?;
         }
         tx.commit().await?;

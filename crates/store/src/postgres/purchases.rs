@@ -5,11 +5,11 @@ use super::PgStore;
 use super::members::{load_wallet_state, member_state};
 use super::partners::location_owner;
 use super::rules::current_counters;
-use super::tiers::{read_tier, tier_household};
+use super::tiers::household_standing;
 use super::wallets::wallet_link;
 use crate::StoreError;
 use crate::codec::{money, sale_wallet, stored_answer};
-use crate::model::{Holder, Posted, PurchaseCmd, TransactionRow, from_micros};
+use crate::model::{Posted, PurchaseCmd, TransactionRow, from_micros};
 use sqlx::{PgConnection, PgPool, Row};
 use tally_domain::decide::{PurchaseFacts, ReceiptStatus, StoredAnswer, WalletFacts, decide_purchase, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, TransactionId, WalletId};
@@ -113,13 +113,7 @@ impl PgStore {
             },
             None => None,
         };
-        let household = match tier_household(&mut conn, &cmd.program.tiers, &state.member_id).await? {
-            Some(w) => {
-                let standing = read_tier(&mut conn, Holder::Wallet { id: &w, actor: None }, false).await?;
-                Some((w, standing))
-            }
-            None => None,
-        };
+        let household = household_standing(&mut conn, &cmd.program.tiers, &state.member_id, false).await?;
         let facts = PurchaseFacts {
             state: &state,
             location_owner: owner.as_ref(),

@@ -73,6 +73,21 @@ pub(super) async fn tier_household(
     }
 }
 
+/// Under a ladder per household, the member's household and its standing (with `lock`,
+/// its row locked until the transaction ends), if they are in one.
+pub(super) async fn household_standing(
+    conn: &mut PgConnection,
+    ladder: &TierLadder,
+    member_id: &MemberId,
+    lock: bool,
+) -> Result<Option<(WalletId, TierState)>, StoreError> {
+    let Some(w) = tier_household(conn, ladder, member_id).await? else {
+        return Ok(None);
+    };
+    let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None }, lock).await?;
+    Ok(Some((w, standing)))
+}
+
 /// Writes the standing of a member or a household and its changes (`transaction_id`:
 /// the sale that caused them, if one did).
 pub(super) async fn write_tier(
@@ -209,10 +224,7 @@ impl PgStore {
         let mut conn = self.pool.acquire().await?;
         read_tier(&mut conn, Holder::Member(&member_id), false).await?;
         let household = tier_household(&mut conn, &ladder, &member_id).await?;
-        let holder = match &household {
-            Some(w) => Holder::Wallet { id: w, actor: None },
-            None => Holder::Member(&member_id),
-        };
+        let holder = Holder::standing_of(&member_id, household.as_ref());
         Ok(MemberTierRow {
             state: read_tier(&mut conn, holder, false).await?,
             history: history(&mut conn, holder.id()).await?,
@@ -232,10 +244,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         read_tier(&mut tx, Holder::Member(&member_id), true).await?;
         let household = tier_household(&mut tx, &ladder, &member_id).await?;
-        let holder = match &household {
-            Some(w) => Holder::Wallet { id: w, actor: None },
-            None => Holder::Member(&member_id),
-        };
+        let holder = Holder::standing_of(&member_id, household.as_ref());
         let mut state = read_tier(&mut tx, holder, true).await?;
         let changes = state.set_manual(&ladder, manual.code.as_deref(), manual.until, &manual.reason, now)?;
         write_tier(&mut tx, holder, &state, &ladder, &changes, None).await?;

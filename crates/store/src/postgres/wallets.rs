@@ -211,7 +211,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// anyway, the index on one household per member refuses the second.
 async fn write_seat(
     conn: &mut PgConnection,
-    w: &Roster,
+    wallet_id: &WalletId,
+    kind: WalletKind,
     change: &SeatChange,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -222,9 +223,9 @@ async fn write_seat(
          ON CONFLICT (wallet_id, member_id) DO UPDATE SET role = excluded.role, earn_into = excluded.earn_into,
              spend = excluded.spend, joined_at = excluded.joined_at, left_at = NULL",
     )
-    .bind(w.id.as_str())
+    .bind(wallet_id.as_str())
     .bind(seat.member_id.as_str())
-    .bind(w.kind.as_str())
+    .bind(kind.as_str())
     .bind(seat.role.as_str())
     .bind(seat.rights.earn_into)
     .bind(seat.rights.spend)
@@ -238,7 +239,7 @@ async fn write_seat(
         },
         false => e.into(),
     })?;
-    write_default(conn, &seat.member_id, &w.id, change.default).await
+    write_default(conn, &seat.member_id, wallet_id, change.default).await
 }
 
 async fn write_default(
@@ -295,13 +296,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         if let Some(seat) = &seat {
-            let roster = Roster {
-                id: new.id.clone(),
-                kind: new.kind,
-                closed: false,
-                seats: Vec::new(),
-            };
-            write_seat(&mut tx, &roster, seat, new.now).await?;
+            write_seat(&mut tx, &new.id, new.kind, seat, new.now).await?;
         }
         let row = found(wallet(&mut tx, &new.id, false).await?)?;
         tx.commit().await?;
@@ -383,7 +378,7 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        write_seat(&mut tx, &roster, &change, join.now).await?;
+        write_seat(&mut tx, &roster.id, roster.kind, &change, join.now).await?;
         let row = found(wallet(&mut tx, &join.wallet_id, false).await?)?;
         tx.commit().await?;
         Ok(row)

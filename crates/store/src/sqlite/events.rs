@@ -5,7 +5,7 @@ use super::SqliteStore;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member, visits};
 use super::rules::{draft_counters, write_awards};
-use super::tiers::{read_tier, tier_household, write_tier};
+use super::tiers::{household_standing, write_tier};
 use crate::StoreError;
 use crate::codec::to_json;
 use crate::model::{EventCmd, EventRow, Holder, Posted, from_micros, to_micros};
@@ -66,14 +66,8 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
     let counters = draft_counters(conn, &cmd.rules, &member_id)?;
     // Where events qualify under a ladder per household, the household's standing counts.
     let ladder = &cmd.program.tiers;
-    let household = match ladder.events_qualify {
-        true => match tier_household(conn, ladder, &member_id)? {
-            Some(w) => {
-                let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None })?;
-                Some((w, standing))
-            }
-            None => None,
-        },
+    let household = match ladder.counts_events() {
+        true => household_standing(conn, ladder, &member_id)?,
         false => None,
     };
     let facts = EventFacts {
@@ -106,10 +100,7 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
     write_awards(conn, cmd.id.as_str(), &d.granted)?;
     if let Some(t) = &d.tier {
-        let holder = match &t.household {
-            Some(w) => Holder::Wallet { id: w, actor: None },
-            None => Holder::Member(&d.member_id),
-        };
+        let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
         write_tier(conn, holder, &t.standing, ladder, &t.changes, None)?;
     }
     Ok(Posted {

@@ -6,7 +6,7 @@ use super::ledger::{write_holder_plan, write_plan};
 use super::members::{bump_visit, load_state, load_wallet_state, resolve_member, visits};
 use super::partners::location_owner;
 use super::rules::{draft_counters, write_awards};
-use super::tiers::{read_tier, tier_household, write_tier};
+use super::tiers::{household_standing, write_tier};
 use super::wallets::wallet_link;
 use super::writer::{self, Job};
 use crate::StoreError;
@@ -64,13 +64,7 @@ fn decide(conn: &Connection, cmd: &PurchaseCmd, status: ReceiptStatus) -> Result
         None => None,
     };
     // With a ladder per household, the household's standing counts.
-    let household = match tier_household(conn, &cmd.program.tiers, &member_id)? {
-        Some(w) => {
-            let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None })?;
-            Some((w, standing))
-        }
-        None => None,
-    };
+    let household = household_standing(conn, &cmd.program.tiers, &member_id)?;
     let facts = PurchaseFacts {
         state: &state,
         location_owner: owner.as_ref(),

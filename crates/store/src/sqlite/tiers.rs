@@ -128,15 +128,26 @@ pub(super) fn tier_household(
     }
 }
 
+/// Under a ladder per household, the member's household and its standing, if they are
+/// in one.
+pub(super) fn household_standing(
+    conn: &Connection,
+    ladder: &TierLadder,
+    member_id: &MemberId,
+) -> Result<Option<(WalletId, TierState)>, StoreError> {
+    let Some(w) = tier_household(conn, ladder, member_id)? else {
+        return Ok(None);
+    };
+    let standing = read_tier(conn, Holder::Wallet { id: &w, actor: None })?;
+    Ok(Some((w, standing)))
+}
+
 /// A member's standing (or, under a ladder per household, their household's) with its
 /// history.
 fn member_tier(conn: &Connection, ladder: &TierLadder, member_id: &MemberId) -> Result<MemberTierRow, StoreError> {
     read_tier(conn, Holder::Member(member_id))?;
     let household = tier_household(conn, ladder, member_id)?;
-    let holder = match &household {
-        Some(w) => Holder::Wallet { id: w, actor: None },
-        None => Holder::Member(member_id),
-    };
+    let holder = Holder::standing_of(member_id, household.as_ref());
     Ok(MemberTierRow {
         state: read_tier(conn, holder)?,
         history: history(conn, holder.id())?,
@@ -181,10 +192,7 @@ impl SqliteStore {
             // Under a ladder per household, a level by hand is the household's.
             read_tier(c, Holder::Member(&member_id))?;
             let household = tier_household(c, &ladder, &member_id)?;
-            let holder = match &household {
-                Some(w) => Holder::Wallet { id: w, actor: None },
-                None => Holder::Member(&member_id),
-            };
+            let holder = Holder::standing_of(&member_id, household.as_ref());
             let mut state = read_tier(c, holder)?;
             let changes: Vec<TierChange> = state
                 .set_manual(&ladder, manual.code.as_deref(), manual.until, &manual.reason, now)

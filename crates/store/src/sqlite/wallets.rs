@@ -140,7 +140,13 @@ fn candidate(conn: &Connection, member_id: &MemberId) -> Result<Candidate, Store
 
 /// Writes the seat of a member joining (or coming back) as the domain decided it, and
 /// what becomes of their default wallet.
-fn write_seat(conn: &Connection, w: &Roster, change: &SeatChange, now: Timestamp) -> Result<(), StoreError> {
+fn write_seat(
+    conn: &Connection,
+    wallet_id: &WalletId,
+    kind: WalletKind,
+    change: &SeatChange,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let seat = &change.seat;
     conn.prepare_cached(
         "INSERT INTO wallet_members (wallet_id, member_id, kind, role, earn_into, spend, joined_at)
@@ -149,15 +155,15 @@ fn write_seat(conn: &Connection, w: &Roster, change: &SeatChange, now: Timestamp
              spend = excluded.spend, joined_at = excluded.joined_at, left_at = NULL",
     )?
     .execute(params![
-        w.id.as_str(),
+        wallet_id.as_str(),
         seat.member_id.as_str(),
-        w.kind.as_str(),
+        kind.as_str(),
         seat.role.as_str(),
         seat.rights.earn_into,
         seat.rights.spend,
         to_micros(now)
     ])?;
-    write_default(conn, &seat.member_id, &w.id, change.default)
+    write_default(conn, &seat.member_id, wallet_id, change.default)
 }
 
 fn write_default(
@@ -192,13 +198,7 @@ fn create(conn: &Connection, new: &NewWallet) -> Result<WalletRow, StoreError> {
         to_micros(new.now)
     ])?;
     if let Some(seat) = &seat {
-        let roster = Roster {
-            id: new.id.clone(),
-            kind: new.kind,
-            closed: false,
-            seats: Vec::new(),
-        };
-        write_seat(conn, &roster, seat, new.now)?;
+        write_seat(conn, &new.id, new.kind, seat, new.now)?;
     }
     found(wallet(conn, &new.id)?)
 }
@@ -256,7 +256,7 @@ fn join(conn: &Connection, j: &JoinWallet) -> Result<WalletRow, StoreError> {
         conn.prepare_cached("UPDATE wallet_invites SET used_by = ?2, used_at = ?3 WHERE code_hash = ?1")?
             .execute(params![hash, j.member_id.as_str(), to_micros(j.now)])?;
     }
-    write_seat(conn, &roster, &change, j.now)?;
+    write_seat(conn, &roster.id, roster.kind, &change, j.now)?;
     found(wallet(conn, &j.wallet_id)?)
 }
 
