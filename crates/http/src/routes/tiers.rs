@@ -384,7 +384,11 @@ pub async fn get_member_tier(
         .store
         .member_tier(member_id.clone(), state.program().tiers)
         .await?;
-    let personal = crate::routes::members::sees_personal_data(&state, &who, &member_id).await?;
+    // Consents are looked up only when there is a household to show or hide.
+    let personal = match row.household {
+        Some(_) => crate::routes::members::sees_personal_data(&state, &who, &member_id).await?,
+        None => false,
+    };
     Ok(Json(member_tier_view(&state, &who, personal, &member_id, row)))
 }
 

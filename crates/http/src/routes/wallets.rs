@@ -559,7 +559,8 @@ pub async fn member_wallets(
     for w in state.store.member_wallets(member.clone()).await? {
         rows.push(fresh_wallet(&state, w).await?);
     }
-    let personal = crate::routes::members::sees_personal_data(&state, &who, &member).await?;
+    // Consents are looked up only when there is a name to show or hide.
+    let personal = !rows.is_empty() && crate::routes::members::sees_personal_data(&state, &who, &member).await?;
     Ok(Json(
         rows.into_iter()
             .filter_map(|w| {
