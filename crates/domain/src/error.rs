@@ -51,6 +51,10 @@ pub enum DomainError {
     /// a member already in a household, a household with points left to close, ….
     #[error("{message}")]
     WalletConflict { code: &'static str, message: String },
+    /// A reward or a voucher that cannot be redeemed or used as asked (`code` says
+    /// why: `sold_out`, `limit_reached`, `voucher_used`, `voucher_expired`, …).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// The request would pass one of Tally's limits (points a sale may earn, points an
     /// account may hold); `code` names the limit.
     #[error("{message}")]

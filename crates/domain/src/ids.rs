@@ -126,6 +126,16 @@ id_type!(
     "ret"
 );
 id_type!(
+    /// A reward in the catalogue.
+    RewardId,
+    "rwd"
+);
+id_type!(
+    /// A member's redemption of a reward (its voucher, or a donation).
+    RedemptionId,
+    "rdm"
+);
+id_type!(
     /// A recorded engagement event.
     EventId,
     "evt"

@@ -11,6 +11,9 @@ use std::fmt;
 pub enum Account {
     MemberAvailable(String),
     MemberPending(String),
+    /// Points a member set aside for vouchers not yet used: they leave `available` when
+    /// a reward is redeemed and go to the partner when the voucher is used, or back.
+    MemberReserved(String),
     /// A shared wallet's spendable points (a household's or a business's pool).
     WalletAvailable(String),
     /// A shared wallet's points waiting to mature.
@@ -25,6 +28,8 @@ pub enum Account {
     ProgramUnrecovered,
     /// Points the programme itself gave (engagement events no partner funds).
     ProgramIssued,
+    /// Points members gave to a charity (its code), for the operator to pay out.
+    ProgramDonations(String),
 }
 
 impl Account {
@@ -33,6 +38,7 @@ impl Account {
         match self {
             Account::MemberAvailable(m) => format!("member:{m}:available"),
             Account::MemberPending(m) => format!("member:{m}:pending"),
+            Account::MemberReserved(m) => format!("member:{m}:reserved"),
             Account::WalletAvailable(w) => format!("wallet:{w}:available"),
             Account::WalletPending(w) => format!("wallet:{w}:pending"),
             Account::PartnerIssued(p) => format!("partner:{p}:issued"),
@@ -40,13 +46,14 @@ impl Account {
             Account::ProgramExpired => "program:expired".into(),
             Account::ProgramUnrecovered => "program:unrecovered".into(),
             Account::ProgramIssued => "program:issued".into(),
+            Account::ProgramDonations(c) => format!("program:donations:{c}"),
         }
     }
 
     /// The member an account belongs to, if it is a member account.
     pub fn member(&self) -> Option<&str> {
         match self {
-            Account::MemberAvailable(m) | Account::MemberPending(m) => Some(m),
+            Account::MemberAvailable(m) | Account::MemberPending(m) | Account::MemberReserved(m) => Some(m),
             _ => None,
         }
     }
@@ -81,6 +88,17 @@ pub enum EntryCode {
     MembershipBonus,
     /// A closing household's points split among its members by the owner.
     WalletSplit,
+    /// Points set aside for a redeemed reward's voucher (available to reserved).
+    RewardReserve,
+    /// A voucher used at its partner (reserved to the partner's redeemed).
+    RewardRedeem,
+    /// A voucher cancelled or expired unused: its points back (reserved to available).
+    RewardRelease,
+    /// A voucher expired unused of a reward whose points are then forfeit (reserved to
+    /// expired).
+    RewardForfeit,
+    /// Points given to a charity (available to the charity's account).
+    Donation,
 }
 
 impl EntryCode {
@@ -95,6 +113,11 @@ impl EntryCode {
             EntryCode::ReturnUnrecovered => "return_unrecovered",
             EntryCode::MembershipBonus => "membership_bonus",
             EntryCode::WalletSplit => "wallet_split",
+            EntryCode::RewardReserve => "reward_reserve",
+            EntryCode::RewardRedeem => "reward_redeem",
+            EntryCode::RewardRelease => "reward_release",
+            EntryCode::RewardForfeit => "reward_forfeit",
+            EntryCode::Donation => "donation",
         }
     }
 }

@@ -17,9 +17,11 @@ pub mod memberships;
 pub mod money;
 pub mod plan;
 pub mod receipt;
+pub mod rewards;
 pub mod rules;
 pub mod tiers;
 pub mod time;
+pub mod vouchers;
 pub mod wallets;
 
 pub use error::DomainError;

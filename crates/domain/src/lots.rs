@@ -11,6 +11,9 @@ pub enum LotOrigin {
     Refund,
     /// Points a closing shared wallet passed to a member (the lot keeps its dates).
     Split,
+    /// A voucher's points given back when it was cancelled or expired unused (the lot
+    /// keeps the dates of the points it took).
+    Release,
 }
 
 impl LotOrigin {
@@ -19,6 +22,7 @@ impl LotOrigin {
             LotOrigin::Earn => "earn",
             LotOrigin::Refund => "refund",
             LotOrigin::Split => "split",
+            LotOrigin::Release => "release",
         }
     }
 
@@ -26,6 +30,7 @@ impl LotOrigin {
         match s {
             "refund" => LotOrigin::Refund,
             "split" => LotOrigin::Split,
+            "release" => LotOrigin::Release,
             _ => LotOrigin::Earn,
         }
     }

@@ -101,6 +101,16 @@ pub enum ActivityKind {
     ReturnReversal,
     /// A closing shared wallet's points passed to a member.
     Split,
+    /// Points set aside for a redeemed reward's voucher.
+    RewardReserve,
+    /// A voucher used at its partner (the points were set aside already).
+    RewardUse,
+    /// A voucher cancelled or expired unused: its points back.
+    RewardRelease,
+    /// A voucher expired unused of a reward whose points are forfeit.
+    RewardForfeit,
+    /// Points given to a charity.
+    Donation,
 }
 
 impl ActivityKind {
@@ -114,6 +124,11 @@ impl ActivityKind {
             ActivityKind::ReturnRefund => "return_refund",
             ActivityKind::ReturnReversal => "return_reversal",
             ActivityKind::Split => "wallet_split",
+            ActivityKind::RewardReserve => "reward_reserve",
+            ActivityKind::RewardUse => "reward_use",
+            ActivityKind::RewardRelease => "reward_release",
+            ActivityKind::RewardForfeit => "reward_forfeit",
+            ActivityKind::Donation => "donation",
         }
     }
 }
@@ -145,6 +160,9 @@ pub struct Plan {
     /// every open lot when the plan saw them all, else the earlier of the stored time
     /// and the new lot's.
     pub next_due_at: Option<Timestamp>,
+    /// How the member's `reserved` account moves (points set aside for vouchers): the
+    /// store adds it to the member's row, whose `CHECK` keeps it from going negative.
+    pub reserved_change: i64,
 }
 
 impl Plan {
@@ -246,6 +264,9 @@ struct Working<'a> {
     original: Vec<Lot>,
     balance: Balance,
     plan: Plan,
+    /// What spending took from each lot, in the order taken (a voucher keeps it, so
+    /// its points come back with the dates they had).
+    taken: Vec<rewards::TakenLot>,
     /// The time of the sale, return or event; settling happens at `now`.
     event_time: Timestamp,
     now: Timestamp,
@@ -262,6 +283,7 @@ impl<'a> Working<'a> {
             lots,
             balance: state.balance,
             plan: Plan::default(),
+            taken: Vec::new(),
             event_time,
             now,
         }
@@ -281,14 +303,17 @@ impl<'a> Working<'a> {
         }
     }
 
-    /// Whether `account` is the holder's available (`Some(true)`) or pending
-    /// (`Some(false)`) account.
-    fn own(&self, account: &Account) -> Option<bool> {
+    /// Which of the holder's accounts `account` is, if it is one of them. Only a
+    /// member (not a shared wallet) has a reserved account.
+    fn own(&self, account: &Account) -> Option<Slot> {
         match (account, self.in_wallet) {
             (Account::MemberAvailable(h), false) | (Account::WalletAvailable(h), true) if h == self.holder => {
-                Some(true)
+                Some(Slot::Available)
             }
-            (Account::MemberPending(h), false) | (Account::WalletPending(h), true) if h == self.holder => Some(false),
+            (Account::MemberPending(h), false) | (Account::WalletPending(h), true) if h == self.holder => {
+                Some(Slot::Pending)
+            }
+            (Account::MemberReserved(h), false) if h == self.holder => Some(Slot::Reserved),
             _ => None,
         }
     }
@@ -308,8 +333,9 @@ impl<'a> Working<'a> {
         debug_assert!(points > 0);
         for (account, delta) in [(&from, -points), (&to, points)] {
             match self.own(account) {
-                Some(true) => self.balance.available += delta,
-                Some(false) => self.balance.pending += delta,
+                Some(Slot::Available) => self.balance.available += delta,
+                Some(Slot::Pending) => self.balance.pending += delta,
+                Some(Slot::Reserved) => self.plan.reserved_change += delta,
                 None => {}
             }
         }
@@ -409,6 +435,13 @@ impl<'a> Working<'a> {
             self.lots[i].remaining -= take;
             points -= take;
             taken += take;
+            if take > 0 {
+                self.taken.push(rewards::TakenLot {
+                    points: take,
+                    earned_at: self.lots[i].earned_at,
+                    expires_at: self.lots[i].expires_at,
+                });
+            }
         }
         let from = self.available();
         self.transfer(from, to.clone(), taken, code, Some(txn), ret);
@@ -453,12 +486,13 @@ impl<'a> Working<'a> {
     fn check(&self) -> Result<(), DomainError> {
         let before = self.state.balance;
         let after = self.plan.balance_after;
-        let (mut available, mut pending) = (0i64, 0i64);
+        let (mut available, mut pending, mut reserved) = (0i64, 0i64, 0i64);
         for t in &self.plan.transfers {
             for (account, delta) in [(&t.from, -t.points), (&t.to, t.points)] {
                 match self.own(account) {
-                    Some(true) => available += delta,
-                    Some(false) => pending += delta,
+                    Some(Slot::Available) => available += delta,
+                    Some(Slot::Pending) => pending += delta,
+                    Some(Slot::Reserved) => reserved += delta,
                     None if account.member().is_some() || account.wallet().is_some() => {
                         return invariant("a plan moved another member's points");
                     }
@@ -472,19 +506,28 @@ impl<'a> Working<'a> {
         if after.available < 0 || after.pending < 0 {
             return invariant("a balance would go negative");
         }
-        if before.available + available != after.available || before.pending + pending != after.pending {
+        if before.available + available != after.available
+            || before.pending + pending != after.pending
+            || reserved != self.plan.reserved_change
+        {
             return invariant("the transfers do not add up to the balance change");
         }
         Ok(())
     }
 }
 
+/// A holder's account a plan may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Available,
+    Pending,
+    Reserved,
+}
+
 fn invariant(what: &'static str) -> Result<(), DomainError> {
     debug_assert!(false, "plan invariant broken: {what}");
     Err(DomainError::Invariant(what))
 }
-
-impl Working<'_> {}
 
 /// Matures and expires what is due for one member at `now` (the scheduled expiry run,
 /// and the first step of every other plan).
@@ -720,6 +763,9 @@ pub fn plan_return(
     }
     Ok((w.finish()?, result))
 }
+
+mod rewards;
+pub use rewards::{Reservation, TakenLot, plan_fulfil, plan_release, plan_reserve};
 
 #[cfg(test)]
 mod tests;

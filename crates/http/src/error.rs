@@ -128,7 +128,7 @@ impl From<DomainError> for ApiError {
             DomainError::MembershipOver(_) => "membership_over",
             DomainError::NotAllowedToSpend(_) => "not_allowed_to_spend",
             DomainError::NotInWallet(_) => "not_in_wallet",
-            DomainError::WalletConflict { code, .. } => {
+            DomainError::WalletConflict { code, .. } | DomainError::Refused { code, .. } => {
                 return ApiError::new(StatusCode::CONFLICT, code, e.to_string());
             }
             DomainError::IdempotencyConflict => {

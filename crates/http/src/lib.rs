@@ -23,7 +23,8 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions, wallets,
+    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
+    transactions, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -103,6 +104,19 @@ pub fn router(state: AppState) -> Router {
             get(tiers::get_member_tier).put(tiers::put_member_tier),
         )
         .route("/v1/members/{id}/activity", get(members::list_activity))
+        .route("/v1/rewards", post(rewards::create_reward).get(rewards::list_rewards))
+        .route("/v1/rewards/{id}", get(rewards::get_reward).put(rewards::update_reward))
+        .route("/v1/members/{id}/rewards", get(rewards::member_rewards))
+        .route(
+            "/v1/members/{id}/redemptions",
+            post(redemptions::redeem).get(redemptions::member_redemptions),
+        )
+        .route("/v1/redemptions", get(redemptions::list_redemptions))
+        .route("/v1/redemptions/{id}", get(redemptions::get_redemption))
+        .route("/v1/redemptions/{id}/cancel", post(redemptions::cancel_redemption))
+        .route("/v1/redemptions/{id}/code", post(redemptions::reissue_code))
+        .route("/v1/vouchers/{code}", get(redemptions::get_voucher))
+        .route("/v1/vouchers/{code}/redeem", post(redemptions::use_voucher))
         .route("/v1/transactions", post(transactions::create_transaction))
         .route("/v1/transactions/quote", post(transactions::quote_transaction))
         .route(

@@ -9,7 +9,8 @@
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
 use crate::routes::{
-    consents, events, members, memberships, operations, partners, program, rules, tiers, transactions, wallets,
+    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
+    transactions, wallets,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -34,6 +35,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         memberships::get_membership, memberships::cancel_membership, memberships::create_payment, memberships::membership_report,
         wallets::create_wallet, wallets::get_wallet, wallets::create_invite, wallets::join_wallet, wallets::set_rights,
         wallets::leave_wallet, wallets::close_wallet, wallets::wallet_statement, wallets::member_wallets,
+        rewards::create_reward, rewards::list_rewards, rewards::get_reward, rewards::update_reward, rewards::member_rewards,
+        redemptions::redeem, redemptions::member_redemptions, redemptions::list_redemptions, redemptions::get_redemption,
+        redemptions::cancel_redemption, redemptions::reissue_code, redemptions::get_voucher, redemptions::use_voucher,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),

@@ -100,6 +100,21 @@ pub mod field {
         label_builder(MAX).build()
     }
 
+    /// A text of 1 to `max` characters that may hold line breaks but no other control
+    /// characters, and not only white space (a reward's name or description).
+    pub fn label_with_newlines(max: usize) -> Object {
+        string()
+            .min_length(Some(1))
+            .max_length(Some(max))
+            .pattern(Some(
+                r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$",
+            ))
+            .description(Some(format!(
+                "1 to {max} characters, not only white space, no control characters but line breaks."
+            )))
+            .build()
+    }
+
     /// A label of at most `MAX` characters, or null.
     pub fn nullable_label<const MAX: usize>() -> Object {
         or_null(label_builder(MAX))

@@ -109,7 +109,8 @@ pub fn tier_ladder(json: Option<&str>) -> std::sync::Arc<TierLadder> {
 pub fn verification(
     sums: HashMap<String, i128>,
     entries_checked: u64,
-    holders: Vec<(String, i64, i64)>,
+    holders: Vec<(String, i64, i64, i64)>,
+    vouchers: HashMap<String, i64>,
 ) -> Verification {
     let entries_sum: i128 = sums.values().sum();
     let mut mismatches = Vec::new();
@@ -117,10 +118,11 @@ pub fn verification(
     // Holders are `member:<id>` or `wallet:<id>`, as their accounts are keyed.
     let member_accounts: Vec<(String, i64)> = holders
         .iter()
-        .flat_map(|(holder, available, pending)| {
+        .flat_map(|(holder, available, pending, reserved)| {
             [
                 (format!("{holder}:available"), *available),
                 (format!("{holder}:pending"), *pending),
+                (format!("{holder}:reserved"), *reserved),
             ]
         })
         .collect();
@@ -142,6 +144,20 @@ pub fn verification(
                 account: account.clone(),
                 stored: 0,
                 from_entries: clamp(*sum),
+            });
+        }
+    }
+    // What a member holds reserved is what her issued vouchers hold, to the point.
+    for (holder, _, _, reserved) in &holders {
+        let Some(member) = holder.strip_prefix("member:") else {
+            continue;
+        };
+        let open = vouchers.get(member).copied().unwrap_or(0);
+        if open != *reserved {
+            mismatches.push(Mismatch {
+                account: format!("{holder}:reserved (issued vouchers)"),
+                stored: *reserved,
+                from_entries: open,
             });
         }
     }

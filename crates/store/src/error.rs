@@ -16,6 +16,9 @@ pub enum Entity {
     Membership,
     MembershipPlan,
     Wallet,
+    Reward,
+    Redemption,
+    Voucher,
 }
 
 impl Entity {
@@ -30,6 +33,9 @@ impl Entity {
             Entity::Membership => "membership",
             Entity::MembershipPlan => "membership_plan",
             Entity::Wallet => "wallet",
+            Entity::Reward => "reward",
+            Entity::Redemption => "redemption",
+            Entity::Voucher => "voucher",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod keys;
 mod migrations;
 pub mod model;
 mod postgres;
+mod rewards;
 mod sqlite;
 pub mod testing;
 
@@ -420,6 +421,91 @@ impl Store {
         wallet_id: tally_domain::ids::WalletId,
     ) -> Result<Vec<StatementLine>, StoreError> {
         dispatch!(self, s => s.wallet_statement(wallet_id).await)
+    }
+
+    /// Saves a new reward (`insert`) or replaces one; `scope`: only a reward this
+    /// partner fulfils (another's is not found). `stock`: units left, `None` for none
+    /// kept.
+    pub async fn save_reward(
+        &self,
+        reward: tally_domain::rewards::Reward,
+        stock: Option<i64>,
+        scope: Option<PartnerId>,
+        insert: bool,
+        now: Timestamp,
+    ) -> Result<RewardRow, StoreError> {
+        dispatch!(self, s => s.save_reward(reward, stock, scope, insert, now).await)
+    }
+
+    pub async fn reward(&self, id: tally_domain::ids::RewardId) -> Result<Option<RewardRow>, StoreError> {
+        dispatch!(self, s => s.reward(id).await)
+    }
+
+    /// Every reward, or those `partner` fulfils.
+    pub async fn rewards(&self, partner: Option<PartnerId>) -> Result<Vec<RewardRow>, StoreError> {
+        dispatch!(self, s => s.rewards(partner).await)
+    }
+
+    /// What a member's catalogue is decided on (one snapshot).
+    pub async fn member_offers(
+        &self,
+        member_id: MemberId,
+        household_tier: bool,
+        now: Timestamp,
+    ) -> Result<MemberOffers, StoreError> {
+        dispatch!(self, s => s.member_offers(member_id, household_tier, now).await)
+    }
+
+    /// Redeems a reward: decided by `tally_domain::decide::decide_redeem`; the same
+    /// `request_id` again answers the first answer.
+    pub async fn redeem(&self, cmd: RedeemCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.redeem(cmd).await)
+    }
+
+    /// A partner uses a voucher (`decide_use`).
+    pub async fn use_voucher(&self, u: VoucherUse) -> Result<tally_domain::rewards::Redemption, StoreError> {
+        dispatch!(self, s => s.use_voucher(u).await)
+    }
+
+    /// The redemption whose voucher code has this hash.
+    pub async fn voucher(&self, code_hash: String) -> Result<Option<tally_domain::rewards::Redemption>, StoreError> {
+        dispatch!(self, s => s.voucher(code_hash).await)
+    }
+
+    pub async fn redemption(
+        &self,
+        id: tally_domain::ids::RedemptionId,
+    ) -> Result<Option<tally_domain::rewards::Redemption>, StoreError> {
+        dispatch!(self, s => s.redemption(id).await)
+    }
+
+    /// Cancels an issued voucher: points and stock back (`decide_release`).
+    pub async fn cancel_redemption(
+        &self,
+        id: tally_domain::ids::RedemptionId,
+        scope: Option<PartnerId>,
+        now: Timestamp,
+    ) -> Result<tally_domain::rewards::Redemption, StoreError> {
+        dispatch!(self, s => s.cancel_redemption(id, scope, now).await)
+    }
+
+    /// The scheduled run: vouchers past their expiry, unused (at most `limit`).
+    pub async fn expire_vouchers(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.expire_vouchers(now, limit).await)
+    }
+
+    pub async fn redemptions(&self, q: RedemptionQuery) -> Result<Vec<tally_domain::rewards::Redemption>, StoreError> {
+        dispatch!(self, s => s.redemptions(q).await)
+    }
+
+    /// A new code for an issued voucher; the old one stops working.
+    pub async fn reissue_code(
+        &self,
+        id: tally_domain::ids::RedemptionId,
+        hash: String,
+        hint: String,
+    ) -> Result<tally_domain::rewards::Redemption, StoreError> {
+        dispatch!(self, s => s.reissue_code(id, hash, hint).await)
     }
 
     /// The scheduled run: memberships whose status changed with time (at most `limit`).

@@ -53,6 +53,11 @@ pub const SQLITE: &[Migration] = &[
         name: "wallets",
         sql: include_str!("../migrations/sqlite/0009_wallets.sql"),
     },
+    Migration {
+        version: 10,
+        name: "rewards",
+        sql: include_str!("../migrations/sqlite/0010_rewards.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -95,6 +100,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "wallets",
         sql: include_str!("../migrations/postgres/0008_wallets.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "rewards",
+        sql: include_str!("../migrations/postgres/0009_rewards.sql"),
     },
 ];
 

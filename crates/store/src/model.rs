@@ -126,6 +126,8 @@ pub struct MemberRow {
     pub referred_by: Option<MemberId>,
     pub created_at: Timestamp,
     pub balance: Balance,
+    /// Points set aside for vouchers not yet used (the `reserved` account).
+    pub reserved: i64,
     /// `(kind, value)` pairs such as `("phone", "+420601123456")`.
     pub identities: Vec<(String, String)>,
     /// When pending points next mature or a lot next expires.
@@ -277,6 +279,8 @@ pub struct SettleReport {
     pub tiers_reviewed: u64,
     /// Memberships whose status changed with time; their member's `plan` followed.
     pub memberships_reviewed: u64,
+    /// Vouchers that expired unused (their points back, or forfeit).
+    pub vouchers_expired: u64,
     pub points_matured: i64,
     pub points_expired: i64,
 }
@@ -521,4 +525,63 @@ pub struct StatementLine {
     pub code: String,
     pub points: i64,
     pub entries: i64,
+}
+
+/// A reward as stored: checked, with the units left (`None`: no stock kept).
+#[derive(Debug, Clone)]
+pub struct RewardRow {
+    pub reward: tally_domain::rewards::Reward,
+    pub stock_left: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What a member's catalogue is decided on: her facts as rules see them, her points,
+/// and every reward with how many of it she took that count toward its limit now.
+#[derive(Debug, Clone)]
+pub struct MemberOffers {
+    pub facts: tally_domain::rules::MemberFacts,
+    pub available: i64,
+    pub rewards: Vec<(RewardRow, u32)>,
+}
+
+/// A member redeems a reward.
+#[derive(Debug, Clone)]
+pub struct RedeemCmd {
+    pub redemption_id: tally_domain::ids::RedemptionId,
+    pub member_id: MemberId,
+    pub reward_id: tally_domain::ids::RewardId,
+    /// The caller's id for this redemption: the same id redeems once.
+    pub request_id: String,
+    pub request_hash: String,
+    /// The new voucher code's hash and hint (unused for a donation).
+    pub code_hash: String,
+    pub code_hint: String,
+    /// Plans whose holders have early access.
+    pub early_plans: Vec<String>,
+    /// Whether tiers are held per household (then `member.tier` is the household's).
+    pub household_tier: bool,
+    pub now: Timestamp,
+}
+
+/// A partner's till uses a voucher.
+#[derive(Debug, Clone)]
+pub struct VoucherUse {
+    pub code_hash: String,
+    pub partner_id: PartnerId,
+    pub partner_name: String,
+    pub location_id: Option<String>,
+    pub now: Timestamp,
+}
+
+/// Which redemptions to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RedemptionQuery {
+    pub member_id: Option<MemberId>,
+    /// Only those this partner fulfils.
+    pub partner_id: Option<PartnerId>,
+    pub status: Option<tally_domain::rewards::RedemptionStatus>,
+    /// Only ids before this one (the next page).
+    pub before: Option<String>,
+    pub limit: u32,
 }

@@ -13,6 +13,9 @@
 //! | a return | [`decide_return`] → [`ReturnDecision`] | `return_exceeds_purchase`, `currency_mismatch` |
 //! | an engagement event | [`decide_event`] → [`EventDecision`] | `unknown_event_type`, `stale` |
 //! | a membership payment | [`decide_membership_payment`] → [`PaymentDecision`] | `payment_mismatch`, `membership_over` |
+//! | redeeming a reward | [`decide_redeem`] → [`RedeemDecision`] | `insufficient_points`, `sold_out`, `limit_reached`, `not_eligible`, `not_open_yet` |
+//! | a voucher used at the till | [`decide_use`] → a plan | `voucher_used`, `voucher_expired`, `voucher_cancelled`, `voucher_wrong_partner` |
+//! | a voucher cancelled or expired | [`decide_release`] → [`ReleaseDecision`] | `voucher_used`, `voucher_expired` |
 //! | closing a shared wallet | [`plan_close`] → [`ClosePlan`] | `wallet_not_empty`, `invalid_field` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
@@ -22,6 +25,7 @@ mod commands;
 mod events;
 mod memberships;
 mod purchase;
+mod redemptions;
 mod replay;
 mod returns;
 mod wallets;
@@ -31,6 +35,7 @@ pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, R
 pub use events::{EventDecision, EventFacts, EventTier, decide_event};
 pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
+pub use redemptions::{RedeemDecision, Release, ReleaseDecision, decide_redeem, decide_release, decide_use};
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
 pub use wallets::{ClosePlan, Share, plan_close};

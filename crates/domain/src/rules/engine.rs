@@ -152,6 +152,55 @@ pub fn compile(id: &RuleId, version: i64, spec: RuleSpec) -> Result<CompiledRule
     })
 }
 
+/// A condition over a member alone (who may redeem a reward, who sees it early): CEL
+/// over `member` and `local`, checked when saved as a rule's condition is, and run with
+/// the same values a rule sees, so `member.tier == "gold"` means the same in both.
+#[derive(Debug, Clone)]
+pub struct MemberCondition {
+    program: Arc<Program>,
+    fast: Option<Arc<Fast>>,
+    vars: u16,
+}
+
+impl MemberCondition {
+    pub fn compile(field: &'static str, source: &str) -> Result<MemberCondition, DomainError> {
+        let (program, vars, _) = compile_expr(field, source, false)?;
+        if vars & !(check::vars::MEMBER | check::vars::LOCAL) != 0 {
+            return Err(DomainError::InvalidRule {
+                field,
+                message:
+                    "may read only member (not member.visits) and local: there is no basket, partner or event here"
+                        .into(),
+            });
+        }
+        let fast = fast::compile(program.expression()).map(Arc::new);
+        Ok(MemberCondition {
+            program: Arc::new(program),
+            fast,
+            vars,
+        })
+    }
+
+    /// Whether the condition holds for `member` at `at` (UTC for `local`). A condition
+    /// that fails to run (a type error the checker let through) does not hold.
+    pub fn holds(&self, member: &context::MemberFacts, at: Timestamp) -> bool {
+        let facts = Facts {
+            partner: None,
+            location: None,
+            at,
+            basket: None,
+            member: Some(member),
+            event: None,
+        };
+        let derived = Derived::new(&facts, 0.0);
+        let prepared = Prepared::new(&facts, &derived, &[]);
+        match &self.fast {
+            Some(f) => f.test(&prepared, None),
+            None => run(&self.program, &Ctx::new(&prepared, self.vars).root).unwrap_or(false),
+        }
+    }
+}
+
 /// What a limit counts: one member's points in one period, or the whole campaign's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitScope {

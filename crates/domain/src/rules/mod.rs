@@ -9,7 +9,9 @@ mod fast;
 pub mod spec;
 
 pub use context::{Attr, BasketFacts, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts};
-pub use engine::{Award, Base, CompiledRule, Evaluation, Limit, LimitScope, RuleSet, Scope, compile, limits};
+pub use engine::{
+    Award, Base, CompiledRule, Evaluation, Limit, LimitScope, MemberCondition, RuleSet, Scope, compile, limits,
+};
 pub use spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 
 #[cfg(test)]

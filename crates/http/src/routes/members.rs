@@ -70,14 +70,18 @@ pub struct BalanceFull {
     pub pending: i64,
     /// Points earned over the membership, net of returns.
     pub lifetime_earned: i64,
+    /// Points set aside for vouchers not yet used: they go to the partner when the
+    /// voucher is used, or back to `available`.
+    pub reserved: i64,
 }
 
-impl From<tally_domain::plan::Balance> for BalanceFull {
-    fn from(b: tally_domain::plan::Balance) -> Self {
+impl From<(tally_domain::plan::Balance, i64)> for BalanceFull {
+    fn from((b, reserved): (tally_domain::plan::Balance, i64)) -> Self {
         BalanceFull {
             available: b.available,
             pending: b.pending,
             lifetime_earned: b.lifetime_earned,
+            reserved,
         }
     }
 }
@@ -119,7 +123,7 @@ impl From<MemberRow> for MemberView {
             referral_code: m.referral_code,
             referred_by: m.referred_by.map(MemberId::into_string),
             created_at: m.created_at.to_string(),
-            balance: m.balance.into(),
+            balance: (m.balance, m.reserved).into(),
             tier: m.profile.tier,
             segments: m.profile.segments,
             plan: m.profile.plan,
@@ -182,7 +186,7 @@ pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Re
     Ok(MemberAnswer::Summary(MemberSummary {
         id: row.id.into_string(),
         display_name: row.name.as_deref().and_then(short_name),
-        balance: row.balance.into(),
+        balance: (row.balance, row.reserved).into(),
         tier: row.profile.tier,
         shares_personal_data: false,
     }))

@@ -7,6 +7,8 @@ pub mod memberships;
 pub mod operations;
 pub mod partners;
 pub mod program;
+pub mod redemptions;
+pub mod rewards;
 pub mod rules;
 pub mod tiers;
 pub mod transactions;

@@ -62,6 +62,9 @@ pub struct ExpiryRunView {
     /// Memberships whose status changed with time (past due, expired, a cancelled one
     /// run out); the member's `plan` follows.
     pub memberships_reviewed: u64,
+    /// Vouchers that reached their expiry unused: points given back (or forfeit) and
+    /// stock returned.
+    pub vouchers_expired: u64,
 }
 
 /// Matures pending points and expires old lots now, for every member due (operator).
@@ -75,6 +78,7 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
         points_expired: r.points_expired,
         tiers_reviewed: r.tiers_reviewed,
         memberships_reviewed: r.memberships_reviewed,
+        vouchers_expired: r.vouchers_expired,
     }))
 }
 
@@ -82,6 +86,14 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
 pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, tally_store::StoreError> {
     let now = state.now();
     let mut total = tally_store::SettleReport::default();
+    // Vouchers first: points they give back are then settled with the member's others.
+    loop {
+        let n = state.store.expire_vouchers(now, 1000).await?;
+        total.vouchers_expired += n;
+        if n < 1000 {
+            break;
+        }
+    }
     loop {
         let r = state.store.settle_due(now, 1000).await?;
         total.members_settled += r.members_settled;

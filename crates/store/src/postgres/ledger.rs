@@ -71,7 +71,8 @@ pub(super) async fn write_holder_plan(
              FROM UNNEST($19::text[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $24::text[])
                  AS u(k, n, o, p, t, d)
          )
-         UPDATE {} SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28 WHERE id = $12",
+         UPDATE {} SET available = $25, pending = $26, lifetime_earned = $27, next_due_at = $28,
+             reserved = reserved + $29 WHERE id = $12",
         holder.table()
     );
     sqlx::query(&sql)
@@ -119,6 +120,7 @@ pub(super) async fn write_holder_plan(
         .bind(b.pending)
         .bind(b.lifetime_earned)
         .bind(due.map(to_micros))
+        .bind(plan.reserved_change)
         .execute(conn)
         .await?;
     Ok(())
@@ -196,14 +198,24 @@ impl PgStore {
             sums.insert(account, sum);
             entries_checked += count as u64;
         }
-        let members: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT 'member:' || id, available, pending FROM members
-             UNION ALL SELECT 'wallet:' || id, available, pending FROM wallets",
+        let members: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT 'member:' || id, available, pending, reserved FROM members
+             UNION ALL SELECT 'wallet:' || id, available, pending, reserved FROM wallets",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let vouchers: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT member_id, SUM(points)::bigint FROM redemptions WHERE status = 'issued' GROUP BY member_id",
         )
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(verification(sums, entries_checked, members))
+        Ok(verification(
+            sums,
+            entries_checked,
+            members,
+            vouchers.into_iter().collect(),
+        ))
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {

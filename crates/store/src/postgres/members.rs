@@ -45,7 +45,7 @@ pub(super) async fn resolve_member(conn: &mut PgConnection, member: &MemberRef) 
 pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
     let row = sqlx::query(
         "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
-                tier, segments, plan FROM members WHERE id = $1",
+                tier, segments, plan, reserved FROM members WHERE id = $1",
     )
         .bind(id.as_str())
     .fetch_optional(&mut *conn)
@@ -70,6 +70,7 @@ pub(super) async fn member(conn: &mut PgConnection, id: &MemberId) -> Result<Opt
         },
         identities,
         next_due_at: r.try_get::<Option<i64>, _>(8)?.map(from_micros),
+        reserved: r.try_get(13)?,
         profile: MemberProfile {
             tier: r.try_get(10)?,
             segments: segments_from_json(&r.try_get::<String, _>(11)?)?,
@@ -338,12 +339,23 @@ impl PgStore {
         household_tier: bool,
     ) -> Result<Option<MemberFacts>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let id = match resolve_member(&mut conn, &member_ref).await {
-            Ok(id) => id,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let sql = match household_tier {
+        member_facts(&mut conn, &member_ref, partner_id.as_ref(), household_tier).await
+    }
+}
+
+/// What rules may know of a member, with the visits at `partner_id`; none if unknown.
+pub(super) async fn member_facts(
+    conn: &mut PgConnection,
+    member_ref: &MemberRef,
+    partner_id: Option<&PartnerId>,
+    household_tier: bool,
+) -> Result<Option<MemberFacts>, StoreError> {
+    let id = match resolve_member(&mut *conn, member_ref).await {
+        Ok(id) => id,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let sql = match household_tier {
             true => {
                 "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at
                  FROM members m
@@ -353,21 +365,20 @@ impl PgStore {
             }
             false => "SELECT tier, segments, plan, country, created_at FROM members WHERE id = $1",
         };
-        let Some(r) = sqlx::query(sql).bind(id.as_str()).fetch_optional(&mut *conn).await? else {
-            return Ok(None);
-        };
-        let visits = match &partner_id {
-            Some(p) => visits(&mut conn, &id, p).await?,
-            None => 0,
-        };
-        Ok(Some(MemberFacts {
-            id: id.into_string(),
-            tier: r.try_get(0)?,
-            segments: segments_from_json(&r.try_get::<String, _>(1)?)?,
-            plan: r.try_get(2)?,
-            country: r.try_get(3)?,
-            joined_at: from_micros(r.try_get(4)?),
-            visits,
-        }))
-    }
+    let Some(r) = sqlx::query(sql).bind(id.as_str()).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let visits = match partner_id {
+        Some(p) => visits(&mut *conn, &id, p).await?,
+        None => 0,
+    };
+    Ok(Some(MemberFacts {
+        id: id.into_string(),
+        tier: r.try_get(0)?,
+        segments: segments_from_json(&r.try_get::<String, _>(1)?)?,
+        plan: r.try_get(2)?,
+        country: r.try_get(3)?,
+        joined_at: from_micros(r.try_get(4)?),
+        visits,
+    }))
 }

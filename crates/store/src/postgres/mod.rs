@@ -22,6 +22,7 @@ mod partners;
 mod program;
 mod purchases;
 mod returns;
+mod rewards;
 mod rules;
 mod sales;
 mod tiers;

@@ -90,10 +90,10 @@ pub(super) fn write_holder_plan(
     let b = plan.balance_after;
     let update = match holder {
         Holder::Member(_) => {
-            "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1"
+            "UPDATE members SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5, reserved = reserved + ?6 WHERE id = ?1"
         }
         Holder::Wallet { .. } => {
-            "UPDATE wallets SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5 WHERE id = ?1"
+            "UPDATE wallets SET available = ?2, pending = ?3, lifetime_earned = ?4, next_due_at = ?5, reserved = reserved + ?6 WHERE id = ?1"
         }
     };
     conn.prepare_cached(update)?.execute(params![
@@ -101,7 +101,8 @@ pub(super) fn write_holder_plan(
         b.available,
         b.pending,
         b.lifetime_earned,
-        plan.next_due_at.map(to_micros)
+        plan.next_due_at.map(to_micros),
+        plan.reserved_change
     ])?;
     Ok(())
 }
@@ -153,14 +154,18 @@ fn verify(conn: &Connection) -> Result<Verification, StoreError> {
     }
     let mut stored = Vec::new();
     let mut stmt = conn.prepare(
-        "SELECT 'member:' || id, available, pending FROM members
-         UNION ALL SELECT 'wallet:' || id, available, pending FROM wallets",
+        "SELECT 'member:' || id, available, pending, reserved FROM members
+         UNION ALL SELECT 'wallet:' || id, available, pending, reserved FROM wallets",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        stored.push((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?));
+        stored.push((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
     }
-    Ok(verification(sums, entries_checked, stored))
+    let vouchers = conn
+        .prepare("SELECT member_id, SUM(points) FROM redemptions WHERE status = 'issued' GROUP BY member_id")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(verification(sums, entries_checked, stored, vouchers))
 }
 
 fn counts(conn: &Connection) -> Result<Counts, StoreError> {

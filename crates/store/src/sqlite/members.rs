@@ -54,7 +54,7 @@ fn member(conn: &Connection, id: &MemberId) -> Result<Option<MemberRow>, StoreEr
     let row = conn
         .prepare_cached(
             "SELECT id, name, country, referral_code, created_at, available, pending, lifetime_earned, next_due_at, referred_by,
-                    tier, segments, plan FROM members WHERE id = ?1",
+                    tier, segments, plan, reserved FROM members WHERE id = ?1",
         )?
         .query_row([id.as_str()], |r| {
             let profile: Profile = (r.get(10)?, r.get(11)?, r.get(12)?);
@@ -73,6 +73,7 @@ fn member(conn: &Connection, id: &MemberId) -> Result<Option<MemberRow>, StoreEr
                     },
                     identities: Vec::new(),
                     next_due_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+                    reserved: r.get(13)?,
                     profile: MemberProfile::default(),
                 },
                 profile,
@@ -263,7 +264,7 @@ fn set_profile(conn: &Connection, member_id: &MemberId, p: &MemberProfile) -> Re
 }
 
 /// What rules may know of a member, with the visits at `partner_id`; none if unknown.
-fn member_facts(
+pub(super) fn member_facts(
     conn: &Connection,
     member: &MemberRef,
     partner_id: Option<&PartnerId>,

@@ -18,6 +18,7 @@ mod partners;
 mod program;
 mod purchases;
 mod returns;
+mod rewards;
 mod rules;
 mod tiers;
 mod wallets;
