@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 
+mod rewards;
+
 /// Demo partner keys: fixed so the README's walk-through works on any demo database.
 /// They exist only in databases `tally demo` filled.
 pub const DEMO_KEYS: [(&str, &str); 3] = [
@@ -314,6 +316,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
 
     let ids: Vec<String> = people.iter().map(|m| m.id.clone()).collect();
     let (wallets, pooling) = add_wallets(&api, admin, &ids).await?;
+    let mut catalogue = rewards::add(&api, admin, &partners, end).await?;
 
     let mut receipt_no = 0u64;
     let mut subscriptions_paid = 0u64;
@@ -455,16 +458,23 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
                 subscriptions_paid += 1;
             }
         }
+        catalogue
+            .day(&api, admin, &partners, &mut people, &mut rng, day)
+            .await?;
+        if day + 1 == days {
+            catalogue.jana(&api, admin, &people[0].id).await?;
+        }
         api.call(Method::POST, "/v1/expiry-runs", admin, None).await?;
         if (day + 1) % 30 == 0 || day + 1 == days {
             println!(
-                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns, {} engagement events, {} membership payments",
+                "  day {:>3}/{days}: {} purchases, {} paid partly with points, {} returns, {} engagement events, {} membership payments, {} rewards redeemed",
                 day + 1,
                 counts.get("purchases").unwrap_or(&0),
                 counts.get("redemptions").unwrap_or(&0),
                 counts.get("returns").unwrap_or(&0),
                 counts.get("events").unwrap_or(&0),
-                subscriptions_paid
+                subscriptions_paid,
+                catalogue.redeemed
             );
         }
     }
@@ -493,8 +503,19 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     for w in &wallets {
         println!("{w}");
     }
+    println!(
+        "Rewards: 13 in the catalogue (GET /v1/rewards); {} redeemed, {} vouchers used at the tills, {} cancelled, the rest issued or expired (GET /v1/redemptions)",
+        catalogue.redeemed, catalogue.used, catalogue.cancelled
+    );
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
+    println!(
+        "  what she can redeem and why not: GET /v1/members/{}/rewards?lang=cs",
+        people[0].id
+    );
+    if let Some((code, what)) = &catalogue.jana {
+        println!("  her voucher {code}: {what}; the drugstore's till uses it with POST /v1/vouchers/{code}/redeem");
+    }
     println!(
         "The hotel has one revoked key: GET /v1/partners/{}/api-keys",
         partners[0].id

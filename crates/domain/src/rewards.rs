@@ -117,7 +117,7 @@ pub struct RewardSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_access: Option<EarlyAccess>,
     /// An experience's date: it can be redeemed until then, and its vouchers are good
-    /// until the end of that day (UTC).
+    /// for a day after it begins (an evening past midnight anywhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<Timestamp>,
     /// Days a voucher may be used (1 to 365).
@@ -179,8 +179,10 @@ fn check_texts(
 }
 
 fn condition(field: &'static str, source: Option<&str>) -> Result<Option<MemberCondition>, DomainError> {
+    if source.is_some_and(|s| s.chars().count() > 2_000) {
+        return Err(DomainError::invalid(field, "at most 2,000 characters"));
+    }
     match source.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(src) if src.len() > 2_000 => Err(DomainError::invalid(field, "at most 2,000 characters")),
         Some(src) => MemberCondition::compile(field, src).map(Some),
         None => Ok(None),
     }
@@ -389,23 +391,15 @@ impl Reward {
     }
 
     /// When a voucher issued at `now` expires: after `voucher_days`, and for an
-    /// experience no later than the end of its day (UTC).
+    /// experience no later than a day after it begins.
     pub fn voucher_expiry(&self, now: Timestamp) -> Timestamp {
-        let by_days = now
-            .checked_add(SignedDuration::from_hours(24 * i64::from(self.spec.voucher_days)))
-            .unwrap_or(now);
+        let after = |t: Timestamp, days: u32| {
+            t.checked_add(SignedDuration::from_hours(24 * i64::from(days)))
+                .unwrap_or(t)
+        };
+        let by_days = after(now, self.spec.voucher_days);
         match self.spec.starts_at {
-            Some(s) => {
-                let day_end = s
-                    .to_zoned(TimeZone::UTC)
-                    .date()
-                    .tomorrow()
-                    .ok()
-                    .and_then(|d| d.to_zoned(TimeZone::UTC).ok())
-                    .map(|z| z.timestamp())
-                    .unwrap_or(s);
-                by_days.min(day_end)
-            }
+            Some(s) => by_days.min(after(s, 1)),
             None => by_days,
         }
     }

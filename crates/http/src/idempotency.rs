@@ -36,6 +36,15 @@ const ABANDONED_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(12
 /// The largest answer kept for a replay (a batch of 1,000 receipts answers well below).
 const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
+/// The path as kept with a key: a voucher's path holds its code, a secret, so only its
+/// hash is kept.
+fn stored_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.starts_with("/v1/vouchers/") {
+        true => format!("/v1/vouchers/sha256:{}", tally_store::keys::hash_key(path)).into(),
+        false => path.into(),
+    }
+}
+
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -61,7 +70,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     // already, and the extractor then takes it from there.
     let (mut parts, body) = req.into_parts();
     let principal = match Principal::from_request_parts(&mut parts, &state).await {
-        Ok(p) => format!("{}|POST {}", p.scope_key(), parts.uri.path()),
+        Ok(p) => format!("{}|POST {}", p.scope_key(), stored_path(parts.uri.path())),
         Err(e) => return e.into_response(),
     };
     // The body guard has read the body within the endpoint's limit.

@@ -173,6 +173,17 @@ async fn a_member_sees_what_she_can_redeem_and_why_not() {
                "cost": 10, "partner_id": store, "stock": 5, "limit": {"count": 1, "per": "month"}}),
         )
         .await;
+        // A PUT without `stock` leaves the units left as they are.
+        let kept = app
+            .ok(
+                "PUT",
+                &format!("/v1/rewards/{last}"),
+                ADMIN,
+                json!({"kind": "merchandise", "name": {"en": "Tote bag", "de": "Tragetasche"}, "cost": 10,
+                       "partner_id": store, "limit": {"count": 1, "per": "month"}}),
+            )
+            .await;
+        assert_eq!(kept["stock_left"], 5);
         let all = offers(&app, &jana, "en").await;
         assert_eq!(offer(&all, &last)["reason_code"], "limit_reached");
         assert_eq!(offer(&all, &last)["reason"], "limit reached, again from 1 December");
@@ -352,6 +363,16 @@ async fn a_voucher_from_redemption_to_the_till() {
             Some(json!({})),
             409,
             "voucher_expired",
+        )
+        .await;
+        // A lapsed voucher gets no new code, even before the run has given it back.
+        app.refused(
+            "POST",
+            &format!("/v1/redemptions/{eid}/code"),
+            Some(ADMIN),
+            None,
+            409,
+            "voucher_closed",
         )
         .await;
         let run = app.ok("POST", "/v1/expiry-runs", ADMIN, Value::Null).await;
@@ -649,7 +670,7 @@ async fn rewards_that_cannot_be_are_refused_and_write_nothing() {
             ),
             (
                 json!({"kind": "voucher", "name": {"en": "Ghost"}, "cost": 10, "partner_id": "ptn_nobody"}),
-                "invalid_field",
+                "unknown_partner",
             ),
             (
                 json!({"kind": "experience", "name": {"en": "No date"}, "cost": 10, "partner_id": store}),

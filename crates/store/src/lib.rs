@@ -424,12 +424,12 @@ impl Store {
     }
 
     /// Saves a new reward (`insert`) or replaces one; `scope`: only a reward this
-    /// partner fulfils (another's is not found). `stock`: units left, `None` for none
-    /// kept.
+    /// partner fulfils (another's is not found). `stock`: the units left (`Some(None)`:
+    /// none kept); `None` keeps them as they are (a new reward: none kept).
     pub async fn save_reward(
         &self,
         reward: tally_domain::rewards::Reward,
-        stock: Option<i64>,
+        stock: Option<Option<i64>>,
         scope: Option<PartnerId>,
         insert: bool,
         now: Timestamp,
@@ -504,8 +504,9 @@ impl Store {
         id: tally_domain::ids::RedemptionId,
         hash: String,
         hint: String,
+        now: Timestamp,
     ) -> Result<tally_domain::rewards::Redemption, StoreError> {
-        dispatch!(self, s => s.reissue_code(id, hash, hint).await)
+        dispatch!(self, s => s.reissue_code(id, hash, hint, now).await)
     }
 
     /// The scheduled run: memberships whose status changed with time (at most `limit`).

@@ -61,6 +61,21 @@ pub(crate) fn offer_facts<'a>(
     }
 }
 
+/// Whether a voucher may get a new code: issued and not past its expiry (a till would
+/// refuse the new code).
+pub(crate) fn may_reissue(r: &Redemption, now: Timestamp) -> Result<(), StoreError> {
+    let status = match r.status {
+        RedemptionStatus::Issued if r.expires_at.is_some_and(|e| e <= now) => "expired",
+        RedemptionStatus::Issued => return Ok(()),
+        other => other.as_str(),
+    };
+    Err(tally_domain::DomainError::Refused {
+        code: "voucher_closed",
+        message: format!("the voucher is {status}: only a voucher that can still be used gets a new code"),
+    }
+    .into())
+}
+
 /// The answer a redemption stores (without its code, which is never kept) and a
 /// replay returns.
 pub(crate) fn receipt_json(r: &Redemption, plan: &Plan) -> Result<String, StoreError> {

@@ -15,7 +15,7 @@
 //! | a membership payment | [`decide_membership_payment`] → [`PaymentDecision`] | `payment_mismatch`, `membership_over` |
 //! | redeeming a reward | [`decide_redeem`] → [`RedeemDecision`] | `insufficient_points`, `sold_out`, `limit_reached`, `not_eligible`, `not_open_yet` |
 //! | a voucher used at the till | [`decide_use`] → a plan | `voucher_used`, `voucher_expired`, `voucher_cancelled`, `voucher_wrong_partner` |
-//! | a voucher cancelled or expired | [`decide_release`] → [`ReleaseDecision`] | `voucher_used`, `voucher_expired` |
+//! | a voucher cancelled or expired | [`decide_release`] → [`ReleaseDecision`] | `voucher_used`, `voucher_cancelled`, `voucher_expired` |
 //! | closing a shared wallet | [`plan_close`] → [`ClosePlan`] | `wallet_not_empty`, `invalid_field` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |

@@ -31,6 +31,13 @@ pub fn decide_redeem(
     state: &MemberState,
     redemption_id: &str,
 ) -> Result<RedeemDecision, DomainError> {
+    // Her points as they stand once what is due has matured or expired, as her
+    // catalogue showed them (reads settle first).
+    let settled = OfferFacts {
+        available: crate::plan::plan_settle(state, offer.now)?.balance_after.available,
+        ..*offer
+    };
+    let offer = &settled;
     match reward.availability(offer) {
         Availability::Redeemable => {}
         Availability::NeedsPoints { .. } => {
@@ -114,14 +121,15 @@ pub fn decide_use(
     partner_name: &str,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
-    if r.status != RedemptionStatus::Issued {
-        return Err(closed(r));
-    }
+    // Another partner learns only that: not whether the voucher was used or cancelled.
     if r.partner_id.as_ref() != Some(partner) {
         return Err(DomainError::Refused {
             code: "voucher_wrong_partner",
             message: "this voucher is for another partner".into(),
         });
+    }
+    if r.status != RedemptionStatus::Issued {
+        return Err(closed(r));
     }
     if expired(r, now) {
         return Err(closed(&Redemption {

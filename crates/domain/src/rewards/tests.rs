@@ -253,7 +253,7 @@ fn reasons_read_in_three_languages() {
 }
 
 #[test]
-fn an_experience_voucher_lasts_to_the_end_of_its_day() {
+fn an_experience_voucher_lasts_a_day_past_its_start() {
     let evening = reward(RewardSpec {
         kind: RewardKind::Experience,
         starts_at: Some(ts("2026-12-12T19:00:00Z")),
@@ -261,7 +261,7 @@ fn an_experience_voucher_lasts_to_the_end_of_its_day() {
     });
     assert_eq!(
         evening.voucher_expiry(ts("2026-12-01T10:00:00Z")),
-        ts("2026-12-13T00:00:00Z")
+        ts("2026-12-13T19:00:00Z")
     );
     assert_eq!(
         reward(spec(1)).voucher_expiry(ts("2026-12-01T10:00:00Z")),

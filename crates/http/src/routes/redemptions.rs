@@ -87,9 +87,11 @@ pub async fn redeem(
         return Ok(posted_response(posted));
     }
     let mut view: RedemptionView = serde_json::from_str(&posted.receipt_json).map_err(|_| ApiError::internal())?;
-    if view.status == RedemptionStatus::Issued {
-        view.code = Some(code);
+    if view.status != RedemptionStatus::Issued {
+        // A donation has no code: its answer is kept for a retry like any other.
+        return Ok(posted_response(posted));
     }
+    view.code = Some(code);
     let body = serde_json::to_string(&view).map_err(|_| ApiError::internal())?;
     let mut res = raw_json(StatusCode::CREATED, body);
     res.extensions_mut().insert(CarriesSecret);
@@ -124,7 +126,10 @@ async fn page(state: &AppState, mut q: RedemptionQuery, p: ListParams) -> Result
     if let Some(c) = &p.cursor
         && RedemptionId::parse(c).is_none()
     {
-        return Err(ApiError::invalid("invalid_query", "cursor: the next_cursor of a page"));
+        return Err(ApiError::invalid(
+            "invalid_cursor",
+            "the cursor is not one this API gave",
+        ));
     }
     q.status = p.status;
     q.before = p.cursor;
@@ -227,7 +232,7 @@ pub async fn reissue_code(
 ) -> Result<Response, ApiError> {
     let id: RedemptionId = parse_id(&id, "redemption")?;
     let (code, hash, hint) = new_code();
-    let r = state.store.reissue_code(id, hash, hint).await?;
+    let r = state.store.reissue_code(id, hash, hint, state.now()).await?;
     let mut view = RedemptionView::from(&r);
     view.code = Some(code);
     let mut res = Json(view).into_response();

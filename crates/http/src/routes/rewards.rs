@@ -97,11 +97,11 @@ pub struct RewardBody {
     #[serde(default)]
     #[schema(schema_with = charity_schema)]
     pub charity: Option<String>,
-    /// Units left (0 to 10,000,000); absent or null: no stock kept. An experience's
-    /// places.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 10_000_000)]
-    pub stock: Option<i64>,
+    /// Units left (0 to 10,000,000), an experience's places; null: no stock kept.
+    /// Absent: none kept for a new reward, the units left unchanged on a `PUT`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000)]
+    pub stock: Option<Option<i64>>,
     #[serde(default)]
     pub limit: Option<MemberLimit>,
     #[serde(default)]
@@ -202,12 +202,17 @@ fn time(field: &'static str, raw: &Option<String>) -> Result<Option<Timestamp>, 
         .transpose()
 }
 
+/// A field that may be absent (`None`), null (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
 /// The spec a body says, checked; a partner may write only rewards it fulfils.
 fn spec_of(
     b: RewardBody,
     who: &Principal,
     id: RewardId,
-) -> Result<(tally_domain::rewards::Reward, Option<i64>), ApiError> {
+) -> Result<(tally_domain::rewards::Reward, Option<Option<i64>>), ApiError> {
     let partner_id = match (&b.partner_id, who.partner_scope()) {
         (Some(p), None) => Some(
             PartnerId::parse(p)
@@ -222,7 +227,7 @@ fn spec_of(
         }
         (None, None) => None,
     };
-    if let Some(s) = b.stock
+    if let Some(Some(s)) = b.stock
         && !(0..=10_000_000).contains(&s)
     {
         return Err(ApiError::invalid("invalid_field", "stock: 0 to 10,000,000"));
@@ -248,12 +253,23 @@ fn spec_of(
     Ok((spec.check(id)?, b.stock))
 }
 
+/// `422 unknown_partner` when the fulfilling partner does not exist (as for a rule).
+async fn known_partner(state: &AppState, reward: &tally_domain::rewards::Reward) -> Result<(), ApiError> {
+    if let Some(p) = &reward.spec.partner_id {
+        state
+            .partner(p)
+            .await
+            .map_err(|_| ApiError::invalid("unknown_partner", "partner_id: no such partner"))?;
+    }
+    Ok(())
+}
+
 /// Adds a reward (operator; a partner for a reward it fulfils). Conditions are checked
 /// as a rule's are: `422 invalid_rule` with the line and column.
 #[utoipa::path(post, path = "/v1/rewards", tag = "rewards", request_body = RewardBody,
     responses((status = 201, body = RewardView),
         (status = 403, description = "`forbidden`: a partner naming another partner, or a donation", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_field`, `invalid_rule`", body = crate::error::ErrorBody)),
+        (status = 422, description = "`invalid_field`, `invalid_rule`, `unknown_partner`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_reward(
     State(state): State<AppState>,
@@ -261,6 +277,7 @@ pub async fn create_reward(
     body: ApiJson<RewardBody>,
 ) -> Result<(StatusCode, Json<RewardView>), ApiError> {
     let (reward, stock) = spec_of(body.value, &who, keys::new::<RewardId>())?;
+    known_partner(&state, &reward).await?;
     let row = state
         .store
         .save_reward(reward, stock, who.partner_scope().cloned(), true, state.now())
@@ -272,7 +289,7 @@ pub async fn create_reward(
 /// Vouchers already issued keep the terms they were issued with.
 #[utoipa::path(put, path = "/v1/rewards/{id}", tag = "rewards", params(("id" = String, Path)), request_body = RewardBody,
     responses((status = 200, body = RewardView), (status = 404, description = "`not_found`: no such reward (or not this partner's)", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_field`, `invalid_rule`", body = crate::error::ErrorBody)),
+        (status = 422, description = "`invalid_field`, `invalid_rule`, `unknown_partner`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_reward(
     State(state): State<AppState>,
@@ -282,6 +299,7 @@ pub async fn update_reward(
 ) -> Result<Json<RewardView>, ApiError> {
     let id: RewardId = parse_id(&id, "reward")?;
     let (reward, stock) = spec_of(body.value, &who, id)?;
+    known_partner(&state, &reward).await?;
     let row = state
         .store
         .save_reward(reward, stock, who.partner_scope().cloned(), false, state.now())

@@ -116,7 +116,7 @@ impl PgStore {
     pub async fn save_reward(
         &self,
         reward: Reward,
-        stock: Option<i64>,
+        stock: Option<Option<i64>>,
         scope: Option<PartnerId>,
         insert: bool,
         now: Timestamp,
@@ -143,21 +143,23 @@ impl PgStore {
             .bind(reward.id.as_str())
             .bind(partner)
             .bind(&spec)
-            .bind(stock)
+            .bind(stock.flatten())
             .bind(to_micros(now))
             .execute(&mut *tx)
             .await?
         } else {
             sqlx::query(
-                "UPDATE rewards SET partner_id = $2, spec = $3, stock_left = $4, updated_at = $5
+                "UPDATE rewards SET partner_id = $2, spec = $3,
+                     stock_left = CASE WHEN $7 THEN $4 ELSE stock_left END, updated_at = $5
                  WHERE id = $1 AND ($6::text IS NULL OR partner_id = $6)",
             )
             .bind(reward.id.as_str())
             .bind(partner)
             .bind(&spec)
-            .bind(stock)
+            .bind(stock.flatten())
             .bind(to_micros(now))
             .bind(scope.as_ref().map(PartnerId::as_str))
+            .bind(stock.is_some())
             .execute(&mut *tx)
             .await?
         };
@@ -334,7 +336,8 @@ impl PgStore {
             needs_lots(0, due, now)
         })
         .await?;
-        let mut r = redemption_where(&mut tx, "id", found.id.as_str(), true)
+        // Again under its lock and by its code: a new code issued meanwhile retires this one.
+        let mut r = redemption_where(&mut tx, "code_hash", &u.code_hash, true)
             .await?
             .ok_or(StoreError::NotFound(Entity::Voucher))?;
         let plan = decide_use(&r, &state, &u.partner_id, &u.partner_name, now)?;
@@ -455,21 +458,18 @@ impl PgStore {
         .collect()
     }
 
-    pub async fn reissue_code(&self, id: RedemptionId, hash: String, hint: String) -> Result<Redemption, StoreError> {
+    pub async fn reissue_code(
+        &self,
+        id: RedemptionId,
+        hash: String,
+        hint: String,
+        now: Timestamp,
+    ) -> Result<Redemption, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut r = redemption_where(&mut tx, "id", id.as_str(), true)
             .await?
             .ok_or(StoreError::NotFound(Entity::Redemption))?;
-        if r.status != RedemptionStatus::Issued {
-            return Err(tally_domain::DomainError::Refused {
-                code: "voucher_closed",
-                message: format!(
-                    "the voucher is {}: only an issued voucher gets a new code",
-                    r.status.as_str()
-                ),
-            }
-            .into());
-        }
+        crate::rewards::may_reissue(&r, now)?;
         sqlx::query("UPDATE redemptions SET code_hash = $2, code_hint = $3 WHERE id = $1")
             .bind(id.as_str())
             .bind(&hash)

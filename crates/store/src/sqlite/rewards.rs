@@ -74,7 +74,7 @@ fn partner_exists(conn: &Connection, reward: &Reward) -> Result<(), StoreError> 
 fn save_reward(
     conn: &Connection,
     reward: &Reward,
-    stock: Option<i64>,
+    stock: Option<Option<i64>>,
     scope: Option<&PartnerId>,
     insert: bool,
     now: Timestamp,
@@ -86,20 +86,22 @@ fn save_reward(
         conn.prepare_cached(
             "INSERT INTO rewards (id, partner_id, spec, stock_left, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )?
-        .execute(params![reward.id.as_str(), partner, spec, stock, to_micros(now)])?;
+        .execute(params![reward.id.as_str(), partner, spec, stock.flatten(), to_micros(now)])?;
     } else {
         let n = conn
             .prepare_cached(
-                "UPDATE rewards SET partner_id = ?2, spec = ?3, stock_left = ?4, updated_at = ?5
+                "UPDATE rewards SET partner_id = ?2, spec = ?3,
+                     stock_left = CASE WHEN ?7 THEN ?4 ELSE stock_left END, updated_at = ?5
                  WHERE id = ?1 AND (?6 IS NULL OR partner_id = ?6)",
             )?
             .execute(params![
                 reward.id.as_str(),
                 partner,
                 spec,
-                stock,
+                stock.flatten(),
                 to_micros(now),
-                scope.map(PartnerId::as_str)
+                scope.map(PartnerId::as_str),
+                stock.is_some()
             ])?;
         if n == 0 {
             return Err(StoreError::NotFound(Entity::Reward));
@@ -176,16 +178,20 @@ fn member_offers(
     household_tier: bool,
     now: Timestamp,
 ) -> Result<MemberOffers, StoreError> {
-    let facts = member_facts(conn, &MemberRef::Id(member_id.clone()), None, household_tier)?
+    // One snapshot: her points, her redemptions and the stock as of one moment.
+    let tx = conn.unchecked_transaction()?;
+    let facts = member_facts(&tx, &MemberRef::Id(member_id.clone()), None, household_tier)?
         .ok_or(StoreError::NotFound(Entity::Member))?;
-    let available: i64 = conn
+    let available: i64 = tx
         .prepare_cached("SELECT available FROM members WHERE id = ?1")?
         .query_row([member_id.as_str()], |r| r.get(0))?;
-    let mine: Vec<(String, String, i64)> = conn
+    let mine: Vec<(String, String, i64)> = tx
         .prepare_cached("SELECT reward_id, status, created_at FROM redemptions WHERE member_id = ?1")?
         .query_map([member_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let rewards = rewards(conn, None)?
+    let all = rewards(&tx, None)?;
+    tx.finish()?;
+    let rewards = all
         .into_iter()
         .map(|row| {
             let taken = counting(
@@ -375,18 +381,15 @@ fn list(conn: &Connection, q: &RedemptionQuery) -> Result<Vec<Redemption>, Store
     rows.into_iter().map(to_redemption).collect()
 }
 
-fn reissue(conn: &Connection, id: &RedemptionId, hash: &str, hint: &str) -> Result<Redemption, StoreError> {
+fn reissue(
+    conn: &Connection,
+    id: &RedemptionId,
+    hash: &str,
+    hint: &str,
+    now: Timestamp,
+) -> Result<Redemption, StoreError> {
     let mut r = redemption_where(conn, "id", id.as_str())?.ok_or(StoreError::NotFound(Entity::Redemption))?;
-    if r.status != RedemptionStatus::Issued {
-        return Err(tally_domain::DomainError::Refused {
-            code: "voucher_closed",
-            message: format!(
-                "the voucher is {}: only an issued voucher gets a new code",
-                r.status.as_str()
-            ),
-        }
-        .into());
-    }
+    crate::rewards::may_reissue(&r, now)?;
     conn.prepare_cached("UPDATE redemptions SET code_hash = ?2, code_hint = ?3 WHERE id = ?1")?
         .execute(params![id.as_str(), hash, hint])?;
     r.code_hint = Some(hint.to_string());
@@ -397,7 +400,7 @@ impl SqliteStore {
     pub async fn save_reward(
         &self,
         reward: Reward,
-        stock: Option<i64>,
+        stock: Option<Option<i64>>,
         scope: Option<PartnerId>,
         insert: bool,
         now: Timestamp,
@@ -460,7 +463,13 @@ impl SqliteStore {
         self.read(move |c| list(c, &q)).await
     }
 
-    pub async fn reissue_code(&self, id: RedemptionId, hash: String, hint: String) -> Result<Redemption, StoreError> {
-        self.write(move |c| reissue(c, &id, &hash, &hint)).await
+    pub async fn reissue_code(
+        &self,
+        id: RedemptionId,
+        hash: String,
+        hint: String,
+        now: Timestamp,
+    ) -> Result<Redemption, StoreError> {
+        self.write(move |c| reissue(c, &id, &hash, &hint, now)).await
     }
 }
