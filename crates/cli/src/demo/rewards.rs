@@ -1,5 +1,6 @@
 //! The demo's rewards catalogue (docs/REWARDS.md): a dozen rewards across the three
-//! partners with English, German and Czech texts, an experience with limited places, an
+//! partners with English, German and Czech texts, an experience with limited places
+//! (on sale for the last six weeks, so some are left), an
 //! early-access launch for Gold members, a reward for Tally Plus members, two charities;
 //! and members redeeming them over the demo's months, most vouchers used at the tills,
 //! some cancelled, some left to expire.
@@ -42,13 +43,14 @@ pub(super) async fn add(api: &Api, admin: &str, partners: &[DemoPartner], end: T
                "name": texts("USD 20 off your stay", "20 USD Rabatt auf Ihren Aufenthalt", "Sleva 20 USD na pobyt"),
                "description": texts("Taken off the bill at checkout.", "Wird beim Check-out abgezogen.", "Odečte se z účtu při odjezdu.")}),
         json!({"kind": "experience", "partner_id": hotel, "cost": 3500, "stock": 40, "starts_at": days(12),
+               "available_from": days(-45),
                "name": texts("Sunset rooftop concert", "Konzert auf der Dachterrasse bei Sonnenuntergang", "Koncert na střešní terase při západu slunce"),
                "description": texts("Jazz quartet and a glass of wine, 40 places.", "Jazzquartett und ein Glas Wein, 40 Plätze.", "Jazzové kvarteto a sklenka vína, 40 míst.")}),
         json!({"kind": "product", "partner_id": hotel, "cost": 3000,
                "eligibility": "member.tier in [\"gold\", \"platinum\"]",
                "eligibility_note": texts("for Gold and Platinum members", "für Gold- und Platin-Mitglieder", "pro členy Gold a Platinum"),
                "name": texts("Ocean-view room upgrade", "Upgrade auf ein Zimmer mit Meerblick", "Pokoj s výhledem na oceán")}),
-        json!({"kind": "merchandise", "partner_id": hotel, "cost": 800, "stock": 100, "limit": {"count": 1, "per": "year"},
+        json!({"kind": "merchandise", "partner_id": hotel, "cost": 800, "stock": 500, "limit": {"count": 1, "per": "year"},
                "name": texts("Del Mar beach towel", "Strandtuch Del Mar", "Plážová osuška Del Mar")}),
         json!({"kind": "voucher", "partner_id": store, "cost": 1000, "limit": {"count": 2, "per": "month"},
                "name": texts("EUR 10 off", "10 EUR Rabatt", "Sleva 10 EUR")}),
@@ -56,14 +58,14 @@ pub(super) async fn add(api: &Api, admin: &str, partners: &[DemoPartner], end: T
                "early_access": {"days": 14, "condition": "member.tier in [\"gold\", \"platinum\"]"},
                "name": texts("Winter collection: shop it first", "Winterkollektion: zuerst einkaufen", "Zimní kolekce: nakupujte jako první"),
                "description": texts("Opens to Gold members two weeks early.", "Für Gold-Mitglieder zwei Wochen früher.", "Pro členy Gold o dva týdny dříve.")}),
-        json!({"kind": "product", "partner_id": store, "cost": 1500, "stock": 25,
+        json!({"kind": "product", "partner_id": store, "cost": 1500, "stock": 25, "available_from": days(-60),
                "name": texts("Silk scarf", "Seidenschal", "Hedvábný šátek")}),
         json!({"kind": "voucher", "partner_id": store, "cost": 400, "voucher_days": 14, "forfeit_on_expiry": true,
                "name": texts("Free alterations", "Kostenlose Änderungen", "Úpravy oděvu zdarma"),
                "description": texts("Use within 14 days or the points are forfeit.", "Innerhalb von 14 Tagen einlösen, sonst verfallen die Punkte.", "Uplatněte do 14 dnů, jinak body propadnou.")}),
         json!({"kind": "voucher", "partner_id": drugstore, "cost": 400,
                "name": texts("CZK 100 off", "100 CZK Rabatt", "Sleva 100 Kč")}),
-        json!({"kind": "product", "partner_id": drugstore, "cost": 900, "stock": 60,
+        json!({"kind": "product", "partner_id": drugstore, "cost": 900, "stock": 400,
                "name": texts("Cosmetics gift set", "Kosmetik-Geschenkset", "Dárková sada kosmetiky")}),
         json!({"kind": "product", "partner_id": drugstore, "cost": 600, "eligibility": "member.plan == \"plus\"",
                "eligibility_note": texts("for Tally Plus members", "für Tally-Plus-Mitglieder", "pro členy Tally Plus"),

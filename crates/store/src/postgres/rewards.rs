@@ -226,8 +226,8 @@ impl PgStore {
         })
     }
 
-    /// Redeems: the member's row locked, then the reward's, then her count and the stock
-    /// read, decided, and written in one transaction.
+    /// Redeems: the member's row locked, her facts and count read, then the reward's row
+    /// locked when it keeps stock, decided, and written in one transaction.
     pub async fn redeem(&self, cmd: RedeemCmd) -> Result<Posted, StoreError> {
         let mut tx = self.pool.begin().await?;
         let member = MemberRef::Id(cmd.member_id.clone());
@@ -246,13 +246,13 @@ impl PgStore {
         if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
             return Ok(posted);
         }
-        let row = reward(&mut tx, &cmd.reward_id, true)
+        let found = reward(&mut tx, &cmd.reward_id, false)
             .await?
             .ok_or(StoreError::NotFound(Entity::Reward))?;
         let facts = member_facts(&mut tx, &member, None, cmd.household_tier)
             .await?
             .ok_or(StoreError::NotFound(Entity::Member))?;
-        let since = row.reward.limit_window(cmd.now).map(to_micros).unwrap_or(i64::MAX);
+        let since = found.reward.limit_window(cmd.now).map(to_micros).unwrap_or(i64::MAX);
         let taken: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND created_at >= $3
              AND status NOT IN ('cancelled', 'expired')",
@@ -262,6 +262,15 @@ impl PgStore {
         .bind(since)
         .fetch_one(&mut *tx)
         .await?;
+        // A reward that keeps stock is read again under its row's lock, as late as can
+        // be: every redemption of it waits here for the one before to commit. One
+        // without stock is not locked (her limit is kept by her own row's lock).
+        let row = match found.stock_left {
+            Some(_) => reward(&mut tx, &cmd.reward_id, true)
+                .await?
+                .ok_or(StoreError::NotFound(Entity::Reward))?,
+            None => found,
+        };
         let offer = offer_facts(&facts, &state, &row, taken, &cmd.early_plans, cmd.now);
         let d = decide_redeem(&row.reward, &offer, &state, cmd.redemption_id.as_str())?;
         let voucher = d.status == RedemptionStatus::Issued;
