@@ -289,6 +289,7 @@ pub async fn create_reward(
 /// Vouchers already issued keep the terms they were issued with.
 #[utoipa::path(put, path = "/v1/rewards/{id}", tag = "rewards", params(("id" = String, Path)), request_body = RewardBody,
     responses((status = 200, body = RewardView), (status = 404, description = "`not_found`: no such reward (or not this partner's)", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`: a partner naming another partner, or a donation", body = crate::error::ErrorBody),
         (status = 422, description = "`invalid_field`, `invalid_rule`, `unknown_partner`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn update_reward(
