@@ -398,6 +398,20 @@ async fn a_voucher_from_redemption_to_the_till() {
         assert_eq!(app.balance(&jana).await, (500, 0));
         assert_eq!(reserved(&app, &jana).await, 0);
 
+        // A voucher issued while the reward kept no stock gives none back when cancelled
+        // after the operator began counting: the places are the ones the operator set.
+        let (_, v) = redeem(&app, &jana, &five_off, "tap-5").await;
+        let nid = v["id"].as_str().unwrap().to_string();
+        let mut counted = voucher(&store, 400);
+        counted["stock"] = json!(5);
+        app.ok("PUT", &format!("/v1/rewards/{five_off}"), ADMIN, counted).await;
+        app.ok("POST", &format!("/v1/redemptions/{nid}/cancel"), ADMIN, Value::Null)
+            .await;
+        let r = app
+            .ok("GET", &format!("/v1/rewards/{five_off}"), ADMIN, Value::Null)
+            .await;
+        assert_eq!(r["stock_left"], 5, "{}", app.backend);
+
         // Her history says each step.
         let h = app
             .ok("GET", &format!("/v1/members/{jana}/activity"), ADMIN, Value::Null)
@@ -414,7 +428,7 @@ async fn a_voucher_from_redemption_to_the_till() {
         let list = app
             .ok("GET", &format!("/v1/members/{jana}/redemptions"), ADMIN, Value::Null)
             .await;
-        assert_eq!(list["items"].as_array().unwrap().len(), 4);
+        assert_eq!(list["items"].as_array().unwrap().len(), 5);
         app.entries().await;
     }
 }

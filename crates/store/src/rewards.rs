@@ -4,12 +4,13 @@
 
 use crate::StoreError;
 use crate::codec::to_json;
-use crate::model::RewardRow;
+use crate::model::{MemberOffers, RedeemCmd, RewardRow, from_micros};
 use jiff::Timestamp;
+use tally_domain::decide::RedeemDecision;
 use tally_domain::ids::{Id, RewardId};
 use tally_domain::plan::{MemberState, Plan};
 use tally_domain::receipt::BalanceView;
-use tally_domain::rewards::{OfferFacts, Redemption, RedemptionStatus, RedemptionView, Reward, RewardSpec};
+use tally_domain::rewards::{Lang, OfferFacts, Redemption, RedemptionStatus, RedemptionView, Reward, RewardSpec};
 use tally_domain::rules::MemberFacts;
 
 /// A stored reward, checked again: a spec that no longer passes is corrupt.
@@ -61,21 +62,6 @@ pub(crate) fn offer_facts<'a>(
     }
 }
 
-/// Whether a voucher may get a new code: issued and not past its expiry (a till would
-/// refuse the new code).
-pub(crate) fn may_reissue(r: &Redemption, now: Timestamp) -> Result<(), StoreError> {
-    let status = match r.status {
-        RedemptionStatus::Issued if r.expires_at.is_some_and(|e| e <= now) => "expired",
-        RedemptionStatus::Issued => return Ok(()),
-        other => other.as_str(),
-    };
-    Err(tally_domain::DomainError::Refused {
-        code: "voucher_closed",
-        message: format!("the voucher is {status}: only a voucher that can still be used gets a new code"),
-    }
-    .into())
-}
-
 /// The answer a redemption stores (without its code, which is never kept) and a
 /// replay returns.
 pub(crate) fn receipt_json(r: &Redemption, plan: &Plan) -> Result<String, StoreError> {
@@ -85,4 +71,76 @@ pub(crate) fn receipt_json(r: &Redemption, plan: &Plan) -> Result<String, StoreE
         pending: plan.balance_after.pending,
     });
     to_json(&view)
+}
+
+/// Whether the expiry run may log an error of one voucher and go on with the others:
+/// anything but the database being full, unreachable or busy, which every other
+/// voucher would meet too.
+pub(crate) fn skippable(e: &StoreError) -> bool {
+    !matches!(
+        e.fault(),
+        Some(crate::Fault::StorageFull | crate::Fault::Unavailable | crate::Fault::Busy)
+    )
+}
+
+/// `status NOT IN (…)` for the redemptions that count toward a limit.
+pub(crate) fn counted_sql() -> String {
+    let given_back: Vec<String> = RedemptionStatus::GIVEN_BACK
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("status NOT IN ({})", given_back.join(", "))
+}
+
+/// A member's catalogue from what a backend read in one snapshot: her facts and points,
+/// every reward, and her redemptions (reward id, status, when, in microseconds).
+pub(crate) fn offers(
+    facts: MemberFacts,
+    available: i64,
+    rewards: Vec<RewardRow>,
+    mine: &[(String, String, i64)],
+    now: Timestamp,
+) -> Result<MemberOffers, StoreError> {
+    let rewards = rewards
+        .into_iter()
+        .map(|row| {
+            let taken = counting(
+                &row.reward,
+                now,
+                mine.iter()
+                    .map(|(id, s, at)| (id.as_str(), s.as_str(), from_micros(*at))),
+            )?;
+            Ok((row, taken))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(MemberOffers {
+        facts,
+        available,
+        rewards,
+    })
+}
+
+/// The redemption a decision makes, as both backends store it.
+pub(crate) fn new_redemption(cmd: &RedeemCmd, row: &RewardRow, d: &RedeemDecision) -> Redemption {
+    let voucher = d.status == RedemptionStatus::Issued;
+    let spec = &row.reward.spec;
+    Redemption {
+        id: cmd.redemption_id.clone(),
+        member_id: cmd.member_id.clone(),
+        reward_id: cmd.reward_id.clone(),
+        kind: spec.kind,
+        reward_name: row.reward.name_in(Lang::EN).to_string(),
+        partner_id: spec.partner_id.clone(),
+        charity: spec.charity.clone(),
+        points: spec.cost,
+        status: d.status,
+        created_at: cmd.now,
+        expires_at: d.expires_at,
+        forfeit_on_expiry: spec.forfeit_on_expiry,
+        taken: d.taken.clone(),
+        took_stock: d.took_stock,
+        code_hint: voucher.then(|| cmd.code_hint.clone()),
+        closed_at: (!voucher).then_some(cmd.now),
+        used_location_id: None,
+    }
 }

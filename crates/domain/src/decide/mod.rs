@@ -35,7 +35,9 @@ pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, R
 pub use events::{EventDecision, EventFacts, EventTier, decide_event};
 pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
-pub use redemptions::{RedeemDecision, Release, ReleaseDecision, decide_redeem, decide_release, decide_use};
+pub use redemptions::{
+    RedeemDecision, Release, ReleaseDecision, decide_redeem, decide_release, decide_use, may_reissue,
+};
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
 pub use wallets::{ClosePlan, Share, plan_close};

@@ -19,6 +19,8 @@ pub struct RedeemDecision {
     pub expires_at: Option<Timestamp>,
     /// The reward's stock after this one; `None` for a reward without stock.
     pub stock_left: Option<i64>,
+    /// Whether it took a unit of stock: only then does giving it back return one.
+    pub took_stock: bool,
 }
 
 /// Decides a member's redemption of `reward`, recorded as `redemption_id`, from what
@@ -84,12 +86,14 @@ pub fn decide_redeem(
         description,
     };
     let (plan, taken) = plan_reserve(state, &reservation, offer.now)?;
+    let took_stock = offer.stock_left.is_some();
     Ok(RedeemDecision {
         plan,
         taken,
         status,
         expires_at,
         stock_left: offer.stock_left.map(|s| s - 1),
+        took_stock,
     })
 }
 
@@ -145,6 +149,20 @@ pub fn decide_use(
         format!("Voucher for {} used at {partner_name}", r.reward_name),
         now,
     )
+}
+
+/// Whether a voucher may get a new code (for a member who lost hers): only one a till
+/// would still take, issued and not past its expiry.
+pub fn may_reissue(r: &Redemption, now: Timestamp) -> Result<(), DomainError> {
+    let status = match r.status {
+        RedemptionStatus::Issued if expired(r, now) => "expired",
+        RedemptionStatus::Issued => return Ok(()),
+        other => other.as_str(),
+    };
+    Err(DomainError::Refused {
+        code: "voucher_closed",
+        message: format!("the voucher is {status}: only a voucher that can still be used gets a new code"),
+    })
 }
 
 /// Why an issued voucher is given back.

@@ -55,6 +55,9 @@ pub fn plan_reserve(
     w.take_spendable(r.points, &r.to, r.code, r.id, None);
     w.activity(r.kind, -r.points, r.partner, Some(r.id), r.description.clone());
     let taken = std::mem::take(&mut w.taken);
+    if taken.iter().map(|t| t.points).sum::<i64>() != r.points {
+        super::invariant("the lots taken do not add up to the points reserved")?;
+    }
     Ok((w.finish()?, taken))
 }
 

@@ -48,8 +48,12 @@ impl RedemptionStatus {
 
     /// Whether it counts toward a member's limit: it was not given back.
     pub fn counts(self) -> bool {
-        !matches!(self, RedemptionStatus::Cancelled | RedemptionStatus::Expired)
+        !Self::GIVEN_BACK.contains(&self)
     }
+
+    /// The statuses of redemptions whose points came back: they do not count toward a
+    /// limit (the stores count with this list too).
+    pub const GIVEN_BACK: [RedemptionStatus; 2] = [RedemptionStatus::Cancelled, RedemptionStatus::Expired];
 }
 
 /// A stored redemption, as the decisions about its voucher need it.
@@ -73,6 +77,8 @@ pub struct Redemption {
     pub forfeit_on_expiry: bool,
     /// The lots its points came from, to give them back as they were.
     pub taken: Vec<TakenLot>,
+    /// Whether it took a unit of the reward's stock (given back with it).
+    pub took_stock: bool,
     pub code_hint: Option<String>,
     /// When it was used, cancelled or expired.
     pub closed_at: Option<Timestamp>,

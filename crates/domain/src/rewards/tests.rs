@@ -287,6 +287,7 @@ fn redeemed(r: &Reward, st: &MemberState, now: &str) -> (Redemption, crate::plan
         expires_at: d.expires_at,
         forfeit_on_expiry: r.spec.forfeit_on_expiry,
         taken: d.taken.clone(),
+        took_stock: d.took_stock,
         code_hint: None,
         closed_at: None,
         used_location_id: None,

@@ -182,8 +182,14 @@ impl MemberCondition {
     }
 
     /// Whether the condition holds for `member` at `at` (UTC for `local`). A condition
-    /// that fails to run (a type error the checker let through) does not hold.
+    /// that fails to run (a type error the checker let through) does not hold, and nor
+    /// does one whose evaluation panics: it runs inside a store's write (on SQLite the
+    /// single writer thread), which a bug in an evaluator must not bring down.
     pub fn holds(&self, member: &context::MemberFacts, at: Timestamp) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate(member, at))).unwrap_or(false)
+    }
+
+    fn evaluate(&self, member: &context::MemberFacts, at: Timestamp) -> bool {
         let facts = Facts {
             partner: None,
             location: None,

@@ -256,10 +256,13 @@ fn spec_of(
 /// `422 unknown_partner` when the fulfilling partner does not exist (as for a rule).
 async fn known_partner(state: &AppState, reward: &tally_domain::rewards::Reward) -> Result<(), ApiError> {
     if let Some(p) = &reward.spec.partner_id {
-        state
-            .partner(p)
-            .await
-            .map_err(|_| ApiError::invalid("unknown_partner", "partner_id: no such partner"))?;
+        match state.partner(p).await {
+            Ok(_) => {}
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+                return Err(ApiError::invalid("unknown_partner", "partner_id: no such partner"));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

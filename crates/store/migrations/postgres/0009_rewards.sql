@@ -31,6 +31,7 @@ CREATE TABLE redemptions (
     code_hint TEXT,
     taken TEXT NOT NULL,
     forfeit_on_expiry BOOLEAN NOT NULL,
+    took_stock BOOLEAN NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
     closed_at BIGINT,

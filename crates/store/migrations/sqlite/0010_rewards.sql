@@ -31,6 +31,7 @@ CREATE TABLE redemptions (
     code_hint TEXT,
     taken TEXT NOT NULL,
     forfeit_on_expiry INTEGER NOT NULL,
+    took_stock INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
     closed_at INTEGER,

@@ -10,7 +10,9 @@ use crate::codec::to_json;
 use crate::model::{
     MemberOffers, MemberRef, Posted, RedeemCmd, RedemptionQuery, RewardRow, VoucherUse, from_micros, to_micros,
 };
-use crate::rewards::{counting, offer_facts, receipt_json, redemption_status, reward_from_spec};
+use crate::rewards::{
+    counted_sql, new_redemption, offer_facts, offers, receipt_json, redemption_status, reward_from_spec, skippable,
+};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::postgres::PgRow;
@@ -18,7 +20,7 @@ use sqlx::{PgConnection, Row};
 use tally_domain::decide::{Release, StoredAnswer, decide_redeem, decide_release, decide_use, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, RedemptionId, RewardId};
 use tally_domain::plan::needs_lots;
-use tally_domain::rewards::{Lang, Redemption, RedemptionStatus, Reward, RewardKind};
+use tally_domain::rewards::{Redemption, RedemptionStatus, Reward};
 
 const REWARD_COLUMNS: &str = "id, spec, stock_left, created_at, updated_at";
 
@@ -31,8 +33,10 @@ fn reward_row(r: &PgRow) -> Result<RewardRow, StoreError> {
     })
 }
 
+/// With `lock`, the row is locked against other writers (`FOR NO KEY UPDATE`: a new
+/// redemption's key-share lock on it, for its foreign key, does not wait).
 async fn reward(conn: &mut PgConnection, id: &RewardId, lock: bool) -> Result<Option<RewardRow>, StoreError> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = if lock { " FOR NO KEY UPDATE" } else { "" };
     sqlx::query(&format!("SELECT {REWARD_COLUMNS} FROM rewards WHERE id = $1{lock}"))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
@@ -54,7 +58,7 @@ async fn rewards(conn: &mut PgConnection, partner: Option<&PartnerId>) -> Result
     .collect()
 }
 
-const REDEMPTION_COLUMNS: &str = "id, member_id, reward_id, kind, reward_name, partner_id, charity, points, status, created_at, expires_at, forfeit_on_expiry, taken, code_hint, closed_at, used_location_id";
+const REDEMPTION_COLUMNS: &str = "id, member_id, reward_id, kind, reward_name, partner_id, charity, points, status, created_at, expires_at, forfeit_on_expiry, taken, code_hint, closed_at, used_location_id, took_stock";
 
 fn redemption_row(r: &PgRow) -> Result<Redemption, StoreError> {
     Ok(Redemption {
@@ -71,6 +75,7 @@ fn redemption_row(r: &PgRow) -> Result<Redemption, StoreError> {
         expires_at: r.try_get::<Option<i64>, _>(10)?.map(from_micros),
         forfeit_on_expiry: r.try_get(11)?,
         taken: serde_json::from_str(&r.try_get::<String, _>(12)?)?,
+        took_stock: r.try_get(16)?,
         code_hint: r.try_get(13)?,
         closed_at: r.try_get::<Option<i64>, _>(14)?.map(from_micros),
         used_location_id: r.try_get(15)?,
@@ -110,6 +115,20 @@ async fn locked_redemption(
         .await?
         .ok_or(StoreError::NotFound(Entity::Redemption))?;
     Ok((state, r))
+}
+
+/// How many of the reward the member redeemed in its limit's current period that count.
+async fn taken_since(conn: &mut PgConnection, cmd: &RedeemCmd, row: &RewardRow) -> Result<i64, StoreError> {
+    let since = row.reward.limit_window(cmd.now).map(to_micros).unwrap_or(i64::MAX);
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND created_at >= $3 AND {}",
+        counted_sql()
+    ))
+    .bind(cmd.member_id.as_str())
+    .bind(cmd.reward_id.as_str())
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 impl PgStore {
@@ -207,23 +226,7 @@ impl PgStore {
                 .await?;
         let all = rewards(&mut tx, None).await?;
         tx.commit().await?;
-        let rewards = all
-            .into_iter()
-            .map(|row| {
-                let taken = counting(
-                    &row.reward,
-                    now,
-                    mine.iter()
-                        .map(|(id, s, at)| (id.as_str(), s.as_str(), from_micros(*at))),
-                )?;
-                Ok((row, taken))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(MemberOffers {
-            facts,
-            available,
-            rewards,
-        })
+        offers(facts, available, all, &mine, now)
     }
 
     /// Redeems: the member's row locked, her facts and count read, then the reward's row
@@ -252,16 +255,7 @@ impl PgStore {
         let facts = member_facts(&mut tx, &member, None, cmd.household_tier)
             .await?
             .ok_or(StoreError::NotFound(Entity::Member))?;
-        let since = found.reward.limit_window(cmd.now).map(to_micros).unwrap_or(i64::MAX);
-        let taken: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND created_at >= $3
-             AND status NOT IN ('cancelled', 'expired')",
-        )
-        .bind(cmd.member_id.as_str())
-        .bind(cmd.reward_id.as_str())
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut taken = taken_since(&mut tx, &cmd, &found).await?;
         // A reward that keeps stock is read again under its row's lock, as late as can
         // be: every redemption of it waits here for the one before to commit. One
         // without stock is not locked (her limit is kept by her own row's lock).
@@ -269,35 +263,22 @@ impl PgStore {
             Some(_) => reward(&mut tx, &cmd.reward_id, true)
                 .await?
                 .ok_or(StoreError::NotFound(Entity::Reward))?,
-            None => found,
+            None => found.clone(),
         };
+        if row.reward.spec != found.reward.spec {
+            // Changed while she was read: count again in the period the reward says now.
+            taken = taken_since(&mut tx, &cmd, &row).await?;
+        }
         let offer = offer_facts(&facts, &state, &row, taken, &cmd.early_plans, cmd.now);
         let d = decide_redeem(&row.reward, &offer, &state, cmd.redemption_id.as_str())?;
         let voucher = d.status == RedemptionStatus::Issued;
-        let redemption = Redemption {
-            id: cmd.redemption_id.clone(),
-            member_id: cmd.member_id.clone(),
-            reward_id: cmd.reward_id.clone(),
-            kind: row.reward.spec.kind,
-            reward_name: row.reward.name_in(Lang::EN).to_string(),
-            partner_id: row.reward.spec.partner_id.clone(),
-            charity: row.reward.spec.charity.clone(),
-            points: row.reward.spec.cost,
-            status: d.status,
-            created_at: cmd.now,
-            expires_at: d.expires_at,
-            forfeit_on_expiry: row.reward.spec.forfeit_on_expiry,
-            taken: d.taken.clone(),
-            code_hint: voucher.then(|| cmd.code_hint.clone()),
-            closed_at: (!voucher).then_some(cmd.now),
-            used_location_id: None,
-        };
+        let redemption = new_redemption(&cmd, &row, &d);
         let receipt = receipt_json(&redemption, &d.plan)?;
         sqlx::query(
             "INSERT INTO redemptions (id, member_id, reward_id, partner_id, request_id, request_hash, kind, reward_name,
                  charity, points, status, code_hash, code_hint, taken, forfeit_on_expiry, created_at, expires_at,
-                 closed_at, receipt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 closed_at, receipt, took_stock)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(redemption.id.as_str())
         .bind(redemption.member_id.as_str())
@@ -318,6 +299,7 @@ impl PgStore {
         .bind(redemption.expires_at.map(to_micros))
         .bind(redemption.closed_at.map(to_micros))
         .bind(&receipt)
+        .bind(redemption.took_stock)
         .execute(&mut *tx)
         .await?;
         write_plan(&mut tx, &cmd.member_id, &d.plan, cmd.now).await?;
@@ -388,13 +370,6 @@ impl PgStore {
             .await?
             .filter(|r| scope.is_none_or(|p| r.partner_id.as_ref() == Some(p)))
             .ok_or(StoreError::NotFound(Entity::Redemption))?;
-        if found.kind == RewardKind::Donation && why == Release::Cancel {
-            return Err(tally_domain::DomainError::Refused {
-                code: "not_a_voucher",
-                message: "a donation is posted at once and cannot be cancelled".into(),
-            }
-            .into());
-        }
         let (state, mut r) = locked_redemption(&mut tx, &found, true).await?;
         let Some(d) = decide_release(&r, &state, why, now)? else {
             return Ok(None);
@@ -406,10 +381,12 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         write_plan(&mut tx, &r.member_id, &d.plan, now).await?;
-        sqlx::query("UPDATE rewards SET stock_left = stock_left + 1 WHERE id = $1 AND stock_left IS NOT NULL")
-            .bind(r.reward_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        if r.took_stock {
+            sqlx::query("UPDATE rewards SET stock_left = stock_left + 1 WHERE id = $1 AND stock_left IS NOT NULL")
+                .bind(r.reward_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         r.status = d.status;
         r.closed_at = Some(now);
@@ -437,12 +414,17 @@ impl PgStore {
         .await?;
         let mut done = 0;
         for id in ids {
-            if self
-                .release(&RedemptionId::from_stored(id), None, Release::Expire, now)
-                .await?
-                .is_some()
+            // Each voucher in its own transaction: one that cannot be given back (a bug,
+            // a corrupt row) is logged and left, and the rest of the run goes on.
+            match self
+                .release(&RedemptionId::from_stored(id.clone()), None, Release::Expire, now)
+                .await
             {
-                done += 1;
+                Ok(r) => done += u64::from(r.is_some()),
+                Err(e) if skippable(&e) => {
+                    tracing::error!(redemption = %id, error = %e, "a voucher could not be given back at its expiry; left for the next run");
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(done)
@@ -478,7 +460,7 @@ impl PgStore {
         let mut r = redemption_where(&mut tx, "id", id.as_str(), true)
             .await?
             .ok_or(StoreError::NotFound(Entity::Redemption))?;
-        crate::rewards::may_reissue(&r, now)?;
+        tally_domain::decide::may_reissue(&r, now)?;
         sqlx::query("UPDATE redemptions SET code_hash = $2, code_hint = $3 WHERE id = $1")
             .bind(id.as_str())
             .bind(&hash)

@@ -11,14 +11,16 @@ use crate::codec::to_json;
 use crate::model::{
     MemberOffers, MemberRef, Posted, RedeemCmd, RedemptionQuery, RewardRow, VoucherUse, from_micros, to_micros,
 };
-use crate::rewards::{counting, offer_facts, receipt_json, redemption_status, reward_from_spec};
+use crate::rewards::{
+    counted_sql, new_redemption, offer_facts, offers, receipt_json, redemption_status, reward_from_spec,
+};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tally_domain::decide::{Release, StoredAnswer, decide_redeem, decide_release, decide_use, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, RedemptionId, RewardId};
 use tally_domain::plan::needs_lots;
-use tally_domain::rewards::{Redemption, RedemptionStatus, Reward, RewardKind};
+use tally_domain::rewards::{Redemption, RedemptionStatus, Reward};
 
 const REWARD_COLUMNS: &str = "id, spec, stock_left, created_at, updated_at";
 
@@ -110,7 +112,7 @@ fn save_reward(
     self::reward(conn, &reward.id)?.ok_or(StoreError::NotFound(Entity::Reward))
 }
 
-const REDEMPTION_COLUMNS: &str = "id, member_id, reward_id, kind, reward_name, partner_id, charity, points, status, created_at, expires_at, forfeit_on_expiry, taken, code_hint, closed_at, used_location_id";
+const REDEMPTION_COLUMNS: &str = "id, member_id, reward_id, kind, reward_name, partner_id, charity, points, status, created_at, expires_at, forfeit_on_expiry, taken, code_hint, closed_at, used_location_id, took_stock";
 
 fn redemption_from(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 10]> {
     Ok([
@@ -127,17 +129,25 @@ fn redemption_from(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 10]> {
     ])
 }
 
-type Numbers = (i64, i64, Option<i64>, bool, Option<i64>, Option<String>);
+type Numbers = (i64, i64, Option<i64>, bool, Option<i64>, Option<String>, bool);
 
 fn redemption_row(r: &Row<'_>) -> rusqlite::Result<([Option<String>; 10], Numbers)> {
     Ok((
         redemption_from(r)?,
-        (r.get(7)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(14)?, r.get(15)?),
+        (
+            r.get(7)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(14)?,
+            r.get(15)?,
+            r.get(16)?,
+        ),
     ))
 }
 
 fn to_redemption(
-    (text, (points, created, expires, forfeit, closed, location)): ([Option<String>; 10], Numbers),
+    (text, (points, created, expires, forfeit, closed, location, took_stock)): ([Option<String>; 10], Numbers),
 ) -> Result<Redemption, StoreError> {
     let [id, member, reward, kind, name, partner, charity, status, taken, hint] = text;
     let need =
@@ -156,6 +166,7 @@ fn to_redemption(
         expires_at: expires.map(from_micros),
         forfeit_on_expiry: forfeit,
         taken: serde_json::from_str(&need(taken, "its lots")?)?,
+        took_stock,
         code_hint: hint,
         closed_at: closed.map(from_micros),
         used_location_id: location,
@@ -191,23 +202,7 @@ fn member_offers(
         .collect::<Result<_, _>>()?;
     let all = rewards(&tx, None)?;
     tx.finish()?;
-    let rewards = all
-        .into_iter()
-        .map(|row| {
-            let taken = counting(
-                &row.reward,
-                now,
-                mine.iter()
-                    .map(|(id, s, at)| (id.as_str(), s.as_str(), from_micros(*at))),
-            )?;
-            Ok((row, taken))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(MemberOffers {
-        facts,
-        available,
-        rewards,
-    })
+    offers(facts, available, all, &mine, now)
 }
 
 fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
@@ -230,40 +225,23 @@ fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
     let state = load_state(conn, &cmd.member_id, |_| true)?;
     let since = row.reward.limit_window(cmd.now).map(to_micros).unwrap_or(i64::MAX);
     let taken: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM redemptions WHERE member_id = ?1 AND reward_id = ?2 AND created_at >= ?3
-             AND status NOT IN ('cancelled', 'expired')",
-        )?
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM redemptions WHERE member_id = ?1 AND reward_id = ?2 AND created_at >= ?3 AND {}",
+            counted_sql()
+        ))?
         .query_row(params![cmd.member_id.as_str(), cmd.reward_id.as_str(), since], |r| {
             r.get(0)
         })?;
     let offer = offer_facts(&facts, &state, &row, taken, &cmd.early_plans, cmd.now);
     let d = decide_redeem(&row.reward, &offer, &state, cmd.redemption_id.as_str())?;
     let voucher = d.status == RedemptionStatus::Issued;
-    let redemption = Redemption {
-        id: cmd.redemption_id.clone(),
-        member_id: cmd.member_id.clone(),
-        reward_id: cmd.reward_id.clone(),
-        kind: row.reward.spec.kind,
-        reward_name: row.reward.name_in(tally_domain::rewards::Lang::EN).to_string(),
-        partner_id: row.reward.spec.partner_id.clone(),
-        charity: row.reward.spec.charity.clone(),
-        points: row.reward.spec.cost,
-        status: d.status,
-        created_at: cmd.now,
-        expires_at: d.expires_at,
-        forfeit_on_expiry: row.reward.spec.forfeit_on_expiry,
-        taken: d.taken.clone(),
-        code_hint: voucher.then(|| cmd.code_hint.clone()),
-        closed_at: (!voucher).then_some(cmd.now),
-        used_location_id: None,
-    };
+    let redemption = new_redemption(cmd, &row, &d);
     let receipt = receipt_json(&redemption, &d.plan)?;
     conn.prepare_cached(
         "INSERT INTO redemptions (id, member_id, reward_id, partner_id, request_id, request_hash, kind, reward_name,
              charity, points, status, code_hash, code_hint, taken, forfeit_on_expiry, created_at, expires_at,
-             closed_at, receipt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             closed_at, receipt, took_stock)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         redemption.id.as_str(),
@@ -284,7 +262,8 @@ fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
         to_micros(cmd.now),
         redemption.expires_at.map(to_micros),
         redemption.closed_at.map(to_micros),
-        receipt
+        receipt,
+        redemption.took_stock
     ])?;
     write_plan(conn, &cmd.member_id, &d.plan, cmd.now)?;
     if let Some(left) = d.stock_left {
@@ -322,13 +301,6 @@ fn release(
     let mut r = redemption_where(conn, "id", id.as_str())?
         .filter(|r| scope.is_none_or(|p| r.partner_id.as_ref() == Some(p)))
         .ok_or(StoreError::NotFound(Entity::Redemption))?;
-    if r.kind == RewardKind::Donation && why == Release::Cancel {
-        return Err(tally_domain::DomainError::Refused {
-            code: "not_a_voucher",
-            message: "a donation is posted at once and cannot be cancelled".into(),
-        }
-        .into());
-    }
     let state = load_state(conn, &r.member_id, |_| true)?;
     let Some(d) = decide_release(&r, &state, why, now)? else {
         return Ok(None);
@@ -336,8 +308,10 @@ fn release(
     conn.prepare_cached("UPDATE redemptions SET status = ?2, closed_at = ?3 WHERE id = ?1")?
         .execute(params![r.id.as_str(), d.status.as_str(), to_micros(now)])?;
     write_plan(conn, &r.member_id, &d.plan, now)?;
-    conn.prepare_cached("UPDATE rewards SET stock_left = stock_left + 1 WHERE id = ?1 AND stock_left IS NOT NULL")?
-        .execute([r.reward_id.as_str()])?;
+    if r.took_stock {
+        conn.prepare_cached("UPDATE rewards SET stock_left = stock_left + 1 WHERE id = ?1 AND stock_left IS NOT NULL")?
+            .execute([r.reward_id.as_str()])?;
+    }
     r.status = d.status;
     r.closed_at = Some(now);
     Ok(Some(r))
@@ -352,8 +326,19 @@ fn expire_due(conn: &Connection, now: Timestamp, limit: u32) -> Result<u64, Stor
         .collect::<Result<_, _>>()?;
     let mut done = 0;
     for id in ids {
-        if release(conn, &RedemptionId::from_stored(id), None, Release::Expire, now)?.is_some() {
-            done += 1;
+        // Each voucher on its own: one that cannot be given back (a bug, a corrupt row)
+        // is logged and left, and the rest of the run goes on.
+        conn.execute_batch("SAVEPOINT voucher")?;
+        match release(conn, &RedemptionId::from_stored(id.clone()), None, Release::Expire, now) {
+            Ok(r) => {
+                conn.execute_batch("RELEASE voucher")?;
+                done += u64::from(r.is_some());
+            }
+            Err(e) if crate::rewards::skippable(&e) => {
+                conn.execute_batch("ROLLBACK TO voucher; RELEASE voucher")?;
+                tracing::error!(redemption = %id, error = %e, "a voucher could not be given back at its expiry; left for the next run");
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(done)
@@ -389,7 +374,7 @@ fn reissue(
     now: Timestamp,
 ) -> Result<Redemption, StoreError> {
     let mut r = redemption_where(conn, "id", id.as_str())?.ok_or(StoreError::NotFound(Entity::Redemption))?;
-    crate::rewards::may_reissue(&r, now)?;
+    tally_domain::decide::may_reissue(&r, now)?;
     conn.prepare_cached("UPDATE redemptions SET code_hash = ?2, code_hint = ?3 WHERE id = ?1")?
         .execute(params![id.as_str(), hash, hint])?;
     r.code_hint = Some(hint.to_string());
