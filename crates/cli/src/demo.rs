@@ -273,12 +273,23 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         }
         if i % 10 == 0 {
             // A welcome offer: Gold by hand for a year; the computed level applies after.
-            let until = (start + SignedDuration::from_hours(24 * 365)).to_string();
+            // Jana is Gold by hand until a year after today, so the README's walk-through
+            // (the Gold members' autumn sale in Berlin) holds whatever her history.
+            let (until, reason) = match i {
+                0 => (
+                    end + SignedDuration::from_hours(24 * 365),
+                    "A loyal customer: Gold by hand",
+                ),
+                _ => (
+                    start + SignedDuration::from_hours(24 * 365),
+                    "Welcome offer: Gold for the first year",
+                ),
+            };
             api.expect(
                 Method::PUT,
                 &format!("/v1/members/{member_id}/tier"),
                 admin,
-                json!({"code": "gold", "until": until, "reason": "Welcome offer: Gold for the first year"}),
+                json!({"code": "gold", "until": until.to_string(), "reason": reason}),
             )
             .await?;
         }
