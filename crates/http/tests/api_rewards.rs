@@ -588,6 +588,16 @@ async fn partners_see_and_fulfil_only_their_own() {
         .await;
         let (_, mine) = redeem(&app, &jana, &own, "tap-1").await;
         let (_, hotels) = redeem(&app, &jana, &theirs, "tap-2").await;
+        // Points she set aside for vouchers are the operator's to see: to a partner they
+        // would tell of vouchers she holds with the others.
+        let as_operator = app.ok("GET", &format!("/v1/members/{jana}"), ADMIN, Value::Null).await;
+        assert_eq!(as_operator["balance"]["reserved"], 200);
+        for path in [format!("/v1/members/{jana}"), format!("/v1/members/{jana}/balance")] {
+            let seen = app.ok("GET", &path, &till, Value::Null).await;
+            let balance = seen.get("balance").unwrap_or(&seen);
+            assert!(balance.get("available").is_some(), "{seen}");
+            assert_eq!(balance.get("reserved"), None, "{path}: {seen}");
+        }
         // Each partner sees the vouchers it fulfils, not the other's.
         let page = app
             .ok("GET", "/v1/redemptions?status=issued", &hotel_till, Value::Null)

@@ -71,8 +71,20 @@ pub struct BalanceFull {
     /// Points earned over the membership, net of returns.
     pub lifetime_earned: i64,
     /// Points set aside for vouchers not yet used: they go to the partner when the
-    /// voucher is used, or back to `available`.
-    pub reserved: i64,
+    /// voucher is used, or back to `available`. Shown to the operator only: to a partner
+    /// it would tell of vouchers the member holds with other partners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<i64>,
+}
+
+impl BalanceFull {
+    /// The balance as `who` may see it.
+    fn for_caller(mut self, who: &Principal) -> Self {
+        if who.partner_scope().is_some() {
+            self.reserved = None;
+        }
+        self
+    }
 }
 
 impl From<(tally_domain::plan::Balance, i64)> for BalanceFull {
@@ -81,7 +93,7 @@ impl From<(tally_domain::plan::Balance, i64)> for BalanceFull {
             available: b.available,
             pending: b.pending,
             lifetime_earned: b.lifetime_earned,
-            reserved,
+            reserved: Some(reserved),
         }
     }
 }
@@ -181,12 +193,14 @@ pub async fn sees_personal_data(state: &AppState, who: &Principal, member: &Memb
 /// `row` as `who` may see it.
 pub async fn member_for(state: &AppState, who: &Principal, row: MemberRow) -> Result<MemberAnswer, ApiError> {
     if sees_personal_data(state, who, &row.id).await? {
-        return Ok(MemberAnswer::Full(Box::new(row.into())));
+        let mut view = MemberView::from(row);
+        view.balance = view.balance.for_caller(who);
+        return Ok(MemberAnswer::Full(Box::new(view)));
     }
     Ok(MemberAnswer::Summary(MemberSummary {
         id: row.id.into_string(),
         display_name: row.name.as_deref().and_then(short_name),
-        balance: (row.balance, row.reserved).into(),
+        balance: BalanceFull::from((row.balance, row.reserved)).for_caller(who),
         tier: row.profile.tier,
         shares_personal_data: false,
     }))
@@ -331,10 +345,14 @@ pub async fn lookup_member(
 #[utoipa::path(get, path = "/v1/members/{id}/balance", tag = "members", params(("id" = String, Path)), responses((status = 200, body = BalanceFull)), security(("bearer" = [])))]
 pub async fn get_balance(
     State(state): State<AppState>,
-    _who: Principal,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<BalanceFull>, ApiError> {
-    Ok(Json(MemberView::from(load_member(&state, &id).await?).balance))
+    Ok(Json(
+        MemberView::from(load_member(&state, &id).await?)
+            .balance
+            .for_caller(&who),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
