@@ -97,9 +97,10 @@ pub fn decide_redeem(
     })
 }
 
-/// Why a voucher that is not `issued` cannot be used or given back.
-fn closed(r: &Redemption) -> DomainError {
-    let (code, message) = match r.status {
+/// Why a voucher in `status` (not `issued`, or past its expiry: `Expired`) cannot be
+/// used or given back.
+fn closed(status: RedemptionStatus) -> DomainError {
+    let (code, message) = match status {
         RedemptionStatus::Used => ("voucher_used", "this voucher was used already"),
         RedemptionStatus::Cancelled => ("voucher_cancelled", "this voucher was cancelled"),
         RedemptionStatus::Expired | RedemptionStatus::Forfeited => ("voucher_expired", "this voucher has expired"),
@@ -133,13 +134,10 @@ pub fn decide_use(
         });
     }
     if r.status != RedemptionStatus::Issued {
-        return Err(closed(r));
+        return Err(closed(r.status));
     }
     if expired(r, now) {
-        return Err(closed(&Redemption {
-            status: RedemptionStatus::Expired,
-            ..r.clone()
-        }));
+        return Err(closed(RedemptionStatus::Expired));
     }
     plan_fulfil(
         state,
@@ -194,16 +192,13 @@ pub fn decide_release(
 ) -> Result<Option<ReleaseDecision>, DomainError> {
     if r.status != RedemptionStatus::Issued {
         return match why {
-            Release::Cancel => Err(closed(r)),
+            Release::Cancel => Err(closed(r.status)),
             Release::Expire => Ok(None),
         };
     }
     let (status, forfeit, description) = match why {
         Release::Cancel if expired(r, now) => {
-            return Err(closed(&Redemption {
-                status: RedemptionStatus::Expired,
-                ..r.clone()
-            }));
+            return Err(closed(RedemptionStatus::Expired));
         }
         Release::Cancel => (
             RedemptionStatus::Cancelled,

@@ -141,18 +141,6 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<RewardRow, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(p) = &reward.spec.partner_id {
-            sqlx::query("SELECT 1 FROM partners WHERE id = $1")
-                .bind(p.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Domain(tally_domain::DomainError::invalid(
-                        "partner_id",
-                        "no partner has this id",
-                    ))
-                })?;
-        }
         let spec = to_json(&reward.spec)?;
         let partner = reward.spec.partner_id.as_ref().map(PartnerId::as_str);
         let n = if insert {

@@ -57,21 +57,6 @@ fn rewards(conn: &Connection, partner: Option<&PartnerId>) -> Result<Vec<RewardR
     rows.into_iter().map(to_reward_row).collect()
 }
 
-fn partner_exists(conn: &Connection, reward: &Reward) -> Result<(), StoreError> {
-    let Some(p) = &reward.spec.partner_id else {
-        return Ok(());
-    };
-    conn.prepare_cached("SELECT 1 FROM partners WHERE id = ?1")?
-        .query_row([p.as_str()], |_| Ok(()))
-        .optional()?
-        .ok_or_else(|| {
-            StoreError::Domain(tally_domain::DomainError::invalid(
-                "partner_id",
-                "no partner has this id",
-            ))
-        })
-}
-
 /// Saves a new reward, or replaces one (`scope`: only a reward this partner fulfils).
 fn save_reward(
     conn: &Connection,
@@ -81,7 +66,6 @@ fn save_reward(
     insert: bool,
     now: Timestamp,
 ) -> Result<RewardRow, StoreError> {
-    partner_exists(conn, reward)?;
     let spec = to_json(&reward.spec)?;
     let partner = reward.spec.partner_id.as_ref().map(PartnerId::as_str);
     if insert {
@@ -114,62 +98,26 @@ fn save_reward(
 
 const REDEMPTION_COLUMNS: &str = "id, member_id, reward_id, kind, reward_name, partner_id, charity, points, status, created_at, expires_at, forfeit_on_expiry, taken, code_hint, closed_at, used_location_id, took_stock";
 
-fn redemption_from(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 10]> {
-    Ok([
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(8)?,
-        r.get(12)?,
-        r.get(13)?,
-    ])
-}
-
-type Numbers = (i64, i64, Option<i64>, bool, Option<i64>, Option<String>, bool);
-
-fn redemption_row(r: &Row<'_>) -> rusqlite::Result<([Option<String>; 10], Numbers)> {
-    Ok((
-        redemption_from(r)?,
-        (
-            r.get(7)?,
-            r.get(9)?,
-            r.get(10)?,
-            r.get(11)?,
-            r.get(14)?,
-            r.get(15)?,
-            r.get(16)?,
-        ),
-    ))
-}
-
-fn to_redemption(
-    (text, (points, created, expires, forfeit, closed, location, took_stock)): ([Option<String>; 10], Numbers),
-) -> Result<Redemption, StoreError> {
-    let [id, member, reward, kind, name, partner, charity, status, taken, hint] = text;
-    let need =
-        |v: Option<String>, what: &str| v.ok_or_else(|| StoreError::corrupt(format!("a redemption without {what}")));
+/// A redemption from a row of `REDEMPTION_COLUMNS`.
+fn redemption_row(r: &Row<'_>) -> Result<Redemption, StoreError> {
     Ok(Redemption {
-        id: RedemptionId::from_stored(need(id, "an id")?),
-        member_id: MemberId::from_stored(need(member, "a member")?),
-        reward_id: RewardId::from_stored(need(reward, "a reward")?),
-        kind: serde_json::from_value(serde_json::Value::String(need(kind, "a kind")?))?,
-        reward_name: need(name, "a name")?,
-        partner_id: partner.map(PartnerId::from_stored),
-        charity,
-        points,
-        status: redemption_status(&need(status, "a status")?)?,
-        created_at: from_micros(created),
-        expires_at: expires.map(from_micros),
-        forfeit_on_expiry: forfeit,
-        taken: serde_json::from_str(&need(taken, "its lots")?)?,
-        took_stock,
-        code_hint: hint,
-        closed_at: closed.map(from_micros),
-        used_location_id: location,
+        id: RedemptionId::from_stored(r.get(0)?),
+        member_id: MemberId::from_stored(r.get(1)?),
+        reward_id: RewardId::from_stored(r.get(2)?),
+        kind: serde_json::from_value(serde_json::Value::String(r.get(3)?))?,
+        reward_name: r.get(4)?,
+        partner_id: r.get::<_, Option<String>>(5)?.map(PartnerId::from_stored),
+        charity: r.get(6)?,
+        points: r.get(7)?,
+        status: redemption_status(&r.get::<_, String>(8)?)?,
+        created_at: from_micros(r.get(9)?),
+        expires_at: r.get::<_, Option<i64>>(10)?.map(from_micros),
+        forfeit_on_expiry: r.get(11)?,
+        taken: serde_json::from_str(&r.get::<_, String>(12)?)?,
+        took_stock: r.get(16)?,
+        code_hint: r.get(13)?,
+        closed_at: r.get::<_, Option<i64>>(14)?.map(from_micros),
+        used_location_id: r.get(15)?,
     })
 }
 
@@ -177,9 +125,9 @@ fn redemption_where(conn: &Connection, clause: &str, key: &str) -> Result<Option
     conn.prepare_cached(&format!(
         "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE {clause} = ?1"
     ))?
-    .query_row([key], redemption_row)
-    .optional()?
-    .map(to_redemption)
+    .query([key])?
+    .next()?
+    .map(redemption_row)
     .transpose()
 }
 
@@ -345,25 +293,24 @@ fn expire_due(conn: &Connection, now: Timestamp, limit: u32) -> Result<u64, Stor
 }
 
 fn list(conn: &Connection, q: &RedemptionQuery) -> Result<Vec<Redemption>, StoreError> {
-    let rows = conn
-        .prepare_cached(&format!(
-            "SELECT {REDEMPTION_COLUMNS} FROM redemptions
-             WHERE (?1 IS NULL OR member_id = ?1) AND (?2 IS NULL OR partner_id = ?2) AND (?3 IS NULL OR status = ?3)
-               AND (?4 IS NULL OR id < ?4)
-             ORDER BY id DESC LIMIT ?5"
-        ))?
-        .query_map(
-            params![
-                q.member_id.as_ref().map(MemberId::as_str),
-                q.partner_id.as_ref().map(PartnerId::as_str),
-                q.status.map(RedemptionStatus::as_str),
-                q.before,
-                q.limit
-            ],
-            redemption_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(to_redemption).collect()
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REDEMPTION_COLUMNS} FROM redemptions
+         WHERE (?1 IS NULL OR member_id = ?1) AND (?2 IS NULL OR partner_id = ?2) AND (?3 IS NULL OR status = ?3)
+           AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5"
+    ))?;
+    let mut rows = stmt.query(params![
+        q.member_id.as_ref().map(MemberId::as_str),
+        q.partner_id.as_ref().map(PartnerId::as_str),
+        q.status.map(RedemptionStatus::as_str),
+        q.before,
+        q.limit
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(redemption_row(r)?);
+    }
+    Ok(out)
 }
 
 fn reissue(
