@@ -165,6 +165,11 @@ id_type!(
     WalletId,
     "wal"
 );
+id_type!(
+    /// Points one member sent another.
+    TransferId,
+    "trf"
+);
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,9 @@ pub enum Account {
     ProgramIssued,
     /// Points members gave to a charity (its code), for the operator to pay out.
     ProgramDonations(String),
+    /// Points on their way from one member to another: a transfer credits it from the
+    /// sender and debits it to the recipient in one write, so it always sums to zero.
+    ProgramTransfers,
 }
 
 impl Account {
@@ -47,6 +50,7 @@ impl Account {
             Account::ProgramUnrecovered => "program:unrecovered".into(),
             Account::ProgramIssued => "program:issued".into(),
             Account::ProgramDonations(c) => format!("program:donations:{c}"),
+            Account::ProgramTransfers => "program:transfers".into(),
         }
     }
 
@@ -99,6 +103,11 @@ pub enum EntryCode {
     RewardForfeit,
     /// Points given to a charity (available to the charity's account).
     Donation,
+    /// Points a member sent another (the sender's available to `program:transfers`).
+    TransferOut,
+    /// Points a member received from another (`program:transfers` to the recipient's
+    /// available).
+    TransferIn,
 }
 
 impl EntryCode {
@@ -118,6 +127,8 @@ impl EntryCode {
             EntryCode::RewardRelease => "reward_release",
             EntryCode::RewardForfeit => "reward_forfeit",
             EntryCode::Donation => "donation",
+            EntryCode::TransferOut => "transfer_out",
+            EntryCode::TransferIn => "transfer_in",
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod rewards;
 pub mod rules;
 pub mod tiers;
 pub mod time;
+pub mod transfers;
 pub mod vouchers;
 pub mod wallets;
 

@@ -14,6 +14,8 @@ pub enum LotOrigin {
     /// A voucher's points given back when it was cancelled or expired unused (the lot
     /// keeps the dates of the points it took).
     Release,
+    /// Points another member sent (the lot keeps the dates they had with the sender).
+    Transfer,
 }
 
 impl LotOrigin {
@@ -23,6 +25,7 @@ impl LotOrigin {
             LotOrigin::Refund => "refund",
             LotOrigin::Split => "split",
             LotOrigin::Release => "release",
+            LotOrigin::Transfer => "transfer",
         }
     }
 
@@ -31,6 +34,7 @@ impl LotOrigin {
             "refund" => LotOrigin::Refund,
             "split" => LotOrigin::Split,
             "release" => LotOrigin::Release,
+            "transfer" => LotOrigin::Transfer,
             _ => LotOrigin::Earn,
         }
     }

@@ -111,6 +111,10 @@ pub enum ActivityKind {
     RewardForfeit,
     /// Points given to a charity.
     Donation,
+    /// Points sent to another member.
+    TransferOut,
+    /// Points received from another member.
+    TransferIn,
 }
 
 impl ActivityKind {
@@ -129,6 +133,8 @@ impl ActivityKind {
             ActivityKind::RewardRelease => "reward_release",
             ActivityKind::RewardForfeit => "reward_forfeit",
             ActivityKind::Donation => "donation",
+            ActivityKind::TransferOut => "transfer_out",
+            ActivityKind::TransferIn => "transfer_in",
         }
     }
 }
@@ -446,6 +452,25 @@ impl<'a> Working<'a> {
         let from = self.available();
         self.transfer(from, to.clone(), taken, code, Some(txn), ret);
         taken
+    }
+
+    /// Credits points taken elsewhere back to the holder's available points from
+    /// `from`, as lots with the dates they were taken with (`taken`), linked to `id`.
+    fn credit_taken(&mut self, from: Account, code: EntryCode, id: &str, taken: &[rewards::TakenLot], origin: LotOrigin) {
+        let points: i64 = taken.iter().map(|t| t.points).sum();
+        let to = self.available();
+        self.transfer(from, to, points, code, Some(id), None);
+        for t in taken.iter().filter(|t| t.points > 0) {
+            self.lots.push(Lot {
+                id: None,
+                remaining: t.points,
+                earned_at: t.earned_at,
+                expires_at: t.expires_at,
+                matures_at: None,
+                transaction_id: Some(id.to_string()),
+                origin,
+            });
+        }
     }
 
     /// The plan, after checking what every plan must keep true: balances never negative,
@@ -766,6 +791,8 @@ pub fn plan_return(
 
 mod rewards;
 pub use rewards::{Reservation, TakenLot, plan_fulfil, plan_release, plan_reserve};
+mod transfers;
+pub use transfers::{plan_receive, plan_send};
 
 #[cfg(test)]
 mod tests;

@@ -410,7 +410,8 @@ impl Reward {
     }
 }
 
-fn period_start(per: LimitPeriod, now: Timestamp) -> Timestamp {
+/// When the UTC period `per` that holds `now` began.
+pub(crate) fn period_start(per: LimitPeriod, now: Timestamp) -> Timestamp {
     let date = now.to_zoned(TimeZone::UTC).date();
     let start = match per {
         LimitPeriod::Day => date,
@@ -427,7 +428,8 @@ fn period_start(per: LimitPeriod, now: Timestamp) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-fn next_period(per: LimitPeriod, now: Timestamp) -> Option<Timestamp> {
+/// When the UTC period after the one holding `now` begins (`None` for `Ever`).
+pub(crate) fn next_period(per: LimitPeriod, now: Timestamp) -> Option<Timestamp> {
     let start = period_start(per, now).to_zoned(TimeZone::UTC);
     let span = match per {
         LimitPeriod::Day => 1.day(),

@@ -16,6 +16,7 @@
 //! | redeeming a reward | [`decide_redeem`] → [`RedeemDecision`] | `insufficient_points`, `sold_out`, `limit_reached`, `not_eligible`, `not_open_yet` |
 //! | a voucher used at the till | [`decide_use`] → a plan | `voucher_used`, `voucher_expired`, `voucher_cancelled`, `voucher_wrong_partner` |
 //! | a voucher cancelled or expired | [`decide_release`] → [`ReleaseDecision`] | `voucher_used`, `voucher_cancelled`, `voucher_expired` |
+//! | points sent to another member | [`decide_transfer`] → [`TransferDecision`] | `transfers_closed`, `same_household`, `member_too_new`, `needs_purchase`, `daily_limit_reached`, `monthly_limit_reached`, `insufficient_points` |
 //! | closing a shared wallet | [`plan_close`] → [`ClosePlan`] | `wallet_not_empty`, `invalid_field` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
@@ -28,6 +29,7 @@ mod purchase;
 mod redemptions;
 mod replay;
 mod returns;
+mod transfers;
 mod wallets;
 
 pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
@@ -40,6 +42,7 @@ pub use redemptions::{
 };
 pub use replay::{StoredAnswer, replay};
 pub use returns::{PurchaseChange, ReturnDecision, ReturnFacts, decide_return};
+pub use transfers::{TransferDecision, TransferFacts, decide_transfer};
 pub use wallets::{ClosePlan, Share, plan_close};
 
 use crate::DomainError;

@@ -5,7 +5,7 @@
 use super::{ActivityKind, MemberState, Plan, Working, needs_lots, require_lots};
 use crate::DomainError;
 use crate::ledger::{Account, EntryCode};
-use crate::lots::{Lot, LotOrigin};
+use crate::lots::LotOrigin;
 use jiff::Timestamp;
 
 /// Points a reservation took from one lot, with that lot's dates: a voucher given back
@@ -123,26 +123,7 @@ pub fn plan_release(
         w.activity(ActivityKind::RewardForfeit, 0, None, Some(redemption_id), description);
         return w.finish();
     }
-    let to = w.available();
-    w.transfer(
-        reserved,
-        to,
-        points,
-        EntryCode::RewardRelease,
-        Some(redemption_id),
-        None,
-    );
-    for t in taken.iter().filter(|t| t.points > 0) {
-        w.lots.push(Lot {
-            id: None,
-            remaining: t.points,
-            earned_at: t.earned_at,
-            expires_at: t.expires_at,
-            matures_at: None,
-            transaction_id: Some(redemption_id.to_string()),
-            origin: LotOrigin::Release,
-        });
-    }
+    w.credit_taken(reserved, EntryCode::RewardRelease, redemption_id, taken, LotOrigin::Release);
     w.activity(
         ActivityKind::RewardRelease,
         points,
