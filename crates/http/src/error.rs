@@ -62,6 +62,7 @@ impl ApiError {
             "partner" => "partner_not_found",
             "transaction" => "transaction_not_found",
             "wallet" => "wallet_not_found",
+            "recipient" => "recipient_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

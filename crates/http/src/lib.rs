@@ -23,7 +23,7 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
+    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers, transfers,
     transactions, wallets,
 };
 use std::time::Duration;
@@ -110,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/members/{id}/redemptions",
             post(redemptions::redeem).get(redemptions::member_redemptions),
+        )
+        .route(
+            "/v1/members/{id}/transfers",
+            post(transfers::send_points).get(transfers::member_transfers),
         )
         .route("/v1/redemptions", get(redemptions::list_redemptions))
         .route("/v1/redemptions/{id}", get(redemptions::get_redemption))

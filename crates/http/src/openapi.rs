@@ -10,6 +10,7 @@
 
 use crate::routes::{
     consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
+    transfers,
     transactions, wallets,
 };
 use serde_json::{Map, Value, json};
@@ -38,6 +39,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         rewards::create_reward, rewards::list_rewards, rewards::get_reward, rewards::update_reward, rewards::member_rewards,
         redemptions::redeem, redemptions::member_redemptions, redemptions::list_redemptions, redemptions::get_redemption,
         redemptions::cancel_redemption, redemptions::reissue_code, redemptions::get_voucher, redemptions::use_voucher,
+        transfers::send_points, transfers::member_transfers,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
     ),

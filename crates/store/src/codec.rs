@@ -104,6 +104,11 @@ pub fn tier_ladder(json: Option<&str>) -> std::sync::Arc<TierLadder> {
     std::sync::Arc::new(json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default())
 }
 
+/// The stored transfer policy; none stored (or unreadable) is the default, closed one.
+pub fn transfer_policy(json: Option<&str>) -> tally_domain::transfers::TransferPolicy {
+    json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+}
+
 /// Compares stored member balances with the sums of their accounts' entries. Sums are
 /// taken in 128 bits, so no ledger, however large, overflows the check.
 pub fn verification(
@@ -146,6 +151,18 @@ pub fn verification(
                 from_entries: clamp(*sum),
             });
         }
+    }
+    // Points on their way between members arrive in the same write they leave in.
+    let in_transit = sums
+        .get(&tally_domain::ledger::Account::ProgramTransfers.key())
+        .copied()
+        .unwrap_or(0);
+    if in_transit != 0 {
+        mismatches.push(Mismatch {
+            account: tally_domain::ledger::Account::ProgramTransfers.key(),
+            stored: 0,
+            from_entries: clamp(in_transit),
+        });
     }
     // What a member holds reserved is what her issued vouchers hold, to the point.
     for (holder, _, _, reserved) in &holders {

@@ -19,6 +19,9 @@ pub enum Entity {
     Reward,
     Redemption,
     Voucher,
+    /// The member a transfer is sent to.
+    Recipient,
+    Transfer,
 }
 
 impl Entity {
@@ -36,6 +39,8 @@ impl Entity {
             Entity::Reward => "reward",
             Entity::Redemption => "redemption",
             Entity::Voucher => "voucher",
+            Entity::Recipient => "recipient",
+            Entity::Transfer => "transfer",
         }
     }
 }

@@ -18,6 +18,7 @@ mod migrations;
 pub mod model;
 mod postgres;
 mod rewards;
+mod transfers;
 mod sqlite;
 pub mod testing;
 
@@ -460,6 +461,21 @@ impl Store {
     /// `request_id` again answers the first answer.
     pub async fn redeem(&self, cmd: RedeemCmd) -> Result<Posted, StoreError> {
         dispatch!(self, s => s.redeem(cmd).await)
+    }
+
+    /// A member sends points to another: decided by
+    /// `tally_domain::decide::decide_transfer`; the same `request_id` again answers the
+    /// first answer.
+    pub async fn send_points(&self, cmd: TransferCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.send_points(cmd).await)
+    }
+
+    /// A member's transfers, sent and received, newest first.
+    pub async fn transfers(
+        &self,
+        q: TransferQuery,
+    ) -> Result<Vec<tally_domain::transfers::MemberTransfer>, StoreError> {
+        dispatch!(self, s => s.transfers(q).await)
     }
 
     /// A partner uses a voucher (`decide_use`).

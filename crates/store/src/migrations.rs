@@ -58,6 +58,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rewards",
         sql: include_str!("../migrations/sqlite/0010_rewards.sql"),
     },
+    Migration {
+        version: 11,
+        name: "transfers",
+        sql: include_str!("../migrations/sqlite/0011_transfers.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -105,6 +110,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "rewards",
         sql: include_str!("../migrations/postgres/0009_rewards.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "transfers",
+        sql: include_str!("../migrations/postgres/0010_transfers.sql"),
     },
 ];
 

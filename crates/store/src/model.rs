@@ -20,6 +20,8 @@ pub struct ProgramRow {
     pub tiers: std::sync::Arc<TierLadder>,
     /// The membership plans on sale, by code.
     pub plans: std::sync::Arc<Vec<MembershipPlan>>,
+    /// Who may send points to another member, and how many.
+    pub transfers: tally_domain::transfers::TransferPolicy,
 }
 
 impl ProgramRow {
@@ -43,6 +45,8 @@ pub struct ProgramUpdate {
     pub expiry_months: Option<u32>,
     /// A new tier ladder, checked ([`TierLadder::check`]).
     pub tiers: Option<TierLadder>,
+    /// A new transfer policy, checked.
+    pub transfers: Option<tally_domain::transfers::TransferPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -581,6 +585,31 @@ pub struct RedemptionQuery {
     /// Only those this partner fulfils.
     pub partner_id: Option<PartnerId>,
     pub status: Option<tally_domain::rewards::RedemptionStatus>,
+    /// Only ids before this one (the next page).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// A member sends points to another.
+#[derive(Debug, Clone)]
+pub struct TransferCmd {
+    pub transfer_id: tally_domain::ids::TransferId,
+    pub from: MemberId,
+    /// The recipient, by id or identity.
+    pub to: tally_domain::decide::MemberRef,
+    pub points: i64,
+    pub note: Option<String>,
+    /// The caller's id for this transfer: the same id sends once.
+    pub request_id: String,
+    pub request_hash: String,
+    pub policy: tally_domain::transfers::TransferPolicy,
+    pub now: Timestamp,
+}
+
+/// A member's transfers, sent and received, newest first.
+#[derive(Debug, Clone)]
+pub struct TransferQuery {
+    pub member_id: MemberId,
     /// Only ids before this one (the next page).
     pub before: Option<String>,
     pub limit: u32,

@@ -12,6 +12,7 @@ pub mod rewards;
 pub mod rules;
 pub mod tiers;
 pub mod transactions;
+pub mod transfers;
 pub mod wallets;
 
 use axum::http::StatusCode;

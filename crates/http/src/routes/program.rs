@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use tally_domain::identity::parse_label;
 use tally_domain::money::Currency;
 use tally_domain::receipt::MoneyView;
+use tally_domain::transfers::TransferPolicy;
 use tally_store::{ProgramRow, ProgramUpdate};
 use utoipa::ToSchema;
 
@@ -26,6 +27,8 @@ pub struct ProgramView {
     pub expiry_months: u32,
     /// Units of each currency per one unit of programme currency.
     pub fx_rates: BTreeMap<String, String>,
+    /// Who may send points to another member, and how many.
+    pub transfers: TransferPolicy,
 }
 
 fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
@@ -39,6 +42,7 @@ fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
         },
         expiry_months: p.expiry_months,
         fx_rates,
+        transfers: p.transfers,
     }
 }
 
@@ -58,6 +62,8 @@ pub struct ProgramPatch {
     /// Applies to points earned from now on.
     #[schema(minimum = 1, maximum = 240)]
     pub expiry_months: Option<u32>,
+    /// The transfer policy, replaced whole.
+    pub transfers: Option<TransferPolicy>,
 }
 
 /// Changes the programme's name, point value or expiry (operator).
@@ -78,7 +84,11 @@ pub async fn update_program(
     if b.expiry_months.is_some_and(|m| !(1..=240).contains(&m)) {
         return Err(ApiError::invalid("invalid_field", "expiry_months: must be 1 to 240"));
     }
+    if let Some(t) = &b.transfers {
+        t.check()?;
+    }
     let update = ProgramUpdate {
+        transfers: b.transfers,
         name,
         currency: None,
         point_value_minor: b.point_value,

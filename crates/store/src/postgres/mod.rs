@@ -26,6 +26,7 @@ mod rewards;
 mod rules;
 mod sales;
 mod tiers;
+mod transfers;
 mod wallets;
 mod writer;
 

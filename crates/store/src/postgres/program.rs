@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::StoreError;
-use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json};
+use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json, transfer_policy};
 use crate::model::{ProgramRow, ProgramUpdate, to_micros};
 use jiff::Timestamp;
 use sqlx::Row;
@@ -10,7 +10,7 @@ use tally_domain::earning::FxRates;
 
 impl PgStore {
     pub async fn program(&self) -> Result<ProgramRow, StoreError> {
-        let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months, tiers FROM program WHERE id = 1")
+        let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
         let mut conn = self.pool.acquire().await?;
@@ -22,6 +22,7 @@ impl PgStore {
             point_value_minor: r.try_get(2)?,
             expiry_months: r.try_get::<i64, _>(3)? as u32,
             tiers: tier_ladder(r.try_get::<Option<String>, _>(4)?.as_deref()),
+            transfers: transfer_policy(r.try_get::<Option<String>, _>(5)?.as_deref()),
         })
     }
 
@@ -29,13 +30,14 @@ impl PgStore {
         sqlx::query(
             "UPDATE program SET name = COALESCE($1, name), currency = COALESCE($2, currency),
                  point_value_minor = COALESCE($3, point_value_minor), expiry_months = COALESCE($4, expiry_months),
-                 tiers = COALESCE($5, tiers) WHERE id = 1",
+                 tiers = COALESCE($5, tiers), transfer_policy = COALESCE($6, transfer_policy) WHERE id = 1",
         )
         .bind(u.name)
         .bind(u.currency.map(|c| c.code()))
         .bind(u.point_value_minor)
         .bind(u.expiry_months.map(i64::from))
         .bind(u.tiers.as_ref().map(to_json).transpose()?)
+        .bind(u.transfers.as_ref().map(to_json).transpose()?)
         .execute(&self.pool)
         .await?;
         self.program().await

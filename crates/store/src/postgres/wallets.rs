@@ -139,7 +139,7 @@ fn found(w: Option<WalletRow>) -> Result<WalletRow, StoreError> {
 
 /// Locks the rows of those of `ids` that exist, in id order, until the transaction
 /// ends; answers how many it locked. Taken before the wallet's row.
-async fn lock_members(conn: &mut PgConnection, ids: Vec<&str>) -> Result<usize, StoreError> {
+pub(super) async fn lock_members(conn: &mut PgConnection, ids: Vec<&str>) -> Result<usize, StoreError> {
     let locked: Vec<i32> = sqlx::query_scalar("SELECT 1 FROM members WHERE id = ANY($1) ORDER BY id FOR UPDATE")
         .bind(ids)
         .fetch_all(&mut *conn)

@@ -21,6 +21,7 @@ mod returns;
 mod rewards;
 mod rules;
 mod tiers;
+mod transfers;
 mod wallets;
 mod writer;
 

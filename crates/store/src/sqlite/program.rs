@@ -2,22 +2,26 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json};
+use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json, transfer_policy};
 use crate::model::{ProgramRow, ProgramUpdate, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use tally_domain::earning::FxRates;
 
 fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
-    let (name, code, point_value_minor, expiry_months, tiers): (String, String, i64, i64, Option<String>) = conn
-        .prepare_cached("SELECT name, currency, point_value_minor, expiry_months, tiers FROM program WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    type Columns = (String, String, i64, i64, Option<String>, Option<String>);
+    let (name, code, point_value_minor, expiry_months, tiers, transfers): Columns = conn
+        .prepare_cached(
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
     Ok(ProgramRow {
         name,
         currency: currency(&code)?,
         point_value_minor,
         expiry_months: expiry_months as u32,
         tiers: tier_ladder(tiers.as_deref()),
+        transfers: transfer_policy(transfers.as_deref()),
         plans: std::sync::Arc::new(super::memberships::plans(conn)?),
     })
 }
@@ -28,14 +32,17 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
         Some(t) => to_json(t)?,
         None => to_json(current.tiers.as_ref())?,
     };
+    let transfers = to_json(u.transfers.as_ref().unwrap_or(&current.transfers))?;
     conn.execute(
-        "UPDATE program SET name = ?1, currency = ?2, point_value_minor = ?3, expiry_months = ?4, tiers = ?5 WHERE id = 1",
+        "UPDATE program SET name = ?1, currency = ?2, point_value_minor = ?3, expiry_months = ?4, tiers = ?5,
+             transfer_policy = ?6 WHERE id = 1",
         params![
             u.name.clone().unwrap_or(current.name),
             u.currency.unwrap_or(current.currency).code(),
             u.point_value_minor.unwrap_or(current.point_value_minor),
             u.expiry_months.unwrap_or(current.expiry_months),
             tiers,
+            transfers,
         ],
     )?;
     program(conn)
