@@ -17,6 +17,7 @@ use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 
 mod rewards;
+mod transfers;
 
 /// Demo partner keys: fixed so the README's walk-through works on any demo database.
 /// They exist only in databases `tally demo` filled.
@@ -328,6 +329,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let ids: Vec<String> = people.iter().map(|m| m.id.clone()).collect();
     let (wallets, pooling) = add_wallets(&api, admin, &ids).await?;
     let mut catalogue = rewards::add(&api, admin, &partners, end).await?;
+    let mut gifts = transfers::open(&api, admin).await?;
 
     let mut receipt_no = 0u64;
     let mut subscriptions_paid = 0u64;
@@ -472,6 +474,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         catalogue
             .day(&api, admin, &partners, &mut people, &mut rng, day)
             .await?;
+        gifts.day(&api, admin, &people, day).await?;
         if day + 1 == days {
             catalogue.jana(&api, admin, &people[0].id).await?;
         }
@@ -518,6 +521,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         "Rewards: 13 in the catalogue (GET /v1/rewards); {} redeemed, {} vouchers used at the tills, {} cancelled, the rest issued or expired (GET /v1/redemptions)",
         catalogue.redeemed, catalogue.used, catalogue.cancelled
     );
+    println!("{}", gifts.summary());
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(

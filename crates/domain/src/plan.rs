@@ -456,7 +456,14 @@ impl<'a> Working<'a> {
 
     /// Credits points taken elsewhere back to the holder's available points from
     /// `from`, as lots with the dates they were taken with (`taken`), linked to `id`.
-    fn credit_taken(&mut self, from: Account, code: EntryCode, id: &str, taken: &[rewards::TakenLot], origin: LotOrigin) {
+    fn credit_taken(
+        &mut self,
+        from: Account,
+        code: EntryCode,
+        id: &str,
+        taken: &[rewards::TakenLot],
+        origin: LotOrigin,
+    ) {
         let points: i64 = taken.iter().map(|t| t.points).sum();
         let to = self.available();
         self.transfer(from, to, points, code, Some(id), None);

@@ -23,8 +23,8 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers, transfers,
-    transactions, wallets,
+    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
+    transactions, transfers, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;

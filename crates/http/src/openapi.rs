@@ -10,8 +10,7 @@
 
 use crate::routes::{
     consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
-    transfers,
-    transactions, wallets,
+    transactions, transfers, wallets,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;

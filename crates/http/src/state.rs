@@ -103,8 +103,11 @@ impl AppState {
         })
     }
 
+    /// The time now, to the microsecond: what the databases store, so an answer given
+    /// when something is written says the same time as every later read of it.
     pub fn now(&self) -> Timestamp {
-        (self.clock)()
+        let now = (self.clock)();
+        Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
     }
 
     pub fn program(&self) -> ProgramRow {

@@ -73,7 +73,12 @@ async fn a_member_sends_points_and_both_sides_show_it() {
         let body = json!({"request_id": "tap-1", "to": {"phone": "+420 601 000 002"}, "points": 200,
                           "note": "for the concert tickets"});
         let (status, sent) = app
-            .call("POST", &format!("/v1/members/{anna}/transfers"), Some(ADMIN), Some(body.clone()))
+            .call(
+                "POST",
+                &format!("/v1/members/{anna}/transfers"),
+                Some(ADMIN),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(status, 201, "{}: {sent}", app.backend);
         assert_eq!(sent["from_member_id"], anna.as_str());
@@ -101,7 +106,10 @@ async fn a_member_sends_points_and_both_sides_show_it() {
         assert_eq!(app.balance(&anna).await, (300, 0));
         // The same id with another body is a conflict.
         let (status, v) = send(&app, &anna, json!({"id": ben}), 201, "tap-1").await;
-        assert_eq!((status, v["error"]["code"].as_str()), (409, Some("idempotency_conflict")));
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (409, Some("idempotency_conflict"))
+        );
 
         // Each sees it from her side; the history says who with.
         let a = list(&app, &anna).await;
@@ -154,10 +162,22 @@ async fn each_rule_of_the_policy_refuses_with_its_own_code_and_writes_nothing() 
             );
         };
         // Closed until the operator opens it.
-        refused(409, "transfers_closed", send(&app, &anna, to_ben.clone(), 100, "r1").await);
+        refused(
+            409,
+            "transfers_closed",
+            send(&app, &anna, to_ben.clone(), 100, "r1").await,
+        );
         open_transfers(&app, 300, 500).await;
-        refused(409, "transfer_too_small", send(&app, &anna, to_ben.clone(), 9, "r2").await);
-        refused(422, "invalid_field", send(&app, &anna, json!({"id": anna}), 100, "r3").await);
+        refused(
+            409,
+            "transfer_too_small",
+            send(&app, &anna, to_ben.clone(), 9, "r2").await,
+        );
+        refused(
+            422,
+            "invalid_field",
+            send(&app, &anna, json!({"id": anna}), 100, "r3").await,
+        );
         refused(
             404,
             "recipient_not_found",
@@ -174,17 +194,33 @@ async fn each_rule_of_the_policy_refuses_with_its_own_code_and_writes_nothing() 
             send(&app, "mem_01kabcdefghjkmnpqrstvwxyz0", to_ben.clone(), 100, "r5").await,
         );
         // A member of one day, and one who never bought anything.
-        refused(409, "member_too_new", send(&app, &fresh, to_ben.clone(), 50, "r6").await);
+        refused(
+            409,
+            "member_too_new",
+            send(&app, &fresh, to_ben.clone(), 50, "r6").await,
+        );
         refused(409, "needs_purchase", send(&app, &idle, to_ben.clone(), 50, "r7").await);
-        refused(422, "insufficient_points", send(&app, &ben, json!({"id": anna}), 50, "r8").await);
-        refused(409, "daily_limit_reached", send(&app, &anna, to_ben.clone(), 301, "r9").await);
+        refused(
+            422,
+            "insufficient_points",
+            send(&app, &ben, json!({"id": anna}), 50, "r8").await,
+        );
+        refused(
+            409,
+            "daily_limit_reached",
+            send(&app, &anna, to_ben.clone(), 301, "r9").await,
+        );
         assert_eq!(app.entries().await, entries, "{}: a refusal wrote entries", app.backend);
         assert!(list(&app, &anna).await.is_empty());
 
         // Limits: 300 a day, 500 a month (UTC).
         let (status, v) = send(&app, &anna, to_ben.clone(), 300, "ok-1").await;
         assert_eq!(status, 201, "{v}");
-        refused(409, "daily_limit_reached", send(&app, &anna, to_ben.clone(), 10, "r10").await);
+        refused(
+            409,
+            "daily_limit_reached",
+            send(&app, &anna, to_ben.clone(), 10, "r10").await,
+        );
         app.advance(1);
         let (status, v) = send(&app, &anna, to_ben.clone(), 201, "r11").await;
         if status == 201 {
@@ -216,7 +252,11 @@ async fn each_rule_of_the_policy_refuses_with_its_own_code_and_writes_nothing() 
         )
         .await;
         app.advance(1);
-        refused(409, "same_household", send(&app, &anna, to_ben.clone(), 10, "r12").await);
+        refused(
+            409,
+            "same_household",
+            send(&app, &anna, to_ben.clone(), 10, "r12").await,
+        );
         let v = app.ok("GET", "/v1/ledger/verify", ADMIN, Value::Null).await;
         assert_eq!(v["balanced"], true, "{v}");
     }
@@ -302,7 +342,10 @@ async fn hostile_input_is_refused_before_anything_is_written() {
         ] {
             let (status, v) = app.call("POST", &path, Some(ADMIN), Some(body.clone())).await;
             assert_eq!(status, 422, "{}: {body} answered {v}", app.backend);
-            assert!(v["error"]["code"].as_str().is_some_and(|c| c.starts_with("invalid")), "{v}");
+            assert!(
+                v["error"]["code"].as_str().is_some_and(|c| c.starts_with("invalid")),
+                "{v}"
+            );
         }
         // Only the operator moves points between members.
         app.refused(
@@ -334,6 +377,10 @@ async fn hostile_input_is_refused_before_anything_is_written() {
         let (status, v) = app
             .call("GET", &format!("{path}?cursor=not-a-cursor"), Some(ADMIN), None)
             .await;
-        assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_cursor")), "{v}");
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (422, Some("invalid_cursor")),
+            "{v}"
+        );
     }
 }

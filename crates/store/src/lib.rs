@@ -18,9 +18,9 @@ mod migrations;
 pub mod model;
 mod postgres;
 mod rewards;
-mod transfers;
 mod sqlite;
 pub mod testing;
+mod transfers;
 
 pub use changes::Change;
 pub use error::{DatabaseError, Entity, Fault, StoreError};

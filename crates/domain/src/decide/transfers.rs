@@ -61,8 +61,7 @@ pub fn decide_transfer(
     if facts.same_household {
         return Err(refused(
             "same_household",
-            "members of one household share their points in its wallet; they do not send them to each other"
-                .into(),
+            "members of one household share their points in its wallet; they do not send them to each other".into(),
         ));
     }
     let may_send_from = facts

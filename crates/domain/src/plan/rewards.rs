@@ -123,7 +123,13 @@ pub fn plan_release(
         w.activity(ActivityKind::RewardForfeit, 0, None, Some(redemption_id), description);
         return w.finish();
     }
-    w.credit_taken(reserved, EntryCode::RewardRelease, redemption_id, taken, LotOrigin::Release);
+    w.credit_taken(
+        reserved,
+        EntryCode::RewardRelease,
+        redemption_id,
+        taken,
+        LotOrigin::Release,
+    );
     w.activity(
         ActivityKind::RewardRelease,
         points,

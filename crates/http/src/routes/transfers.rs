@@ -119,7 +119,10 @@ pub async fn member_transfers(
     if let Some(c) = &p.cursor
         && TransferId::parse(c).is_none()
     {
-        return Err(ApiError::invalid("invalid_cursor", "the cursor is not one this API gave"));
+        return Err(ApiError::invalid(
+            "invalid_cursor",
+            "the cursor is not one this API gave",
+        ));
     }
     let rows = state
         .store

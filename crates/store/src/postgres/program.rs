@@ -10,9 +10,11 @@ use tally_domain::earning::FxRates;
 
 impl PgStore {
     pub async fn program(&self) -> Result<ProgramRow, StoreError> {
-        let r = sqlx::query("SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         let mut conn = self.pool.acquire().await?;
         let plans = std::sync::Arc::new(super::memberships::plans(&mut conn).await?);
         Ok(ProgramRow {

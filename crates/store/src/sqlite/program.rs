@@ -14,7 +14,9 @@ fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
         .prepare_cached(
             "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1",
         )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        .query_row([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?;
     Ok(ProgramRow {
         name,
         currency: currency(&code)?,

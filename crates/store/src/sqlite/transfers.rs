@@ -93,7 +93,14 @@ fn transfers(conn: &Connection, q: &TransferQuery) -> Result<Vec<MemberTransfer>
          ORDER BY id DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![q.member_id.as_str(), q.before, q.limit], |r| {
-        Ok(transfer_from(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        Ok(transfer_from(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

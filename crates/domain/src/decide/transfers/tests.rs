@@ -63,7 +63,10 @@ fn facts() -> TransferFacts {
 }
 
 fn send(policy: &TransferPolicy, facts: &TransferFacts, points: i64) -> Result<TransferDecision, DomainError> {
-    let sender = member("mem_a", vec![lot(1, 300, "2027-06-30T00:00:00Z"), lot(2, 400, "2027-01-31T00:00:00Z")]);
+    let sender = member(
+        "mem_a",
+        vec![lot(1, 300, "2027-06-30T00:00:00Z"), lot(2, 400, "2027-01-31T00:00:00Z")],
+    );
     let recipient = member("mem_b", vec![lot(9, 50, "2028-01-01T00:00:00Z")]);
     decide_transfer(policy, facts, &sender, &recipient, "trf_1", points, ts(NOW))
 }
@@ -163,7 +166,10 @@ fn a_member_cannot_send_to_herself() {
 
 #[test]
 fn points_that_expired_before_the_transfer_cannot_be_sent() {
-    let sender = member("mem_a", vec![lot(1, 300, "2026-11-01T00:00:00Z"), lot(2, 100, "2027-01-31T00:00:00Z")]);
+    let sender = member(
+        "mem_a",
+        vec![lot(1, 300, "2026-11-01T00:00:00Z"), lot(2, 100, "2027-01-31T00:00:00Z")],
+    );
     let recipient = member("mem_b", vec![]);
     let r = decide_transfer(&open(), &facts(), &sender, &recipient, "trf_1", 200, ts(NOW));
     assert_eq!(refusal(r), "insufficient_points");
@@ -182,7 +188,10 @@ fn the_policy_is_checked_when_saved() {
             max_per_month: 100,
             ..open()
         },
-        TransferPolicy { min_points: 0, ..open() },
+        TransferPolicy {
+            min_points: 0,
+            ..open()
+        },
         TransferPolicy {
             min_points: 501,
             ..open()
