@@ -170,6 +170,21 @@ id_type!(
     TransferId,
     "trf"
 );
+id_type!(
+    /// Another programme members exchange points with (an airline, a hotel chain).
+    ExchangePartnerId,
+    "xpt"
+);
+id_type!(
+    /// A member's points exchanged out to another programme.
+    ExchangeOrderId,
+    "xor"
+);
+id_type!(
+    /// Another programme's units credited to a member as points.
+    ExchangeCreditId,
+    "xcr"
+);
 
 #[cfg(test)]
 mod tests {

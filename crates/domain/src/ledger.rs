@@ -33,6 +33,12 @@ pub enum Account {
     /// Points on their way from one member to another: a transfer credits it from the
     /// sender and debits it to the recipient in one write, so it always sums to zero.
     ProgramTransfers,
+    /// Points exchanged out to another programme (its id), waiting for its answer.
+    ExchangePending(String),
+    /// Points gone out to another programme for good.
+    ExchangeOut(String),
+    /// Points that came in from another programme (goes negative as they come in).
+    ExchangeIn(String),
 }
 
 impl Account {
@@ -51,6 +57,9 @@ impl Account {
             Account::ProgramIssued => "program:issued".into(),
             Account::ProgramDonations(c) => format!("program:donations:{c}"),
             Account::ProgramTransfers => "program:transfers".into(),
+            Account::ExchangePending(x) => format!("exchange:{x}:pending"),
+            Account::ExchangeOut(x) => format!("exchange:{x}:out"),
+            Account::ExchangeIn(x) => format!("exchange:{x}:in"),
         }
     }
 
@@ -108,6 +117,14 @@ pub enum EntryCode {
     /// Points a member received from another (`program:transfers` to the recipient's
     /// available).
     TransferIn,
+    /// Points exchanged out: the member's available to `exchange:<id>:pending`.
+    ExchangeOut,
+    /// An order confirmed: `exchange:<id>:pending` to `exchange:<id>:out`.
+    ExchangeConfirm,
+    /// An order failed: `exchange:<id>:pending` back to the member's available.
+    ExchangeRefund,
+    /// Units credited in: `exchange:<id>:in` to the member's available.
+    ExchangeIn,
 }
 
 impl EntryCode {
@@ -129,6 +146,10 @@ impl EntryCode {
             EntryCode::Donation => "donation",
             EntryCode::TransferOut => "transfer_out",
             EntryCode::TransferIn => "transfer_in",
+            EntryCode::ExchangeOut => "exchange_out",
+            EntryCode::ExchangeConfirm => "exchange_confirm",
+            EntryCode::ExchangeRefund => "exchange_refund",
+            EntryCode::ExchangeIn => "exchange_in",
         }
     }
 }

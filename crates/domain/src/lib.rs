@@ -9,6 +9,7 @@ pub mod breakdown;
 pub mod decide;
 pub mod earning;
 pub mod error;
+pub mod exchange;
 pub mod identity;
 pub mod ids;
 pub mod ledger;

@@ -16,6 +16,8 @@ pub enum LotOrigin {
     Release,
     /// Points another member sent (the lot keeps the dates they had with the sender).
     Transfer,
+    /// Another programme's units credited as points.
+    Exchange,
 }
 
 impl LotOrigin {
@@ -26,6 +28,7 @@ impl LotOrigin {
             LotOrigin::Split => "split",
             LotOrigin::Release => "release",
             LotOrigin::Transfer => "transfer",
+            LotOrigin::Exchange => "exchange",
         }
     }
 
@@ -35,6 +38,7 @@ impl LotOrigin {
             "split" => LotOrigin::Split,
             "release" => LotOrigin::Release,
             "transfer" => LotOrigin::Transfer,
+            "exchange" => LotOrigin::Exchange,
             _ => LotOrigin::Earn,
         }
     }

@@ -115,6 +115,14 @@ pub enum ActivityKind {
     TransferOut,
     /// Points received from another member.
     TransferIn,
+    /// Points exchanged out to another programme.
+    ExchangeOut,
+    /// An exchange out confirmed by the other programme.
+    ExchangeConfirm,
+    /// An exchange out the other programme refused: the points back.
+    ExchangeRefund,
+    /// Another programme's units credited as points.
+    ExchangeIn,
 }
 
 impl ActivityKind {
@@ -135,6 +143,10 @@ impl ActivityKind {
             ActivityKind::Donation => "donation",
             ActivityKind::TransferOut => "transfer_out",
             ActivityKind::TransferIn => "transfer_in",
+            ActivityKind::ExchangeOut => "exchange_out",
+            ActivityKind::ExchangeConfirm => "exchange_confirm",
+            ActivityKind::ExchangeRefund => "exchange_refund",
+            ActivityKind::ExchangeIn => "exchange_in",
         }
     }
 }
@@ -800,6 +812,8 @@ mod rewards;
 pub use rewards::{Reservation, TakenLot, plan_fulfil, plan_release, plan_reserve};
 mod transfers;
 pub use transfers::{plan_receive, plan_send};
+mod exchange;
+pub use exchange::{plan_exchange_confirm, plan_exchange_credit, plan_exchange_refund};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,9 @@
 //! | a voucher used at the till | [`decide_use`] → a plan | `voucher_used`, `voucher_expired`, `voucher_cancelled`, `voucher_wrong_partner` |
 //! | a voucher cancelled or expired | [`decide_release`] → [`ReleaseDecision`] | `voucher_used`, `voucher_cancelled`, `voucher_expired` |
 //! | points sent to another member | [`decide_transfer`] → [`TransferDecision`] | `transfers_closed`, `same_household`, `member_too_new`, `needs_purchase`, `daily_limit_reached`, `monthly_limit_reached`, `insufficient_points` |
+//! | an exchange out to another programme | [`decide_exchange_out`] → [`OrderDecision`] | `exchange_closed`, `exchange_direction`, `below_minimum`, `not_a_step`, `daily_limit_reached`, `insufficient_points` |
+//! | its answer from the other programme | [`decide_exchange_outcome`] → a plan, or nothing (the same answer again) | `order_closed` |
+//! | units credited in | [`decide_exchange_in`] → a plan and the points | `exchange_closed`, `exchange_direction`, `daily_limit_reached`, `invalid_field` |
 //! | closing a shared wallet | [`plan_close`] → [`ClosePlan`] | `wallet_not_empty`, `invalid_field` |
 //! | the passing of time | [`decide_settle`] → a plan, or nothing to do | |
 //! | any id seen before | [`replay`] → the first answer, or `idempotency_conflict` | |
@@ -24,6 +27,7 @@
 mod awards;
 mod commands;
 mod events;
+mod exchange;
 mod memberships;
 mod purchase;
 mod redemptions;
@@ -35,6 +39,7 @@ mod wallets;
 pub use awards::{AwardReversal, Granted, GrantedAward, SavedAward, award_reversals, counter_keys, grant_awards};
 pub use commands::{EventCmd, MemberAssumption, MemberRef, Posted, PurchaseCmd, ReturnCmd, RuleDraft};
 pub use events::{EventDecision, EventFacts, EventTier, decide_event};
+pub use exchange::{OrderDecision, Outcome, decide_exchange_in, decide_exchange_out, decide_exchange_outcome};
 pub use memberships::{PaymentDecision, decide_membership_payment};
 pub use purchase::{PurchaseDecision, PurchaseFacts, ReceiptStatus, WalletFacts, WalletPlan, decide_purchase};
 pub use redemptions::{
