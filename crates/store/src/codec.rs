@@ -116,6 +116,7 @@ pub fn verification(
     entries_checked: u64,
     holders: Vec<(String, i64, i64, i64)>,
     vouchers: HashMap<String, i64>,
+    exchange_pending: HashMap<String, i64>,
 ) -> Verification {
     let entries_sum: i128 = sums.values().sum();
     let mut mismatches = Vec::new();
@@ -163,6 +164,24 @@ pub fn verification(
             stored: 0,
             from_entries: clamp(in_transit),
         });
+    }
+    // What waits at an exchange partner is what its pending orders hold, to the point.
+    let mut partners: HashSet<String> = exchange_pending.keys().cloned().collect();
+    partners.extend(
+        sums.keys()
+            .filter_map(|a| a.strip_prefix("exchange:")?.strip_suffix(":pending").map(str::to_string)),
+    );
+    for partner in partners {
+        let account = tally_domain::ledger::Account::ExchangePending(partner.clone()).key();
+        let from_entries = sums.get(&account).copied().unwrap_or(0);
+        let orders = exchange_pending.get(&partner).copied().unwrap_or(0);
+        if from_entries != i128::from(orders) {
+            mismatches.push(Mismatch {
+                account: format!("{account} (pending orders)"),
+                stored: orders,
+                from_entries: clamp(from_entries),
+            });
+        }
     }
     // What a member holds reserved is what her issued vouchers hold, to the point.
     for (holder, _, _, reserved) in &holders {

@@ -22,6 +22,9 @@ pub enum Entity {
     /// The member a transfer is sent to.
     Recipient,
     Transfer,
+    ExchangePartner,
+    ExchangeOrder,
+    ExchangeCredit,
 }
 
 impl Entity {
@@ -41,6 +44,9 @@ impl Entity {
             Entity::Voucher => "voucher",
             Entity::Recipient => "recipient",
             Entity::Transfer => "transfer",
+            Entity::ExchangePartner => "exchange partner",
+            Entity::ExchangeOrder => "exchange order",
+            Entity::ExchangeCredit => "exchange credit",
         }
     }
 }

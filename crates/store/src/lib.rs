@@ -13,6 +13,7 @@ pub mod baseline;
 mod changes;
 pub mod codec;
 mod error;
+mod exchange;
 pub mod keys;
 mod migrations;
 pub mod model;
@@ -468,6 +469,73 @@ impl Store {
     /// first answer.
     pub async fn send_points(&self, cmd: TransferCmd) -> Result<Posted, StoreError> {
         dispatch!(self, s => s.send_points(cmd).await)
+    }
+
+    /// Saves an exchange partner: a new one, or (`create` false) one that exists.
+    pub async fn save_exchange_partner(
+        &self,
+        p: tally_domain::exchange::ExchangePartner,
+        create: bool,
+        now: Timestamp,
+    ) -> Result<tally_domain::exchange::ExchangePartner, StoreError> {
+        dispatch!(self, s => s.save_exchange_partner(p, create, now).await)
+    }
+
+    pub async fn exchange_partner(
+        &self,
+        id: tally_domain::ids::ExchangePartnerId,
+    ) -> Result<Option<tally_domain::exchange::ExchangePartner>, StoreError> {
+        dispatch!(self, s => s.exchange_partner(id).await)
+    }
+
+    pub async fn exchange_partners(&self) -> Result<Vec<tally_domain::exchange::ExchangePartner>, StoreError> {
+        dispatch!(self, s => s.exchange_partners().await)
+    }
+
+    /// A member's points exchanged out (`decide_exchange_out`); the same `request_id`
+    /// again answers the first answer.
+    pub async fn exchange_out(&self, cmd: ExchangeOutCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.exchange_out(cmd).await)
+    }
+
+    /// The other programme's answer to an order (`decide_exchange_outcome`).
+    pub async fn exchange_outcome(
+        &self,
+        id: tally_domain::ids::ExchangeOrderId,
+        outcome: tally_domain::decide::Outcome,
+        now: Timestamp,
+    ) -> Result<tally_domain::exchange::ExchangeOrder, StoreError> {
+        dispatch!(self, s => s.exchange_outcome(id, outcome, now).await)
+    }
+
+    /// Units credited in (`decide_exchange_in`); the same reference again answers the
+    /// first answer.
+    pub async fn exchange_in(&self, cmd: ExchangeInCmd) -> Result<Posted, StoreError> {
+        dispatch!(self, s => s.exchange_in(cmd).await)
+    }
+
+    pub async fn exchange_order(
+        &self,
+        id: tally_domain::ids::ExchangeOrderId,
+    ) -> Result<Option<tally_domain::exchange::ExchangeOrder>, StoreError> {
+        dispatch!(self, s => s.exchange_order(id).await)
+    }
+
+    pub async fn exchange_orders(
+        &self,
+        q: ExchangeOrderQuery,
+    ) -> Result<Vec<tally_domain::exchange::ExchangeOrder>, StoreError> {
+        dispatch!(self, s => s.exchange_orders(q).await)
+    }
+
+    /// What went out to and came in from an exchange partner in `[from, to)`.
+    pub async fn exchange_volume(
+        &self,
+        id: tally_domain::ids::ExchangePartnerId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<ExchangeVolume, StoreError> {
+        dispatch!(self, s => s.exchange_volume(id, from, to).await)
     }
 
     /// A member's transfers, sent and received, newest first.

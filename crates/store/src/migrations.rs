@@ -63,6 +63,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transfers",
         sql: include_str!("../migrations/sqlite/0011_transfers.sql"),
     },
+    Migration {
+        version: 12,
+        name: "exchange",
+        sql: include_str!("../migrations/sqlite/0012_exchange.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -115,6 +120,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "transfers",
         sql: include_str!("../migrations/postgres/0010_transfers.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "exchange",
+        sql: include_str!("../migrations/postgres/0011_exchange.sql"),
     },
 ];
 

@@ -614,3 +614,79 @@ pub struct TransferQuery {
     pub before: Option<String>,
     pub limit: u32,
 }
+
+/// A member's points exchanged out to another programme.
+#[derive(Debug, Clone)]
+pub struct ExchangeOutCmd {
+    pub order_id: tally_domain::ids::ExchangeOrderId,
+    pub member_id: MemberId,
+    pub exchange_partner_id: tally_domain::ids::ExchangePartnerId,
+    pub points: i64,
+    pub external_member: String,
+    /// The caller's id for this order: the same id places one order.
+    pub request_id: String,
+    pub request_hash: String,
+    pub now: Timestamp,
+}
+
+/// Another programme's units credited to a member.
+#[derive(Debug, Clone)]
+pub struct ExchangeInCmd {
+    pub credit_id: tally_domain::ids::ExchangeCreditId,
+    pub exchange_partner_id: tally_domain::ids::ExchangePartnerId,
+    pub member: tally_domain::decide::MemberRef,
+    pub units: i64,
+    /// The other programme's reference: one credit per reference.
+    pub reference: String,
+    pub request_hash: String,
+    /// The programme's expiry: the new lot expires as earned points do.
+    pub expiry_months: u32,
+    pub now: Timestamp,
+}
+
+/// Which exchange orders to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ExchangeOrderQuery {
+    pub member_id: Option<MemberId>,
+    pub exchange_partner_id: Option<tally_domain::ids::ExchangePartnerId>,
+    pub status: Option<tally_domain::exchange::OrderStatus>,
+    /// Only ids before this one (the next page).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// What went out to and came in from one exchange partner in a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeVolume {
+    pub orders_pending: i64,
+    pub points_pending: i64,
+    pub orders_confirmed: i64,
+    pub points_out: i64,
+    pub units_out: i64,
+    pub orders_failed: i64,
+    pub points_failed: i64,
+    pub credits: i64,
+    pub points_in: i64,
+    pub units_in: i64,
+}
+
+impl ExchangeVolume {
+    /// Adds the orders in `status` (`n` of them, their points and units).
+    pub fn add_orders(&mut self, status: &str, n: i64, points: i64, units: i64) {
+        match status {
+            "pending" => {
+                self.orders_pending += n;
+                self.points_pending += points;
+            }
+            "confirmed" => {
+                self.orders_confirmed += n;
+                self.points_out += points;
+                self.units_out += units;
+            }
+            _ => {
+                self.orders_failed += n;
+                self.points_failed += points;
+            }
+        }
+    }
+}

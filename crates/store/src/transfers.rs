@@ -55,6 +55,11 @@ pub(crate) fn windows(now: Timestamp) -> (i64, i64) {
     (to_micros(day), to_micros(month))
 }
 
+/// When the UTC day that holds `now` began.
+pub(crate) fn day_start(now: Timestamp) -> Timestamp {
+    tally_domain::transfers::limit_windows(now).0
+}
+
 /// The transfer the command records, to `to`.
 pub(crate) fn new_transfer(cmd: &TransferCmd, to: MemberId) -> MemberTransfer {
     MemberTransfer {

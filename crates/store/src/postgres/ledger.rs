@@ -209,12 +209,19 @@ impl PgStore {
         )
         .fetch_all(&mut *tx)
         .await?;
+        let pending: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT exchange_partner_id, SUM(points)::bigint FROM exchange_orders WHERE status = 'pending'
+             GROUP BY exchange_partner_id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(verification(
             sums,
             entries_checked,
             members,
             vouchers.into_iter().collect(),
+            pending.into_iter().collect(),
         ))
     }
 

@@ -14,6 +14,7 @@ mod budgets;
 mod changes;
 mod consents;
 mod events;
+mod exchange;
 mod idempotency;
 mod ledger;
 mod members;

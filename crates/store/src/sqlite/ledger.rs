@@ -165,7 +165,14 @@ fn verify(conn: &Connection) -> Result<Verification, StoreError> {
         .prepare("SELECT member_id, SUM(points) FROM redemptions WHERE status = 'issued' GROUP BY member_id")?
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
         .collect::<Result<HashMap<_, _>, _>>()?;
-    Ok(verification(sums, entries_checked, stored, vouchers))
+    let pending = conn
+        .prepare(
+            "SELECT exchange_partner_id, SUM(points) FROM exchange_orders WHERE status = 'pending'
+             GROUP BY exchange_partner_id",
+        )?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(verification(sums, entries_checked, stored, vouchers, pending))
 }
 
 fn counts(conn: &Connection) -> Result<Counts, StoreError> {

@@ -10,6 +10,7 @@
 mod checkpoint;
 mod consents;
 mod events;
+mod exchange;
 mod idempotency;
 mod ledger;
 mod members;
