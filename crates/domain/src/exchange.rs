@@ -114,7 +114,10 @@ impl ExchangeSpec {
             return Err(DomainError::invalid("min_points", "must be a whole number of steps"));
         }
         if self.daily_limit_points < self.min_points {
-            return Err(DomainError::invalid("daily_limit_points", "must be at least min_points"));
+            return Err(DomainError::invalid(
+                "daily_limit_points",
+                "must be at least min_points",
+            ));
         }
         if self.rate.units_for(self.step_points).is_none() {
             let whole = self.rate.points / gcd(self.rate.points, self.rate.units);

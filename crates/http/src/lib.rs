@@ -23,8 +23,8 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, members, memberships, operations, partners, program, redemptions, rewards, rules, tiers,
-    transactions, transfers, wallets,
+    consents, events, exchange, members, memberships, operations, partners, program, redemptions, rewards, rules,
+    tiers, transactions, transfers, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -115,6 +115,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/members/{id}/transfers",
             post(transfers::send_points).get(transfers::member_transfers),
         )
+        .route(
+            "/v1/exchange-partners",
+            post(exchange::create_exchange_partner).get(exchange::list_exchange_partners),
+        )
+        .route(
+            "/v1/exchange-partners/{id}",
+            get(exchange::get_exchange_partner).put(exchange::update_exchange_partner),
+        )
+        .route("/v1/exchange-partners/{id}/credits", post(exchange::credit_exchange))
+        .route("/v1/exchange-partners/{id}/volume", get(exchange::exchange_volume))
+        .route(
+            "/v1/members/{id}/exchange-orders",
+            post(exchange::create_exchange_order),
+        )
+        .route("/v1/exchange-orders", get(exchange::list_exchange_orders))
+        .route("/v1/exchange-orders/{id}", get(exchange::get_exchange_order))
+        .route(
+            "/v1/exchange-orders/{id}/confirm",
+            post(exchange::confirm_exchange_order),
+        )
+        .route("/v1/exchange-orders/{id}/fail", post(exchange::fail_exchange_order))
         .route("/v1/redemptions", get(redemptions::list_redemptions))
         .route("/v1/redemptions/{id}", get(redemptions::get_redemption))
         .route("/v1/redemptions/{id}/cancel", post(redemptions::cancel_redemption))

@@ -167,10 +167,11 @@ pub fn verification(
     }
     // What waits at an exchange partner is what its pending orders hold, to the point.
     let mut partners: HashSet<String> = exchange_pending.keys().cloned().collect();
-    partners.extend(
-        sums.keys()
-            .filter_map(|a| a.strip_prefix("exchange:")?.strip_suffix(":pending").map(str::to_string)),
-    );
+    partners.extend(sums.keys().filter_map(|a| {
+        a.strip_prefix("exchange:")?
+            .strip_suffix(":pending")
+            .map(str::to_string)
+    }));
     for partner in partners {
         let account = tally_domain::ledger::Account::ExchangePending(partner.clone()).key();
         let from_entries = sums.get(&account).copied().unwrap_or(0);

@@ -62,7 +62,10 @@ pub fn decide_exchange_out(
     if !spec.direction.allows_out() {
         return Err(refused(
             "exchange_direction",
-            format!("{} only sends {} in; points cannot go out to it", spec.name, spec.unit_name),
+            format!(
+                "{} only sends {} in; points cannot go out to it",
+                spec.name, spec.unit_name
+            ),
         ));
     }
     if points < spec.min_points {
@@ -78,7 +81,10 @@ pub fn decide_exchange_out(
         ));
     }
     let Some(units) = spec.rate.units_for(points) else {
-        return Err(refused("not_a_step", format!("exchange points in steps of {}", spec.step_points)));
+        return Err(refused(
+            "not_a_step",
+            format!("exchange points in steps of {}", spec.step_points),
+        ));
     };
     within_day(partner, exchanged_today, points)?;
     let available = plan_settle(state, now)?.balance_after.available;
@@ -134,7 +140,10 @@ pub fn decide_exchange_outcome(
             partner.id.as_str(),
             id,
             order.points,
-            format!("{} credited {} {} for {} points", spec.name, order.units, spec.unit_name, order.points),
+            format!(
+                "{} credited {} {} for {} points",
+                spec.name, order.units, spec.unit_name, order.points
+            ),
             now,
         )
         .map(Some),
@@ -143,7 +152,10 @@ pub fn decide_exchange_outcome(
             partner.id.as_str(),
             id,
             &order.taken,
-            format!("{} points back: {} did not credit the exchange ({reason})", order.points, spec.name),
+            format!(
+                "{} points back: {} did not credit the exchange ({reason})",
+                order.points, spec.name
+            ),
             now,
         )
         .map(Some),
@@ -166,7 +178,10 @@ pub fn decide_exchange_in(
     if !spec.direction.allows_in() {
         return Err(refused(
             "exchange_direction",
-            format!("points only go out to {}; it cannot send {} in", spec.name, spec.unit_name),
+            format!(
+                "points only go out to {}; it cannot send {} in",
+                spec.name, spec.unit_name
+            ),
         ));
     }
     let Some(points) = spec.rate.points_for(units).filter(|p| *p > 0) else {

@@ -2,6 +2,7 @@
 
 pub mod consents;
 pub mod events;
+pub mod exchange;
 pub mod members;
 pub mod memberships;
 pub mod operations;

@@ -33,11 +33,12 @@ fn found(p: Option<ExchangePartner>) -> Result<ExchangePartner, StoreError> {
 
 async fn order(conn: &mut PgConnection, id: &ExchangeOrderId, lock: bool) -> Result<Option<ExchangeOrder>, StoreError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    let row: Option<OrderRow> =
-        sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} FROM exchange_orders WHERE id = $1{lock}"))
-            .bind(id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<OrderRow> = sqlx::query_as(&format!(
+        "SELECT {ORDER_COLUMNS} FROM exchange_orders WHERE id = $1{lock}"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
     row.map(order_from).transpose()
 }
 
@@ -48,7 +49,11 @@ async fn moved_since(
     partner: &ExchangePartnerId,
     since: Timestamp,
 ) -> Result<i64, StoreError> {
-    let failed = if table == "exchange_orders" { " AND status <> 'failed'" } else { "" };
+    let failed = if table == "exchange_orders" {
+        " AND status <> 'failed'"
+    } else {
+        ""
+    };
     Ok(sqlx::query_scalar(&format!(
         "SELECT COALESCE(SUM(points), 0)::BIGINT FROM {table}
          WHERE member_id = $1 AND exchange_partner_id = $2 AND created_at >= $3{failed}"
@@ -60,7 +65,12 @@ async fn moved_since(
     .await?)
 }
 
-async fn stored_answer(conn: &mut PgConnection, sql: &str, a: &str, b: &str) -> Result<Option<StoredAnswer>, StoreError> {
+async fn stored_answer(
+    conn: &mut PgConnection,
+    sql: &str,
+    a: &str,
+    b: &str,
+) -> Result<Option<StoredAnswer>, StoreError> {
     let row: Option<(String, String)> = sqlx::query_as(sql).bind(a).bind(b).fetch_optional(&mut *conn).await?;
     Ok(row.map(|(request_hash, receipt_json)| StoredAnswer {
         request_hash,
@@ -275,8 +285,13 @@ impl PgStore {
             // The same reference credited meanwhile (another member's lock): its answer.
             tx.rollback().await?;
             let mut conn = self.pool.acquire().await?;
-            let stored =
-                stored_answer(&mut conn, CREDIT_ANSWER, cmd.exchange_partner_id.as_str(), &cmd.reference).await?;
+            let stored = stored_answer(
+                &mut conn,
+                CREDIT_ANSWER,
+                cmd.exchange_partner_id.as_str(),
+                &cmd.reference,
+            )
+            .await?;
             return replay(stored, &cmd.request_hash, None)?.ok_or(StoreError::NotFound(Entity::ExchangeCredit));
         }
         write_plan(&mut tx, &member, &plan, cmd.now).await?;

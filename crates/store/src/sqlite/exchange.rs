@@ -5,13 +5,15 @@
 use super::SqliteStore;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member};
+use crate::codec::to_json;
 use crate::exchange::{ORDER_COLUMNS, OrderRow, credit_receipt, order_from, order_receipt, partner_from};
 use crate::model::{ExchangeInCmd, ExchangeOrderQuery, ExchangeOutCmd, ExchangeVolume, to_micros};
-use crate::codec::to_json;
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tally_domain::decide::{Outcome, Posted, StoredAnswer, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay};
+use tally_domain::decide::{
+    Outcome, Posted, StoredAnswer, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay,
+};
 use tally_domain::exchange::{ExchangeOrder, ExchangePartner, OrderStatus};
 use tally_domain::ids::{ExchangeOrderId, ExchangePartnerId};
 
@@ -53,7 +55,11 @@ fn order(conn: &Connection, id: &ExchangeOrderId) -> Result<Option<ExchangeOrder
 
 /// Points a member moved with a partner since `since`, out (orders not failed) or in.
 fn moved_since(conn: &Connection, table: &str, cmd_member: &str, partner: &str, since: i64) -> Result<i64, StoreError> {
-    let failed = if table == "exchange_orders" { " AND status <> 'failed'" } else { "" };
+    let failed = if table == "exchange_orders" {
+        " AND status <> 'failed'"
+    } else {
+        ""
+    };
     Ok(conn
         .prepare_cached(&format!(
             "SELECT COALESCE(SUM(points), 0) FROM {table}
@@ -85,7 +91,15 @@ fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> 
         p.id.as_str(),
         to_micros(crate::transfers::day_start(cmd.now)),
     )?;
-    let d = decide_exchange_out(&p, &state, today, cmd.order_id.as_str(), cmd.points, &cmd.external_member, cmd.now)?;
+    let d = decide_exchange_out(
+        &p,
+        &state,
+        today,
+        cmd.order_id.as_str(),
+        cmd.points,
+        &cmd.external_member,
+        cmd.now,
+    )?;
     let order = ExchangeOrder {
         id: cmd.order_id.clone(),
         exchange_partner_id: p.id.clone(),
@@ -125,7 +139,12 @@ fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> 
     })
 }
 
-fn answer(conn: &Connection, id: &ExchangeOrderId, outcome: &Outcome, now: Timestamp) -> Result<ExchangeOrder, StoreError> {
+fn answer(
+    conn: &Connection,
+    id: &ExchangeOrderId,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> Result<ExchangeOrder, StoreError> {
     let o = order(conn, id)?.ok_or(StoreError::NotFound(Entity::ExchangeOrder))?;
     let p = found(partner(conn, &o.exchange_partner_id)?)?;
     let state = load_state(conn, &o.member_id, |_| true)?;
@@ -170,8 +189,25 @@ fn credit(conn: &Connection, cmd: &ExchangeInCmd) -> Result<Posted, StoreError> 
         p.id.as_str(),
         to_micros(crate::transfers::day_start(cmd.now)),
     )?;
-    let (plan, points) = decide_exchange_in(&p, &state, today, cmd.credit_id.as_str(), cmd.units, cmd.expiry_months, cmd.now)?;
-    let receipt = credit_receipt(cmd.credit_id.as_str(), &p.id, &member, &cmd.reference, cmd.units, points, cmd.now, &plan)?;
+    let (plan, points) = decide_exchange_in(
+        &p,
+        &state,
+        today,
+        cmd.credit_id.as_str(),
+        cmd.units,
+        cmd.expiry_months,
+        cmd.now,
+    )?;
+    let receipt = credit_receipt(
+        cmd.credit_id.as_str(),
+        &p.id,
+        &member,
+        &cmd.reference,
+        cmd.units,
+        points,
+        cmd.now,
+        &plan,
+    )?;
     conn.prepare_cached(
         "INSERT INTO exchange_credits (id, exchange_partner_id, member_id, reference, request_hash, units, points,
              receipt, created_at)
@@ -225,7 +261,12 @@ fn volume(conn: &Connection, id: &ExchangePartnerId, from: i64, to: i64) -> Resu
          WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status",
     )?;
     let rows = stmt.query_map(params![id.as_str(), from, to], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     for row in rows {
         let (status, n, points, units) = row?;
@@ -236,7 +277,9 @@ fn volume(conn: &Connection, id: &ExchangePartnerId, from: i64, to: i64) -> Resu
             "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(SUM(units), 0) FROM exchange_credits
              WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3",
         )?
-        .query_row(params![id.as_str(), from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .query_row(params![id.as_str(), from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     v.credits = n;
     v.points_in = points;
     v.units_in = units;
@@ -245,7 +288,12 @@ fn volume(conn: &Connection, id: &ExchangePartnerId, from: i64, to: i64) -> Resu
 
 impl SqliteStore {
     /// Saves an exchange partner: a new one, or (`create` false) one that exists.
-    pub async fn save_exchange_partner(&self, p: ExchangePartner, create: bool, now: Timestamp) -> Result<ExchangePartner, StoreError> {
+    pub async fn save_exchange_partner(
+        &self,
+        p: ExchangePartner,
+        create: bool,
+        now: Timestamp,
+    ) -> Result<ExchangePartner, StoreError> {
         self.write(move |c| {
             let spec = to_json(&p.spec)?;
             let n = match create {
@@ -285,7 +333,12 @@ impl SqliteStore {
         self.write(move |c| place(c, &cmd)).await
     }
 
-    pub async fn exchange_outcome(&self, id: ExchangeOrderId, outcome: Outcome, now: Timestamp) -> Result<ExchangeOrder, StoreError> {
+    pub async fn exchange_outcome(
+        &self,
+        id: ExchangeOrderId,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Result<ExchangeOrder, StoreError> {
         self.write(move |c| answer(c, &id, &outcome, now)).await
     }
 
@@ -301,7 +354,12 @@ impl SqliteStore {
         self.read(move |c| orders(c, &q)).await
     }
 
-    pub async fn exchange_volume(&self, id: ExchangePartnerId, from: Timestamp, to: Timestamp) -> Result<ExchangeVolume, StoreError> {
+    pub async fn exchange_volume(
+        &self,
+        id: ExchangePartnerId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<ExchangeVolume, StoreError> {
         self.read(move |c| volume(c, &id, to_micros(from), to_micros(to))).await
     }
 }

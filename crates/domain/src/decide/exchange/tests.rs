@@ -88,7 +88,10 @@ fn the_rate_converts_only_whole_units_and_the_spec_says_so_when_saved() {
     step.spec.step_points = 1;
     assert!(step.spec.check().is_err(), "1 point is 0.4 miles");
     step.spec.step_points = 300;
-    assert!(step.spec.check().is_err(), "500 is not a whole number of 300-point steps");
+    assert!(
+        step.spec.check().is_err(),
+        "500 is not a whole number of 300-point steps"
+    );
 }
 
 #[test]
@@ -125,15 +128,22 @@ fn an_order_takes_her_points_and_a_failure_gives_them_back_with_their_dates() {
     let fail = Outcome::Fail {
         reason: "unknown membership number".into(),
     };
-    let refund = decide_exchange_outcome(&sky, &order, &fail, &after, ts(NOW)).unwrap().unwrap();
+    let refund = decide_exchange_outcome(&sky, &order, &fail, &after, ts(NOW))
+        .unwrap()
+        .unwrap();
     assert_eq!(refund.balance_after.available, 1_500);
     let back: Vec<(i64, Timestamp)> = refund.new_lots.iter().map(|l| (l.remaining, l.expires_at)).collect();
     assert_eq!(
         back,
         vec![(800, ts("2026-12-31T00:00:00Z")), (200, ts("2027-03-31T00:00:00Z"))]
     );
-    let confirm = decide_exchange_outcome(&sky, &order, &Outcome::Confirm, &after, ts(NOW)).unwrap().unwrap();
-    assert_eq!(confirm.balance_after, after.balance, "confirming moves no point of hers");
+    let confirm = decide_exchange_outcome(&sky, &order, &Outcome::Confirm, &after, ts(NOW))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        confirm.balance_after, after.balance,
+        "confirming moves no point of hers"
+    );
     assert_eq!(confirm.points_with(EntryCode::ExchangeConfirm), 1_000);
 
     // The same answer again does nothing; the other answer is refused.
@@ -144,7 +154,10 @@ fn an_order_takes_her_points_and_a_failure_gives_them_back_with_their_dates() {
     assert_eq!(decide_exchange_outcome(&sky, &failed, &fail, &after, ts(NOW)), Ok(None));
     assert!(matches!(
         decide_exchange_outcome(&sky, &failed, &Outcome::Confirm, &after, ts(NOW)),
-        Err(DomainError::Refused { code: "order_closed", .. })
+        Err(DomainError::Refused {
+            code: "order_closed",
+            ..
+        })
     ));
 }
 
@@ -152,16 +165,37 @@ fn an_order_takes_her_points_and_a_failure_gives_them_back_with_their_dates() {
 fn each_rule_of_the_exchange_refuses_with_its_own_code() {
     let sky = airline(ExchangeDirection::Out);
     let now = ts(NOW);
-    assert_eq!(code(decide_exchange_out(&sky, &jana(), 0, "x", 400, "S", now)), "below_minimum");
-    assert_eq!(code(decide_exchange_out(&sky, &jana(), 0, "x", 550, "S", now)), "not_a_step");
-    assert_eq!(code(decide_exchange_out(&sky, &jana(), 2_600, "x", 500, "S", now)), "daily_limit_reached");
-    assert_eq!(code(decide_exchange_out(&sky, &jana(), 0, "x", 1_600, "S", now)), "insufficient_points");
+    assert_eq!(
+        code(decide_exchange_out(&sky, &jana(), 0, "x", 400, "S", now)),
+        "below_minimum"
+    );
+    assert_eq!(
+        code(decide_exchange_out(&sky, &jana(), 0, "x", 550, "S", now)),
+        "not_a_step"
+    );
+    assert_eq!(
+        code(decide_exchange_out(&sky, &jana(), 2_600, "x", 500, "S", now)),
+        "daily_limit_reached"
+    );
+    assert_eq!(
+        code(decide_exchange_out(&sky, &jana(), 0, "x", 1_600, "S", now)),
+        "insufficient_points"
+    );
     let inbound = airline(ExchangeDirection::In);
-    assert_eq!(code(decide_exchange_out(&inbound, &jana(), 0, "x", 500, "S", now)), "exchange_direction");
+    assert_eq!(
+        code(decide_exchange_out(&inbound, &jana(), 0, "x", 500, "S", now)),
+        "exchange_direction"
+    );
     let mut closed = airline(ExchangeDirection::Both);
     closed.spec.active = false;
-    assert_eq!(code(decide_exchange_out(&closed, &jana(), 0, "x", 500, "S", now)), "exchange_closed");
-    assert!(decide_exchange_in(&sky, &jana(), 0, "xcr_1", 400, 24, now).is_err(), "out only");
+    assert_eq!(
+        code(decide_exchange_out(&closed, &jana(), 0, "x", 500, "S", now)),
+        "exchange_closed"
+    );
+    assert!(
+        decide_exchange_in(&sky, &jana(), 0, "xcr_1", 400, 24, now).is_err(),
+        "out only"
+    );
 }
 
 #[test]
