@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 
+mod exchange;
 mod rewards;
 mod transfers;
 
@@ -330,6 +331,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let (wallets, pooling) = add_wallets(&api, admin, &ids).await?;
     let mut catalogue = rewards::add(&api, admin, &partners, end).await?;
     let mut gifts = transfers::open(&api, admin).await?;
+    let mut exchange = exchange::add(&api, admin).await?;
 
     let mut receipt_no = 0u64;
     let mut subscriptions_paid = 0u64;
@@ -477,6 +479,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             .day(&api, admin, &partners, &mut people, &mut rng, day)
             .await?;
         gifts.day(&api, admin, &people, day).await?;
+        exchange.day(&api, admin, &mut people, day).await?;
         if day + 1 == days {
             catalogue.jana(&api, admin, &people[0].id).await?;
         }
@@ -524,6 +527,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         catalogue.redeemed, catalogue.used, catalogue.cancelled
     );
     println!("{}", gifts.summary());
+    println!("{}", exchange.summary());
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(
