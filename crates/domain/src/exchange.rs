@@ -119,6 +119,16 @@ impl ExchangeSpec {
                 "must be at least min_points",
             ));
         }
+        if self
+            .rate
+            .units_for(self.daily_limit_points)
+            .is_none_or(|u| u > MAX_POINTS)
+        {
+            return Err(DomainError::invalid(
+                "daily_limit_points",
+                format!("a day's points must be worth at most {MAX_POINTS} units"),
+            ));
+        }
         if self.rate.units_for(self.step_points).is_none() {
             let whole = self.rate.points / gcd(self.rate.points, self.rate.units);
             return Err(DomainError::invalid(

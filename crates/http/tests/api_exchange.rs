@@ -283,6 +283,12 @@ async fn each_rule_refuses_with_its_own_code_and_writes_nothing() {
                 .await;
             assert_eq!(status, 422, "{}: {body} answered {v}", app.backend);
         }
+        // A day's points worth more than 10^12 miles: refused, so a month's sums stay bounded.
+        let mut vast = airline("out");
+        vast["rate"] = json!({"points": 1, "units": 1_000_000});
+        vast["daily_limit_points"] = json!(10_000_000);
+        let (status, v) = app.call("POST", "/v1/exchange-partners", Some(ADMIN), Some(vast)).await;
+        assert_eq!(status, 422, "{v}");
         // Only the operator: a partner's till is forbidden everywhere here.
         app.refused("GET", "/v1/exchange-partners", Some(&till_key), None, 403, "forbidden")
             .await;
@@ -317,6 +323,32 @@ async fn each_rule_refuses_with_its_own_code_and_writes_nothing() {
             "invalid_cursor",
         )
         .await;
+        for month in ["2026-1", "+2026-01", "26-01", "2026-01-01", "2026-00"] {
+            app.refused(
+                "GET",
+                &format!("/v1/exchange-partners/{sky}/volume?month={month}"),
+                Some(ADMIN),
+                None,
+                422,
+                "invalid_query",
+            )
+            .await;
+        }
+        for month in ["9999-12", "0000-01"] {
+            let v = app
+                .ok(
+                    "GET",
+                    &format!("/v1/exchange-partners/{sky}/volume?month={month}"),
+                    ADMIN,
+                    Value::Null,
+                )
+                .await;
+            assert_eq!(
+                (v["month"].as_str(), v["orders_confirmed"].as_i64()),
+                (Some(month), Some(0)),
+                "{v}"
+            );
+        }
         verified(&app).await;
     }
 }

@@ -92,7 +92,7 @@ impl Transfers {
     pub(super) fn summary(&self) -> String {
         let refused: Vec<String> = self.refused.iter().map(|(c, n)| format!("{n} {c}")).collect();
         format!(
-            "Transfers: {} sent between members ({} points); refused by the policy: {} (GET /v1/members/{{id}}/transfers)",
+            "Transfers: {} sent between members ({} points); refused: {} (GET /v1/members/{{id}}/transfers)",
             self.sent,
             self.points,
             if refused.is_empty() {

@@ -80,7 +80,8 @@ pub fn plan_exchange_credit(
     }
     let mut w = Working::new(state, now, now);
     w.settle();
-    if w.balance.available.checked_add(points).is_none_or(|b| b > MAX_BALANCE) {
+    let holds = w.balance.available.saturating_add(w.balance.pending);
+    if holds.checked_add(points).is_none_or(|b| b > MAX_BALANCE) {
         return Err(DomainError::LimitExceeded {
             code: "balance_limit_exceeded",
             message: "the member would hold more points than a member may".into(),

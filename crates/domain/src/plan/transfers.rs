@@ -46,7 +46,8 @@ pub fn plan_receive(
     let points: i64 = taken.iter().map(|t| t.points).sum();
     let mut w = Working::new(state, now, now);
     w.settle();
-    if w.balance.available.checked_add(points).is_none_or(|b| b > MAX_BALANCE) {
+    let holds = w.balance.available.saturating_add(w.balance.pending);
+    if holds.checked_add(points).is_none_or(|b| b > MAX_BALANCE) {
         return Err(DomainError::LimitExceeded {
             code: "balance_limit_exceeded",
             message: "the recipient would hold more points than a member may".into(),

@@ -424,6 +424,17 @@ pub struct ExchangeVolumeView {
     pub points_in: i64,
 }
 
+/// The first day of `YYYY-MM`, read strictly: four digits, a dash, a month 01 to 12.
+fn month(m: &str) -> Option<jiff::civil::Date> {
+    let b = m.as_bytes();
+    if b.len() != 7 || b[4] != b'-' || !b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit()) {
+        return None;
+    }
+    let year: i16 = m[..4].parse().ok()?;
+    let month: i8 = m[5..].parse().ok()?;
+    jiff::civil::Date::new(year, month, 1).ok()
+}
+
 /// What went out to and came in from an exchange partner in one month (operator): the
 /// exchange's side of the settlement data.
 #[utoipa::path(get, path = "/v1/exchange-partners/{id}/volume", tag = "exchange", params(("id" = String, Path), VolumeParams),
@@ -437,18 +448,21 @@ pub async fn exchange_volume(
     ApiQuery(p): ApiQuery<VolumeParams>,
 ) -> Result<Json<ExchangeVolumeView>, ApiError> {
     let id: ExchangePartnerId = parse_id(&id, "exchange partner")?;
-    let bad = || ApiError::invalid("invalid_query", "month must be YYYY-MM");
     let first = match &p.month {
-        Some(m) => jiff::civil::Date::strptime("%Y-%m-%d", format!("{m}-01")).map_err(|_| bad())?,
+        Some(m) => month(m).ok_or_else(|| ApiError::invalid("invalid_query", "month must be YYYY-MM"))?,
         None => state.now().to_zoned(jiff::tz::TimeZone::UTC).date().first_of_month(),
     };
-    let next = first.checked_add(jiff::Span::new().months(1)).map_err(|_| bad())?;
     let at = |d: jiff::civil::Date| {
         d.to_zoned(jiff::tz::TimeZone::UTC)
             .map(|z| z.timestamp())
-            .map_err(|_| bad())
+            .unwrap_or(jiff::Timestamp::MAX)
     };
-    let v = state.store.exchange_volume(id.clone(), at(first)?, at(next)?).await?;
+    // December 9999 has no next month: it runs to the end of time.
+    let next = first
+        .checked_add(jiff::Span::new().months(1))
+        .map(at)
+        .unwrap_or(jiff::Timestamp::MAX);
+    let v = state.store.exchange_volume(id.clone(), at(first), next).await?;
     Ok(Json(ExchangeVolumeView {
         exchange_partner_id: id.to_string(),
         month: first.strftime("%Y-%m").to_string(),

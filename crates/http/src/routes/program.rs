@@ -66,7 +66,7 @@ pub struct ProgramPatch {
     pub transfers: Option<TransferPolicy>,
 }
 
-/// Changes the programme's name, point value or expiry (operator).
+/// Changes the programme's name, point value, expiry or transfer policy (operator).
 #[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn update_program(
     State(state): State<AppState>,

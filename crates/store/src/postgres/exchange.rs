@@ -79,6 +79,13 @@ async fn stored_answer(
     }))
 }
 
+/// A sum PostgreSQL gave as exact text, as the nearest `i64` (a month's volume past
+/// 9.2 × 10^18 reads as that bound rather than failing).
+fn saturated(sum: &str) -> i64 {
+    let wide: i128 = sum.parse().unwrap_or(i128::MAX);
+    i64::try_from(wide.max(0)).unwrap_or(i64::MAX)
+}
+
 const CREDIT_ANSWER: &str =
     "SELECT request_hash, receipt FROM exchange_credits WHERE exchange_partner_id = $1 AND reference = $2";
 
@@ -237,6 +244,12 @@ impl PgStore {
         let p = found(partner(&mut tx, &cmd.exchange_partner_id).await?)?;
         let member = resolve_member(&mut tx, &cmd.member).await?;
         let state = member_state(&mut tx, &MemberRef::Id(member.clone()), true, |_| true).await?;
+        // Again under her lock: the same credit sent twice at once (a retry after a
+        // timeout) finds the first one's answer here, not its points counted against her.
+        let stored = stored_answer(&mut tx, CREDIT_ANSWER, cmd.exchange_partner_id.as_str(), &cmd.reference).await?;
+        if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
+            return Ok(posted);
+        }
         let today = moved_since(
             &mut tx,
             "exchange_credits",
@@ -332,8 +345,8 @@ impl PgStore {
     ) -> Result<ExchangeVolume, StoreError> {
         let mut conn = self.pool.acquire().await?;
         found(partner(&mut conn, &id).await?)?;
-        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*), COALESCE(SUM(points), 0)::BIGINT, COALESCE(SUM(units), 0)::BIGINT
+        let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT status, COUNT(*), COALESCE(SUM(points), 0)::TEXT, COALESCE(SUM(units), 0)::TEXT
              FROM exchange_orders WHERE exchange_partner_id = $1 AND created_at >= $2 AND created_at < $3
              GROUP BY status",
         )
@@ -344,10 +357,10 @@ impl PgStore {
         .await?;
         let mut v = ExchangeVolume::default();
         for (status, n, points, units) in rows {
-            v.add_orders(&status, n, points, units);
+            v.add_orders(&status, n, saturated(&points), saturated(&units));
         }
-        let (n, points, units): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(points), 0)::BIGINT, COALESCE(SUM(units), 0)::BIGINT
+        let (n, points, units): (i64, String, String) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(points), 0)::TEXT, COALESCE(SUM(units), 0)::TEXT
              FROM exchange_credits WHERE exchange_partner_id = $1 AND created_at >= $2 AND created_at < $3",
         )
         .bind(id.as_str())
@@ -356,8 +369,8 @@ impl PgStore {
         .fetch_one(&mut *conn)
         .await?;
         v.credits = n;
-        v.points_in = points;
-        v.units_in = units;
+        v.points_in = saturated(&points);
+        v.units_in = saturated(&units);
         Ok(v)
     }
 }

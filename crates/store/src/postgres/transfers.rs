@@ -11,6 +11,7 @@ use super::wallets::{household_of, lock_members};
 use crate::model::{TransferCmd, TransferQuery, to_micros};
 use crate::transfers::{TRANSFER_COLUMNS, new_transfer, receipt_json, transfer_facts, transfer_from, windows};
 use crate::{Entity, StoreError};
+use sqlx::PgConnection;
 use tally_domain::decide::{MemberRef, Posted, StoredAnswer, decide_transfer, replay};
 use tally_domain::transfers::MemberTransfer;
 
@@ -19,23 +20,20 @@ type TransferRow = (String, String, String, i64, Option<String>, i64);
 impl PgStore {
     pub async fn send_points(&self, cmd: TransferCmd) -> Result<Posted, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // A transfer sent before answers as it was, whatever became of the recipient's
+        // identities since (a committed answer never changes; it is checked again under
+        // the locks for one racing this request). The sender is looked for first, as on
+        // SQLite.
+        if let Some(posted) = replay(self.transfer_answer(&mut tx, &cmd).await?, &cmd.request_hash, None)? {
+            return Ok(posted);
+        }
+        resolve_member(&mut tx, &MemberRef::Id(cmd.from.clone())).await?;
         let to = resolve_member(&mut tx, &cmd.to).await.map_err(|e| match e {
             StoreError::NotFound(_) => StoreError::NotFound(Entity::Recipient),
             e => e,
         })?;
         lock_members(&mut tx, vec![cmd.from.as_str(), to.as_str()]).await?;
-        let stored: Option<(String, String)> =
-            sqlx::query_as("SELECT request_hash, receipt FROM transfers WHERE from_member = $1 AND request_id = $2")
-                .bind(cmd.from.as_str())
-                .bind(&cmd.request_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let stored = stored.map(|(request_hash, receipt_json)| StoredAnswer {
-            request_hash,
-            receipt_json,
-            target: None,
-        });
-        if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
+        if let Some(posted) = replay(self.transfer_answer(&mut tx, &cmd).await?, &cmd.request_hash, None)? {
             return Ok(posted);
         }
         let joined_at: i64 = sqlx::query_scalar("SELECT created_at FROM members WHERE id = $1")
@@ -99,6 +97,25 @@ impl PgStore {
             receipt_json: receipt,
             replayed: false,
         })
+    }
+
+    /// The answer stored under the command's (sender, `request_id`), if any.
+    async fn transfer_answer(
+        &self,
+        conn: &mut PgConnection,
+        cmd: &TransferCmd,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        let stored: Option<(String, String)> =
+            sqlx::query_as("SELECT request_hash, receipt FROM transfers WHERE from_member = $1 AND request_id = $2")
+                .bind(cmd.from.as_str())
+                .bind(&cmd.request_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(stored.map(|(request_hash, receipt_json)| StoredAnswer {
+            request_hash,
+            receipt_json,
+            target: None,
+        }))
     }
 
     pub async fn transfers(&self, q: TransferQuery) -> Result<Vec<MemberTransfer>, StoreError> {

@@ -82,8 +82,8 @@ fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> 
     if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(posted);
     }
-    let p = found(partner(conn, &cmd.exchange_partner_id)?)?;
     let state = load_state(conn, &cmd.member_id, |_| true)?;
+    let p = found(partner(conn, &cmd.exchange_partner_id)?)?;
     let today = moved_since(
         conn,
         "exchange_orders",
@@ -253,19 +253,31 @@ fn orders(conn: &Connection, q: &ExchangeOrderQuery) -> Result<Vec<ExchangeOrder
     rows.into_iter().map(order_from).collect()
 }
 
+/// Sums of points and of units, each as its high and low 32 bits, which cannot
+/// overflow SQLite's 64-bit sums however many rows there are ([`joined`] puts them
+/// together).
+const SPLIT_SUMS: &str = "COALESCE(SUM(points >> 32), 0), COALESCE(SUM(points & 4294967295), 0),
+     COALESCE(SUM(units >> 32), 0), COALESCE(SUM(units & 4294967295), 0)";
+
+/// A split sum as the nearest `i64` (past 9.2 × 10^18 it reads as that bound).
+fn joined(high: i64, low: i64) -> i64 {
+    let wide = (i128::from(high) << 32) + i128::from(low);
+    i64::try_from(wide.max(0)).unwrap_or(i64::MAX)
+}
+
 fn volume(conn: &Connection, id: &ExchangePartnerId, from: i64, to: i64) -> Result<ExchangeVolume, StoreError> {
     found(partner(conn, id)?)?;
     let mut v = ExchangeVolume::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, COUNT(*), COALESCE(SUM(points), 0), COALESCE(SUM(units), 0) FROM exchange_orders
-         WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT status, COUNT(*), {SPLIT_SUMS} FROM exchange_orders
+         WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status"
+    ))?;
     let rows = stmt.query_map(params![id.as_str(), from, to], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
+            joined(r.get(2)?, r.get(3)?),
+            joined(r.get(4)?, r.get(5)?),
         ))
     })?;
     for row in rows {
@@ -273,12 +285,12 @@ fn volume(conn: &Connection, id: &ExchangePartnerId, from: i64, to: i64) -> Resu
         v.add_orders(&status, n, points, units);
     }
     let (n, points, units) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(points), 0), COALESCE(SUM(units), 0) FROM exchange_credits
-             WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3",
-        )?
+        .prepare_cached(&format!(
+            "SELECT COUNT(*), {SPLIT_SUMS} FROM exchange_credits
+             WHERE exchange_partner_id = ?1 AND created_at >= ?2 AND created_at < ?3"
+        ))?
         .query_row(params![id.as_str(), from, to], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, joined(r.get(1)?, r.get(2)?), joined(r.get(3)?, r.get(4)?)))
         })?;
     v.credits = n;
     v.points_in = points;
