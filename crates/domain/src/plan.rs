@@ -808,6 +808,32 @@ pub fn plan_return(
     Ok((w.finish()?, result))
 }
 
+/// Points set aside that move on from one account to another, none of them the
+/// member's spendable ones: what the member holds does not change, her history says so.
+struct Passed<'a> {
+    from: Account,
+    to: Account,
+    points: i64,
+    code: EntryCode,
+    kind: ActivityKind,
+    partner: Option<&'a str>,
+    id: &'a str,
+    description: String,
+}
+
+/// Settles what is due, then passes the points on (a voucher used, an exchange
+/// confirmed).
+fn pass_on(state: &MemberState, p: Passed<'_>, now: Timestamp) -> Result<Plan, DomainError> {
+    if needs_lots(0, state.next_due_at, now) {
+        require_lots(state)?;
+    }
+    let mut w = Working::new(state, now, now);
+    w.settle();
+    w.transfer(p.from, p.to, p.points, p.code, Some(p.id), None);
+    w.activity(p.kind, 0, p.partner, Some(p.id), p.description);
+    w.finish()
+}
+
 mod rewards;
 pub use rewards::{Reservation, TakenLot, plan_fulfil, plan_release, plan_reserve};
 mod transfers;

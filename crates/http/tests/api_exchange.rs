@@ -6,24 +6,6 @@ mod common;
 
 use common::{ADMIN, App, apps};
 use serde_json::{Value, json};
-use std::sync::atomic::Ordering;
-
-fn now(app: &App) -> String {
-    jiff::Timestamp::from_microsecond(app.clock.load(Ordering::SeqCst))
-        .unwrap()
-        .to_string()
-}
-
-async fn earn(app: &App, till: &str, member: &str, receipt: &str, euros: i64) {
-    app.ok(
-        "POST",
-        "/v1/transactions",
-        till,
-        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": now(app),
-               "total": {"amount": euros * 100, "currency": "EUR"}}),
-    )
-    .await;
-}
 
 fn airline(direction: &str) -> Value {
     json!({"name": "SkyMiles", "unit_name": "miles", "direction": direction,
@@ -61,7 +43,7 @@ async fn points_go_out_and_come_back_exactly_once_and_units_come_in_once() {
     for app in apps().await {
         let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
         let jana = app.member("+420601123456").await;
-        earn(&app, &till, &jana, "R-1", 2_000).await;
+        app.earn(&till, &jana, "R-1", 2_000).await;
         let sky = partner(&app, airline("both")).await;
 
         // Out: 1,000 points for 400 miles, pending until SkyMiles answers.
@@ -206,7 +188,7 @@ async fn each_rule_refuses_with_its_own_code_and_writes_nothing() {
         let (till, _) = app.partner("Spree Mode", "EUR", 0).await;
         let (_, till_key) = (till, app.partner("Lékárna", "EUR", 0).await.1);
         let jana = app.member("+420601123456").await;
-        earn(&app, &till_key, &jana, "R-1", 2_000).await;
+        app.earn(&till_key, &jana, "R-1", 2_000).await;
         let sky = partner(&app, airline("out")).await;
         let hotel = partner(
             &app,
@@ -358,7 +340,7 @@ async fn racing_orders_never_overdraw_and_racing_answers_refund_once() {
     for app in apps().await {
         let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
         let jana = app.member("+420601123456").await;
-        earn(&app, &till, &jana, "R-1", 2_000).await;
+        app.earn(&till, &jana, "R-1", 2_000).await;
         let sky = partner(&app, airline("both")).await;
         // Ten taps of 500 at once: her 2,000 points pay for four.
         let taps: Vec<String> = (0..10).map(|i| format!("tap-{i}")).collect();

@@ -7,24 +7,6 @@ mod common;
 
 use common::{ADMIN, App, apps};
 use serde_json::{Value, json};
-use std::sync::atomic::Ordering;
-
-fn now(app: &App) -> String {
-    jiff::Timestamp::from_microsecond(app.clock.load(Ordering::SeqCst))
-        .unwrap()
-        .to_string()
-}
-
-async fn earn(app: &App, till: &str, member: &str, receipt: &str, euros: i64) {
-    app.ok(
-        "POST",
-        "/v1/transactions",
-        till,
-        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": now(app),
-               "total": {"amount": euros * 100, "currency": "EUR"}}),
-    )
-    .await;
-}
 
 fn policy(per_day: i64, per_month: i64) -> Value {
     json!({"transfers": {"enabled": true, "min_points": 10, "max_per_day": per_day, "max_per_month": per_month,
@@ -59,8 +41,8 @@ async fn two_members(app: &App, points: i64) -> (String, String, String) {
     let (_, till) = app.partner("Spree Mode", "EUR", 0).await;
     let anna = app.member("+420601000001").await;
     let ben = app.member("+420601000002").await;
-    earn(app, &till, &anna, "A-1", points).await;
-    earn(app, &till, &ben, "B-1", 1).await;
+    app.earn(&till, &anna, "A-1", points).await;
+    app.earn(&till, &ben, "B-1", 1).await;
     app.advance(31);
     (till, anna, ben)
 }
@@ -152,7 +134,7 @@ async fn each_rule_of_the_policy_refuses_with_its_own_code_and_writes_nothing() 
         let idle = app.member("+420601000004").await;
         let (till, anna, ben) = two_members(&app, 800).await;
         let fresh = app.member("+420601000003").await;
-        earn(&app, &till, &fresh, "N-1", 100).await;
+        app.earn(&till, &fresh, "N-1", 100).await;
         let entries = app.entries().await;
         let to_ben = json!({"id": ben});
         let refused = |status: u16, code: &'static str, (got, v): (u16, Value)| {

@@ -21,21 +21,17 @@ pub fn plan_exchange_confirm(
     description: String,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
-    if needs_lots(0, state.next_due_at, now) {
-        require_lots(state)?;
-    }
-    let mut w = Working::new(state, now, now);
-    w.settle();
-    w.transfer(
-        Account::ExchangePending(partner.to_string()),
-        Account::ExchangeOut(partner.to_string()),
+    let passed = super::Passed {
+        from: Account::ExchangePending(partner.to_string()),
+        to: Account::ExchangeOut(partner.to_string()),
         points,
-        EntryCode::ExchangeConfirm,
-        Some(order_id),
-        None,
-    );
-    w.activity(ActivityKind::ExchangeConfirm, 0, None, Some(order_id), description);
-    w.finish()
+        code: EntryCode::ExchangeConfirm,
+        kind: ActivityKind::ExchangeConfirm,
+        partner: None,
+        id: order_id,
+        description,
+    };
+    super::pass_on(state, passed, now)
 }
 
 /// The order failed: its points come back as the lots they were taken from (what has

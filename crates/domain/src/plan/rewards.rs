@@ -2,7 +2,7 @@
 //! (or giving them to a charity), the voucher used at its partner, and the points given
 //! back (or forfeit) when a voucher is cancelled or expires unused.
 
-use super::{ActivityKind, MemberState, Plan, Working, needs_lots, require_lots};
+use super::{ActivityKind, MemberState, Plan, Working, require_lots};
 use crate::DomainError;
 use crate::ledger::{Account, EntryCode};
 use crate::lots::LotOrigin;
@@ -72,27 +72,17 @@ pub fn plan_fulfil(
     description: String,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
-    if needs_lots(0, state.next_due_at, now) {
-        require_lots(state)?;
-    }
-    let mut w = Working::new(state, now, now);
-    w.settle();
-    w.transfer(
-        Account::MemberReserved(w.holder.to_string()),
-        Account::PartnerRedeemed(partner.to_string()),
+    let passed = super::Passed {
+        from: Account::MemberReserved(state.holder_id().to_string()),
+        to: Account::PartnerRedeemed(partner.to_string()),
         points,
-        EntryCode::RewardRedeem,
-        Some(redemption_id),
-        None,
-    );
-    w.activity(
-        ActivityKind::RewardUse,
-        0,
-        Some(partner),
-        Some(redemption_id),
+        code: EntryCode::RewardRedeem,
+        kind: ActivityKind::RewardUse,
+        partner: Some(partner),
+        id: redemption_id,
         description,
-    );
-    w.finish()
+    };
+    super::pass_on(state, passed, now)
 }
 
 /// A voucher cancelled or expired unused. Its points come back into lots with the dates

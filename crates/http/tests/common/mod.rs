@@ -137,6 +137,25 @@ impl App {
             .to_string()
     }
 
+    /// The test clock's time, as RFC 3339.
+    pub fn now_text(&self) -> String {
+        Timestamp::from_microsecond(self.clock.load(Ordering::SeqCst))
+            .unwrap()
+            .to_string()
+    }
+
+    /// A sale of `euros` at the partner of `till` for `member`, now.
+    pub async fn earn(&self, till: &str, member: &str, receipt: &str, euros: i64) {
+        self.ok(
+            "POST",
+            "/v1/transactions",
+            till,
+            json!({"external_id": receipt, "member": {"id": member}, "occurred_at": self.now_text(),
+                   "total": {"amount": euros * 100, "currency": "EUR"}}),
+        )
+        .await;
+    }
+
     pub async fn balance(&self, member: &str) -> (i64, i64) {
         let b = self
             .ok("GET", &format!("/v1/members/{member}/balance"), ADMIN, Value::Null)

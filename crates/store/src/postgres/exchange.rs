@@ -5,6 +5,7 @@
 //! row, so her daily limit and balance hold.
 
 use super::PgStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{member_state, resolve_member};
 use crate::codec::to_json;
@@ -14,7 +15,7 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::PgConnection;
 use tally_domain::decide::{
-    MemberRef, Outcome, Posted, StoredAnswer, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay,
+    MemberRef, Outcome, Posted, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay,
 };
 use tally_domain::exchange::{ExchangeOrder, ExchangePartner, OrderStatus};
 use tally_domain::ids::{ExchangeOrderId, ExchangePartnerId, MemberId};
@@ -63,20 +64,6 @@ async fn moved_since(
     .bind(to_micros(since))
     .fetch_one(&mut *conn)
     .await?)
-}
-
-async fn stored_answer(
-    conn: &mut PgConnection,
-    sql: &str,
-    a: &str,
-    b: &str,
-) -> Result<Option<StoredAnswer>, StoreError> {
-    let row: Option<(String, String)> = sqlx::query_as(sql).bind(a).bind(b).fetch_optional(&mut *conn).await?;
-    Ok(row.map(|(request_hash, receipt_json)| StoredAnswer {
-        request_hash,
-        receipt_json,
-        target: None,
-    }))
 }
 
 /// A sum PostgreSQL gave as exact text, as the nearest `i64` (a month's volume past

@@ -5,6 +5,24 @@ use crate::StoreError;
 use crate::model::{Claim, StoredResponse, to_micros};
 use jiff::Timestamp;
 
+/// The answer kept under a command's id: `sql` selects `request_hash, receipt` by the
+/// id and what it is scoped to (`a`, `b`).
+pub(super) async fn stored_answer(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    a: &str,
+    b: &str,
+) -> Result<Option<tally_domain::decide::StoredAnswer>, StoreError> {
+    let row: Option<(String, String)> = sqlx::query_as(sql).bind(a).bind(b).fetch_optional(&mut *conn).await?;
+    Ok(
+        row.map(|(request_hash, receipt_json)| tally_domain::decide::StoredAnswer {
+            request_hash,
+            receipt_json,
+            target: None,
+        }),
+    )
+}
+
 impl PgStore {
     pub async fn claim_idempotency_key(
         &self,

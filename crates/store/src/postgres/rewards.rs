@@ -4,6 +4,7 @@
 //! written under its row's lock (never oversold), a member's limit under hers.
 
 use super::PgStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{member_facts, member_state};
 use crate::codec::to_json;
@@ -17,7 +18,7 @@ use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use tally_domain::decide::{Release, StoredAnswer, decide_redeem, decide_release, decide_use, replay};
+use tally_domain::decide::{Release, decide_redeem, decide_release, decide_use, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, RedemptionId, RewardId};
 use tally_domain::plan::needs_lots;
 use tally_domain::rewards::{Redemption, RedemptionStatus, Reward};
@@ -223,17 +224,13 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let member = MemberRef::Id(cmd.member_id.clone());
         let state = member_state(&mut tx, &member, true, |_| true).await?;
-        let stored: Option<(String, String)> =
-            sqlx::query_as("SELECT request_hash, receipt FROM redemptions WHERE member_id = $1 AND request_id = $2")
-                .bind(cmd.member_id.as_str())
-                .bind(&cmd.request_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let stored = stored.map(|(request_hash, receipt_json)| StoredAnswer {
-            request_hash,
-            receipt_json,
-            target: None,
-        });
+        let stored = stored_answer(
+            &mut tx,
+            "SELECT request_hash, receipt FROM redemptions WHERE member_id = $1 AND request_id = $2",
+            cmd.member_id.as_str(),
+            &cmd.request_id,
+        )
+        .await?;
         if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
             return Ok(posted);
         }

@@ -5,15 +5,17 @@
 //! transfers.
 
 use super::PgStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{member_state, resolve_member};
 use super::wallets::{household_of, lock_members};
 use crate::model::{TransferCmd, TransferQuery, to_micros};
 use crate::transfers::{TRANSFER_COLUMNS, new_transfer, receipt_json, transfer_facts, transfer_from, windows};
 use crate::{Entity, StoreError};
-use sqlx::PgConnection;
-use tally_domain::decide::{MemberRef, Posted, StoredAnswer, decide_transfer, replay};
+use tally_domain::decide::{MemberRef, Posted, decide_transfer, replay};
 use tally_domain::transfers::MemberTransfer;
+
+const TRANSFER_ANSWER: &str = "SELECT request_hash, receipt FROM transfers WHERE from_member = $1 AND request_id = $2";
 
 type TransferRow = (String, String, String, i64, Option<String>, i64);
 
@@ -24,7 +26,11 @@ impl PgStore {
         // identities since (a committed answer never changes; it is checked again under
         // the locks for one racing this request). The sender is looked for first, as on
         // SQLite.
-        if let Some(posted) = replay(self.transfer_answer(&mut tx, &cmd).await?, &cmd.request_hash, None)? {
+        if let Some(posted) = replay(
+            stored_answer(&mut tx, TRANSFER_ANSWER, cmd.from.as_str(), &cmd.request_id).await?,
+            &cmd.request_hash,
+            None,
+        )? {
             return Ok(posted);
         }
         resolve_member(&mut tx, &MemberRef::Id(cmd.from.clone())).await?;
@@ -33,7 +39,11 @@ impl PgStore {
             e => e,
         })?;
         lock_members(&mut tx, vec![cmd.from.as_str(), to.as_str()]).await?;
-        if let Some(posted) = replay(self.transfer_answer(&mut tx, &cmd).await?, &cmd.request_hash, None)? {
+        if let Some(posted) = replay(
+            stored_answer(&mut tx, TRANSFER_ANSWER, cmd.from.as_str(), &cmd.request_id).await?,
+            &cmd.request_hash,
+            None,
+        )? {
             return Ok(posted);
         }
         let joined_at: i64 = sqlx::query_scalar("SELECT created_at FROM members WHERE id = $1")
@@ -97,25 +107,6 @@ impl PgStore {
             receipt_json: receipt,
             replayed: false,
         })
-    }
-
-    /// The answer stored under the command's (sender, `request_id`), if any.
-    async fn transfer_answer(
-        &self,
-        conn: &mut PgConnection,
-        cmd: &TransferCmd,
-    ) -> Result<Option<StoredAnswer>, StoreError> {
-        let stored: Option<(String, String)> =
-            sqlx::query_as("SELECT request_hash, receipt FROM transfers WHERE from_member = $1 AND request_id = $2")
-                .bind(cmd.from.as_str())
-                .bind(&cmd.request_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(stored.map(|(request_hash, receipt_json)| StoredAnswer {
-            request_hash,
-            receipt_json,
-            target: None,
-        }))
     }
 
     pub async fn transfers(&self, q: TransferQuery) -> Result<Vec<MemberTransfer>, StoreError> {

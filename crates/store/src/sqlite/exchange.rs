@@ -3,6 +3,7 @@
 //! writer job.
 
 use super::SqliteStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member};
 use crate::codec::to_json;
@@ -11,9 +12,7 @@ use crate::model::{ExchangeInCmd, ExchangeOrderQuery, ExchangeOutCmd, ExchangeVo
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tally_domain::decide::{
-    Outcome, Posted, StoredAnswer, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay,
-};
+use tally_domain::decide::{Outcome, Posted, decide_exchange_in, decide_exchange_out, decide_exchange_outcome, replay};
 use tally_domain::exchange::{ExchangeOrder, ExchangePartner, OrderStatus};
 use tally_domain::ids::{ExchangeOrderId, ExchangePartnerId};
 
@@ -69,16 +68,12 @@ fn moved_since(conn: &Connection, table: &str, cmd_member: &str, partner: &str, 
 }
 
 fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> {
-    let stored = conn
-        .prepare_cached("SELECT request_hash, receipt FROM exchange_orders WHERE member_id = ?1 AND request_id = ?2")?
-        .query_row(params![cmd.member_id.as_str(), cmd.request_id], |r| {
-            Ok(StoredAnswer {
-                request_hash: r.get(0)?,
-                receipt_json: r.get(1)?,
-                target: None,
-            })
-        })
-        .optional()?;
+    let stored = stored_answer(
+        conn,
+        "SELECT request_hash, receipt FROM exchange_orders WHERE member_id = ?1 AND request_id = ?2",
+        cmd.member_id.as_str(),
+        &cmd.request_id,
+    )?;
     if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(posted);
     }
@@ -164,18 +159,12 @@ fn answer(
 }
 
 fn credit(conn: &Connection, cmd: &ExchangeInCmd) -> Result<Posted, StoreError> {
-    let stored = conn
-        .prepare_cached(
-            "SELECT request_hash, receipt FROM exchange_credits WHERE exchange_partner_id = ?1 AND reference = ?2",
-        )?
-        .query_row(params![cmd.exchange_partner_id.as_str(), cmd.reference], |r| {
-            Ok(StoredAnswer {
-                request_hash: r.get(0)?,
-                receipt_json: r.get(1)?,
-                target: None,
-            })
-        })
-        .optional()?;
+    let stored = stored_answer(
+        conn,
+        "SELECT request_hash, receipt FROM exchange_credits WHERE exchange_partner_id = ?1 AND reference = ?2",
+        cmd.exchange_partner_id.as_str(),
+        &cmd.reference,
+    )?;
     if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(posted);
     }

@@ -6,6 +6,26 @@ use crate::model::{Claim, StoredResponse, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// The answer kept under a command's id: `sql` selects `request_hash, receipt` by the
+/// id and what it is scoped to (`a`, `b`).
+pub(super) fn stored_answer(
+    conn: &Connection,
+    sql: &str,
+    a: &str,
+    b: &str,
+) -> Result<Option<tally_domain::decide::StoredAnswer>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params![a, b], |r| {
+            Ok(tally_domain::decide::StoredAnswer {
+                request_hash: r.get(0)?,
+                receipt_json: r.get(1)?,
+                target: None,
+            })
+        })
+        .optional()?)
+}
+
 fn claim(
     conn: &Connection,
     principal: &str,

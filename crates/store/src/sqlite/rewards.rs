@@ -5,6 +5,7 @@
 //! limit are read and written with nothing in between.
 
 use super::SqliteStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{load_state, member_facts};
 use crate::codec::to_json;
@@ -17,7 +18,7 @@ use crate::rewards::{
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tally_domain::decide::{Release, StoredAnswer, decide_redeem, decide_release, decide_use, replay};
+use tally_domain::decide::{Release, decide_redeem, decide_release, decide_use, replay};
 use tally_domain::ids::{Id, MemberId, PartnerId, RedemptionId, RewardId};
 use tally_domain::plan::needs_lots;
 use tally_domain::rewards::{Redemption, RedemptionStatus, Reward};
@@ -154,16 +155,12 @@ fn member_offers(
 }
 
 fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
-    let stored = conn
-        .prepare_cached("SELECT request_hash, receipt FROM redemptions WHERE member_id = ?1 AND request_id = ?2")?
-        .query_row(params![cmd.member_id.as_str(), cmd.request_id], |r| {
-            Ok(StoredAnswer {
-                request_hash: r.get(0)?,
-                receipt_json: r.get(1)?,
-                target: None,
-            })
-        })
-        .optional()?;
+    let stored = stored_answer(
+        conn,
+        "SELECT request_hash, receipt FROM redemptions WHERE member_id = ?1 AND request_id = ?2",
+        cmd.member_id.as_str(),
+        &cmd.request_id,
+    )?;
     if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(posted);
     }

@@ -2,6 +2,7 @@
 //! sender's counts and households, asks `decide_transfer`, and writes both plans.
 
 use super::SqliteStore;
+use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member};
 use super::wallets::household_of;
@@ -9,21 +10,17 @@ use crate::model::{TransferCmd, TransferQuery, to_micros};
 use crate::transfers::{TRANSFER_COLUMNS, new_transfer, receipt_json, transfer_facts, transfer_from, windows};
 use crate::{Entity, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
-use tally_domain::decide::{MemberRef, Posted, StoredAnswer, decide_transfer, replay};
+use tally_domain::decide::{MemberRef, Posted, decide_transfer, replay};
 use tally_domain::ids::MemberId;
 use tally_domain::transfers::MemberTransfer;
 
 fn send(conn: &Connection, cmd: &TransferCmd) -> Result<Posted, StoreError> {
-    let stored = conn
-        .prepare_cached("SELECT request_hash, receipt FROM transfers WHERE from_member = ?1 AND request_id = ?2")?
-        .query_row(params![cmd.from.as_str(), cmd.request_id], |r| {
-            Ok(StoredAnswer {
-                request_hash: r.get(0)?,
-                receipt_json: r.get(1)?,
-                target: None,
-            })
-        })
-        .optional()?;
+    let stored = stored_answer(
+        conn,
+        "SELECT request_hash, receipt FROM transfers WHERE from_member = ?1 AND request_id = ?2",
+        cmd.from.as_str(),
+        &cmd.request_id,
+    )?;
     if let Some(posted) = replay(stored, &cmd.request_hash, None)? {
         return Ok(posted);
     }
