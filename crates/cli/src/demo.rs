@@ -237,6 +237,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let mut subscriptions: Vec<(String, bool, bool)> = Vec::new();
     // Business memberships, paid for a year at a time.
     let mut yearly: Vec<String> = Vec::new();
+    let mut referral_codes: Vec<String> = Vec::new();
     for i in 0..members {
         let home = match rng.below(100) {
             0..=24 => 0,
@@ -258,9 +259,16 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             }
         };
         let home = if i == 0 { 2 } else { home };
+        let mut body = body;
+        // Referral chains: one member in seven came through the share link of the member
+        // who joined seven before.
+        if i % 7 == 3 && i >= 7 {
+            body["referral_code"] = json!(referral_codes[i as usize - 7]);
+        }
         let m = api
             .expect(Method::POST, "/v1/members", partners[home].key, body)
             .await?;
+        referral_codes.push(m["referral_code"].as_str().unwrap_or_default().to_string());
         let member_id = m["id"].as_str().context("member id")?.to_string();
         if i == 0 {
             // Jana shares her personal data with the Berlin store; the other partners
@@ -536,6 +544,12 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     );
     if let Some((code, what)) = &catalogue.jana {
         println!("  her voucher {code}: {what}; the drugstore's till uses it with POST /v1/vouchers/{code}/redeem");
+    }
+    if let Some(code) = referral_codes.first() {
+        println!(
+            "  her share link: /r/{code} (to {}?referral_code={code}); one member in seven joined through a link",
+            transfers::SIGNUP_URL
+        );
     }
     println!(
         "The hotel has one revoked key: GET /v1/partners/{}/api-keys",

@@ -18,6 +18,7 @@ pub mod memberships;
 pub mod money;
 pub mod plan;
 pub mod receipt;
+pub mod referrals;
 pub mod rewards;
 pub mod rules;
 pub mod tiers;

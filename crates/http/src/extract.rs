@@ -142,3 +142,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 pub fn parse_id<T: tally_domain::ids::Id>(id: &str, what: &str) -> Result<T, ApiError> {
     T::parse(id).ok_or_else(|| ApiError::not_found(what))
 }
+
+/// A field that may be absent (`None`, with `#[serde(default)]`), null (`Some(None)`)
+/// or a value.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -23,8 +23,8 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, exchange, members, memberships, operations, partners, program, redemptions, rewards, rules,
-    tiers, transactions, transfers, wallets,
+    consents, events, exchange, members, memberships, operations, partners, program, redemptions, referrals, rewards,
+    rules, tiers, transactions, transfers, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transactions/{id}/returns", post(transactions::create_return))
         .route("/v1/ledger/verify", get(operations::verify_ledger))
         .route("/v1/expiry-runs", post(operations::run_expiry))
+        .route("/r/{code}", get(referrals::share_link))
         .route("/healthz", get(operations::healthz))
         .route("/metrics", get(operations::metrics))
         .route("/openapi.json", get(openapi::serve))

@@ -177,6 +177,11 @@ impl Store {
         dispatch!(self, s => s.create_member(member).await)
     }
 
+    /// The member whose referral code this is.
+    pub async fn member_by_referral_code(&self, code: String) -> Result<Option<MemberId>, StoreError> {
+        dispatch!(self, s => s.member_by_referral_code(code).await)
+    }
+
     pub async fn member(&self, id: &MemberId) -> Result<Option<MemberRow>, StoreError> {
         dispatch!(self, s => s.member(id.clone()).await)
     }

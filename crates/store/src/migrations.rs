@@ -68,6 +68,11 @@ pub const SQLITE: &[Migration] = &[
         name: "exchange",
         sql: include_str!("../migrations/sqlite/0012_exchange.sql"),
     },
+    Migration {
+        version: 13,
+        name: "referral links",
+        sql: include_str!("../migrations/sqlite/0013_referral_links.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -125,6 +130,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "exchange",
         sql: include_str!("../migrations/postgres/0011_exchange.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "referral links",
+        sql: include_str!("../migrations/postgres/0012_referral_links.sql"),
     },
 ];
 

@@ -22,6 +22,8 @@ pub struct ProgramRow {
     pub plans: std::sync::Arc<Vec<MembershipPlan>>,
     /// Who may send points to another member, and how many.
     pub transfers: tally_domain::transfers::TransferPolicy,
+    /// Where a member's share link sends its visitor (with her referral code).
+    pub referral_signup_url: Option<String>,
 }
 
 impl ProgramRow {
@@ -47,6 +49,8 @@ pub struct ProgramUpdate {
     pub tiers: Option<TierLadder>,
     /// A new transfer policy, checked.
     pub transfers: Option<tally_domain::transfers::TransferPolicy>,
+    /// A new sign-up address for share links (`Some(None)`: none), checked.
+    pub referral_signup_url: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 pub(super) const POLICY: &str = r#"{"enabled": true, "min_points": 50, "max_per_day": 2000, "max_per_month": 5000,
     "min_membership_days": 30, "min_purchases": 1}"#;
 
+/// Where the demo's share links lead (`/r/{code}`).
+pub(super) const SIGNUP_URL: &str = "https://join.tally.example/signup";
+
 const NOTES: [&str; 5] = [
     "for the concert tickets",
     "Alles Gute zum Geburtstag!",
@@ -33,11 +36,16 @@ pub(super) struct Transfers {
     pub refused: BTreeMap<String, u64>,
 }
 
-/// Opens transfers with the demo's policy.
+/// Opens transfers with the demo's policy, and sets the sign-up page share links lead to.
 pub(super) async fn open(api: &Api, admin: &str) -> anyhow::Result<Transfers> {
     let policy: serde_json::Value = serde_json::from_str(POLICY)?;
-    api.expect(Method::PATCH, "/v1/program", admin, json!({"transfers": policy}))
-        .await?;
+    api.expect(
+        Method::PATCH,
+        "/v1/program",
+        admin,
+        json!({"transfers": policy, "referral_signup_url": SIGNUP_URL}),
+    )
+    .await?;
     Ok(Transfers {
         rng: Some(Rng(0x7a11_7a11_5eed_7f01)),
         ..Transfers::default()

@@ -9,6 +9,7 @@ pub mod operations;
 pub mod partners;
 pub mod program;
 pub mod redemptions;
+pub mod referrals;
 pub mod rewards;
 pub mod rules;
 pub mod tiers;

@@ -29,6 +29,9 @@ pub struct ProgramView {
     pub fx_rates: BTreeMap<String, String>,
     /// Who may send points to another member, and how many.
     pub transfers: TransferPolicy,
+    /// Where a member's share link (`/r/{code}`) sends its visitor, with her code;
+    /// null: share links answer 404.
+    pub referral_signup_url: Option<String>,
 }
 
 fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
@@ -43,6 +46,7 @@ fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
         expiry_months: p.expiry_months,
         fx_rates,
         transfers: p.transfers,
+        referral_signup_url: p.referral_signup_url,
     }
 }
 
@@ -64,6 +68,11 @@ pub struct ProgramPatch {
     pub expiry_months: Option<u32>,
     /// The transfer policy, replaced whole.
     pub transfers: Option<TransferPolicy>,
+    /// The sign-up page share links lead to (`https://…`, at most 500 characters, no
+    /// fragment); null removes it.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^https?://[!-~]+$")]
+    pub referral_signup_url: Option<Option<String>>,
 }
 
 /// Changes the programme's name, point value, expiry or transfer policy (operator).
@@ -87,8 +96,13 @@ pub async fn update_program(
     if let Some(t) = &b.transfers {
         t.check()?;
     }
+    let referral_signup_url = match b.referral_signup_url {
+        Some(Some(url)) => Some(Some(tally_domain::referrals::check_signup_url(&url)?)),
+        other => other,
+    };
     let update = ProgramUpdate {
         transfers: b.transfers,
+        referral_signup_url,
         name,
         currency: None,
         point_value_minor: b.point_value,

@@ -99,7 +99,7 @@ pub struct RewardBody {
     pub charity: Option<String>,
     /// Units left (0 to 10,000,000), an experience's places; null: no stock kept.
     /// Absent: none kept for a new reward, the units left unchanged on a `PUT`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000)]
     pub stock: Option<Option<i64>>,
     #[serde(default)]
@@ -200,11 +200,6 @@ fn time(field: &'static str, raw: &Option<String>) -> Result<Option<Timestamp>, 
             })
         })
         .transpose()
-}
-
-/// A field that may be absent (`None`), null (`Some(None)`) or a value.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// The spec a body says, checked; a partner may write only rewards it fulfils.

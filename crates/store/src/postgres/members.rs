@@ -240,6 +240,14 @@ fn activity_row(r: &PgRow) -> Result<ActivityRow, StoreError> {
 }
 
 impl PgStore {
+    pub async fn member_by_referral_code(&self, code: String) -> Result<Option<MemberId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM members WHERE referral_code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(MemberId::from_stored))
+    }
+
     pub async fn create_member(&self, m: NewMember) -> Result<MemberRow, StoreError> {
         let mut tx = self.pool.begin().await?;
         let referred_by: Option<String> = match &m.referred_by_code {

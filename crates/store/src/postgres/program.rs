@@ -11,7 +11,8 @@ use tally_domain::earning::FxRates;
 impl PgStore {
     pub async fn program(&self) -> Result<ProgramRow, StoreError> {
         let r = sqlx::query(
-            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1",
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url
+             FROM program WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -25,6 +26,7 @@ impl PgStore {
             expiry_months: r.try_get::<i64, _>(3)? as u32,
             tiers: tier_ladder(r.try_get::<Option<String>, _>(4)?.as_deref()),
             transfers: transfer_policy(r.try_get::<Option<String>, _>(5)?.as_deref()),
+            referral_signup_url: r.try_get(6)?,
         })
     }
 
@@ -32,7 +34,8 @@ impl PgStore {
         sqlx::query(
             "UPDATE program SET name = COALESCE($1, name), currency = COALESCE($2, currency),
                  point_value_minor = COALESCE($3, point_value_minor), expiry_months = COALESCE($4, expiry_months),
-                 tiers = COALESCE($5, tiers), transfer_policy = COALESCE($6, transfer_policy) WHERE id = 1",
+                 tiers = COALESCE($5, tiers), transfer_policy = COALESCE($6, transfer_policy),
+                 referral_signup_url = CASE WHEN $7 THEN $8 ELSE referral_signup_url END WHERE id = 1",
         )
         .bind(u.name)
         .bind(u.currency.map(|c| c.code()))
@@ -40,6 +43,8 @@ impl PgStore {
         .bind(u.expiry_months.map(i64::from))
         .bind(u.tiers.as_ref().map(to_json).transpose()?)
         .bind(u.transfers.as_ref().map(to_json).transpose()?)
+        .bind(u.referral_signup_url.is_some())
+        .bind(u.referral_signup_url.clone().flatten())
         .execute(&self.pool)
         .await?;
         self.program().await

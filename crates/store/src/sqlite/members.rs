@@ -338,6 +338,16 @@ fn activity(conn: &Connection, q: &ActivityQuery) -> Result<Vec<ActivityRow>, St
 }
 
 impl SqliteStore {
+    pub async fn member_by_referral_code(&self, code: String) -> Result<Option<MemberId>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id FROM members WHERE referral_code = ?1")?
+                .query_row([code.as_str()], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(MemberId::from_stored))
+        })
+        .await
+    }
+
     pub async fn create_member(&self, new: NewMember) -> Result<MemberRow, StoreError> {
         self.write(move |c| {
             create_member(c, &new)?;

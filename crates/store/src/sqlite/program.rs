@@ -9,13 +9,22 @@ use rusqlite::{Connection, params};
 use tally_domain::earning::FxRates;
 
 fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
-    type Columns = (String, String, i64, i64, Option<String>, Option<String>);
-    let (name, code, point_value_minor, expiry_months, tiers, transfers): Columns = conn
+    type Columns = (String, String, i64, i64, Option<String>, Option<String>, Option<String>);
+    let (name, code, point_value_minor, expiry_months, tiers, transfers, signup): Columns = conn
         .prepare_cached(
-            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy FROM program WHERE id = 1",
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url
+             FROM program WHERE id = 1",
         )?
         .query_row([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })?;
     Ok(ProgramRow {
         name,
@@ -24,6 +33,7 @@ fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
         expiry_months: expiry_months as u32,
         tiers: tier_ladder(tiers.as_deref()),
         transfers: transfer_policy(transfers.as_deref()),
+        referral_signup_url: signup,
         plans: std::sync::Arc::new(super::memberships::plans(conn)?),
     })
 }
@@ -35,9 +45,10 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
         None => to_json(current.tiers.as_ref())?,
     };
     let transfers = to_json(u.transfers.as_ref().unwrap_or(&current.transfers))?;
+    let signup = u.referral_signup_url.clone().unwrap_or(current.referral_signup_url);
     conn.execute(
         "UPDATE program SET name = ?1, currency = ?2, point_value_minor = ?3, expiry_months = ?4, tiers = ?5,
-             transfer_policy = ?6 WHERE id = 1",
+             transfer_policy = ?6, referral_signup_url = ?7 WHERE id = 1",
         params![
             u.name.clone().unwrap_or(current.name),
             u.currency.unwrap_or(current.currency).code(),
@@ -45,6 +56,7 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
             u.expiry_months.unwrap_or(current.expiry_months),
             tiers,
             transfers,
+            signup,
         ],
     )?;
     program(conn)
