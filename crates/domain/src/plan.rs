@@ -834,6 +834,30 @@ fn pass_on(state: &MemberState, p: Passed<'_>, now: Timestamp) -> Result<Plan, D
     w.finish()
 }
 
+/// Points set aside (in `from`) come back to the holder as the lots they were taken
+/// from (`taken`), linked to `id`; points whose date passed meanwhile expire in the same
+/// plan, as they would have. A voucher given back, an exchange order refunded.
+#[allow(clippy::too_many_arguments)]
+fn give_back(
+    state: &MemberState,
+    from: Account,
+    code: EntryCode,
+    kind: ActivityKind,
+    id: &str,
+    taken: &[rewards::TakenLot],
+    description: String,
+    now: Timestamp,
+) -> Result<Plan, DomainError> {
+    require_lots(state)?;
+    let points: i64 = taken.iter().map(|t| t.points).sum();
+    let mut w = Working::new(state, now, now);
+    w.settle();
+    w.credit_taken(from, code, id, taken, LotOrigin::Release);
+    w.activity(kind, points, None, Some(id), description);
+    w.settle();
+    w.finish()
+}
+
 mod rewards;
 pub use rewards::{Reservation, TakenLot, plan_fulfil, plan_release, plan_reserve};
 mod transfers;

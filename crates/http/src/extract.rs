@@ -152,3 +152,24 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// A page's size (`limit`: 1 to 200, default 50), with its cursor checked to be an id of
+/// the kind listed (`422 invalid_query`, `422 invalid_cursor`).
+pub fn page_limit<T: tally_domain::ids::Id>(limit: Option<u32>, cursor: Option<&str>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("invalid_query", "limit must be 1 to 200"));
+    }
+    if cursor.is_some_and(|c| T::parse(c).is_none()) {
+        return Err(ApiError::invalid(
+            "invalid_cursor",
+            "the cursor is not one this API gave",
+        ));
+    }
+    Ok(limit)
+}
+
+/// The cursor of the page after `rows`: the last row's id when the page is full.
+pub fn next_cursor<R>(rows: &[R], limit: u32, id: impl Fn(&R) -> String) -> Option<String> {
+    (rows.len() == limit as usize).then(|| rows.last().map(id)).flatten()
+}

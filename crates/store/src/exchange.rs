@@ -3,8 +3,9 @@
 
 use crate::StoreError;
 use crate::codec::to_json;
-use crate::model::from_micros;
+use crate::model::{ExchangeOutCmd, from_micros};
 use jiff::Timestamp;
+use tally_domain::decide::OrderDecision;
 use tally_domain::exchange::{
     ExchangeCreditView, ExchangeOrder, ExchangeOrderView, ExchangePartner, ExchangeSpec, OrderStatus,
 };
@@ -15,6 +16,23 @@ use tally_domain::receipt::BalanceView;
 /// The columns an order is read from, in [`order_from`]'s order.
 pub(crate) const ORDER_COLUMNS: &str = "id, exchange_partner_id, member_id, points, units, external_member, status, \
      taken, failure_reason, created_at, closed_at";
+
+/// The pending order a command places, as decided.
+pub(crate) fn new_order(cmd: &ExchangeOutCmd, d: &OrderDecision) -> ExchangeOrder {
+    ExchangeOrder {
+        id: cmd.order_id.clone(),
+        exchange_partner_id: cmd.exchange_partner_id.clone(),
+        member_id: cmd.member_id.clone(),
+        points: cmd.points,
+        units: d.units,
+        external_member: cmd.external_member.clone(),
+        status: OrderStatus::Pending,
+        taken: d.taken.clone(),
+        failure_reason: None,
+        created_at: cmd.now,
+        closed_at: None,
+    }
+}
 
 /// An order's columns as stored.
 pub(crate) type OrderRow = (

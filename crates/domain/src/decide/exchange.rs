@@ -3,11 +3,12 @@
 
 use crate::DomainError;
 use crate::exchange::{ExchangeOrder, ExchangePartner, OrderStatus};
+use crate::ledger::{Account, EntryCode};
+use crate::plan::ActivityKind;
 use crate::plan::{
     MemberState, Plan, Reservation, TakenLot, plan_exchange_confirm, plan_exchange_credit, plan_exchange_refund,
     plan_reserve, plan_settle,
 };
-use crate::{ledger::Account, ledger::EntryCode, plan::ActivityKind};
 use jiff::Timestamp;
 
 fn refused(code: &'static str, message: String) -> DomainError {
@@ -74,13 +75,11 @@ pub fn decide_exchange_out(
             format!("exchange at least {} points with {}", spec.min_points, spec.name),
         ));
     }
-    if points % spec.step_points != 0 {
-        return Err(refused(
-            "not_a_step",
-            format!("exchange points in steps of {}", spec.step_points),
-        ));
-    }
-    let Some(units) = spec.rate.units_for(points) else {
+    // A whole number of steps is worth whole units (the spec was checked when saved).
+    let Some(units) = (points % spec.step_points == 0)
+        .then(|| spec.rate.units_for(points))
+        .flatten()
+    else {
         return Err(refused(
             "not_a_step",
             format!("exchange points in steps of {}", spec.step_points),

@@ -44,20 +44,16 @@ pub fn plan_exchange_refund(
     description: String,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
-    require_lots(state)?;
-    let points: i64 = taken.iter().map(|t| t.points).sum();
-    let mut w = Working::new(state, now, now);
-    w.settle();
-    w.credit_taken(
+    super::give_back(
+        state,
         Account::ExchangePending(partner.to_string()),
         EntryCode::ExchangeRefund,
+        ActivityKind::ExchangeRefund,
         order_id,
         taken,
-        LotOrigin::Release,
-    );
-    w.activity(ActivityKind::ExchangeRefund, points, None, Some(order_id), description);
-    w.settle();
-    w.finish()
+        description,
+        now,
+    )
 }
 
 /// Units from another programme credited as `points`, a new lot that expires as earned

@@ -5,7 +5,6 @@
 use super::{ActivityKind, MemberState, Plan, Working, require_lots};
 use crate::DomainError;
 use crate::ledger::{Account, EntryCode};
-use crate::lots::LotOrigin;
 use jiff::Timestamp;
 
 /// Points a reservation took from one lot, with that lot's dates: a voucher given back
@@ -96,38 +95,31 @@ pub fn plan_release(
     description: String,
     now: Timestamp,
 ) -> Result<Plan, DomainError> {
+    let reserved = Account::MemberReserved(state.holder_id().to_string());
+    if !forfeit {
+        return super::give_back(
+            state,
+            reserved,
+            EntryCode::RewardRelease,
+            ActivityKind::RewardRelease,
+            redemption_id,
+            taken,
+            description,
+            now,
+        );
+    }
     require_lots(state)?;
     let points: i64 = taken.iter().map(|t| t.points).sum();
     let mut w = Working::new(state, now, now);
     w.settle();
-    let reserved = Account::MemberReserved(w.holder.to_string());
-    if forfeit {
-        w.transfer(
-            reserved,
-            Account::ProgramExpired,
-            points,
-            EntryCode::RewardForfeit,
-            Some(redemption_id),
-            None,
-        );
-        w.activity(ActivityKind::RewardForfeit, 0, None, Some(redemption_id), description);
-        return w.finish();
-    }
-    w.credit_taken(
+    w.transfer(
         reserved,
-        EntryCode::RewardRelease,
-        redemption_id,
-        taken,
-        LotOrigin::Release,
-    );
-    w.activity(
-        ActivityKind::RewardRelease,
+        Account::ProgramExpired,
         points,
-        None,
+        EntryCode::RewardForfeit,
         Some(redemption_id),
-        description,
+        None,
     );
-    // Points whose date passed while they were set aside expire now, as they would have.
-    w.settle();
+    w.activity(ActivityKind::RewardForfeit, 0, None, Some(redemption_id), description);
     w.finish()
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, parse_id};
+use crate::extract::{ApiJson, ApiQuery, next_cursor, page_limit, parse_id};
 use crate::routes::posted_response;
 use crate::routes::transactions::{MemberSelector, member_ref};
 use crate::state::AppState;
@@ -244,16 +244,7 @@ pub async fn list_exchange_orders(
     _operator: Operator,
     ApiQuery(p): ApiQuery<OrderListParams>,
 ) -> Result<Json<ExchangeOrderPage>, ApiError> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("invalid_query", "limit must be 1 to 200"));
-    }
-    if p.cursor.as_deref().is_some_and(|c| ExchangeOrderId::parse(c).is_none()) {
-        return Err(ApiError::invalid(
-            "invalid_cursor",
-            "the cursor is not one this API gave",
-        ));
-    }
+    let limit = page_limit::<ExchangeOrderId>(p.limit, p.cursor.as_deref())?;
     let bad = |what: &str| ApiError::invalid("invalid_query", format!("{what} is not an id of its kind"));
     let member_id = p
         .member_id
@@ -273,9 +264,7 @@ pub async fn list_exchange_orders(
             limit,
         })
         .await?;
-    let next_cursor = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|o| o.id.to_string()))
-        .flatten();
+    let next_cursor = next_cursor(&rows, limit, |o| o.id.to_string());
     Ok(Json(ExchangeOrderPage {
         items: rows.iter().map(ExchangeOrderView::from).collect(),
         next_cursor,

@@ -5,7 +5,7 @@
 
 use crate::auth::{Operator, Till};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, parse_id};
+use crate::extract::{ApiJson, ApiQuery, next_cursor, page_limit, parse_id};
 use crate::idempotency::CarriesSecret;
 use crate::routes::{posted_response, raw_json};
 use crate::state::{AppState, Principal};
@@ -119,25 +119,12 @@ pub struct RedemptionPage {
 }
 
 async fn page(state: &AppState, mut q: RedemptionQuery, p: ListParams) -> Result<Json<RedemptionPage>, ApiError> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("invalid_query", "limit must be 1 to 200"));
-    }
-    if let Some(c) = &p.cursor
-        && RedemptionId::parse(c).is_none()
-    {
-        return Err(ApiError::invalid(
-            "invalid_cursor",
-            "the cursor is not one this API gave",
-        ));
-    }
+    let limit = page_limit::<RedemptionId>(p.limit, p.cursor.as_deref())?;
     q.status = p.status;
     q.before = p.cursor;
     q.limit = limit;
     let rows = state.store.redemptions(q).await?;
-    let next_cursor = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
+    let next_cursor = next_cursor(&rows, limit, |r| r.id.to_string());
     Ok(Json(RedemptionPage {
         items: rows.iter().map(RedemptionView::from).collect(),
         next_cursor,

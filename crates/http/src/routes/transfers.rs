@@ -3,7 +3,7 @@
 
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, parse_id};
+use crate::extract::{ApiJson, ApiQuery, next_cursor, page_limit, parse_id};
 use crate::routes::posted_response;
 use crate::routes::transactions::{MemberSelector, member_ref};
 use crate::state::AppState;
@@ -112,18 +112,7 @@ pub async fn member_transfers(
     ApiQuery(p): ApiQuery<TransferListParams>,
 ) -> Result<Json<TransferPage>, ApiError> {
     let member_id: MemberId = parse_id(&id, "member")?;
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("invalid_query", "limit must be 1 to 200"));
-    }
-    if let Some(c) = &p.cursor
-        && TransferId::parse(c).is_none()
-    {
-        return Err(ApiError::invalid(
-            "invalid_cursor",
-            "the cursor is not one this API gave",
-        ));
-    }
+    let limit = page_limit::<TransferId>(p.limit, p.cursor.as_deref())?;
     let rows = state
         .store
         .transfers(TransferQuery {
@@ -132,9 +121,7 @@ pub async fn member_transfers(
             limit,
         })
         .await?;
-    let next_cursor = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|t| t.id.to_string()))
-        .flatten();
+    let next_cursor = next_cursor(&rows, limit, |t| t.id.to_string());
     Ok(Json(TransferPage {
         items: rows.iter().map(|t| t.view(Some(&member_id))).collect(),
         next_cursor,

@@ -9,7 +9,7 @@ use super::idempotency::stored_answer;
 use super::ledger::write_plan;
 use super::members::{member_state, resolve_member};
 use crate::codec::to_json;
-use crate::exchange::{ORDER_COLUMNS, OrderRow, credit_receipt, order_from, order_receipt, partner_from};
+use crate::exchange::{ORDER_COLUMNS, OrderRow, credit_receipt, new_order, order_from, order_receipt, partner_from};
 use crate::model::{ExchangeInCmd, ExchangeOrderQuery, ExchangeOutCmd, ExchangeVolume, to_micros};
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
@@ -143,19 +143,7 @@ impl PgStore {
             &cmd.external_member,
             cmd.now,
         )?;
-        let order = ExchangeOrder {
-            id: cmd.order_id.clone(),
-            exchange_partner_id: p.id.clone(),
-            member_id: cmd.member_id.clone(),
-            points: cmd.points,
-            units: d.units,
-            external_member: cmd.external_member.clone(),
-            status: OrderStatus::Pending,
-            taken: d.taken.clone(),
-            failure_reason: None,
-            created_at: cmd.now,
-            closed_at: None,
-        };
+        let order = new_order(&cmd, &d);
         let receipt = order_receipt(&order, &d.plan)?;
         sqlx::query(
             "INSERT INTO exchange_orders (id, exchange_partner_id, member_id, request_id, request_hash, points, units,
