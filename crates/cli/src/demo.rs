@@ -17,6 +17,7 @@ use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 
 mod exchange;
+mod referrals;
 mod rewards;
 mod transfers;
 
@@ -339,6 +340,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let (wallets, pooling) = add_wallets(&api, admin, &ids).await?;
     let mut catalogue = rewards::add(&api, admin, &partners, end).await?;
     let mut gifts = transfers::open(&api, admin).await?;
+    referrals::open(&api, admin).await?;
     let mut exchange = exchange::add(&api, admin).await?;
 
     let mut receipt_no = 0u64;
@@ -535,6 +537,11 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         catalogue.redeemed, catalogue.used, catalogue.cancelled
     );
     println!("{}", gifts.summary());
+    // The members whose share link the member seven after them joined through.
+    let referrers: Vec<usize> = (0..people.len())
+        .filter(|i| i % 7 == 3 && i + 7 < people.len())
+        .collect();
+    println!("{}", referrals::summary(&api, admin, &people, &referrers).await?);
     println!("{}", exchange.summary());
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");

@@ -16,6 +16,8 @@ pub struct ProgramTerms {
     pub tiers: std::sync::Arc<crate::tiers::TierLadder>,
     /// The membership plans on sale (their earn multipliers apply to members holding them).
     pub plans: std::sync::Arc<Vec<crate::memberships::MembershipPlan>>,
+    /// When a referred member's purchase converts her referral (`None`: never).
+    pub referrals: Option<std::sync::Arc<crate::referrals::ReferralPolicy>>,
 }
 
 impl ProgramTerms {
@@ -196,6 +198,7 @@ mod tests {
             expiry_months: 24,
             tiers: Default::default(),
             plans: Default::default(),
+            referrals: None,
         }
     }
 

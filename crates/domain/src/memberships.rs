@@ -117,8 +117,8 @@ impl MembershipPlan {
     }
 }
 
-/// A plan's price as stored: `{"amount": 499, "currency": "EUR"}`.
-mod stored_money {
+/// Money as stored and shown: `{"amount": 499, "currency": "EUR"}`.
+pub(crate) mod stored_money {
     use crate::money::{Currency, Money};
     use crate::receipt::MoneyView;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

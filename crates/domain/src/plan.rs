@@ -46,6 +46,11 @@ pub struct MemberState {
     /// The member's default shared wallet (`members.wallet_default`): the one a sale
     /// uses when the till names none.
     pub default_wallet: Option<crate::ids::WalletId>,
+    /// The member who referred this one (read for sales: her first qualifying purchase
+    /// converts the referral).
+    pub referred_by: Option<MemberId>,
+    /// When the member joined.
+    pub joined_at: Timestamp,
 }
 
 impl MemberState {
@@ -749,46 +754,8 @@ pub fn plan_return(
         );
     }
 
-    let mut to_reverse = reverse.max(0);
-    // First the purchase's own earned lot, pending or not.
-    for i in 0..w.lots.len() {
-        let lot = &w.lots[i];
-        if to_reverse == 0 || lot.origin != LotOrigin::Earn || lot.transaction_id.as_deref() != Some(txn) {
-            continue;
-        }
-        let take = to_reverse.min(lot.remaining);
-        let from = if lot.is_pending() { w.pending() } else { w.available() };
-        w.lots[i].remaining -= take;
-        to_reverse -= take;
-        result.points_reversed += take;
-        w.transfer(
-            from,
-            issued.clone(),
-            take,
-            EntryCode::ReturnReversal,
-            Some(txn),
-            Some(return_id),
-        );
-    }
-    // Then whatever else the member can spend.
-    if to_reverse > 0 {
-        let took = w.take_spendable(to_reverse, &issued, EntryCode::ReturnReversal, txn, Some(return_id));
-        to_reverse -= took;
-        result.points_reversed += took;
-    }
-    if to_reverse > 0 {
-        result.points_unrecovered = to_reverse;
-        w.transfer(
-            Account::ProgramUnrecovered,
-            issued,
-            to_reverse,
-            EntryCode::ReturnUnrecovered,
-            Some(txn),
-            Some(return_id),
-        );
-    }
+    (result.points_reversed, result.points_unrecovered) = w.take_back(txn, &issued, reverse.max(0), return_id);
     let taken_back = result.points_reversed + result.points_unrecovered;
-    w.balance.lifetime_earned -= taken_back;
     if taken_back > 0 {
         let mut description = format!(
             "{taken_back} points taken back for a return at {}",
@@ -806,6 +773,95 @@ pub fn plan_return(
         );
     }
     Ok((w.finish()?, result))
+}
+
+/// Points an earlier credit gave that are taken back as a return would take them: a
+/// referral reversed takes back what `referral_converted` gave each member.
+#[derive(Debug, Clone)]
+pub struct TakeBack<'a> {
+    /// The credit's id (an event's): its lot is taken from first.
+    pub credit_id: &'a str,
+    /// The account the points came from, and go back to.
+    pub issuer: Account,
+    pub points: i64,
+    /// The id the entries name as their reason (the reversal's).
+    pub id: &'a str,
+    /// What the member's history says, after "N points taken back".
+    pub reason: &'a str,
+}
+
+/// Plans taking back `t.points`: from the credit's own lot, then from what else the
+/// member can spend; what she no longer has is recorded as unrecovered. Returns the
+/// plan and (taken back, unrecovered).
+pub fn plan_take_back(state: &MemberState, t: &TakeBack<'_>, now: Timestamp) -> Result<(Plan, i64, i64), DomainError> {
+    require_lots(state)?;
+    let mut w = Working::new(state, now, now);
+    w.settle();
+    let (reversed, unrecovered) = w.take_back(t.credit_id, &t.issuer, t.points.max(0), t.id);
+    if reversed + unrecovered > 0 {
+        let mut description = format!("{} points taken back: {}", reversed + unrecovered, t.reason);
+        if unrecovered > 0 {
+            description.push_str(&format!(" ({unrecovered} already spent)"));
+        }
+        w.activity(
+            ActivityKind::ReturnReversal,
+            -reversed,
+            None,
+            Some(t.credit_id),
+            description,
+        );
+    }
+    Ok((w.finish()?, reversed, unrecovered))
+}
+
+impl Working<'_> {
+    /// Takes back `points` a credit (`txn`) gave to `issuer`: first from the credit's own
+    /// earned lot, pending or not, then from whatever else the member can spend; the rest
+    /// is booked as unrecovered. Returns (taken back, unrecovered).
+    fn take_back(&mut self, txn: &str, issuer: &Account, points: i64, id: &str) -> (i64, i64) {
+        let mut to_reverse = points;
+        let mut reversed = 0;
+        for i in 0..self.lots.len() {
+            let lot = &self.lots[i];
+            if to_reverse == 0 || lot.origin != LotOrigin::Earn || lot.transaction_id.as_deref() != Some(txn) {
+                continue;
+            }
+            let take = to_reverse.min(lot.remaining);
+            let from = if lot.is_pending() {
+                self.pending()
+            } else {
+                self.available()
+            };
+            self.lots[i].remaining -= take;
+            to_reverse -= take;
+            reversed += take;
+            self.transfer(
+                from,
+                issuer.clone(),
+                take,
+                EntryCode::ReturnReversal,
+                Some(txn),
+                Some(id),
+            );
+        }
+        if to_reverse > 0 {
+            let took = self.take_spendable(to_reverse, issuer, EntryCode::ReturnReversal, txn, Some(id));
+            to_reverse -= took;
+            reversed += took;
+        }
+        if to_reverse > 0 {
+            self.transfer(
+                Account::ProgramUnrecovered,
+                issuer.clone(),
+                to_reverse,
+                EntryCode::ReturnUnrecovered,
+                Some(txn),
+                Some(id),
+            );
+        }
+        self.balance.lifetime_earned -= reversed + to_reverse;
+        (reversed, to_reverse)
+    }
 }
 
 /// Points set aside that move on from one account to another, none of them the

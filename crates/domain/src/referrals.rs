@@ -1,7 +1,195 @@
 //! Referrals: a member's share link leads to the operator's sign-up page with her
-//! referral code, so the new member's sign-up names who brought her.
+//! referral code, so the new member's sign-up names who brought her. Her first
+//! qualifying purchase converts the referral ([`decide_conversion`]): Tally then posts
+//! `referral_converted` to both members, and the operator's rules reward each side. A
+//! full return of that purchase reverses the referral.
 
 use crate::DomainError;
+use crate::ids::MemberId;
+use crate::money::{Currency, Money};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The event Tally posts to both members when a referral converts.
+pub const CONVERTED_EVENT: &str = "referral_converted";
+/// The longest conversion window the operator may set, in days.
+pub const MAX_WINDOW_DAYS: u32 = 3650;
+/// The most conversions per referrer and month the operator may allow.
+pub const MAX_PER_MONTH: u32 = 10_000;
+/// The largest qualifying minimum, in minor units of the programme currency.
+pub const MAX_MIN_PURCHASE_MINOR: i64 = 100_000_000;
+
+/// When a referral converts. Without a policy no referral converts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralPolicy {
+    /// The smallest qualifying purchase, in programme currency: the part paid with
+    /// money, after lines that earn nothing.
+    #[serde(with = "crate::memberships::stored_money")]
+    #[schema(value_type = crate::receipt::MoneyView)]
+    pub min_purchase: Money,
+    /// Days after joining within which her first qualifying purchase must be made.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub window_days: u32,
+    /// Conversions one referrer may have per calendar month (UTC); those beyond it
+    /// are declined (`monthly_limit`).
+    #[schema(minimum = 1, maximum = 10000)]
+    pub max_per_month: u32,
+}
+
+impl ReferralPolicy {
+    /// Checks the policy the operator wrote against the programme's currency.
+    pub fn check(&self, programme: Currency) -> Result<(), DomainError> {
+        if self.min_purchase.currency != programme {
+            return Err(DomainError::invalid(
+                "referrals.min_purchase",
+                format!("must be in the programme currency ({})", programme.code()),
+            ));
+        }
+        if !(0..=MAX_MIN_PURCHASE_MINOR).contains(&self.min_purchase.amount) {
+            return Err(DomainError::invalid(
+                "referrals.min_purchase",
+                format!("must be 0 to {MAX_MIN_PURCHASE_MINOR} minor units"),
+            ));
+        }
+        if !(1..=MAX_WINDOW_DAYS).contains(&self.window_days) {
+            return Err(DomainError::invalid(
+                "referrals.window_days",
+                format!("must be 1 to {MAX_WINDOW_DAYS}"),
+            ));
+        }
+        if !(1..=MAX_PER_MONTH).contains(&self.max_per_month) {
+            return Err(DomainError::invalid(
+                "referrals.max_per_month",
+                format!("must be 1 to {MAX_PER_MONTH}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a purchase worth `amount` (programme currency, paid with money) made at
+    /// `occurred_at` by a member who joined at `joined_at` converts her referral, if
+    /// nothing else stands in the way ([`decide_conversion`]).
+    pub fn qualifies(&self, amount: Decimal, occurred_at: Timestamp, joined_at: Timestamp) -> bool {
+        let days = (occurred_at.as_second() - joined_at.as_second()) / 86_400;
+        amount >= self.min_purchase.to_decimal() && amount > Decimal::ZERO && days < i64::from(self.window_days)
+    }
+}
+
+/// A referral's state: `invited` until her first qualifying purchase decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralStatus {
+    /// Signed up with a referral code; no qualifying purchase yet.
+    Invited,
+    /// Her first qualifying purchase posted; both members were sent `referral_converted`.
+    Converted,
+    /// The qualifying purchase was returned in full; the points both were given are
+    /// taken back. A referral converts once: a later purchase does not convert it again.
+    Reversed,
+    /// The qualifying purchase came, but the referral earns nothing (`reason` says why).
+    Declined,
+}
+
+impl ReferralStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::Invited => "invited",
+            ReferralStatus::Converted => "converted",
+            ReferralStatus::Reversed => "reversed",
+            ReferralStatus::Declined => "declined",
+        }
+    }
+
+    pub fn parse(s: &str) -> ReferralStatus {
+        match s {
+            "converted" => ReferralStatus::Converted,
+            "reversed" => ReferralStatus::Reversed,
+            "declined" => ReferralStatus::Declined,
+            _ => ReferralStatus::Invited,
+        }
+    }
+}
+
+/// Why a qualifying purchase did not convert a referral.
+pub const DECLINED_HOUSEHOLD: &str = "same_household";
+pub const DECLINED_MONTHLY_LIMIT: &str = "monthly_limit";
+
+/// What the store read for a qualifying purchase of a referred member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversionFacts {
+    /// The referrer's referrals converted (or since reversed) this calendar month (UTC).
+    pub referrer_this_month: i64,
+    /// Whether the two now belong to one household.
+    pub same_household: bool,
+}
+
+/// What a qualifying purchase does to a referral: converts it, or declines it with a
+/// reason. Either way it is decided once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    pub referred: MemberId,
+    pub referrer: MemberId,
+    pub status: ReferralStatus,
+    pub reason: Option<&'static str>,
+}
+
+/// Decides the referral of `referred` (brought by `referrer`) on her first qualifying
+/// purchase: declined for members of one household (they pool points instead) and
+/// beyond the referrer's monthly limit, converted otherwise.
+pub fn decide_conversion(
+    policy: &ReferralPolicy,
+    referred: &MemberId,
+    referrer: &MemberId,
+    facts: ConversionFacts,
+) -> Conversion {
+    let reason = if facts.same_household {
+        Some(DECLINED_HOUSEHOLD)
+    } else if facts.referrer_this_month >= i64::from(policy.max_per_month) {
+        Some(DECLINED_MONTHLY_LIMIT)
+    } else {
+        None
+    };
+    Conversion {
+        referred: referred.clone(),
+        referrer: referrer.clone(),
+        status: if reason.is_some() {
+            ReferralStatus::Declined
+        } else {
+            ReferralStatus::Converted
+        },
+        reason,
+    }
+}
+
+/// Whether a new member's email reaches the referrer's mailbox: the same address up to
+/// case and a `+tag`, and for Gmail up to dots. Such a sign-up is a self-referral.
+pub fn same_mailbox(a: &str, b: &str) -> bool {
+    fn mailbox(email: &str) -> Option<(String, String)> {
+        let (local, domain) = email.trim().rsplit_once('@')?;
+        let domain = domain.to_ascii_lowercase();
+        let mut local = local.split('+').next().unwrap_or("").to_lowercase();
+        if domain == "gmail.com" || domain == "googlemail.com" {
+            local.retain(|c| c != '.');
+            return Some((local, "gmail.com".into()));
+        }
+        Some((local, domain))
+    }
+    matches!((mailbox(a), mailbox(b)), (Some(x), Some(y)) if x == y && !x.0.is_empty())
+}
+
+/// The month (UTC) a conversion counts in for the referrer's limit: its first instant
+/// and the next month's.
+pub fn month_window(now: Timestamp) -> (Timestamp, Timestamp) {
+    let (_, month) = crate::transfers::limit_windows(now);
+    let next = month
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().months(1))
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::MAX);
+    (month, next)
+}
 
 /// The longest sign-up address the operator may set.
 pub const MAX_SIGNUP_URL: usize = 500;
@@ -44,6 +232,95 @@ pub fn plausible_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ids::Id;
+
+    fn policy() -> ReferralPolicy {
+        ReferralPolicy {
+            min_purchase: Money {
+                amount: 2500,
+                currency: Currency::parse("EUR").unwrap(),
+            },
+            window_days: 30,
+            max_per_month: 2,
+        }
+    }
+
+    #[test]
+    fn a_purchase_qualifies_from_the_minimum_within_the_window() {
+        let p = policy();
+        let joined: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert!(p.qualifies(Decimal::new(2500, 2), at("2026-11-02T10:00:00Z"), joined));
+        assert!(!p.qualifies(Decimal::new(2499, 2), at("2026-11-02T10:00:00Z"), joined));
+        assert!(p.qualifies(Decimal::new(9000, 2), at("2026-12-01T09:59:59Z"), joined));
+        assert!(!p.qualifies(Decimal::new(9000, 2), at("2026-12-01T10:00:00Z"), joined));
+        let free = ReferralPolicy {
+            min_purchase: Money {
+                amount: 0,
+                currency: Currency::parse("EUR").unwrap(),
+            },
+            ..p.clone()
+        };
+        assert!(!free.qualifies(Decimal::ZERO, at("2026-11-02T10:00:00Z"), joined));
+        assert!(p.check(Currency::parse("EUR").unwrap()).is_ok());
+        assert!(p.check(Currency::parse("CZK").unwrap()).is_err());
+        assert!(
+            ReferralPolicy {
+                window_days: 0,
+                ..p.clone()
+            }
+            .check(Currency::parse("EUR").unwrap())
+            .is_err()
+        );
+        assert!(
+            ReferralPolicy { max_per_month: 0, ..p }
+                .check(Currency::parse("EUR").unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_household_or_the_monthly_limit_declines_a_conversion() {
+        let (a, b) = (
+            MemberId::from_stored("mem_a".into()),
+            MemberId::from_stored("mem_b".into()),
+        );
+        let facts = |n, h| ConversionFacts {
+            referrer_this_month: n,
+            same_household: h,
+        };
+        let c = decide_conversion(&policy(), &a, &b, facts(1, false));
+        assert_eq!((c.status, c.reason), (ReferralStatus::Converted, None));
+        let c = decide_conversion(&policy(), &a, &b, facts(2, false));
+        assert_eq!(
+            (c.status, c.reason),
+            (ReferralStatus::Declined, Some(DECLINED_MONTHLY_LIMIT))
+        );
+        let c = decide_conversion(&policy(), &a, &b, facts(0, true));
+        assert_eq!(
+            (c.status, c.reason),
+            (ReferralStatus::Declined, Some(DECLINED_HOUSEHOLD))
+        );
+    }
+
+    #[test]
+    fn one_mailbox_under_another_spelling_is_the_same() {
+        assert!(same_mailbox("Jana.Novak@Example.cz", "jana.novak@example.cz"));
+        assert!(same_mailbox("jana+tally@example.cz", "jana@example.cz"));
+        assert!(same_mailbox("j.a.n.a@gmail.com", "jana+2@googlemail.com"));
+        assert!(!same_mailbox("j.ana@example.cz", "jana@example.cz"));
+        assert!(!same_mailbox("jana@example.cz", "jana@example.com"));
+        assert!(!same_mailbox("+x@example.cz", "+y@example.cz"));
+        assert!(!same_mailbox("not an email", "not an email"));
+    }
+
+    #[test]
+    fn the_limit_month_is_the_calendar_month() {
+        let (from, to) = month_window("2026-11-28T23:00:00Z".parse().unwrap());
+        assert_eq!(from.to_string(), "2026-11-01T00:00:00Z");
+        assert_eq!(to.to_string(), "2026-12-01T00:00:00Z");
+    }
 
     #[test]
     fn the_share_link_adds_the_code_to_the_sign_up_address() {

@@ -152,6 +152,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what.as_str()),
             StoreError::IdentityTaken => ApiError::new(StatusCode::CONFLICT, "identity_taken", e.to_string()),
             StoreError::UnknownReferralCode => ApiError::invalid("unknown_referral_code", e.to_string()),
+            StoreError::SelfReferral => ApiError::invalid("self_referral", e.to_string()),
             StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             StoreError::Overloaded => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

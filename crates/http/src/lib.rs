@@ -11,6 +11,7 @@ pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod referral_rewards;
 pub mod routes;
 pub mod schema;
 pub mod server;
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/members/{id}/transfers",
             post(transfers::send_points).get(transfers::member_transfers),
         )
+        .route("/v1/members/{id}/referrals", get(referrals::member_referrals))
         .route(
             "/v1/exchange-partners",
             post(exchange::create_exchange_partner).get(exchange::list_exchange_partners),

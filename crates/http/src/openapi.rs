@@ -38,7 +38,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         rewards::create_reward, rewards::list_rewards, rewards::get_reward, rewards::update_reward, rewards::member_rewards,
         redemptions::redeem, redemptions::member_redemptions, redemptions::list_redemptions, redemptions::get_redemption,
         redemptions::cancel_redemption, redemptions::reissue_code, redemptions::get_voucher, redemptions::use_voucher,
-        transfers::send_points, transfers::member_transfers, referrals::share_link,
+        transfers::send_points, transfers::member_transfers, referrals::share_link, referrals::member_referrals,
         exchange::create_exchange_partner, exchange::list_exchange_partners, exchange::get_exchange_partner,
         exchange::update_exchange_partner, exchange::create_exchange_order, exchange::list_exchange_orders,
         exchange::get_exchange_order, exchange::confirm_exchange_order, exchange::fail_exchange_order,

@@ -40,6 +40,9 @@ pub struct AppState {
 struct Caches {
     admin_key_hash: String,
     program: RwLock<ProgramRow>,
+    /// Raised each time the programme is set: a reload that read it before a newer
+    /// value was set does not put the older one back.
+    program_version: std::sync::atomic::AtomicU64,
     fx: RwLock<FxRates>,
     partners: RwLock<HashMap<PartnerId, PartnerRow>>,
     /// SHA-256 of a key → whose it is. Misses fall back to the store (another server
@@ -91,6 +94,7 @@ impl AppState {
             caches: Arc::new(Caches {
                 admin_key_hash,
                 program: RwLock::new(program),
+                program_version: std::sync::atomic::AtomicU64::new(0),
                 fx: RwLock::new(fx),
                 partners: RwLock::new(partners),
                 keys: RwLock::new(HashMap::new()),
@@ -115,7 +119,25 @@ impl AppState {
     }
 
     pub fn set_program(&self, program: ProgramRow) {
-        *self.caches.program.write().expect("program cache") = program;
+        let mut cached = self.caches.program.write().expect("program cache");
+        self.caches
+            .program_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *cached = program;
+    }
+
+    /// Reads the programme again (a change elsewhere, the periodic refresh) and caches
+    /// it, unless a newer one was set while it was read.
+    async fn reload_program(&self) -> Result<(), tally_store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let seen = self.caches.program_version.load(SeqCst);
+        let program = self.store.program().await?;
+        let mut cached = self.caches.program.write().expect("program cache");
+        if self.caches.program_version.load(SeqCst) == seen {
+            self.caches.program_version.fetch_add(1, SeqCst);
+            *cached = program;
+        }
+        Ok(())
     }
 
     pub fn fx(&self) -> FxRates {
@@ -134,9 +156,8 @@ impl AppState {
     /// cached keys and locations: the fallback that makes several servers on one
     /// database converge even when the change feed was down.
     pub async fn refresh(&self) -> Result<(), tally_store::StoreError> {
-        let program = self.store.program().await?;
+        self.reload_program().await?;
         let fx = self.store.fx_rates().await?;
-        self.set_program(program);
         self.set_fx(fx);
         self.drop_cached(true, true);
         self.reload_partners().await?;
@@ -165,7 +186,7 @@ impl AppState {
     /// Drops or reloads the cache a change touched.
     pub async fn apply_change(&self, change: Change) -> Result<(), tally_store::StoreError> {
         match change {
-            Change::Program => self.set_program(self.store.program().await?),
+            Change::Program => self.reload_program().await?,
             Change::FxRates => self.set_fx(self.store.fx_rates().await?),
             Change::Partners => self.reload_partners().await?,
             Change::Locations => self.drop_cached(false, true),

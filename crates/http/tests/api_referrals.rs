@@ -97,3 +97,386 @@ async fn a_share_link_leads_to_sign_up_with_the_code() {
         assert_eq!(res.status(), 404);
     }
 }
+
+/// The programme's referral policy and the two rules of a double-sided reward: 300 for
+/// the referrer and 500 for the new member on `referral_converted`, and 50 on every
+/// sale of a member referred in the last 30 days (the rules context).
+async fn referral_programme(app: &common::App, max_per_month: u32) {
+    app.ok(
+        "PATCH",
+        "/v1/program",
+        ADMIN,
+        json!({"referrals": {"min_purchase": {"amount": 2500, "currency": "EUR"}, "window_days": 30,
+               "max_per_month": max_per_month}}),
+    )
+    .await;
+    for (side, points) in [("referrer", 300), ("referred", 500)] {
+        app.ok(
+            "POST",
+            "/v1/earning-rules",
+            ADMIN,
+            json!({"name": format!("Referral: {side}"), "applies_to": "event", "event_type": "referral_converted",
+                   "condition": format!("event.attributes.side == \"{side}\""),
+                   "effect": {"kind": "fixed", "points": points}}),
+        )
+        .await;
+    }
+    app.ok(
+        "POST",
+        "/v1/earning-rules",
+        ADMIN,
+        json!({"name": "Welcome month for referred members",
+               "condition": "member.referred_by != \"\" && member.referral_age_days <= 30",
+               "effect": {"kind": "fixed", "points": 50}}),
+    )
+    .await;
+}
+
+async fn code_of(app: &common::App, member: &str) -> String {
+    app.ok("GET", &format!("/v1/members/{member}"), ADMIN, Value::Null)
+        .await["referral_code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn referred(app: &common::App, phone: &str, code: &str) -> String {
+    app.ok(
+        "POST",
+        "/v1/members",
+        ADMIN,
+        json!({"phone": phone, "country": "CZ", "referral_code": code}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A sale of `euros` now; answers its transaction id.
+async fn sale(app: &common::App, till: &str, member: &str, receipt: &str, euros: i64) -> String {
+    app.ok(
+        "POST",
+        "/v1/transactions",
+        till,
+        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": app.now_text(),
+               "total": {"amount": euros * 100, "currency": "EUR"}}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn referrals(app: &common::App, member: &str) -> Value {
+    app.ok("GET", &format!("/v1/members/{member}/referrals"), ADMIN, Value::Null)
+        .await
+}
+
+#[tokio::test]
+async fn a_first_qualifying_purchase_rewards_both_once_and_a_full_return_takes_it_back() {
+    for app in apps().await {
+        let (_, till) = app.partner("Berlin Apparel", "EUR", 0).await;
+        referral_programme(&app, 5).await;
+        let anna = app
+            .ok(
+                "POST",
+                "/v1/members",
+                ADMIN,
+                json!({"phone": "+420601000011", "email": "anna.novak@example.cz"}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let code = code_of(&app, &anna).await;
+
+        // Her own mailbox under another spelling refers herself.
+        app.refused(
+            "POST",
+            "/v1/members",
+            Some(ADMIN),
+            Some(json!({"email": "Anna.Novak+deals@example.cz", "referral_code": code})),
+            422,
+            "self_referral",
+        )
+        .await;
+        let ben = referred(&app, "+420601000012", &code).await;
+        let v = referrals(&app, &anna).await;
+        assert_eq!(
+            (v["invited"].as_i64(), v["converted"].as_i64()),
+            (Some(1), Some(0)),
+            "{v}"
+        );
+        assert_eq!(v["items"][0]["member_id"], ben.as_str());
+        assert_eq!(v["items"][0]["status"], "invited");
+
+        // Below the minimum: no conversion, but the rules see a recently referred member.
+        let (ben0, _) = app.balance(&ben).await;
+        sale(&app, &till, &ben, "r-small", 10).await;
+        let (ben1, _) = app.balance(&ben).await;
+        let small_base = ben1 - ben0 - 50;
+        assert!(small_base >= 0, "the welcome rule gave 50: {ben0} → {ben1}");
+        assert_eq!(app.balance(&anna).await.0, 0);
+        assert_eq!(referrals(&app, &anna).await["items"][0]["status"], "invited");
+
+        // The first qualifying purchase converts: 300 to Anna, 500 to Ben.
+        let first = sale(&app, &till, &ben, "r-first", 30).await;
+        let (ben2, _) = app.balance(&ben).await;
+        assert_eq!(app.balance(&anna).await.0, 300, "{}", app.backend);
+        let v = referrals(&app, &anna).await;
+        assert_eq!(v["converted"], 1, "{v}");
+        assert_eq!(v["points_earned"], 300, "{v}");
+        assert_eq!(v["items"][0]["status"], "converted");
+        assert_eq!(v["items"][0]["points"], 300);
+        let events = app
+            .ok("GET", &format!("/v1/members/{anna}/events"), ADMIN, Value::Null)
+            .await;
+        assert!(events.to_string().contains("referral_converted"), "{events}");
+
+        // Later purchases convert nothing more.
+        sale(&app, &till, &ben, "r-again", 40).await;
+        assert_eq!(app.balance(&anna).await.0, 300);
+
+        // A partial return of the qualifying purchase leaves the referral standing.
+        let ret = |external: &str, euros: i64| json!({"external_id": external, "amount": {"amount": euros * 100, "currency": "EUR"}});
+        app.ok(
+            "POST",
+            &format!("/v1/transactions/{first}/returns"),
+            &till,
+            ret("ret-1", 10),
+        )
+        .await;
+        assert_eq!(app.balance(&anna).await.0, 300);
+        assert_eq!(referrals(&app, &anna).await["items"][0]["status"], "converted");
+
+        // Returned in full: the referral reverses and both lose what it gave them.
+        let (ben3, _) = app.balance(&ben).await;
+        app.ok(
+            "POST",
+            &format!("/v1/transactions/{first}/returns"),
+            &till,
+            ret("ret-2", 20),
+        )
+        .await;
+        assert_eq!(app.balance(&anna).await.0, 0, "{}", app.backend);
+        let (ben4, _) = app.balance(&ben).await;
+        assert!(
+            ben4 <= ben3 - 500,
+            "the 500 taken back: {ben3} → {ben4} (earned {ben2})"
+        );
+        let v = referrals(&app, &anna).await;
+        assert_eq!(
+            (v["reversed"].as_i64(), v["points_earned"].as_i64()),
+            (Some(1), Some(0)),
+            "{v}"
+        );
+        assert_eq!(v["items"][0]["status"], "reversed");
+        let history = app
+            .ok("GET", &format!("/v1/members/{anna}/activity"), ADMIN, Value::Null)
+            .await;
+        assert!(
+            history.to_string().contains("qualifying purchase was returned"),
+            "{history}"
+        );
+
+        // Nothing is left for the scheduled run, and the ledger balances.
+        let run = app.ok("POST", "/v1/expiry-runs", ADMIN, json!({})).await;
+        assert_eq!(run["referrals_finished"], 0, "{run}");
+        app.entries().await;
+
+        // Only Tally posts referral_converted.
+        app.refused(
+            "POST",
+            "/v1/events",
+            Some(&till),
+            Some(json!({"id": "forged-1", "type": "referral_converted", "member": {"id": anna}})),
+            422,
+            "reserved_event_type",
+        )
+        .await;
+        // The list is the operator's, and of a member that exists.
+        app.refused(
+            "GET",
+            &format!("/v1/members/{anna}/referrals"),
+            Some(&till),
+            None,
+            403,
+            "forbidden",
+        )
+        .await;
+        app.refused(
+            "GET",
+            "/v1/members/mem_nobody/referrals",
+            Some(ADMIN),
+            None,
+            404,
+            "member_not_found",
+        )
+        .await;
+        let _ = small_base;
+    }
+}
+
+#[tokio::test]
+async fn a_household_the_monthly_limit_and_the_window_decline_or_miss_a_conversion() {
+    for app in apps().await {
+        let (_, till) = app.partner("Prague Drugstore", "EUR", 0).await;
+        referral_programme(&app, 1).await;
+        let anna = app.member("+420601000021").await;
+        let code = code_of(&app, &anna).await;
+        let (carl, dan, eve, frank) = (
+            referred(&app, "+420601000022", &code).await,
+            referred(&app, "+420601000023", &code).await,
+            referred(&app, "+420601000024", &code).await,
+            referred(&app, "+420601000025", &code).await,
+        );
+
+        // Eve joins Anna's household: her referral earns nothing.
+        let w = app
+            .ok(
+                "POST",
+                "/v1/wallets",
+                ADMIN,
+                json!({"kind": "household", "name": "Home", "owner_id": anna}),
+            )
+            .await;
+        let wallet = w["id"].as_str().unwrap();
+        let invite = app
+            .ok("POST", &format!("/v1/wallets/{wallet}/invites"), ADMIN, json!({}))
+            .await["code"]
+            .clone();
+        app.ok(
+            "POST",
+            &format!("/v1/wallets/{wallet}/members"),
+            ADMIN,
+            json!({"member_id": eve, "code": invite, "earn_into": false, "spend": false}),
+        )
+        .await;
+        sale(&app, &till, &eve, "e-1", 30).await;
+        // Carl converts (the month's one); Dan's is beyond the limit.
+        sale(&app, &till, &carl, "c-1", 30).await;
+        sale(&app, &till, &dan, "d-1", 30).await;
+        assert_eq!(app.balance(&anna).await.0, 300, "{}", app.backend);
+        // Frank buys after the window: his referral stays invited.
+        app.advance(31);
+        sale(&app, &till, &frank, "f-1", 30).await;
+        assert_eq!(app.balance(&anna).await.0, 300);
+
+        let v = referrals(&app, &anna).await;
+        let status = |m: &str| {
+            let item = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["member_id"] == m)
+                .unwrap();
+            (
+                item["status"].as_str().unwrap().to_string(),
+                item["reason"].as_str().map(str::to_string),
+            )
+        };
+        assert_eq!(status(&eve), ("declined".into(), Some("same_household".into())), "{v}");
+        assert_eq!(status(&carl), ("converted".into(), None));
+        assert_eq!(status(&dan), ("declined".into(), Some("monthly_limit".into())));
+        assert_eq!(status(&frank), ("invited".into(), None));
+        assert_eq!(
+            (v["invited"].as_i64(), v["converted"].as_i64(), v["declined"].as_i64()),
+            (Some(4), Some(1), Some(2))
+        );
+
+        // Pages: two at a time, newest first, every member once.
+        let page = app
+            .ok(
+                "GET",
+                &format!("/v1/members/{anna}/referrals?limit=2"),
+                ADMIN,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 2);
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let next = app
+            .ok(
+                "GET",
+                &format!("/v1/members/{anna}/referrals?limit=2&cursor={cursor}"),
+                ADMIN,
+                Value::Null,
+            )
+            .await;
+        let mut seen: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(next["items"].as_array().unwrap())
+            .map(|i| i["member_id"].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        let mut all = vec![carl.clone(), dan.clone(), eve.clone(), frank.clone()];
+        all.sort();
+        assert_eq!(seen, all);
+        app.refused(
+            "PATCH",
+            "/v1/program",
+            Some(ADMIN),
+            Some(json!({"referrals": {"min_purchase": {"amount": 2500, "currency": "CZK"}, "window_days": 30, "max_per_month": 1}})),
+            422,
+            "invalid_field",
+        )
+        .await;
+        app.refused(
+            "PATCH",
+            "/v1/program",
+            Some(ADMIN),
+            Some(json!({"referrals": {"min_purchase": {"amount": 2500, "currency": "EUR"}, "window_days": 0, "max_per_month": 1}})),
+            422,
+            "invalid_field",
+        )
+        .await;
+        app.entries().await;
+    }
+}
+
+#[tokio::test]
+async fn racing_sales_convert_a_referral_once_and_keep_the_monthly_limit() {
+    for app in apps().await {
+        let (_, till) = app.partner("Grand Harbor Hotels", "EUR", 0).await;
+        referral_programme(&app, 3).await;
+        let anna = app.member("+420601000031").await;
+        let code = code_of(&app, &anna).await;
+        let ben = referred(&app, "+420601000032", &code).await;
+        // Eight qualifying sales of one referred member at once: one conversion.
+        let sales = (0..8).map(|i| {
+            let (app, till, ben) = (&app, &till, &ben);
+            async move { sale(app, till, ben, &format!("race-{i}"), 30).await }
+        });
+        futures::future::join_all(sales).await;
+        assert_eq!(
+            app.balance(&anna).await.0,
+            300,
+            "{}: {}",
+            app.backend,
+            referrals(&app, &anna).await
+        );
+
+        // Eight referred members buying at once against a limit of three a month (one used).
+        let mut others = Vec::new();
+        for i in 0..8 {
+            others.push(referred(&app, &format!("+42060100004{i}"), &code).await);
+        }
+        let sales = others.iter().enumerate().map(|(i, m)| {
+            let (app, till) = (&app, &till);
+            async move { sale(app, till, m, &format!("many-{i}"), 30).await }
+        });
+        futures::future::join_all(sales).await;
+        let v = referrals(&app, &anna).await;
+        assert_eq!(
+            (v["converted"].as_i64(), v["declined"].as_i64()),
+            (Some(3), Some(6)),
+            "{}: {v}",
+            app.backend
+        );
+        assert_eq!(app.balance(&anna).await.0, 900);
+        app.entries().await;
+    }
+}

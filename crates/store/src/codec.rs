@@ -109,6 +109,11 @@ pub fn transfer_policy(json: Option<&str>) -> tally_domain::transfers::TransferP
     json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
 }
 
+/// The stored referral policy (none, or unreadable: referrals never convert).
+pub fn referral_policy(json: Option<&str>) -> Option<std::sync::Arc<tally_domain::referrals::ReferralPolicy>> {
+    json.and_then(|j| serde_json::from_str(j).ok()).map(std::sync::Arc::new)
+}
+
 /// Compares stored member balances with the sums of their accounts' entries. Sums are
 /// taken in 128 bits, so no ledger, however large, overflows the check.
 pub fn verification(

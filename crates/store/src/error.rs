@@ -66,6 +66,8 @@ pub enum StoreError {
     NotFound(Entity),
     #[error("the identity is already taken by another member")]
     IdentityTaken,
+    #[error("this email reaches the mailbox of the member whose referral code it names")]
+    SelfReferral,
     #[error("no member has this referral code")]
     UnknownReferralCode,
     /// The command conflicts with what exists (`code` names how, for the answer).

@@ -18,6 +18,7 @@ pub mod keys;
 mod migrations;
 pub mod model;
 mod postgres;
+pub mod referrals;
 mod rewards;
 mod sqlite;
 pub mod testing;
@@ -175,6 +176,40 @@ impl Store {
 
     pub async fn create_member(&self, member: NewMember) -> Result<MemberRow, StoreError> {
         dispatch!(self, s => s.create_member(member).await)
+    }
+
+    /// The referral of `member`, once her first qualifying purchase decided it.
+    pub async fn referral(&self, member: &MemberId) -> Result<Option<referrals::ReferralRecord>, StoreError> {
+        dispatch!(self, s => s.referral(member.clone()).await)
+    }
+
+    /// Gives the points of a converted referral: posts `cmds` (`referral_converted`,
+    /// one per member) if it is still converted and not yet rewarded, with the
+    /// referral marked rewarded in the same transaction. Answers whether it did.
+    pub async fn reward_referral(&self, member: &MemberId, cmds: Vec<EventCmd>) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.reward_referral(member.clone(), cmds).await)
+    }
+
+    /// Takes back the points of a reversed referral from both members, once.
+    pub async fn take_back_referral(&self, member: &MemberId, now: Timestamp) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.take_back_referral(member.clone(), now).await)
+    }
+
+    /// Referrals whose points still have to be given or taken back (the referred
+    /// members), at most `limit`.
+    pub async fn unfinished_referrals(&self, limit: u32) -> Result<Vec<MemberId>, StoreError> {
+        dispatch!(self, s => s.unfinished_referrals(limit).await)
+    }
+
+    /// A referrer's referrals: counts, points, and the members she invited, newest
+    /// first, after member `after`.
+    pub async fn member_referrals(
+        &self,
+        referrer: &MemberId,
+        limit: u32,
+        after: Option<MemberId>,
+    ) -> Result<referrals::MemberReferrals, StoreError> {
+        dispatch!(self, s => s.member_referrals(referrer.clone(), limit, after).await)
     }
 
     /// The member whose referral code this is.

@@ -73,6 +73,11 @@ pub const SQLITE: &[Migration] = &[
         name: "referral links",
         sql: include_str!("../migrations/sqlite/0013_referral_links.sql"),
     },
+    Migration {
+        version: 14,
+        name: "referrals",
+        sql: include_str!("../migrations/sqlite/0014_referrals.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -135,6 +140,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 12,
         name: "referral links",
         sql: include_str!("../migrations/postgres/0012_referral_links.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "referrals",
+        sql: include_str!("../migrations/postgres/0013_referrals.sql"),
     },
 ];
 

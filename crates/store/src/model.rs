@@ -24,6 +24,8 @@ pub struct ProgramRow {
     pub transfers: tally_domain::transfers::TransferPolicy,
     /// Where a member's share link sends its visitor (with her referral code).
     pub referral_signup_url: Option<String>,
+    /// When a referred member's purchase converts her referral (`None`: never).
+    pub referrals: Option<std::sync::Arc<tally_domain::referrals::ReferralPolicy>>,
 }
 
 impl ProgramRow {
@@ -34,6 +36,7 @@ impl ProgramRow {
             expiry_months: self.expiry_months,
             tiers: self.tiers.clone(),
             plans: self.plans.clone(),
+            referrals: self.referrals.clone(),
         }
     }
 }
@@ -51,6 +54,8 @@ pub struct ProgramUpdate {
     pub transfers: Option<tally_domain::transfers::TransferPolicy>,
     /// A new sign-up address for share links (`Some(None)`: none), checked.
     pub referral_signup_url: Option<Option<String>>,
+    /// A new referral policy, checked (`Some(None)`: referrals no longer convert).
+    pub referrals: Option<Option<tally_domain::referrals::ReferralPolicy>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -289,6 +294,9 @@ pub struct SettleReport {
     pub memberships_reviewed: u64,
     /// Vouchers that expired unused (their points back, or forfeit).
     pub vouchers_expired: u64,
+    /// Referrals whose points were given or taken back by the run (a follow-up lost to a
+    /// crash or a failure after the sale or return).
+    pub referrals_finished: u64,
     pub points_matured: i64,
     pub points_expired: i64,
 }

@@ -110,4 +110,7 @@ pub struct Posted {
     pub receipt_json: String,
     /// True when this answer is a replay of an earlier request.
     pub replayed: bool,
+    /// The referred member whose referral this write converted (her points and her
+    /// referrer's are given next) or reversed (taken back next).
+    pub follow_up: Option<MemberId>,
 }

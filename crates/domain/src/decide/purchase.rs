@@ -91,6 +91,10 @@ pub struct PurchaseDecision {
     pub tier_qualifying: i64,
     /// Changes of the member's level: a review that fell due, an upgrade by this sale.
     pub tier_changes: Vec<TierChange>,
+    /// The referrer, when the buyer was referred and this sale qualifies to convert her
+    /// referral: the store decides the referral ([`crate::referrals::decide_conversion`])
+    /// unless an earlier sale did.
+    pub referral: Option<MemberId>,
     pub receipt: PurchaseReceipt,
 }
 
@@ -155,7 +159,17 @@ pub fn decide_purchase(
             pending: w.plan.balance_after.pending,
         },
     });
+    let referral = match (&cmd.program.referrals, &facts.state.referred_by) {
+        (Some(policy), Some(referrer))
+            if status == ReceiptStatus::Posted
+                && policy.qualifies(cmd.valuation.earning_amount, cmd.occurred_at, facts.state.joined_at) =>
+        {
+            Some(referrer.clone())
+        }
+        _ => None,
+    };
     Ok(PurchaseDecision {
+        referral,
         member_id: member_id.clone(),
         plan,
         wallet,

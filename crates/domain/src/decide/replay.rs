@@ -25,6 +25,7 @@ pub fn replay(
         Ok(Some(Posted {
             receipt_json: stored.receipt_json,
             replayed: true,
+            follow_up: None,
         }))
     } else {
         Err(DomainError::IdempotencyConflict)

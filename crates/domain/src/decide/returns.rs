@@ -47,6 +47,8 @@ pub struct ReturnDecision {
     pub wallet_plan: Option<(WalletId, Plan)>,
     pub result: ReturnResult,
     pub purchase_change: PurchaseChange,
+    /// Whether the purchase is now returned in full: a referral it converted reverses.
+    pub fully_returned: bool,
     pub award_reversals: Vec<AwardReversal>,
     /// The buyer's standing with the return's share of qualifying taken off (`None`:
     /// unchanged). A return never changes the level itself.
@@ -129,6 +131,7 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
         }),
     };
     Ok(ReturnDecision {
+        fully_returned: purchase.returned_amount.saturating_add(cmd.amount.amount) >= purchase.total.amount,
         purchase_change: PurchaseChange {
             returned_amount: cmd.amount.amount,
             points_reversed: result.points_reversed + result.points_unrecovered,

@@ -30,6 +30,7 @@ fn program() -> ProgramTerms {
         expiry_months: 24,
         tiers: Default::default(),
         plans: Default::default(),
+        referrals: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn member(available: i64, with_lots: bool) -> MemberState {
         plan: None,
         wallet: None,
         default_wallet: None,
+        ..Default::default()
     }
 }
 

@@ -14,6 +14,7 @@ fn program() -> ProgramTerms {
         expiry_months: 24,
         tiers: Default::default(),
         plans: Default::default(),
+        referrals: None,
     }
 }
 

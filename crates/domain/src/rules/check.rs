@@ -112,6 +112,8 @@ pub fn fields(o: Obj) -> &'static [(&'static str, &'static str)] {
             ("days_since_joined", "int"),
             ("visits", "int"),
             ("first_visit", "bool"),
+            ("referred_by", "string"),
+            ("referral_age_days", "int"),
         ],
         Obj::Partner => &[
             ("id", "string"),

@@ -42,7 +42,13 @@ pub struct MemberFacts {
     pub country: Option<String>,
     pub joined_at: Timestamp,
     pub visits: i64,
+    /// The member who referred this one (her referral code at sign-up), if any.
+    pub referred_by: Option<String>,
 }
+
+/// `member.referral_age_days` of a member nobody referred: a hundred years, so that
+/// `member.referral_age_days <= 30` holds only for members referred in the last 30 days.
+pub const NOT_REFERRED_DAYS: i64 = 36_500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartnerFacts {
@@ -112,6 +118,8 @@ pub(crate) struct Derived {
     pub total_program: f64,
     pub joined_on: String,
     pub days: i64,
+    /// Days since the member joined through a referral ([`NOT_REFERRED_DAYS`] if none).
+    pub referral_days: i64,
     pub local_date: jiff::civil::Date,
     pub date: String,
     pub time: String,
@@ -128,6 +136,8 @@ impl Derived {
         // An unknown member shows the defaults: joined at the epoch.
         let joined_at = facts.member.map(|m| m.joined_at).unwrap_or_default();
         let z = facts.at.to_zoned(facts.timezone());
+        let days = (facts.at.as_second() - joined_at.as_second()).max(0) / 86_400;
+        let referred = facts.member.is_some_and(|m| m.referred_by.is_some());
         Derived {
             exponent,
             total,
@@ -137,7 +147,8 @@ impl Derived {
                 0.0
             },
             joined_on: joined_at.to_zoned(TimeZone::UTC).date().to_string(),
-            days: (facts.at.as_second() - joined_at.as_second()).max(0) / 86_400,
+            days,
+            referral_days: if referred { days } else { NOT_REFERRED_DAYS },
             local_date: z.date(),
             date: z.date().to_string(),
             time: format!("{:02}:{:02}", z.hour(), z.minute()),
@@ -235,6 +246,8 @@ pub(crate) fn member_value(m: Option<&MemberFacts>, d: &Derived) -> Value {
         ("days_since_joined", Value::Int(d.days)),
         ("visits", Value::Int(m.visits)),
         ("first_visit", Value::Bool(!m.id.is_empty() && m.visits == 0)),
+        ("referred_by", s(m.referred_by.as_deref().unwrap_or(""))),
+        ("referral_age_days", Value::Int(d.referral_days)),
     ])
 }
 

@@ -530,6 +530,7 @@ mod fast_matches_cel {
             "member.country",
             "member.id",
             "member.joined_on",
+            "member.referred_by",
             "partner.industry",
             "partner.country",
             "partner.currency",
@@ -547,6 +548,7 @@ mod fast_matches_cel {
             "basket.line_count",
             "member.visits",
             "member.days_since_joined",
+            "member.referral_age_days",
             "local.hour",
             "local.minute",
             "local.month",
@@ -595,8 +597,9 @@ mod fast_matches_cel {
                 text(),
                 0i64..3,
                 0i64..2_000_000_000,
+                prop::option::of(text()),
             )
-                .prop_map(|(tier, segments, country, visits, joined)| MemberFacts {
+                .prop_map(|(tier, segments, country, visits, joined, referred_by)| MemberFacts {
                     id: "mem_1".into(),
                     tier: (!tier.is_empty()).then_some(tier),
                     segments,
@@ -604,6 +607,7 @@ mod fast_matches_cel {
                     country: Some(country),
                     joined_at: jiff::Timestamp::from_second(joined).unwrap(),
                     visits,
+                    referred_by,
                 }),
         )
     }

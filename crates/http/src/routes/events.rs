@@ -108,6 +108,12 @@ pub async fn create_event(
     };
     let external_id = parse_label("id", &b.id, 100)?;
     let event_type = parse_label("type", &b.event_type, 64)?;
+    if event_type == tally_domain::referrals::CONVERTED_EVENT {
+        return Err(ApiError::invalid(
+            "reserved_event_type",
+            "referral_converted is posted by Tally itself when a referral converts",
+        ));
+    }
     let attrs = attributes(&b.attributes)?;
     let member = member_ref(&b.member, partner.as_ref().map(|p| p.country.as_str()))?;
     let now = state.now();

@@ -65,6 +65,9 @@ pub struct ExpiryRunView {
     /// Vouchers that reached their expiry unused: points given back (or forfeit) and
     /// stock returned.
     pub vouchers_expired: u64,
+    /// Referrals whose points the run gave or took back: ones a sale or return left
+    /// unfinished (a crash, a failure right after it).
+    pub referrals_finished: u64,
 }
 
 /// Matures pending points and expires old lots now, for every member due (operator).
@@ -79,6 +82,7 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
         tiers_reviewed: r.tiers_reviewed,
         memberships_reviewed: r.memberships_reviewed,
         vouchers_expired: r.vouchers_expired,
+        referrals_finished: r.referrals_finished,
     }))
 }
 
@@ -103,6 +107,7 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
             break;
         }
     }
+    total.referrals_finished = crate::referral_rewards::finish_all(state).await?;
     loop {
         let n = state.store.review_memberships(now, 1000).await?;
         total.memberships_reviewed += n;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use tally_domain::identity::parse_label;
 use tally_domain::money::Currency;
 use tally_domain::receipt::MoneyView;
+use tally_domain::referrals::ReferralPolicy;
 use tally_domain::transfers::TransferPolicy;
 use tally_store::{ProgramRow, ProgramUpdate};
 use utoipa::ToSchema;
@@ -32,6 +33,9 @@ pub struct ProgramView {
     /// Where a member's share link (`/r/{code}`) sends its visitor, with her code;
     /// null: share links answer 404.
     pub referral_signup_url: Option<String>,
+    /// When a referred member's first purchase converts her referral; null: referrals
+    /// never convert.
+    pub referrals: Option<ReferralPolicy>,
 }
 
 fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
@@ -47,6 +51,7 @@ fn program_view(state: &AppState, p: ProgramRow) -> ProgramView {
         fx_rates,
         transfers: p.transfers,
         referral_signup_url: p.referral_signup_url,
+        referrals: p.referrals.as_deref().cloned(),
     }
 }
 
@@ -73,9 +78,15 @@ pub struct ProgramPatch {
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>, max_length = 500, pattern = "^https?://[!-~]+$")]
     pub referral_signup_url: Option<Option<String>>,
+    /// When a referred member's first purchase converts her referral, replaced whole;
+    /// null: referrals no longer convert.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<ReferralPolicy>)]
+    pub referrals: Option<Option<ReferralPolicy>>,
 }
 
-/// Changes the programme's name, point value, expiry or transfer policy (operator).
+/// Changes the programme's name, point value, expiry, transfer policy, share-link
+/// sign-up page or referral policy (operator).
 #[utoipa::path(patch, path = "/v1/program", tag = "program", request_body = ProgramPatch, responses((status = 200, body = ProgramView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn update_program(
     State(state): State<AppState>,
@@ -100,7 +111,11 @@ pub async fn update_program(
         Some(Some(url)) => Some(Some(tally_domain::referrals::check_signup_url(&url)?)),
         other => other,
     };
+    if let Some(Some(r)) = &b.referrals {
+        r.check(state.program().currency)?;
+    }
     let update = ProgramUpdate {
+        referrals: b.referrals,
         transfers: b.transfers,
         referral_signup_url,
         name,

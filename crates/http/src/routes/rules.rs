@@ -228,6 +228,8 @@ pub struct SampleMember {
     /// Earlier purchases at this partner (0: a first visit).
     #[serde(default)]
     pub visits: i64,
+    /// The member who referred this one, if any.
+    pub referred_by: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -322,6 +324,7 @@ pub async fn test_rule(
         country: b.member.country,
         joined_at,
         visits: b.member.visits.max(0),
+        referred_by: b.member.referred_by,
     };
     let (points, breakdown, failures) = match (b.basket, b.event) {
         (Some(basket), None) => {

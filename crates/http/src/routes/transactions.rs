@@ -266,7 +266,11 @@ async fn post_ruled(
             // Each stale answer means another sale of the member went first: with n of them
             // at once, n - 1 tries at most.
             Err(StoreError::Domain(DomainError::Stale)) if attempt < MAX_STALE_RETRIES => attempt += 1,
-            other => return Ok(other?),
+            Ok(posted) => {
+                crate::referral_rewards::after_write(state, &posted).await;
+                return Ok(posted);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -416,7 +420,11 @@ pub async fn create_transaction_batch(
         posted.push(Some(match answer {
             // Its rules saw a visit count another sale of the batch changed: again, alone.
             Err(StoreError::Domain(DomainError::Stale)) => post_ruled(&state, &partner, p).await,
-            other => other.map_err(ApiError::from),
+            Ok(posted) => {
+                crate::referral_rewards::after_write(&state, &posted).await;
+                Ok(posted)
+            }
+            Err(e) => Err(ApiError::from(e)),
         }));
     }
     let mut out = String::with_capacity(posted.len() * 400 + 16);
@@ -525,5 +533,7 @@ pub async fn create_return(
         program: state.program().terms(),
         now: state.now(),
     };
-    Ok(posted_response(state.store.post_return(cmd).await?))
+    let posted = state.store.post_return(cmd).await?;
+    crate::referral_rewards::after_write(&state, &posted).await;
+    Ok(posted_response(posted))
 }

@@ -2,7 +2,7 @@
 //! member's list of them.
 
 use super::PgStore;
-use super::budgets::Taken;
+use super::budgets::{Budgets, Taken};
 use super::ledger::write_plan;
 use super::members::{member_state, visits};
 use super::rules::{award_rows, draft_counters, keep_drawn, write_awards};
@@ -28,6 +28,90 @@ async fn stored_event(conn: &mut PgConnection, cmd: &EventCmd) -> Result<Option<
 
 /// id, external id, partner, type, attributes, occurred at, points.
 type EventTuple = (String, String, Option<String>, String, String, i64, i64);
+
+/// Posts an event inside `tx` (the caller commits): its answer, or `None` when the same
+/// event id was posted concurrently and this one must be replayed after a rollback.
+pub(super) async fn write_event(
+    tx: &mut PgConnection,
+    cmd: &EventCmd,
+    budgets: &Budgets,
+    taken: &mut Taken,
+) -> Result<Option<Posted>, StoreError> {
+    if let Some(posted) = replay(stored_event(&mut *tx, cmd).await?, &cmd.request_hash, None)? {
+        return Ok(Some(posted));
+    }
+    let type_known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM event_types WHERE name = $1")
+        .bind(&cmd.event_type)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let state = member_state(&mut *tx, &cmd.member, true, |due| needs_lots(0, due, cmd.now)).await?;
+    // Where events qualify under a ladder per household, the household's standing
+    // counts: its row locked after the member's, before any counter, as a sale's.
+    let ladder = &cmd.program.tiers;
+    let household = match ladder.counts_events() {
+        true => household_standing(&mut *tx, ladder, &state.member_id, true).await?,
+        false => None,
+    };
+    let partner_id = cmd.partner.as_ref().map(|p| &p.id);
+    let visits = match (cmd.rules.reads_visits(), partner_id) {
+        (true, Some(p)) => Some(visits(&mut *tx, &state.member_id, p).await?),
+        (true, None) => Some(0),
+        (false, _) => None,
+    };
+    let counters = draft_counters(&mut *tx, &cmd.rules, &state.member_id, budgets, taken).await?;
+    let facts = EventFacts {
+        state: &state,
+        type_known: type_known.is_some(),
+        visits,
+        counters: &counters,
+        household_tier: household.as_ref().map(|(w, t)| (w, t)),
+    };
+    let d = match decide_event(cmd, facts) {
+        Ok(d) => d,
+        // A copy of this event may have committed while this one waited for the
+        // member's lock: its answer, not a refusal.
+        Err(refusal) => match replay(stored_event(&mut *tx, cmd).await?, &cmd.request_hash, None)? {
+            Some(posted) => return Ok(Some(posted)),
+            None => return Err(refusal.into()),
+        },
+    };
+    keep_drawn(budgets, taken, &d.granted).await;
+    let receipt = to_json(&d.receipt)?;
+    let awards = award_rows(&cmd.rules, &d.granted)?;
+    let inserted = sqlx::query(
+        "INSERT INTO events (id, source, external_id, partner_id, member_id, event_type, attributes, occurred_at,
+             recorded_at, points_earned, request_hash, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (source, external_id) DO NOTHING",
+    )
+            .bind(cmd.id.as_str())
+    .bind(&cmd.source)
+    .bind(&cmd.external_id)
+    .bind(partner_id.map(PartnerId::as_str))
+    .bind(d.member_id.as_str())
+    .bind(&cmd.event_type)
+    .bind(&cmd.attributes_json)
+    .bind(to_micros(cmd.occurred_at))
+    .bind(to_micros(cmd.now))
+    .bind(d.points_earned())
+    .bind(&cmd.request_hash)
+    .bind(&receipt)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    write_plan(&mut *tx, &d.member_id, &d.plan, cmd.now).await?;
+    write_awards(&mut *tx, cmd.id.as_str(), &awards, None).await?;
+    if let Some(t) = &d.tier {
+        let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
+        write_tier(&mut *tx, holder, &t.standing, ladder, &t.changes, None).await?;
+    }
+    Ok(Some(Posted {
+        receipt_json: receipt,
+        replayed: false,
+        follow_up: None,
+    }))
+}
 
 impl PgStore {
     pub async fn event_types(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -72,84 +156,19 @@ impl PgStore {
 
     async fn post_event_in(&self, cmd: &EventCmd, taken: &mut Taken) -> Result<Posted, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(posted) = replay(stored_event(&mut tx, cmd).await?, &cmd.request_hash, None)? {
-            return Ok(posted);
+        match write_event(&mut tx, cmd, &self.budgets, taken).await? {
+            Some(posted) => {
+                tx.commit().await?;
+                Ok(posted)
+            }
+            None => {
+                // The same event id arrived concurrently and was posted first.
+                tx.rollback().await?;
+                let mut conn = self.pool.acquire().await?;
+                let stored = stored_event(&mut conn, cmd).await?;
+                replay(stored, &cmd.request_hash, None)?.ok_or(StoreError::NotFound(Entity::Event))
+            }
         }
-        let type_known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM event_types WHERE name = $1")
-            .bind(&cmd.event_type)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let state = member_state(&mut tx, &cmd.member, true, |due| needs_lots(0, due, cmd.now)).await?;
-        // Where events qualify under a ladder per household, the household's standing
-        // counts: its row locked after the member's, before any counter, as a sale's.
-        let ladder = &cmd.program.tiers;
-        let household = match ladder.counts_events() {
-            true => household_standing(&mut tx, ladder, &state.member_id, true).await?,
-            false => None,
-        };
-        let partner_id = cmd.partner.as_ref().map(|p| &p.id);
-        let visits = match (cmd.rules.reads_visits(), partner_id) {
-            (true, Some(p)) => Some(visits(&mut tx, &state.member_id, p).await?),
-            (true, None) => Some(0),
-            (false, _) => None,
-        };
-        let counters = draft_counters(&mut tx, &cmd.rules, &state.member_id, &self.budgets, taken).await?;
-        let facts = EventFacts {
-            state: &state,
-            type_known: type_known.is_some(),
-            visits,
-            counters: &counters,
-            household_tier: household.as_ref().map(|(w, t)| (w, t)),
-        };
-        let d = match decide_event(cmd, facts) {
-            Ok(d) => d,
-            // A copy of this event may have committed while this one waited for the
-            // member's lock: its answer, not a refusal.
-            Err(refusal) => match replay(stored_event(&mut tx, cmd).await?, &cmd.request_hash, None)? {
-                Some(posted) => return Ok(posted),
-                None => return Err(refusal.into()),
-            },
-        };
-        keep_drawn(&self.budgets, taken, &d.granted).await;
-        let receipt = to_json(&d.receipt)?;
-        let awards = award_rows(&cmd.rules, &d.granted)?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, source, external_id, partner_id, member_id, event_type, attributes, occurred_at,
-                 recorded_at, points_earned, request_hash, receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (source, external_id) DO NOTHING",
-        )
-                .bind(cmd.id.as_str())
-        .bind(&cmd.source)
-        .bind(&cmd.external_id)
-        .bind(partner_id.map(PartnerId::as_str))
-        .bind(d.member_id.as_str())
-        .bind(&cmd.event_type)
-        .bind(&cmd.attributes_json)
-        .bind(to_micros(cmd.occurred_at))
-        .bind(to_micros(cmd.now))
-        .bind(d.points_earned())
-        .bind(&cmd.request_hash)
-        .bind(&receipt)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            // The same event id arrived concurrently and was posted first.
-            tx.rollback().await?;
-            let mut conn = self.pool.acquire().await?;
-            let stored = stored_event(&mut conn, cmd).await?;
-            return replay(stored, &cmd.request_hash, None)?.ok_or(StoreError::NotFound(Entity::Event));
-        }
-        write_plan(&mut tx, &d.member_id, &d.plan, cmd.now).await?;
-        write_awards(&mut tx, cmd.id.as_str(), &awards, None).await?;
-        if let Some(t) = &d.tier {
-            let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
-            write_tier(&mut tx, holder, &t.standing, ladder, &t.changes, None).await?;
-        }
-        tx.commit().await?;
-        Ok(Posted {
-            receipt_json: receipt,
-            replayed: false,
-        })
     }
 
     pub async fn events(

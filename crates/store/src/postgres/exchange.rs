@@ -168,6 +168,7 @@ impl PgStore {
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
+            follow_up: None,
         })
     }
 
@@ -287,6 +288,7 @@ impl PgStore {
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
+            follow_up: None,
         })
     }
 

@@ -108,7 +108,8 @@ pub(super) async fn member_state(
     let lock = if lock { " FOR UPDATE OF m" } else { "" };
     let row: Option<PgRow> = match member {
         MemberRef::Id(id) => sqlx::query(&format!(
-            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan, m.wallet_default
+            "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan, m.wallet_default,
+                 m.referred_by
              FROM members m WHERE m.id = $1{lock}"
         ))
         .bind(id.as_str())
@@ -117,7 +118,7 @@ pub(super) async fn member_state(
         MemberRef::Identity(identity) => {
             sqlx::query(&format!(
                 "SELECT m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, {TIER_COLUMNS}, m.plan,
-                     m.wallet_default
+                     m.wallet_default, m.referred_by
                  FROM identities i JOIN members m ON m.id = i.member_id
                  WHERE i.kind = $1 AND i.value = $2{lock}"
             ))
@@ -149,6 +150,9 @@ pub(super) async fn member_state(
         plan: r.try_get(14)?,
         wallet: None,
         default_wallet: r.try_get::<Option<String>, _>(15)?.map(WalletId::from_stored),
+        referred_by: r.try_get::<Option<String>, _>(16)?.map(MemberId::from_stored),
+        // created_at, the last of the tier columns
+        joined_at: from_micros(r.try_get(13)?),
     })
 }
 
@@ -260,6 +264,16 @@ impl PgStore {
             ),
             None => None,
         };
+        if let Some(referrer) = &referred_by {
+            let emails: Vec<String> =
+                sqlx::query_scalar("SELECT value FROM identities WHERE member_id = $1 AND kind = 'email'")
+                    .bind(referrer)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if crate::referrals::self_referral(&m.identities, &emails) {
+                return Err(StoreError::SelfReferral);
+            }
+        }
         sqlx::query("INSERT INTO members (id, name, country, referral_code, referred_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                         .bind(m.id.as_str())
             .bind(&m.name)
@@ -365,13 +379,13 @@ pub(super) async fn member_facts(
     };
     let sql = match household_tier {
             true => {
-                "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at
+                "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at, m.referred_by
                  FROM members m
                  LEFT JOIN wallet_members wm ON wm.member_id = m.id AND wm.kind = 'household' AND wm.left_at IS NULL
                  LEFT JOIN wallets h ON h.id = wm.wallet_id
                  WHERE m.id = $1"
             }
-            false => "SELECT tier, segments, plan, country, created_at FROM members WHERE id = $1",
+            false => "SELECT tier, segments, plan, country, created_at, referred_by FROM members WHERE id = $1",
         };
     let Some(r) = sqlx::query(sql).bind(id.as_str()).fetch_optional(&mut *conn).await? else {
         return Ok(None);
@@ -388,5 +402,6 @@ pub(super) async fn member_facts(
         country: r.try_get(3)?,
         joined_at: from_micros(r.try_get(4)?),
         visits,
+        referred_by: r.try_get(5)?,
     }))
 }

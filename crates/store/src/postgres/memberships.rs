@@ -321,6 +321,7 @@ impl PgStore {
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
+            follow_up: None,
         })
     }
 

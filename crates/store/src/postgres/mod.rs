@@ -22,6 +22,7 @@ mod memberships;
 mod partners;
 mod program;
 mod purchases;
+mod referrals;
 mod returns;
 mod rewards;
 mod rules;

@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::StoreError;
-use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json, transfer_policy};
+use crate::codec::{currency, fx_rates_from_rows, referral_policy, tier_ladder, to_json, transfer_policy};
 use crate::model::{ProgramRow, ProgramUpdate, to_micros};
 use jiff::Timestamp;
 use sqlx::Row;
@@ -11,7 +11,8 @@ use tally_domain::earning::FxRates;
 impl PgStore {
     pub async fn program(&self) -> Result<ProgramRow, StoreError> {
         let r = sqlx::query(
-            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url,
+                    referral_policy
              FROM program WHERE id = 1",
         )
         .fetch_one(&self.pool)
@@ -27,6 +28,7 @@ impl PgStore {
             tiers: tier_ladder(r.try_get::<Option<String>, _>(4)?.as_deref()),
             transfers: transfer_policy(r.try_get::<Option<String>, _>(5)?.as_deref()),
             referral_signup_url: r.try_get(6)?,
+            referrals: referral_policy(r.try_get::<Option<String>, _>(7)?.as_deref()),
         })
     }
 
@@ -35,7 +37,8 @@ impl PgStore {
             "UPDATE program SET name = COALESCE($1, name), currency = COALESCE($2, currency),
                  point_value_minor = COALESCE($3, point_value_minor), expiry_months = COALESCE($4, expiry_months),
                  tiers = COALESCE($5, tiers), transfer_policy = COALESCE($6, transfer_policy),
-                 referral_signup_url = CASE WHEN $7 THEN $8 ELSE referral_signup_url END WHERE id = 1",
+                 referral_signup_url = CASE WHEN $7 THEN $8 ELSE referral_signup_url END,
+                 referral_policy = CASE WHEN $9 THEN $10 ELSE referral_policy END WHERE id = 1",
         )
         .bind(u.name)
         .bind(u.currency.map(|c| c.code()))
@@ -45,6 +48,8 @@ impl PgStore {
         .bind(u.transfers.as_ref().map(to_json).transpose()?)
         .bind(u.referral_signup_url.is_some())
         .bind(u.referral_signup_url.clone().flatten())
+        .bind(u.referrals.is_some())
+        .bind(u.referrals.clone().flatten().as_ref().map(to_json).transpose()?)
         .execute(&self.pool)
         .await?;
         self.program().await

@@ -7,6 +7,7 @@ use super::ledger::{write_holder_plan, write_plan};
 use super::members::{load_wallet_state, member_state};
 use super::partners::partner_name;
 use super::purchases::transaction_row;
+use super::referrals::reverse_referral;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::{read_tier, write_tier};
 use super::wallets::lock_wallets;
@@ -121,10 +122,15 @@ impl PgStore {
             let holder = Holder::Wallet { id: w, actor: None };
             write_tier(&mut tx, holder, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
         }
+        let follow_up = match d.fully_returned {
+            true => reverse_referral(&mut tx, &txn.member_id, txn.id.as_str(), cmd.now).await?,
+            false => None,
+        };
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
+            follow_up,
         })
     }
 }

@@ -299,6 +299,7 @@ impl PgStore {
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
+            follow_up: None,
         })
     }
 

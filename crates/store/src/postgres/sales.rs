@@ -20,6 +20,7 @@ use super::ledger::write_holder_plan;
 use super::members::{load_wallet_state, lot_from, tier_from_row, visits};
 use super::partners::location_owner;
 use super::purchases::stored_receipt;
+use super::referrals::{decide_referral, lock_referrers};
 use super::rules::{AwardRows, award_rows, cap_keys, draw_budgets, keep_drawn, locked_counters};
 use super::tiers::{TierColumns, read_tier, write_changes, write_tier};
 use super::wallets::{lock_wallets, wallet_link};
@@ -69,6 +70,8 @@ pub(super) async fn post_sales(
 ) -> Result<Vec<SaleOutcome>, StoreError> {
     let mut outcomes: Vec<Option<SaleOutcome>> = cmds.iter().map(|_| None).collect();
     let mut waiting: Vec<usize> = (0..cmds.len()).collect();
+    // Written sales that may convert their buyer's referral: (sale, buyer, referrer).
+    let mut referrals: Vec<(usize, MemberId, MemberId)> = Vec::new();
     while !waiting.is_empty() {
         let mut found = read_round(tx, cmds, &waiting).await?;
         if waiting
@@ -172,16 +175,23 @@ pub(super) async fn post_sales(
         write_sale_tier_changes(tx, cmds, &decided, &written).await?;
         write_wallet_rows(tx, cmds, &decided, &written).await?;
         for d in decided {
+            if let Some(referrer) = &d.decision.referral
+                && written.contains(cmds[d.index].transaction_id.as_str())
+            {
+                referrals.push((d.index, d.decision.member_id.clone(), referrer.clone()));
+            }
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
                     receipt_json: d.receipt,
                     replayed: false,
+                    follow_up: None,
                 }),
                 false => SaleOutcome::Replay,
             });
         }
         waiting = later;
     }
+    decide_referrals(tx, cmds, referrals, &mut outcomes).await?;
     Ok(outcomes
         .into_iter()
         .map(|o| {
@@ -190,6 +200,29 @@ pub(super) async fn post_sales(
             )))
         })
         .collect())
+}
+
+/// Decides the referrals the group's sales may convert, after every round (no member
+/// row is locked after a referrer's advisory lock), in the order the sales arrived: a
+/// member's first qualifying sale decides, later ones find it decided.
+async fn decide_referrals(
+    tx: &mut PgConnection,
+    cmds: &[&PurchaseCmd],
+    mut referrals: Vec<(usize, MemberId, MemberId)>,
+    outcomes: &mut [Option<SaleOutcome>],
+) -> Result<(), StoreError> {
+    if referrals.is_empty() {
+        return Ok(());
+    }
+    referrals.sort_by_key(|(i, _, _)| *i);
+    lock_referrers(tx, referrals.iter().map(|(_, _, r)| r.as_str()).collect()).await?;
+    for (i, member, referrer) in referrals {
+        let converted = decide_referral(tx, cmds[i], &member, &referrer).await?;
+        if let Some(SaleOutcome::Posted(p)) = &mut outcomes[i] {
+            p.follow_up = converted;
+        }
+    }
+    Ok(())
 }
 
 /// What the round's written sales did to shared wallets (their plans) and, under a
@@ -285,7 +318,8 @@ async fn read_round(
          )
          SELECT u.n, m.id, m.available, m.pending, m.lifetime_earned, m.next_due_at, t.request_hash, t.receipt,
              m.tier, m.tier_earned, m.tier_qualifying, m.tier_period_start, m.tier_previous_qualifying,
-             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at, m.plan, m.wallet_default
+             m.tier_review_pending, m.tier_reached_at, m.tier_manual_until, m.created_at, m.plan, m.wallet_default,
+             m.referred_by
          FROM u JOIN members m ON m.id = u.id
          LEFT JOIN transactions t ON t.partner_id = u.p AND t.external_id = u.x
          WHERE m.id = ANY(ARRAY(SELECT id FROM u))
@@ -320,6 +354,8 @@ async fn read_round(
             plan: r.try_get(17)?,
             wallet: None,
             default_wallet: r.try_get::<Option<String>, _>(18)?.map(WalletId::from_stored),
+            referred_by: r.try_get::<Option<String>, _>(19)?.map(MemberId::from_stored),
+            joined_at: from_micros(r.try_get(16)?),
         };
         found.insert(
             r.try_get::<i64, _>(0)? as usize,

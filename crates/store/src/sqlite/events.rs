@@ -46,7 +46,7 @@ fn stored_event(conn: &Connection, cmd: &EventCmd) -> Result<Option<StoredAnswer
         .optional()?)
 }
 
-fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
+pub(super) fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
     if let Some(posted) = replay(stored_event(conn, cmd)?, &cmd.request_hash, None)? {
         return Ok(posted);
     }
@@ -106,6 +106,7 @@ fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, StoreError> {
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 

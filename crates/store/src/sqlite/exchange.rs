@@ -119,6 +119,7 @@ fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> 
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 
@@ -205,6 +206,7 @@ fn credit(conn: &Connection, cmd: &ExchangeInCmd) -> Result<Posted, StoreError> 
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 

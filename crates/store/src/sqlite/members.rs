@@ -7,6 +7,7 @@ use crate::codec::{keys_json, segments_from_json};
 use crate::model::{
     ActivityQuery, ActivityRow, MemberProfile, MemberRef, MemberRow, NewMember, from_micros, to_micros,
 };
+use crate::referrals::self_referral;
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -32,6 +33,15 @@ fn create_member(conn: &Connection, m: &NewMember) -> Result<(), StoreError> {
         ),
         None => None,
     };
+    if let Some(referrer) = &referred_by {
+        let mut stmt = conn.prepare_cached("SELECT value FROM identities WHERE member_id = ?1 AND kind = 'email'")?;
+        let emails = stmt
+            .query_map([referrer], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if self_referral(&m.identities, &emails) {
+            return Err(StoreError::SelfReferral);
+        }
+    }
     conn.prepare_cached("INSERT INTO members (id, name, country, referral_code, referred_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![m.id.as_str(), m.name, m.country, m.referral_code, referred_by, to_micros(m.created_at)])?;
     for identity in &m.identities {
@@ -133,9 +143,9 @@ pub(super) fn load_state(
     member_id: &MemberId,
     want_lots: impl FnOnce(Option<Timestamp>) -> bool,
 ) -> Result<MemberState, StoreError> {
-    let (balance, next_due, tier, plan, default_wallet) = conn
+    let (balance, next_due, tier, plan, default_wallet, (referred_by, joined_at)) = conn
         .prepare_cached(&format!(
-            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS}, plan, wallet_default
+            "SELECT available, pending, lifetime_earned, next_due_at, {TIER_COLUMNS}, plan, wallet_default, referred_by
              FROM members WHERE id = ?1"
         ))?
         .query_row([member_id.as_str()], |r| {
@@ -149,6 +159,10 @@ pub(super) fn load_state(
                 tier_from_row(r, 4)?,
                 r.get::<_, Option<String>>(13)?,
                 r.get::<_, Option<String>>(14)?.map(WalletId::from_stored),
+                (
+                    r.get::<_, Option<String>>(15)?.map(MemberId::from_stored),
+                    from_micros(r.get(12)?), // created_at, the last tier column
+                ),
             ))
         })
         .optional()?
@@ -168,6 +182,8 @@ pub(super) fn load_state(
         plan,
         wallet: None,
         default_wallet,
+        referred_by,
+        joined_at,
     })
 }
 
@@ -277,13 +293,13 @@ pub(super) fn member_facts(
     };
     let sql = match household_tier {
         true => {
-            "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at
+            "SELECT CASE WHEN wm.wallet_id IS NULL THEN m.tier ELSE h.tier END, m.segments, m.plan, m.country, m.created_at, m.referred_by
              FROM members m
              LEFT JOIN wallet_members wm ON wm.member_id = m.id AND wm.kind = 'household' AND wm.left_at IS NULL
              LEFT JOIN wallets h ON h.id = wm.wallet_id
              WHERE m.id = ?1"
         }
-        false => "SELECT tier, segments, plan, country, created_at FROM members WHERE id = ?1",
+        false => "SELECT tier, segments, plan, country, created_at, referred_by FROM members WHERE id = ?1",
     };
     let row = conn
         .prepare_cached(sql)?
@@ -294,10 +310,11 @@ pub(super) fn member_facts(
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
             ))
         })
         .optional()?;
-    let Some((tier, segments, plan, country, created)) = row else {
+    let Some((tier, segments, plan, country, created, referred_by)) = row else {
         return Ok(None);
     };
     let visits = match partner_id {
@@ -312,6 +329,7 @@ pub(super) fn member_facts(
         country,
         joined_at: from_micros(created),
         visits,
+        referred_by,
     }))
 }
 

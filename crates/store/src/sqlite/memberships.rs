@@ -275,6 +275,7 @@ fn post_payment(conn: &Connection, cmd: &PaymentCmd) -> Result<Posted, StoreErro
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 

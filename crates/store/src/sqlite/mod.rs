@@ -18,6 +18,7 @@ mod memberships;
 mod partners;
 mod program;
 mod purchases;
+mod referrals;
 mod returns;
 mod rewards;
 mod rules;

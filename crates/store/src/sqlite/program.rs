@@ -2,17 +2,27 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::codec::{currency, fx_rates_from_rows, tier_ladder, to_json, transfer_policy};
+use crate::codec::{currency, fx_rates_from_rows, referral_policy, tier_ladder, to_json, transfer_policy};
 use crate::model::{ProgramRow, ProgramUpdate, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use tally_domain::earning::FxRates;
 
 fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
-    type Columns = (String, String, i64, i64, Option<String>, Option<String>, Option<String>);
-    let (name, code, point_value_minor, expiry_months, tiers, transfers, signup): Columns = conn
+    type Columns = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (name, code, point_value_minor, expiry_months, tiers, transfers, signup, referrals): Columns = conn
         .prepare_cached(
-            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url
+            "SELECT name, currency, point_value_minor, expiry_months, tiers, transfer_policy, referral_signup_url,
+                    referral_policy
              FROM program WHERE id = 1",
         )?
         .query_row([], |r| {
@@ -24,6 +34,7 @@ fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })?;
     Ok(ProgramRow {
@@ -34,6 +45,7 @@ fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
         tiers: tier_ladder(tiers.as_deref()),
         transfers: transfer_policy(transfers.as_deref()),
         referral_signup_url: signup,
+        referrals: referral_policy(referrals.as_deref()),
         plans: std::sync::Arc::new(super::memberships::plans(conn)?),
     })
 }
@@ -46,9 +58,13 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
     };
     let transfers = to_json(u.transfers.as_ref().unwrap_or(&current.transfers))?;
     let signup = u.referral_signup_url.clone().unwrap_or(current.referral_signup_url);
+    let referrals = match &u.referrals {
+        Some(p) => p.as_ref().map(to_json).transpose()?,
+        None => current.referrals.as_deref().map(to_json).transpose()?,
+    };
     conn.execute(
         "UPDATE program SET name = ?1, currency = ?2, point_value_minor = ?3, expiry_months = ?4, tiers = ?5,
-             transfer_policy = ?6, referral_signup_url = ?7 WHERE id = 1",
+             transfer_policy = ?6, referral_signup_url = ?7, referral_policy = ?8 WHERE id = 1",
         params![
             u.name.clone().unwrap_or(current.name),
             u.currency.unwrap_or(current.currency).code(),
@@ -57,6 +73,7 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
             tiers,
             transfers,
             signup,
+            referrals,
         ],
     )?;
     program(conn)

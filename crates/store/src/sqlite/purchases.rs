@@ -5,6 +5,7 @@ use super::SqliteStore;
 use super::ledger::{write_holder_plan, write_plan};
 use super::members::{bump_visit, load_state, load_wallet_state, resolve_member, visits};
 use super::partners::location_owner;
+use super::referrals::decide_referral;
 use super::rules::{draft_counters, write_awards};
 use super::tiers::{household_standing, write_tier};
 use super::wallets::wallet_link;
@@ -126,9 +127,14 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     }
     write_awards(conn, cmd.transaction_id.as_str(), &d.granted)?;
     bump_visit(conn, &d.member_id, &cmd.partner.id, cmd.occurred_at)?;
+    let follow_up = match &d.referral {
+        Some(referrer) => decide_referral(conn, cmd, &d.member_id, referrer)?,
+        None => None,
+    };
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up,
     })
 }
 

@@ -7,6 +7,7 @@ use super::ledger::{write_holder_plan, write_plan};
 use super::members::{load_state, load_wallet_state};
 use super::partners::partner;
 use super::purchases::transaction;
+use super::referrals::reverse_referral;
 use super::rules::{reverse_awards, saved_awards};
 use super::tiers::{read_tier, write_tier};
 use super::wallets::wallet_is_open;
@@ -108,9 +109,14 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
         let holder = Holder::Wallet { id: w, actor: None };
         write_tier(conn, holder, tier, &cmd.program.tiers, &d.tier_changes, None)?;
     }
+    let follow_up = match d.fully_returned {
+        true => reverse_referral(conn, &txn.member_id, txn.id.as_str(), cmd.now)?,
+        false => None,
+    };
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up,
     })
 }
 

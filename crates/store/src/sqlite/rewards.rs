@@ -218,6 +218,7 @@ fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 

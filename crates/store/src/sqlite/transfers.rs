@@ -79,6 +79,7 @@ fn send(conn: &Connection, cmd: &TransferCmd) -> Result<Posted, StoreError> {
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
+        follow_up: None,
     })
 }
 
