@@ -69,24 +69,38 @@ impl ReferralPolicy {
     }
 
     /// Whether a purchase worth `amount` (programme currency, paid with money) made at
-    /// `occurred_at` by a member who joined at `joined_at` converts her referral, if
-    /// nothing else stands in the way ([`decide_conversion`]).
-    pub fn qualifies(&self, amount: Decimal, occurred_at: Timestamp, joined_at: Timestamp) -> bool {
-        let days = (occurred_at.as_second() - joined_at.as_second()) / 86_400;
-        amount >= self.min_purchase.to_decimal() && amount > Decimal::ZERO && days < i64::from(self.window_days)
+    /// `occurred_at` and posted at `now` by a member who joined at `joined_at` converts
+    /// her referral, if nothing else stands in the way ([`decide_conversion`]). Both
+    /// times must fall in the window: a receipt dated before she joined, or posted after
+    /// the window closed with an earlier date, does not convert.
+    pub fn qualifies(&self, amount: Decimal, occurred_at: Timestamp, now: Timestamp, joined_at: Timestamp) -> bool {
+        let window = |t: Timestamp| {
+            let seconds = t.as_second() - joined_at.as_second();
+            (0..i64::from(self.window_days) * 86_400).contains(&seconds)
+        };
+        amount >= self.min_purchase.to_decimal() && amount > Decimal::ZERO && window(occurred_at) && window(now)
+    }
+
+    /// Whether a converted referral stands after a return of its purchase: not when the
+    /// purchase is returned in full, nor when what is kept of it (`amount_minor` in
+    /// programme currency at the sale, in proportion to `total` less `returned`) falls
+    /// below the minimum.
+    pub fn still_converted(&self, amount_minor: i64, total: i64, returned: i64) -> bool {
+        still_converted(Some(self), amount_minor, total, returned)
     }
 }
 
-/// A referral's state: `invited` until her first qualifying purchase decides it.
+/// A referral's state: `pending` until her first qualifying purchase decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     /// Signed up with a referral code; no qualifying purchase yet.
-    Invited,
+    Pending,
     /// Her first qualifying purchase posted; both members were sent `referral_converted`.
     Converted,
-    /// The qualifying purchase was returned in full; the points both were given are
-    /// taken back. A referral converts once: a later purchase does not convert it again.
+    /// The qualifying purchase was returned in full, or so much of it that what is kept
+    /// falls below the minimum; the points both were given are taken back. A referral
+    /// converts once: a later purchase does not convert it again.
     Reversed,
     /// The qualifying purchase came, but the referral earns nothing (`reason` says why).
     Declined,
@@ -95,7 +109,7 @@ pub enum ReferralStatus {
 impl ReferralStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            ReferralStatus::Invited => "invited",
+            ReferralStatus::Pending => "pending",
             ReferralStatus::Converted => "converted",
             ReferralStatus::Reversed => "reversed",
             ReferralStatus::Declined => "declined",
@@ -107,7 +121,7 @@ impl ReferralStatus {
             "converted" => ReferralStatus::Converted,
             "reversed" => ReferralStatus::Reversed,
             "declined" => ReferralStatus::Declined,
-            _ => ReferralStatus::Invited,
+            _ => ReferralStatus::Pending,
         }
     }
 }
@@ -119,7 +133,8 @@ pub const DECLINED_MONTHLY_LIMIT: &str = "monthly_limit";
 /// What the store read for a qualifying purchase of a referred member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConversionFacts {
-    /// The referrer's referrals converted (or since reversed) this calendar month (UTC).
+    /// The referrer's referrals converted this calendar month (UTC), those since
+    /// reversed included (so buying and returning cannot cycle past the limit).
     pub referrer_this_month: i64,
     /// Whether the two now belong to one household.
     pub same_household: bool,
@@ -133,6 +148,9 @@ pub struct Conversion {
     pub referrer: MemberId,
     pub status: ReferralStatus,
     pub reason: Option<&'static str>,
+    /// What the purchase counted for, in minor units of the programme currency (a
+    /// return later weighs what is kept of it against the minimum).
+    pub amount_minor: i64,
 }
 
 /// Decides the referral of `referred` (brought by `referrer`) on her first qualifying
@@ -142,8 +160,15 @@ pub fn decide_conversion(
     policy: &ReferralPolicy,
     referred: &MemberId,
     referrer: &MemberId,
+    amount: Decimal,
     facts: ConversionFacts,
 ) -> Conversion {
+    use rust_decimal::prelude::ToPrimitive;
+    let exponent = policy.min_purchase.currency.exponent();
+    let amount_minor = (amount * Decimal::from(10i64.pow(exponent)))
+        .floor()
+        .to_i64()
+        .unwrap_or(i64::MAX);
     let reason = if facts.same_household {
         Some(DECLINED_HOUSEHOLD)
     } else if facts.referrer_this_month >= i64::from(policy.max_per_month) {
@@ -160,7 +185,21 @@ pub fn decide_conversion(
             ReferralStatus::Converted
         },
         reason,
+        amount_minor,
     }
+}
+
+/// [`ReferralPolicy::still_converted`], for a programme that may have dropped its
+/// policy since (then only a full return reverses the referral).
+pub fn still_converted(policy: Option<&ReferralPolicy>, amount_minor: i64, total: i64, returned: i64) -> bool {
+    if returned >= total {
+        return false;
+    }
+    let Some(policy) = policy else {
+        return true;
+    };
+    let kept = i128::from(amount_minor) * i128::from(total - returned) / i128::from(total.max(1));
+    kept >= i128::from(policy.min_purchase.amount)
 }
 
 /// Whether a new member's email reaches the referrer's mailbox: the same address up to
@@ -251,10 +290,22 @@ mod tests {
         let p = policy();
         let joined: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
-        assert!(p.qualifies(Decimal::new(2500, 2), at("2026-11-02T10:00:00Z"), joined));
-        assert!(!p.qualifies(Decimal::new(2499, 2), at("2026-11-02T10:00:00Z"), joined));
-        assert!(p.qualifies(Decimal::new(9000, 2), at("2026-12-01T09:59:59Z"), joined));
-        assert!(!p.qualifies(Decimal::new(9000, 2), at("2026-12-01T10:00:00Z"), joined));
+        let q = |amount: i64, occurred: &str, now: &str| {
+            p.qualifies(Decimal::new(amount, 2), at(occurred), at(now), joined)
+        };
+        assert!(q(2500, "2026-11-02T10:00:00Z", "2026-11-02T10:00:00Z"));
+        assert!(!q(2499, "2026-11-02T10:00:00Z", "2026-11-02T10:00:00Z"));
+        assert!(q(9000, "2026-12-01T09:59:59Z", "2026-12-01T09:59:59Z"));
+        assert!(!q(9000, "2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"));
+        // Backdated before she joined, or posted after the window with a date inside it.
+        assert!(!q(9000, "2026-11-01T09:00:00Z", "2026-11-02T10:00:00Z"));
+        assert!(!q(9000, "2026-11-20T10:00:00Z", "2026-12-05T10:00:00Z"));
+        // What a return leaves of the purchase: a full return, or less than the minimum kept.
+        assert!(p.still_converted(4000, 4000, 1000));
+        assert!(!p.still_converted(4000, 4000, 2000));
+        assert!(!p.still_converted(4000, 4000, 4000));
+        assert!(still_converted(None, 4000, 4000, 3999));
+        assert!(!still_converted(None, 4000, 4000, 4000));
         let free = ReferralPolicy {
             min_purchase: Money {
                 amount: 0,
@@ -262,7 +313,12 @@ mod tests {
             },
             ..p.clone()
         };
-        assert!(!free.qualifies(Decimal::ZERO, at("2026-11-02T10:00:00Z"), joined));
+        assert!(!free.qualifies(
+            Decimal::ZERO,
+            at("2026-11-02T10:00:00Z"),
+            at("2026-11-02T10:00:00Z"),
+            joined
+        ));
         assert!(p.check(Currency::parse("EUR").unwrap()).is_ok());
         assert!(p.check(Currency::parse("CZK").unwrap()).is_err());
         assert!(
@@ -290,14 +346,18 @@ mod tests {
             referrer_this_month: n,
             same_household: h,
         };
-        let c = decide_conversion(&policy(), &a, &b, facts(1, false));
-        assert_eq!((c.status, c.reason), (ReferralStatus::Converted, None));
-        let c = decide_conversion(&policy(), &a, &b, facts(2, false));
+        let amount = Decimal::new(30_999, 3);
+        let c = decide_conversion(&policy(), &a, &b, amount, facts(1, false));
+        assert_eq!(
+            (c.status, c.reason, c.amount_minor),
+            (ReferralStatus::Converted, None, 3099)
+        );
+        let c = decide_conversion(&policy(), &a, &b, amount, facts(2, false));
         assert_eq!(
             (c.status, c.reason),
             (ReferralStatus::Declined, Some(DECLINED_MONTHLY_LIMIT))
         );
-        let c = decide_conversion(&policy(), &a, &b, facts(0, true));
+        let c = decide_conversion(&policy(), &a, &b, amount, facts(0, true));
         assert_eq!(
             (c.status, c.reason),
             (ReferralStatus::Declined, Some(DECLINED_HOUSEHOLD))

@@ -45,16 +45,23 @@ pub async fn after_write(state: &AppState, posted: &Posted) {
 }
 
 /// Finishes referrals whose points were not given or taken back yet (the scheduled run).
-pub async fn finish_all(state: &AppState) -> Result<u64, tally_store::StoreError> {
+pub async fn finish_all(state: &AppState) -> u64 {
     let mut done = 0;
-    for member in state.store.unfinished_referrals(1000).await? {
+    let unfinished = match state.store.unfinished_referrals(1000).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the referrals left to finish");
+            return 0;
+        }
+    };
+    for member in unfinished {
         match follow_up(state, &member).await {
             Ok(true) => done += 1,
             Ok(false) => {}
             Err(e) => tracing::warn!(member = %member.as_str(), error = %e.message, "a referral could not be finished"),
         }
     }
-    Ok(done)
+    done
 }
 
 /// The `referral_converted` event of one side, with the rules that apply to it.

@@ -40,9 +40,12 @@ pub struct AppState {
 struct Caches {
     admin_key_hash: String,
     program: RwLock<ProgramRow>,
-    /// Raised each time the programme is set: a reload that read it before a newer
-    /// value was set does not put the older one back.
+    /// Raised each time a request sets the programme: a reload that read it before a
+    /// newer value was set does not put the older one back.
     program_version: std::sync::atomic::AtomicU64,
+    /// Held across a reload's read and store: of two reloads, the later read is the
+    /// one kept.
+    program_reload: tokio::sync::Mutex<()>,
     fx: RwLock<FxRates>,
     partners: RwLock<HashMap<PartnerId, PartnerRow>>,
     /// SHA-256 of a key → whose it is. Misses fall back to the store (another server
@@ -95,6 +98,7 @@ impl AppState {
                 admin_key_hash,
                 program: RwLock::new(program),
                 program_version: std::sync::atomic::AtomicU64::new(0),
+                program_reload: tokio::sync::Mutex::new(()),
                 fx: RwLock::new(fx),
                 partners: RwLock::new(partners),
                 keys: RwLock::new(HashMap::new()),
@@ -130,11 +134,11 @@ impl AppState {
     /// it, unless a newer one was set while it was read.
     async fn reload_program(&self) -> Result<(), tally_store::StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
+        let _one_at_a_time = self.caches.program_reload.lock().await;
         let seen = self.caches.program_version.load(SeqCst);
         let program = self.store.program().await?;
         let mut cached = self.caches.program.write().expect("program cache");
         if self.caches.program_version.load(SeqCst) == seen {
-            self.caches.program_version.fetch_add(1, SeqCst);
             *cached = program;
         }
         Ok(())

@@ -152,7 +152,7 @@ pub(crate) fn invited_from(r: InvitedTuple) -> InvitedRow {
     InvitedRow {
         member_id: MemberId::from_stored(r.0),
         joined_at: from_micros(r.1),
-        status: r.2.as_deref().map_or(ReferralStatus::Invited, ReferralStatus::parse),
+        status: r.2.as_deref().map_or(ReferralStatus::Pending, ReferralStatus::parse),
         reason: r.3,
         decided_at: r.4.map(from_micros),
         points: if r.6 != 0 { 0 } else { r.5 },

@@ -69,8 +69,8 @@ pub(super) async fn summary(api: &Api, admin: &str, people: &[Member], referrers
     let first = referrers.first().map_or("", |&i| people[i].id.as_str());
     Ok(format!(
         "Referrals: {invited} members joined through a friend's link; {converted} converted on a first purchase of EUR 20 or more \
-         (300 points to the friend, 500 to the new member), {reversed} reversed when that purchase was returned in full, \
-         {declined} declined, {} still invited; referrers kept {points} points (GET /v1/members/{first}/referrals)",
+         (300 points to the friend, 500 to the new member), {reversed} reversed when that purchase was returned, \
+         {declined} declined, {} still pending; referrers kept {points} points (GET /v1/members/{first}/referrals)",
         invited - converted - reversed - declined
     ))
 }

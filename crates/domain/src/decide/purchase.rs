@@ -162,7 +162,12 @@ pub fn decide_purchase(
     let referral = match (&cmd.program.referrals, &facts.state.referred_by) {
         (Some(policy), Some(referrer))
             if status == ReceiptStatus::Posted
-                && policy.qualifies(cmd.valuation.earning_amount, cmd.occurred_at, facts.state.joined_at) =>
+                && policy.qualifies(
+                    cmd.valuation.earning_amount,
+                    cmd.occurred_at,
+                    cmd.now,
+                    facts.state.joined_at,
+                ) =>
         {
             Some(referrer.clone())
         }

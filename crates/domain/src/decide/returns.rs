@@ -47,8 +47,9 @@ pub struct ReturnDecision {
     pub wallet_plan: Option<(WalletId, Plan)>,
     pub result: ReturnResult,
     pub purchase_change: PurchaseChange,
-    /// Whether the purchase is now returned in full: a referral it converted reverses.
-    pub fully_returned: bool,
+    /// How much of the purchase is returned with this return (minor units of its
+    /// currency): a referral it converted may reverse ([`crate::referrals::still_converted`]).
+    pub returned_after: i64,
     pub award_reversals: Vec<AwardReversal>,
     /// The buyer's standing with the return's share of qualifying taken off (`None`:
     /// unchanged). A return never changes the level itself.
@@ -131,7 +132,7 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
         }),
     };
     Ok(ReturnDecision {
-        fully_returned: purchase.returned_amount.saturating_add(cmd.amount.amount) >= purchase.total.amount,
+        returned_after: purchase.returned_amount.saturating_add(cmd.amount.amount),
         purchase_change: PurchaseChange {
             returned_amount: cmd.amount.amount,
             points_reversed: result.points_reversed + result.points_unrecovered,

@@ -107,7 +107,8 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
             break;
         }
     }
-    total.referrals_finished = crate::referral_rewards::finish_all(state).await?;
+    // A failure here is logged and leaves the rest of the run to go on.
+    total.referrals_finished = crate::referral_rewards::finish_all(state).await;
     loop {
         let n = state.store.review_memberships(now, 1000).await?;
         total.memberships_reviewed += n;

@@ -11,7 +11,7 @@ use super::ledger::write_plan;
 use super::members::member_state;
 use super::wallets::household_of;
 use crate::StoreError;
-use crate::model::{EventCmd, MemberRef, PurchaseCmd, to_micros};
+use crate::model::{EventCmd, MemberRef, PurchaseCmd, ReturnCmd, to_micros};
 use crate::referrals::{
     INVITED_SQL, InvitedTuple, MemberReferrals, RECORD_COLUMNS, RecordTuple, ReferralRecord, SOURCE, SUMMARY_SQL, Side,
     event_external_id, invited_from, record_from, take_back,
@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use sqlx::PgConnection;
 use tally_domain::ids::{Id, MemberId};
 use tally_domain::plan::plan_take_back;
-use tally_domain::referrals::{ConversionFacts, ReferralStatus, decide_conversion, month_window};
+use tally_domain::referrals::{ConversionFacts, ReferralStatus, decide_conversion, month_window, still_converted};
 
 /// Holds the referrers' advisory locks until the transaction ends, in id order (as
 /// rows are locked), so two writers deciding referrals of one referrer take turns.
@@ -69,10 +69,10 @@ pub(super) async fn decide_referral(
         referrer_this_month: this_month,
         same_household: matches!(households, (Some(a), Some(b)) if a == b),
     };
-    let c = decide_conversion(policy, member, referrer, facts);
+    let c = decide_conversion(policy, member, referrer, cmd.valuation.earning_amount, facts);
     sqlx::query(
-        "INSERT INTO referrals (member_id, referrer_id, status, reason, transaction_id, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO referrals (member_id, referrer_id, status, reason, transaction_id, decided_at, amount_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(member.as_str())
     .bind(referrer.as_str())
@@ -80,19 +80,35 @@ pub(super) async fn decide_referral(
     .bind(c.reason)
     .bind(cmd.transaction_id.as_str())
     .bind(to_micros(cmd.now))
+    .bind(c.amount_minor)
     .execute(&mut *tx)
     .await?;
     Ok((c.status == ReferralStatus::Converted).then(|| member.clone()))
 }
 
-/// A return that leaves purchase `transaction_id` of `member` fully returned reverses
-/// the referral it converted. Answers her id when it did.
+/// After a return of `member`'s purchase `transaction_id` (of `total`, `returned` of it
+/// now returned; the purchase row locked): reverses the referral it converted when too
+/// little of it is kept ([`still_converted`]). Answers her id when it did.
 pub(super) async fn reverse_referral(
     tx: &mut PgConnection,
+    cmd: &ReturnCmd,
     member: &MemberId,
-    transaction_id: &str,
-    now: Timestamp,
+    (total, returned): (i64, i64),
 ) -> Result<Option<MemberId>, StoreError> {
+    let (transaction_id, now) = (cmd.transaction_id.as_str(), cmd.now);
+    let amount: Option<i64> = sqlx::query_scalar(
+        "SELECT amount_minor FROM referrals WHERE member_id = $1 AND transaction_id = $2 AND status = 'converted'",
+    )
+    .bind(member.as_str())
+    .bind(transaction_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(amount) = amount else {
+        return Ok(None);
+    };
+    if still_converted(cmd.program.referrals.as_deref(), amount, total, returned) {
+        return Ok(None);
+    }
     let n = sqlx::query(
         "UPDATE referrals SET status = 'reversed', reversed_at = $3
          WHERE member_id = $1 AND transaction_id = $2 AND status = 'converted'",
@@ -120,20 +136,19 @@ async fn referral(
     Ok(row.map(record_from))
 }
 
-/// Locks both members of the referral of `member`, then its row. The referred member
-/// first: a sale that writes her row twice in one transaction checks her `referred_by`
-/// key again, share-locking the referrer's row while it holds hers, so taking the two
-/// in that order never waits the other way round.
+/// Locks both members of the referral of `member` (in id order, as every writer
+/// does), then its row. `FOR NO KEY UPDATE`: a sale that writes the referred member's
+/// row twice in one transaction checks her `referred_by` key again, share-locking the
+/// referrer's row while it holds hers; a no-key lock lets that check through instead
+/// of waiting on it (a deadlock).
 async fn lock_referral(tx: &mut PgConnection, member: &MemberId) -> Result<Option<ReferralRecord>, StoreError> {
     let Some(r) = referral(&mut *tx, member, false).await? else {
         return Ok(None);
     };
-    for id in [&r.member_id, &r.referrer_id] {
-        sqlx::query("SELECT 1 FROM members WHERE id = $1 FOR UPDATE")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
+    let _: Vec<i32> = sqlx::query_scalar("SELECT 1 FROM members WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(vec![r.member_id.as_str(), r.referrer_id.as_str()])
+        .fetch_all(&mut *tx)
+        .await?;
     referral(&mut *tx, member, true).await
 }
 
@@ -238,6 +253,7 @@ impl PgStore {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT member_id FROM referrals
              WHERE (status = 'converted' AND rewarded = 0) OR (status = 'reversed' AND rewarded = 1 AND taken_back = 0)
+             ORDER BY decided_at
              LIMIT $1",
         )
         .bind(i64::from(limit))

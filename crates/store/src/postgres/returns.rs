@@ -122,10 +122,8 @@ impl PgStore {
             let holder = Holder::Wallet { id: w, actor: None };
             write_tier(&mut tx, holder, tier, &cmd.program.tiers, &d.tier_changes, None).await?;
         }
-        let follow_up = match d.fully_returned {
-            true => reverse_referral(&mut tx, &txn.member_id, txn.id.as_str(), cmd.now).await?,
-            false => None,
-        };
+        let follow_up =
+            reverse_referral(&mut tx, &cmd, &txn.member_id, (record.total.amount, d.returned_after)).await?;
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,

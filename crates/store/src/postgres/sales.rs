@@ -203,8 +203,10 @@ pub(super) async fn post_sales(
 }
 
 /// Decides the referrals the group's sales may convert, after every round (no member
-/// row is locked after a referrer's advisory lock), in the order the sales arrived: a
-/// member's first qualifying sale decides, later ones find it decided.
+/// row is locked after a referrer's advisory lock, and a referral names its referrer
+/// without a foreign key, so deciding one takes no lock on the referrer's row), in the
+/// order the sales arrived: a member's first qualifying sale decides, later ones find
+/// it decided.
 async fn decide_referrals(
     tx: &mut PgConnection,
     cmds: &[&PurchaseCmd],

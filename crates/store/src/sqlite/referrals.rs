@@ -9,7 +9,7 @@ use super::ledger::write_plan;
 use super::members::load_state;
 use super::wallets::household_of;
 use crate::StoreError;
-use crate::model::{EventCmd, PurchaseCmd, to_micros};
+use crate::model::{EventCmd, PurchaseCmd, ReturnCmd, to_micros};
 use crate::referrals::{
     INVITED_SQL, InvitedRow, MemberReferrals, RECORD_COLUMNS, ReferralRecord, SOURCE, SUMMARY_SQL, Side,
     event_external_id, invited_from, record_from, take_back,
@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::ids::{Id, MemberId};
 use tally_domain::plan::plan_take_back;
-use tally_domain::referrals::{ConversionFacts, ReferralStatus, decide_conversion, month_window};
+use tally_domain::referrals::{ConversionFacts, ReferralStatus, decide_conversion, month_window, still_converted};
 
 /// After a referred member's qualifying sale (`referrer` brought her): decides her
 /// referral unless an earlier sale did. Answers her id when it converted.
@@ -46,10 +46,10 @@ pub(super) fn decide_referral(
         referrer_this_month: this_month,
         same_household: matches!(households, (Some(a), Some(b)) if a == b),
     };
-    let c = decide_conversion(policy, member, referrer, facts);
+    let c = decide_conversion(policy, member, referrer, cmd.valuation.earning_amount, facts);
     conn.prepare_cached(
-        "INSERT INTO referrals (member_id, referrer_id, status, reason, transaction_id, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO referrals (member_id, referrer_id, status, reason, transaction_id, decided_at, amount_minor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         member.as_str(),
@@ -57,19 +57,34 @@ pub(super) fn decide_referral(
         c.status.as_str(),
         c.reason,
         cmd.transaction_id.as_str(),
-        to_micros(cmd.now)
+        to_micros(cmd.now),
+        c.amount_minor
     ])?;
     Ok((c.status == ReferralStatus::Converted).then(|| member.clone()))
 }
 
-/// A return that leaves purchase `transaction_id` of `member` fully returned reverses
-/// the referral it converted. Answers her id when it did.
+/// After a return of `member`'s purchase `transaction_id` (of `total`, `returned` of it
+/// now returned): reverses the referral it converted when too little of it is kept
+/// ([`still_converted`]). Answers her id when it did.
 pub(super) fn reverse_referral(
     conn: &Connection,
+    cmd: &ReturnCmd,
     member: &MemberId,
-    transaction_id: &str,
-    now: Timestamp,
+    (total, returned): (i64, i64),
 ) -> Result<Option<MemberId>, StoreError> {
+    let (transaction_id, now) = (cmd.transaction_id.as_str(), cmd.now);
+    let amount: Option<i64> = conn
+        .prepare_cached(
+            "SELECT amount_minor FROM referrals WHERE member_id = ?1 AND transaction_id = ?2 AND status = 'converted'",
+        )?
+        .query_row(params![member.as_str(), transaction_id], |r| r.get(0))
+        .optional()?;
+    let Some(amount) = amount else {
+        return Ok(None);
+    };
+    if still_converted(cmd.program.referrals.as_deref(), amount, total, returned) {
+        return Ok(None);
+    }
     let n = conn
         .prepare_cached(
             "UPDATE referrals SET status = 'reversed', reversed_at = ?3
@@ -143,6 +158,7 @@ fn unfinished(conn: &Connection, limit: u32) -> Result<Vec<MemberId>, StoreError
     let mut stmt = conn.prepare_cached(
         "SELECT member_id FROM referrals
          WHERE (status = 'converted' AND rewarded = 0) OR (status = 'reversed' AND rewarded = 1 AND taken_back = 0)
+             ORDER BY decided_at
          LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;

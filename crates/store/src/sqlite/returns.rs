@@ -109,10 +109,7 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
         let holder = Holder::Wallet { id: w, actor: None };
         write_tier(conn, holder, tier, &cmd.program.tiers, &d.tier_changes, None)?;
     }
-    let follow_up = match d.fully_returned {
-        true => reverse_referral(conn, &txn.member_id, txn.id.as_str(), cmd.now)?,
-        false => None,
-    };
+    let follow_up = reverse_referral(conn, cmd, &txn.member_id, (record.total.amount, d.returned_after))?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
