@@ -185,6 +185,11 @@ id_type!(
     ExchangeCreditId,
     "xcr"
 );
+id_type!(
+    /// A challenge members take part in (a goal over a window).
+    ChallengeId,
+    "chl"
+);
 
 #[cfg(test)]
 mod tests {

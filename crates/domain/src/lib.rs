@@ -6,6 +6,7 @@
 //! behave the same and the property tests can exercise the rules without a database.
 
 pub mod breakdown;
+pub mod challenges;
 pub mod decide;
 pub mod earning;
 pub mod error;

@@ -142,7 +142,7 @@ pub struct Reward {
 /// Most languages one text may be given in.
 const MAX_LANGUAGES: usize = 12;
 
-fn check_texts(
+pub(crate) fn check_texts(
     field: &'static str,
     texts: &BTreeMap<String, String>,
     max_chars: usize,

@@ -5,6 +5,8 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use tally_domain::challenges::{Challenge, Counts, Step};
 use tally_domain::earning::{Valuation, value_purchase_excluding};
 use tally_domain::ids::{Id, MemberId};
 use tally_domain::money::Money;
@@ -160,8 +162,98 @@ pub fn rule_purchase(
 }
 
 /// Applies the active rules to a prepared sale: the command to post, with its
-/// valuation and the rules' draft awards.
+/// valuation, the rules' draft awards and the challenges it counts toward.
 pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurchase) -> Result<PurchaseCmd, ApiError> {
+    let mut cmd = ruled(state, partner, p).await?;
+    cmd.rules.steps = sale_steps(state, partner, p, &cmd).await?;
+    Ok(cmd)
+}
+
+/// What a sale counts for in the open challenges, evaluated before the write as rules
+/// are; the write decides each step.
+async fn sale_steps(
+    state: &AppState,
+    partner: &PartnerRow,
+    p: &PreparedPurchase,
+    cmd: &PurchaseCmd,
+) -> Result<Vec<Step>, ApiError> {
+    let all = state.challenges();
+    let open: Vec<&Challenge> = all
+        .iter()
+        .filter(|c| c.spec.counts == Counts::Purchases && c.open_at(cmd.occurred_at))
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let member = match open.iter().any(|c| c.reads_member()) {
+        true => {
+            state
+                .store
+                .member_facts(cmd.member.clone(), Some(partner.id.clone()), household_tiers(state))
+                .await?
+        }
+        false => None,
+    };
+    let location = match &cmd.location_id {
+        Some(id) => state.location(&partner.id, id).await?,
+        None => None,
+    };
+    let (partner_f, location_f) = (partner_facts(partner), location.as_ref().map(location_facts));
+    let facts = Facts {
+        partner: Some(&partner_f),
+        location: location_f.as_ref(),
+        at: cmd.occurred_at,
+        basket: Some(&p.basket),
+        member: member.as_ref(),
+        event: None,
+    };
+    let exponent = cmd.program.currency.exponent();
+    let amount_minor = (cmd.valuation.earning_amount * Decimal::from(10i64.pow(exponent)))
+        .floor()
+        .to_i64()
+        .unwrap_or(i64::MAX);
+    let rate = p.rate.to_f64().unwrap_or(1.0);
+    Ok(open.iter().filter_map(|c| c.step(&facts, amount_minor, rate)).collect())
+}
+
+/// What an event counts for in the open challenges.
+async fn event_steps(
+    state: &AppState,
+    partner: Option<&PartnerRow>,
+    member: &MemberRef,
+    event: &EventFacts,
+    at: jiff::Timestamp,
+) -> Result<Vec<Step>, ApiError> {
+    let all = state.challenges();
+    let open: Vec<&Challenge> = all
+        .iter()
+        .filter(|c| c.spec.counts == Counts::Events && c.open_at(at))
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let member_facts = match open.iter().any(|c| c.reads_member()) {
+        true => {
+            state
+                .store
+                .member_facts(member.clone(), partner.map(|p| p.id.clone()), household_tiers(state))
+                .await?
+        }
+        false => None,
+    };
+    let partner_f = partner.map(partner_facts);
+    let facts = Facts {
+        partner: partner_f.as_ref(),
+        location: None,
+        at,
+        basket: None,
+        member: member_facts.as_ref(),
+        event: Some(event),
+    };
+    Ok(open.iter().filter_map(|c| c.step(&facts, 0, 1.0)).collect())
+}
+
+async fn ruled(state: &AppState, partner: &PartnerRow, p: &PreparedPurchase) -> Result<PurchaseCmd, ApiError> {
     let rules = state.rules();
     let scope = purchase_scope(partner, &p.cmd);
     if rules.candidates(&scope).next().is_none() {
@@ -184,6 +276,7 @@ pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurc
     let mut cmd = p.cmd.clone();
     cmd.valuation = ruled.valuation;
     cmd.rules = RuleDraft {
+        steps: Vec::new(),
         awards: ruled.evaluation.awards,
         // Tier, segments or plan changing meanwhile is just an earlier or later change;
         // the visit count is what a concurrent sale of the member changes.
@@ -198,8 +291,21 @@ pub async fn with_rules(state: &AppState, partner: &PartnerRow, p: &PreparedPurc
     Ok(cmd)
 }
 
-/// Runs the event rules for an event; returns the draft awards.
+/// Runs the event rules for an event; returns the draft awards, and the challenges it
+/// counts toward.
 pub async fn rule_event(
+    state: &AppState,
+    partner: Option<&PartnerRow>,
+    member: &MemberRef,
+    event: &EventFacts,
+    at: jiff::Timestamp,
+) -> Result<RuleDraft, ApiError> {
+    let mut draft = event_rules(state, partner, member, event, at).await?;
+    draft.steps = event_steps(state, partner, member, event, at).await?;
+    Ok(draft)
+}
+
+async fn event_rules(
     state: &AppState,
     partner: Option<&PartnerRow>,
     member: &MemberRef,
@@ -222,6 +328,7 @@ pub async fn rule_event(
     let evaluation = evaluate_event(&rules, partner, member_facts.as_ref(), event, at)?;
     report_failures(state, &evaluation);
     Ok(RuleDraft {
+        steps: Vec::new(),
         awards: evaluation.awards,
         assumed: member_facts
             .filter(|_| rules.needs_visits(&scope))

@@ -7,6 +7,7 @@ pub mod body;
 pub mod earning;
 pub mod error;
 pub mod extract;
+pub mod follow_up;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
@@ -24,8 +25,8 @@ use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
-    consents, events, exchange, members, memberships, operations, partners, program, redemptions, referrals, rewards,
-    rules, tiers, transactions, transfers, wallets,
+    challenges, consents, events, exchange, members, memberships, operations, partners, program, redemptions,
+    referrals, rewards, rules, tiers, transactions, transfers, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -117,6 +118,17 @@ pub fn router(state: AppState) -> Router {
             post(transfers::send_points).get(transfers::member_transfers),
         )
         .route("/v1/members/{id}/referrals", get(referrals::member_referrals))
+        .route(
+            "/v1/challenges",
+            post(challenges::create_challenge).get(challenges::list_challenges),
+        )
+        .route("/v1/challenges/{id}", get(challenges::get_challenge))
+        .route("/v1/members/{id}/challenges", get(challenges::member_challenges))
+        .route(
+            "/v1/members/{id}/challenges/{challenge_id}/join",
+            post(challenges::join_challenge),
+        )
+        .route("/v1/members/{id}/badges", get(challenges::member_badges))
         .route(
             "/v1/exchange-partners",
             post(exchange::create_exchange_partner).get(exchange::list_exchange_partners),

@@ -9,8 +9,8 @@
 //! everywhere. Every error answer has the one shape [`crate::error::ErrorBody`].
 
 use crate::routes::{
-    consents, events, exchange, members, memberships, operations, partners, program, redemptions, referrals, rewards,
-    rules, tiers, transactions, transfers, wallets,
+    challenges, consents, events, exchange, members, memberships, operations, partners, program, redemptions,
+    referrals, rewards, rules, tiers, transactions, transfers, wallets,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -39,6 +39,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         redemptions::redeem, redemptions::member_redemptions, redemptions::list_redemptions, redemptions::get_redemption,
         redemptions::cancel_redemption, redemptions::reissue_code, redemptions::get_voucher, redemptions::use_voucher,
         transfers::send_points, transfers::member_transfers, referrals::share_link, referrals::member_referrals,
+        challenges::create_challenge, challenges::list_challenges, challenges::get_challenge,
+        challenges::member_challenges, challenges::join_challenge, challenges::member_badges,
         exchange::create_exchange_partner, exchange::list_exchange_partners, exchange::get_exchange_partner,
         exchange::update_exchange_partner, exchange::create_exchange_order, exchange::list_exchange_orders,
         exchange::get_exchange_order, exchange::confirm_exchange_order, exchange::fail_exchange_order,

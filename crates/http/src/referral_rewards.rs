@@ -13,7 +13,7 @@ use tally_domain::ids::{EventId, MemberId};
 use tally_domain::referrals::CONVERTED_EVENT;
 use tally_domain::rules::{Attr, EventFacts};
 use tally_store::referrals::{ReferralRecord, SOURCE, Side, event_external_id};
-use tally_store::{EventCmd, MemberRef, Posted, keys};
+use tally_store::{EventCmd, MemberRef, keys};
 
 /// Gives or takes back the points of the referral of `member`, whichever is due.
 /// Answers whether it did either.
@@ -32,36 +32,6 @@ pub async fn follow_up(state: &AppState, member: &MemberId) -> Result<bool, ApiE
         return Ok(state.store.take_back_referral(member, state.now()).await?);
     }
     Ok(false)
-}
-
-/// After a sale or a return: its referral follow-up, if it has one. A failure is logged
-/// and left to the scheduled run; the sale or return itself stands.
-pub async fn after_write(state: &AppState, posted: &Posted) {
-    if let Some(member) = &posted.follow_up
-        && let Err(e) = follow_up(state, member).await
-    {
-        tracing::warn!(member = %member.as_str(), error = %e.message, "a referral's points are left to the scheduled run");
-    }
-}
-
-/// Finishes referrals whose points were not given or taken back yet (the scheduled run).
-pub async fn finish_all(state: &AppState) -> u64 {
-    let mut done = 0;
-    let unfinished = match state.store.unfinished_referrals(1000).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list the referrals left to finish");
-            return 0;
-        }
-    };
-    for member in unfinished {
-        match follow_up(state, &member).await {
-            Ok(true) => done += 1,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(member = %member.as_str(), error = %e.message, "a referral could not be finished"),
-        }
-    }
-    done
 }
 
 /// The `referral_converted` event of one side, with the rules that apply to it.

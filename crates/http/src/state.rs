@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tally_domain::challenges::Challenge;
 use tally_domain::earning::FxRates;
 use tally_domain::ids::{Id, LocationId, PartnerId};
 use tally_domain::rules::{CompiledRule, RuleSet};
@@ -57,12 +58,32 @@ struct Caches {
     locations: RwLock<HashMap<LocationId, LocationRow>>,
     /// The active earning rules, compiled; replaced whole when a rule is saved.
     rules: RwLock<Arc<RuleSet>>,
+    /// Every challenge, compiled; replaced whole when one is saved.
+    challenges: RwLock<Arc<Vec<Challenge>>>,
     /// One reload at a time, so an older rule set never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
     /// Grows whenever cached keys, partners or locations are dropped (a revocation, a
     /// change from another server, a refresh). A lookup that read the store before the
     /// drop does not put what it read into the cache: it may be what was dropped.
     generation: std::sync::atomic::AtomicU64,
+}
+
+/// Compiles stored challenges, as [`compile_rules`] does rules.
+pub fn compile_challenges(rows: Vec<tally_store::challenges::ChallengeRow>) -> Vec<Challenge> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let checked = serde_json::from_str::<tally_domain::challenges::ChallengeSpec>(&r.spec_json)
+                .map_err(|e| e.to_string())
+                .and_then(|spec| spec.check(r.id.clone(), |_| true).map_err(|e| e.to_string()));
+            match checked {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(challenge = %r.id, error = %e, "a stored challenge does not compile; it is skipped");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// Compiles stored rules (they were checked when saved; one that no longer compiles is
@@ -88,6 +109,7 @@ impl AppState {
         let fx = store.fx_rates().await?;
         let partners = store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let rules = compile_rules(store.rules().await?);
+        let challenges = compile_challenges(store.challenges().await?);
         Ok(AppState {
             store,
             clock,
@@ -105,6 +127,7 @@ impl AppState {
                 unknown_keys: RwLock::new(HashMap::new()),
                 locations: RwLock::new(HashMap::new()),
                 rules: RwLock::new(Arc::new(rules)),
+                challenges: RwLock::new(Arc::new(challenges)),
                 reloading: tokio::sync::Mutex::new(()),
                 generation: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -252,7 +275,14 @@ impl AppState {
         let _one_at_a_time = self.caches.reloading.lock().await;
         let rules = compile_rules(self.store.rules().await?);
         *self.caches.rules.write().expect("rule cache") = Arc::new(rules);
+        let challenges = compile_challenges(self.store.challenges().await?);
+        *self.caches.challenges.write().expect("challenge cache") = Arc::new(challenges);
         Ok(())
+    }
+
+    /// Every challenge (the rules' reload reads them again too).
+    pub fn challenges(&self) -> Arc<Vec<Challenge>> {
+        self.caches.challenges.read().expect("challenge cache").clone()
     }
 
     /// A location of `partner_id` by id (cached), or none.

@@ -10,6 +10,7 @@
 //! - PostgreSQL: short transactions that lock the member's row (`FOR UPDATE`).
 
 pub mod baseline;
+pub mod challenges;
 mod changes;
 pub mod codec;
 mod error;
@@ -176,6 +177,59 @@ impl Store {
 
     pub async fn create_member(&self, member: NewMember) -> Result<MemberRow, StoreError> {
         dispatch!(self, s => s.create_member(member).await)
+    }
+
+    /// Saves a checked challenge; false when its code is taken.
+    pub async fn create_challenge(
+        &self,
+        row: challenges::ChallengeRow,
+        code: String,
+        measure: tally_domain::challenges::Measure,
+        target: i64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.create_challenge(row, code, measure, target).await)
+    }
+
+    /// Every challenge, oldest first.
+    pub async fn challenges(&self) -> Result<Vec<challenges::ChallengeRow>, StoreError> {
+        dispatch!(self, s => s.challenges().await)
+    }
+
+    /// `member` takes part in `challenge` from `now` (nothing if she already does).
+    pub async fn join_challenge(
+        &self,
+        member: &MemberId,
+        challenge: &tally_domain::ids::ChallengeId,
+        now: Timestamp,
+    ) -> Result<tally_domain::challenges::Standing, StoreError> {
+        dispatch!(self, s => s.join_challenge(member.clone(), challenge.clone(), now).await)
+    }
+
+    /// The challenges a member takes or took part in, with her progress.
+    pub async fn member_challenges(
+        &self,
+        member: &MemberId,
+    ) -> Result<Vec<challenges::MemberChallengeRow>, StoreError> {
+        dispatch!(self, s => s.member_challenges(member.clone()).await)
+    }
+
+    /// A member's badges, oldest first.
+    pub async fn badges(&self, member: &MemberId) -> Result<Vec<challenges::BadgeRow>, StoreError> {
+        dispatch!(self, s => s.badges(member.clone()).await)
+    }
+
+    /// Completed challenges whose `challenge_completed` is still to be posted.
+    pub async fn unrewarded_challenges(&self, limit: u32) -> Result<Vec<challenges::Unrewarded>, StoreError> {
+        dispatch!(self, s => s.unrewarded_challenges(limit).await)
+    }
+
+    /// Records that `challenge_completed` was posted to `member` for `challenge`.
+    pub async fn mark_challenge_rewarded(
+        &self,
+        challenge: &tally_domain::ids::ChallengeId,
+        member: &MemberId,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.mark_challenge_rewarded(challenge.clone(), member.clone()).await)
     }
 
     /// The referral of `member`, once her first qualifying purchase decided it.

@@ -78,6 +78,11 @@ pub const SQLITE: &[Migration] = &[
         name: "referrals",
         sql: include_str!("../migrations/sqlite/0014_referrals.sql"),
     },
+    Migration {
+        version: 15,
+        name: "challenges",
+        sql: include_str!("../migrations/sqlite/0015_challenges.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -145,6 +150,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "referrals",
         sql: include_str!("../migrations/postgres/0013_referrals.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "challenges",
+        sql: include_str!("../migrations/postgres/0014_challenges.sql"),
     },
 ];
 

@@ -297,6 +297,8 @@ pub struct SettleReport {
     /// Referrals whose points were given or taken back by the run (a follow-up lost to a
     /// crash or a failure after the sale or return).
     pub referrals_finished: u64,
+    /// Completed challenges whose `challenge_completed` the run posted.
+    pub challenges_rewarded: u64,
     pub points_matured: i64,
     pub points_expired: i64,
 }

@@ -126,6 +126,7 @@ async fn run_case(db: TestDb, case: &Case) {
             wallet_id: None,
             valuation,
             rules: RuleDraft {
+                steps: Vec::new(),
                 awards: vec![Award {
                     rule_id: RuleId::from_stored(RULE.into()),
                     version: 1,

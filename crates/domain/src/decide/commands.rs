@@ -50,9 +50,13 @@ impl PurchaseCmd {
 
 /// The earning rules' awards for one sale or event, as evaluated before the write; the
 /// decision applies caps and budgets from the counters read in the write transaction.
+/// With them, what the sale or event counts for in the open challenges.
 #[derive(Debug, Clone, Default)]
 pub struct RuleDraft {
     pub awards: Vec<Award>,
+    /// One step per challenge it counts toward; the write decides each
+    /// ([`crate::challenges::decide_step`]).
+    pub steps: Vec<crate::challenges::Step>,
     /// Set when a rule read the member's visit count: the member and count the rules
     /// saw. If either changed by the time of the write, the decision is `Stale`.
     pub assumed: Option<MemberAssumption>,
@@ -113,4 +117,7 @@ pub struct Posted {
     /// The referred member whose referral this write converted (her points and her
     /// referrer's are given next) or reversed (taken back next).
     pub follow_up: Option<MemberId>,
+    /// The challenges this write completed for its member (`challenge_completed` is
+    /// posted to her next).
+    pub completed: Vec<crate::ids::ChallengeId>,
 }

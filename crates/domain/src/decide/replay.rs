@@ -26,6 +26,7 @@ pub fn replay(
             receipt_json: stored.receipt_json,
             replayed: true,
             follow_up: None,
+            completed: Vec::new(),
         }))
     } else {
         Err(DomainError::IdempotencyConflict)

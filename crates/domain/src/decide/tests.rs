@@ -328,6 +328,7 @@ fn event(event_type: &str, program: ProgramTerms) -> EventCmd {
         occurred_at: now,
         request_hash: "h".into(),
         rules: RuleDraft {
+            steps: Vec::new(),
             awards: vec![capped(200, 1_000)],
             assumed: None,
         },

@@ -207,6 +207,56 @@ impl MemberCondition {
     }
 }
 
+/// A condition over a whole sale or event (what counts toward a challenge): CEL over
+/// the context a rule's condition reads, checked when saved as a rule's is, and run
+/// with the same values, so `partner.industry == "drugstore"` means the same in both.
+/// The member's visit count is refused: it changes with every sale.
+#[derive(Debug, Clone)]
+pub struct FactCondition {
+    program: Arc<Program>,
+    fast: Option<Arc<Fast>>,
+    vars: u16,
+}
+
+impl FactCondition {
+    pub fn compile(field: &'static str, source: &str) -> Result<FactCondition, DomainError> {
+        let (program, vars, _) = compile_expr(field, source, false)?;
+        if vars & check::vars::VISITS != 0 {
+            return Err(DomainError::InvalidRule {
+                field,
+                message: "may not read member.visits or member.first_visit: they change with every sale".into(),
+            });
+        }
+        let fast = fast::compile(program.expression()).map(Arc::new);
+        Ok(FactCondition {
+            program: Arc::new(program),
+            fast,
+            vars,
+        })
+    }
+
+    /// Whether it reads `member` (then the member's facts must be loaded).
+    pub fn reads_member(&self) -> bool {
+        self.vars & check::vars::MEMBER != 0
+    }
+
+    /// Whether the condition holds for `facts` (`rate`: units of the basket currency
+    /// per programme unit). One that fails to run, or panics, does not hold.
+    pub fn holds(&self, facts: &Facts<'_>, rate: f64) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.evaluate(facts, rate))).unwrap_or(false)
+    }
+
+    fn evaluate(&self, facts: &Facts<'_>, rate: f64) -> bool {
+        let derived = Derived::new(facts, rate);
+        let lines: Vec<&LineFacts> = facts.basket.map(|b| b.lines.iter().collect()).unwrap_or_default();
+        let prepared = Prepared::new(facts, &derived, &lines);
+        match &self.fast {
+            Some(f) => f.test(&prepared, None),
+            None => run(&self.program, &Ctx::new(&prepared, self.vars).root).unwrap_or(false),
+        }
+    }
+}
+
 /// What a limit counts: one member's points in one period, or the whole campaign's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitScope {

@@ -10,7 +10,8 @@ pub mod spec;
 
 pub use context::{Attr, BasketFacts, EventFacts, Facts, LineFacts, LocationFacts, MemberFacts, PartnerFacts};
 pub use engine::{
-    Award, Base, CompiledRule, Evaluation, Limit, LimitScope, MemberCondition, RuleSet, Scope, compile, limits,
+    Award, Base, CompiledRule, Evaluation, FactCondition, Limit, LimitScope, MemberCondition, RuleSet, Scope, compile,
+    limits,
 };
 pub use spec::{AppliesTo, Cap, CapPeriod, Effect, RuleSpec, Stacking, Window};
 

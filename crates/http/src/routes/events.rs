@@ -108,10 +108,15 @@ pub async fn create_event(
     };
     let external_id = parse_label("id", &b.id, 100)?;
     let event_type = parse_label("type", &b.event_type, 64)?;
-    if event_type == tally_domain::referrals::CONVERTED_EVENT {
+    if [
+        tally_domain::referrals::CONVERTED_EVENT,
+        tally_domain::challenges::COMPLETED_EVENT,
+    ]
+    .contains(&event_type.as_str())
+    {
         return Err(ApiError::invalid(
             "reserved_event_type",
-            "referral_converted is posted by Tally itself when a referral converts",
+            format!("{event_type} is posted by Tally itself"),
         ));
     }
     let attrs = attributes(&b.attributes)?;
@@ -155,7 +160,11 @@ pub async fn create_event(
             {
                 attempt += 1
             }
-            other => return Ok(posted_response(other?)),
+            other => {
+                let posted = other?;
+                crate::follow_up::after_write(&state, &posted).await;
+                return Ok(posted_response(posted));
+            }
         }
     }
 }

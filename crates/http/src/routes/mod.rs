@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per resource; named `<verb>_<resource>`.
 
+pub mod challenges;
 pub mod consents;
 pub mod events;
 pub mod exchange;

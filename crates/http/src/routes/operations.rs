@@ -68,6 +68,9 @@ pub struct ExpiryRunView {
     /// Referrals whose points the run gave or took back: ones a sale or return left
     /// unfinished (a crash, a failure right after it).
     pub referrals_finished: u64,
+    /// Completed challenges whose `challenge_completed` the run posted (one a crash
+    /// left unposted).
+    pub challenges_rewarded: u64,
 }
 
 /// Matures pending points and expires old lots now, for every member due (operator).
@@ -83,6 +86,7 @@ pub async fn run_expiry(State(state): State<AppState>, _operator: Operator) -> R
         memberships_reviewed: r.memberships_reviewed,
         vouchers_expired: r.vouchers_expired,
         referrals_finished: r.referrals_finished,
+        challenges_rewarded: r.challenges_rewarded,
     }))
 }
 
@@ -108,7 +112,7 @@ pub async fn settle_all(state: &AppState) -> Result<tally_store::SettleReport, t
         }
     }
     // A failure here is logged and leaves the rest of the run to go on.
-    total.referrals_finished = crate::referral_rewards::finish_all(state).await;
+    (total.referrals_finished, total.challenges_rewarded) = crate::follow_up::finish_all(state).await;
     loop {
         let n = state.store.review_memberships(now, 1000).await?;
         total.memberships_reviewed += n;

@@ -378,7 +378,7 @@ pub struct OffersView {
 }
 
 /// The member's language: `?lang=`, else the first of `Accept-Language` Tally writes in.
-fn language(q: &LangParams, headers: &HeaderMap) -> Result<Lang, ApiError> {
+pub(crate) fn language(q: &LangParams, headers: &HeaderMap) -> Result<Lang, ApiError> {
     if let Some(l) = &q.lang {
         return Lang::parse_code(l).ok_or_else(|| ApiError::invalid("invalid_query", "lang: two small letters, as de"));
     }

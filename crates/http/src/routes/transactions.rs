@@ -267,7 +267,7 @@ async fn post_ruled(
             // at once, n - 1 tries at most.
             Err(StoreError::Domain(DomainError::Stale)) if attempt < MAX_STALE_RETRIES => attempt += 1,
             Ok(posted) => {
-                crate::referral_rewards::after_write(state, &posted).await;
+                crate::follow_up::after_write(state, &posted).await;
                 return Ok(posted);
             }
             Err(e) => return Err(e.into()),
@@ -421,7 +421,7 @@ pub async fn create_transaction_batch(
             // Its rules saw a visit count another sale of the batch changed: again, alone.
             Err(StoreError::Domain(DomainError::Stale)) => post_ruled(&state, &partner, p).await,
             Ok(posted) => {
-                crate::referral_rewards::after_write(&state, &posted).await;
+                crate::follow_up::after_write(&state, &posted).await;
                 Ok(posted)
             }
             Err(e) => Err(ApiError::from(e)),
@@ -534,6 +534,6 @@ pub async fn create_return(
         now: state.now(),
     };
     let posted = state.store.post_return(cmd).await?;
-    crate::referral_rewards::after_write(&state, &posted).await;
+    crate::follow_up::after_write(&state, &posted).await;
     Ok(posted_response(posted))
 }

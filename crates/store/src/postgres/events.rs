@@ -3,6 +3,7 @@
 
 use super::PgStore;
 use super::budgets::{Budgets, Taken};
+use super::challenges::count_steps;
 use super::ledger::write_plan;
 use super::members::{member_state, visits};
 use super::rules::{award_rows, draft_counters, keep_drawn, write_awards};
@@ -106,10 +107,12 @@ pub(super) async fn write_event(
         let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
         write_tier(&mut *tx, holder, &t.standing, ladder, &t.changes, None).await?;
     }
+    let completed = count_steps(&mut *tx, &d.member_id, cmd.id.as_str(), &cmd.rules.steps, cmd.now).await?;
     Ok(Some(Posted {
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed,
     }))
 }
 

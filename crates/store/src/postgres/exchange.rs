@@ -169,6 +169,7 @@ impl PgStore {
             receipt_json: receipt,
             replayed: false,
             follow_up: None,
+            completed: Vec::new(),
         })
     }
 
@@ -289,6 +290,7 @@ impl PgStore {
             receipt_json: receipt,
             replayed: false,
             follow_up: None,
+            completed: Vec::new(),
         })
     }
 

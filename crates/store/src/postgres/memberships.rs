@@ -322,6 +322,7 @@ impl PgStore {
             receipt_json: receipt,
             replayed: false,
             follow_up: None,
+            completed: Vec::new(),
         })
     }
 

@@ -11,6 +11,7 @@
 //! `tally_domain::decide`, and write what it says.
 
 mod budgets;
+mod challenges;
 mod changes;
 mod consents;
 mod events;

@@ -3,6 +3,7 @@
 //! replays; the id on another purchase is a conflict), then the decision and its write.
 
 use super::PgStore;
+use super::challenges::undo_steps;
 use super::ledger::{write_holder_plan, write_plan};
 use super::members::{load_wallet_state, member_state};
 use super::partners::partner_name;
@@ -124,11 +125,15 @@ impl PgStore {
         }
         let follow_up =
             reverse_referral(&mut tx, &cmd, &txn.member_id, (record.total.amount, d.returned_after)).await?;
+        if d.returned_after >= record.total.amount {
+            undo_steps(&mut tx, &txn.member_id, txn.id.as_str()).await?;
+        }
         tx.commit().await?;
         Ok(Posted {
             receipt_json: receipt,
             replayed: false,
             follow_up,
+            completed: Vec::new(),
         })
     }
 }

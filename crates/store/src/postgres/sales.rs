@@ -16,6 +16,7 @@
 //! first changed): a group runs in rounds, each with at most one sale per member.
 
 use super::budgets::{Budgets, Taken};
+use super::challenges::count_steps;
 use super::ledger::write_holder_plan;
 use super::members::{load_wallet_state, lot_from, tier_from_row, visits};
 use super::partners::location_owner;
@@ -72,6 +73,8 @@ pub(super) async fn post_sales(
     let mut waiting: Vec<usize> = (0..cmds.len()).collect();
     // Written sales that may convert their buyer's referral: (sale, buyer, referrer).
     let mut referrals: Vec<(usize, MemberId, MemberId)> = Vec::new();
+    // Written sales that count toward challenges: (sale, buyer).
+    let mut stepped: Vec<(usize, MemberId)> = Vec::new();
     while !waiting.is_empty() {
         let mut found = read_round(tx, cmds, &waiting).await?;
         if waiting
@@ -180,16 +183,28 @@ pub(super) async fn post_sales(
             {
                 referrals.push((d.index, d.decision.member_id.clone(), referrer.clone()));
             }
+            if !cmds[d.index].rules.steps.is_empty() && written.contains(cmds[d.index].transaction_id.as_str()) {
+                stepped.push((d.index, d.decision.member_id.clone()));
+            }
             outcomes[d.index] = Some(match written.contains(cmds[d.index].transaction_id.as_str()) {
                 true => SaleOutcome::Posted(Posted {
                     receipt_json: d.receipt,
                     replayed: false,
                     follow_up: None,
+                    completed: Vec::new(),
                 }),
                 false => SaleOutcome::Replay,
             });
         }
         waiting = later;
+    }
+    // Challenge steps, a member's in the order her sales arrived (her row is locked).
+    for (i, member) in stepped {
+        let cmd = cmds[i];
+        let completed = count_steps(tx, &member, cmd.transaction_id.as_str(), &cmd.rules.steps, cmd.now).await?;
+        if let Some(SaleOutcome::Posted(p)) = &mut outcomes[i] {
+            p.completed = completed;
+        }
     }
     decide_referrals(tx, cmds, referrals, &mut outcomes).await?;
     Ok(outcomes

@@ -2,6 +2,7 @@
 //! member's list of them.
 
 use super::SqliteStore;
+use super::challenges::count_steps;
 use super::ledger::write_plan;
 use super::members::{load_state, resolve_member, visits};
 use super::rules::{draft_counters, write_awards};
@@ -103,10 +104,12 @@ pub(super) fn post_event(conn: &Connection, cmd: &EventCmd) -> Result<Posted, St
         let holder = Holder::standing_of(&d.member_id, t.household.as_ref());
         write_tier(conn, holder, &t.standing, ladder, &t.changes, None)?;
     }
+    let completed = count_steps(conn, &d.member_id, cmd.id.as_str(), &cmd.rules.steps, cmd.now)?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed,
     })
 }
 

@@ -120,6 +120,7 @@ fn place(conn: &Connection, cmd: &ExchangeOutCmd) -> Result<Posted, StoreError> 
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed: Vec::new(),
     })
 }
 
@@ -207,6 +208,7 @@ fn credit(conn: &Connection, cmd: &ExchangeInCmd) -> Result<Posted, StoreError> 
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed: Vec::new(),
     })
 }
 

@@ -276,6 +276,7 @@ fn post_payment(conn: &Connection, cmd: &PaymentCmd) -> Result<Posted, StoreErro
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed: Vec::new(),
     })
 }
 

@@ -7,6 +7,7 @@
 //! `tally_domain::decide`, and write what it says; they share the member, ledger and
 //! rule statements of `members.rs`, `ledger.rs` and `rules.rs`.
 
+mod challenges;
 mod checkpoint;
 mod consents;
 mod events;

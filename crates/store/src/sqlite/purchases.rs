@@ -2,6 +2,7 @@
 //! the decision (or, for a quote, only answer it).
 
 use super::SqliteStore;
+use super::challenges::count_steps;
 use super::ledger::{write_holder_plan, write_plan};
 use super::members::{bump_visit, load_state, load_wallet_state, resolve_member, visits};
 use super::partners::location_owner;
@@ -131,10 +132,18 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         Some(referrer) => decide_referral(conn, cmd, &d.member_id, referrer)?,
         None => None,
     };
+    let completed = count_steps(
+        conn,
+        &d.member_id,
+        cmd.transaction_id.as_str(),
+        &cmd.rules.steps,
+        cmd.now,
+    )?;
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
         follow_up,
+        completed,
     })
 }
 

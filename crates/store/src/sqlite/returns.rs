@@ -3,6 +3,7 @@
 //! conflict), then the decision and its write.
 
 use super::SqliteStore;
+use super::challenges::undo_steps;
 use super::ledger::{write_holder_plan, write_plan};
 use super::members::{load_state, load_wallet_state};
 use super::partners::partner;
@@ -110,10 +111,14 @@ fn post_return(conn: &Connection, cmd: &ReturnCmd) -> Result<Posted, StoreError>
         write_tier(conn, holder, tier, &cmd.program.tiers, &d.tier_changes, None)?;
     }
     let follow_up = reverse_referral(conn, cmd, &txn.member_id, (record.total.amount, d.returned_after))?;
+    if d.returned_after >= record.total.amount {
+        undo_steps(conn, &txn.member_id, txn.id.as_str())?;
+    }
     Ok(Posted {
         receipt_json: receipt,
         replayed: false,
         follow_up,
+        completed: Vec::new(),
     })
 }
 

@@ -219,6 +219,7 @@ fn redeem(conn: &Connection, cmd: &RedeemCmd) -> Result<Posted, StoreError> {
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed: Vec::new(),
     })
 }
 

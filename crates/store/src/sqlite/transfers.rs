@@ -80,6 +80,7 @@ fn send(conn: &Connection, cmd: &TransferCmd) -> Result<Posted, StoreError> {
         receipt_json: receipt,
         replayed: false,
         follow_up: None,
+        completed: Vec::new(),
     })
 }
 

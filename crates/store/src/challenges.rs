@@ -1,0 +1,73 @@
+//! What both backends share about challenges: the stored challenge, a member's part in
+//! each, her badges.
+
+use jiff::Timestamp;
+use tally_domain::challenges::{Measure, Standing};
+use tally_domain::ids::{ChallengeId, MemberId};
+
+/// A challenge as stored: its spec as JSON (checked again when read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRow {
+    pub id: ChallengeId,
+    pub spec_json: String,
+    pub created_at: Timestamp,
+}
+
+/// A member's part in one challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChallengeRow {
+    pub challenge_id: ChallengeId,
+    pub standing: Standing,
+    pub progress: i64,
+    pub joined_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    /// The partners or industries counted so far (distinct measures), in order.
+    pub keys: Vec<String>,
+}
+
+/// A badge on a member's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgeRow {
+    pub code: String,
+    pub challenge_id: ChallengeId,
+    pub earned_at: Timestamp,
+}
+
+/// A completed challenge whose `challenge_completed` is still to be posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrewarded {
+    pub challenge_id: ChallengeId,
+    pub member_id: MemberId,
+    pub completed_at: Timestamp,
+}
+
+/// The badge code of a stored challenge.
+pub(crate) fn badge_code(spec_json: &str) -> Result<String, crate::StoreError> {
+    let spec: tally_domain::challenges::ChallengeSpec = serde_json::from_str(spec_json)?;
+    Ok(spec.badge.code)
+}
+
+/// The measure as stored in `challenges.measure`.
+pub(crate) fn measure_code(m: Measure) -> &'static str {
+    match m {
+        Measure::Count => "count",
+        Measure::Partners => "partners",
+        Measure::Industries => "industries",
+        Measure::Amount => "amount",
+    }
+}
+
+pub(crate) fn measure_from(s: &str) -> Measure {
+    match s {
+        "partners" => Measure::Partners,
+        "industries" => Measure::Industries,
+        "amount" => Measure::Amount,
+        _ => Measure::Count,
+    }
+}
+
+/// The `challenge_completed` event's id (per sender `tally`): one per member and
+/// challenge, ever.
+pub fn event_external_id(challenge: &ChallengeId, member: &MemberId) -> String {
+    format!("challenge:{}:{}", challenge.as_str(), member.as_str())
+}

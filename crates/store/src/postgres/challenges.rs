@@ -1,0 +1,308 @@
+//! Challenges: saved and listed; a member joining; the steps a sale or event counts for,
+//! decided in its own write with the member's row locked (racing sales never complete
+//! one twice); a full return taking a step back before completion; her progress and
+//! badges.
+
+use super::PgStore;
+use crate::StoreError;
+use crate::challenges::{
+    BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, badge_code, measure_code, measure_from,
+};
+use crate::model::{from_micros, to_micros};
+use jiff::Timestamp;
+use sqlx::PgConnection;
+use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepOutcome, decide_step, progress};
+use tally_domain::ids::{ChallengeId, Id, MemberId};
+
+async fn standing(conn: &mut PgConnection, member: &MemberId, challenge: &ChallengeId) -> Result<Standing, StoreError> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM challenge_members WHERE member_id = $1 AND challenge_id = $2")
+            .bind(member.as_str())
+            .bind(challenge.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(status.map_or(Standing::Open, |s| Standing::parse(&s)))
+}
+
+async fn counted(
+    conn: &mut PgConnection,
+    member: &MemberId,
+    challenge: &ChallengeId,
+) -> Result<Vec<CountedStep>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT key, amount FROM challenge_steps WHERE member_id = $1 AND challenge_id = $2 AND undone = 0
+         ORDER BY counted_at, source_id",
+    )
+    .bind(member.as_str())
+    .bind(challenge.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, amount)| CountedStep { key, amount })
+        .collect())
+}
+
+/// Counts a sale's or event's `steps` for `member` (source `source_id`; her row locked)
+/// in its write: each decided on her standing and steps so far. Answers the challenges
+/// it completed.
+pub(super) async fn count_steps(
+    tx: &mut PgConnection,
+    member: &MemberId,
+    source_id: &str,
+    steps: &[Step],
+    now: Timestamp,
+) -> Result<Vec<ChallengeId>, StoreError> {
+    let mut completed = Vec::new();
+    for step in steps {
+        let before = counted(&mut *tx, member, &step.challenge_id).await?;
+        let StepOutcome::Counted {
+            progress,
+            completes,
+            enrols,
+        } = decide_step(standing(&mut *tx, member, &step.challenge_id).await?, &before, step)
+        else {
+            continue;
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO challenge_steps (member_id, challenge_id, source_id, key, amount, counted_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(member.as_str())
+        .bind(step.challenge_id.as_str())
+        .bind(source_id)
+        .bind(&step.key)
+        .bind(step.amount)
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        if enrols {
+            join(&mut *tx, member, &step.challenge_id, now).await?;
+        }
+        let status = if completes { "completed" } else { "joined" };
+        sqlx::query(
+            "UPDATE challenge_members SET progress = $3, status = $4,
+                 completed_at = CASE WHEN $4 = 'completed' THEN $5 ELSE completed_at END
+             WHERE member_id = $1 AND challenge_id = $2",
+        )
+        .bind(member.as_str())
+        .bind(step.challenge_id.as_str())
+        .bind(progress)
+        .bind(status)
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        if completes {
+            award_badge(&mut *tx, member, &step.challenge_id, now).await?;
+            completed.push(step.challenge_id.clone());
+        }
+    }
+    Ok(completed)
+}
+
+async fn award_badge(
+    tx: &mut PgConnection,
+    member: &MemberId,
+    challenge: &ChallengeId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let spec: String = sqlx::query_scalar("SELECT spec FROM challenges WHERE id = $1")
+        .bind(challenge.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO badges (member_id, code, challenge_id, earned_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(member.as_str())
+    .bind(badge_code(&spec)?)
+    .bind(challenge.as_str())
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A purchase returned in full (its member's row locked): its steps in challenges she
+/// has not completed no longer count, and her progress there is counted again.
+pub(super) async fn undo_steps(tx: &mut PgConnection, member: &MemberId, source_id: &str) -> Result<(), StoreError> {
+    let affected: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.challenge_id, c.measure FROM challenge_steps s
+         JOIN challenge_members m ON m.member_id = s.member_id AND m.challenge_id = s.challenge_id
+         JOIN challenges c ON c.id = s.challenge_id
+         WHERE s.source_id = $1 AND s.member_id = $2 AND s.undone = 0 AND m.status = 'joined'",
+    )
+    .bind(source_id)
+    .bind(member.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (challenge, measure) in affected {
+        let challenge = ChallengeId::from_stored(challenge);
+        sqlx::query(
+            "UPDATE challenge_steps SET undone = 1 WHERE member_id = $1 AND challenge_id = $2 AND source_id = $3",
+        )
+        .bind(member.as_str())
+        .bind(challenge.as_str())
+        .bind(source_id)
+        .execute(&mut *tx)
+        .await?;
+        let now = progress(measure_from(&measure), &counted(&mut *tx, member, &challenge).await?);
+        sqlx::query("UPDATE challenge_members SET progress = $3 WHERE member_id = $1 AND challenge_id = $2")
+            .bind(member.as_str())
+            .bind(challenge.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn join(
+    conn: &mut PgConnection,
+    member: &MemberId,
+    challenge: &ChallengeId,
+    now: Timestamp,
+) -> Result<Standing, StoreError> {
+    sqlx::query(
+        "INSERT INTO challenge_members (member_id, challenge_id, status, joined_at) VALUES ($1, $2, 'joined', $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(member.as_str())
+    .bind(challenge.as_str())
+    .bind(to_micros(now))
+    .execute(&mut *conn)
+    .await?;
+    standing(conn, member, challenge).await
+}
+
+impl PgStore {
+    /// Saves a checked challenge; false when its code is taken.
+    pub async fn create_challenge(
+        &self,
+        row: ChallengeRow,
+        code: String,
+        measure: Measure,
+        target: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "INSERT INTO challenges (id, code, spec, measure, target, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(row.id.as_str())
+        .bind(code)
+        .bind(&row.spec_json)
+        .bind(measure_code(measure))
+        .bind(target)
+        .bind(to_micros(row.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(n.rows_affected() == 1)
+    }
+
+    pub async fn challenges(&self) -> Result<Vec<ChallengeRow>, StoreError> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT id, spec, created_at FROM challenges ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, spec_json, at)| ChallengeRow {
+                id: ChallengeId::from_stored(id),
+                spec_json,
+                created_at: from_micros(at),
+            })
+            .collect())
+    }
+
+    pub async fn join_challenge(
+        &self,
+        member: MemberId,
+        challenge: ChallengeId,
+        now: Timestamp,
+    ) -> Result<Standing, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Under the member's lock, as every write of her steps.
+        sqlx::query("SELECT 1 FROM members WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(member.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let standing = join(&mut tx, &member, &challenge, now).await?;
+        tx.commit().await?;
+        Ok(standing)
+    }
+
+    pub async fn member_challenges(&self, member: MemberId) -> Result<Vec<MemberChallengeRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<(String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT challenge_id, status, progress, joined_at, completed_at FROM challenge_members WHERE member_id = $1",
+        )
+        .bind(member.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, status, progress, joined, completed) in rows {
+            let challenge_id = ChallengeId::from_stored(id);
+            let mut keys: Vec<String> = Vec::new();
+            for s in counted(&mut conn, &member, &challenge_id).await? {
+                if !s.key.is_empty() && !keys.contains(&s.key) {
+                    keys.push(s.key);
+                }
+            }
+            out.push(MemberChallengeRow {
+                challenge_id,
+                standing: Standing::parse(&status),
+                progress,
+                joined_at: Some(from_micros(joined)),
+                completed_at: completed.map(from_micros),
+                keys,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn badges(&self, member: MemberId) -> Result<Vec<BadgeRow>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT code, challenge_id, earned_at FROM badges WHERE member_id = $1 ORDER BY earned_at, code",
+        )
+        .bind(member.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(code, c, at)| BadgeRow {
+                code,
+                challenge_id: ChallengeId::from_stored(c),
+                earned_at: from_micros(at),
+            })
+            .collect())
+    }
+
+    pub async fn unrewarded_challenges(&self, limit: u32) -> Result<Vec<Unrewarded>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT challenge_id, member_id, completed_at FROM challenge_members
+             WHERE status = 'completed' AND rewarded = 0 ORDER BY completed_at LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(c, m, at)| Unrewarded {
+                challenge_id: ChallengeId::from_stored(c),
+                member_id: MemberId::from_stored(m),
+                completed_at: from_micros(at),
+            })
+            .collect())
+    }
+
+    pub async fn mark_challenge_rewarded(&self, challenge: ChallengeId, member: MemberId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE challenge_members SET rewarded = 1 WHERE member_id = $1 AND challenge_id = $2")
+            .bind(member.as_str())
+            .bind(challenge.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
