@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tally_domain::ids::{Id, PartnerId};
 use tally_store::{ApiKeyRow, Store, keys};
 
+mod challenges;
 mod exchange;
 mod referrals;
 mod rewards;
@@ -341,6 +342,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     let mut catalogue = rewards::add(&api, admin, &partners, end).await?;
     let mut gifts = transfers::open(&api, admin).await?;
     referrals::open(&api, admin).await?;
+    challenges::add(&api, admin, end).await?;
     let mut exchange = exchange::add(&api, admin).await?;
 
     let mut receipt_no = 0u64;
@@ -542,6 +544,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
         .filter(|i| i % 7 == 3 && i + 7 < people.len())
         .collect();
     println!("{}", referrals::summary(&api, admin, &people, &referrers).await?);
+    println!("{}", challenges::summary(&api, admin, &people).await?);
     println!("{}", exchange.summary());
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");

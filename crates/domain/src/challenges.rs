@@ -185,6 +185,17 @@ impl ChallengeSpec {
         if !(1..=max).contains(&self.target) {
             return Err(DomainError::invalid("target", format!("must be 1 to {max}")));
         }
+        for (field, t) in [
+            ("condition", &self.condition),
+            ("enrol_condition", &self.enrol_condition),
+        ] {
+            if t.as_ref().is_some_and(|t| t.len() > crate::rules::MAX_EXPRESSION_LEN) {
+                return Err(DomainError::invalid(
+                    field,
+                    format!("at most {} characters", crate::rules::MAX_EXPRESSION_LEN),
+                ));
+            }
+        }
         let condition = text(&self.condition)
             .map(|c| FactCondition::compile("condition", c))
             .transpose()?;
@@ -222,6 +233,8 @@ pub struct Step {
     /// The challenge's measure and target, for the write to decide on.
     pub measure: Measure,
     pub target: i64,
+    /// When the sale or event happened: one from before she joined does not count.
+    pub occurred_at: Timestamp,
 }
 
 impl Challenge {
@@ -273,6 +286,7 @@ impl Challenge {
             enrols,
             measure: self.spec.measure,
             target: self.spec.target,
+            occurred_at: facts.at,
         })
     }
 
@@ -293,6 +307,18 @@ impl Challenge {
         }
         Ok(())
     }
+}
+
+/// What the write reads of a member's part in a challenge before a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepFacts {
+    pub standing: Standing,
+    /// When she joined (or was enrolled), if she takes part.
+    pub joined_at: Option<Timestamp>,
+    /// Her progress so far.
+    pub progress: i64,
+    /// Whether the step's partner or industry is counted already (distinct measures).
+    pub key_counted: bool,
 }
 
 /// A step counted earlier, as stored.
@@ -355,27 +381,28 @@ pub enum StepOutcome {
     },
 }
 
-/// Decides a step of a member whose standing is `standing` and whose counted steps so
-/// far are `before` (this step's source not among them).
-pub fn decide_step(standing: Standing, before: &[CountedStep], step: &Step) -> StepOutcome {
-    let enrols = match standing {
+/// Decides a step from what the write read of her part. A member who joined counts
+/// what happened from then on; one the programme enrolled, what happened in the window.
+pub fn decide_step(facts: StepFacts, step: &Step) -> StepOutcome {
+    let enrols = match facts.standing {
         Standing::Completed => return StepOutcome::Ignored,
         Standing::Joined => false,
         Standing::Open if step.enrols => true,
         Standing::Open => return StepOutcome::Ignored,
     };
-    let mut steps = before.to_vec();
-    steps.push(CountedStep {
-        key: step.key.clone(),
-        amount: step.amount,
-    });
-    let progress = progress(step.measure, &steps);
+    if !step.enrols && facts.joined_at.is_some_and(|j| step.occurred_at < j) {
+        return StepOutcome::Ignored;
+    }
+    let progress = match step.measure {
+        Measure::Count => facts.progress.saturating_add(1),
+        Measure::Partners | Measure::Industries => facts.progress + i64::from(!facts.key_counted),
+        Measure::Amount => facts.progress.saturating_add(step.amount),
+    };
     StepOutcome::Counted {
         progress,
         completes: progress >= step.target,
         enrols,
     }
 }
-
 #[cfg(test)]
 mod tests;

@@ -348,6 +348,6 @@ fn report_failures(state: &AppState, evaluation: &Evaluation) {
 
 /// Whether the ladder counts per household: then rules read a household member's
 /// `member.tier` as their household's level.
-fn household_tiers(state: &AppState) -> bool {
+pub(crate) fn household_tiers(state: &AppState) -> bool {
     state.program().tiers.scope == tally_domain::tiers::TierScope::Household
 }

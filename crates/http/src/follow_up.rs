@@ -49,7 +49,12 @@ async fn reward_challenge(
     member: &MemberId,
     at: Timestamp,
 ) -> Result<(), ApiError> {
-    let all = state.challenges();
+    let mut all = state.challenges();
+    if !all.iter().any(|c| &c.id == challenge) {
+        // Saved through another server and not announced here yet: read them again.
+        state.reload_rules().await?;
+        all = state.challenges();
+    }
     let Some(c) = all.iter().find(|c| &c.id == challenge) else {
         return Err(ApiError::not_found("challenge"));
     };

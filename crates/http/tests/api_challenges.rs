@@ -119,6 +119,18 @@ async fn a_cross_partner_challenge_completes_once_with_a_badge_and_its_points() 
             .await;
         assert_eq!(joined["status"], "joined");
 
+        // A receipt dated before she joined, posted after, does not count either.
+        let before_joining =
+            (app.now_text().parse::<jiff::Timestamp>().unwrap() - jiff::SignedDuration::from_hours(2)).to_string();
+        app.ok(
+            "POST",
+            "/v1/transactions",
+            &apparel,
+            json!({"external_id": "a-late", "member": {"id": anna}, "occurred_at": before_joining,
+                   "total": {"amount": 5000, "currency": "EUR"}}),
+        )
+        .await;
+        assert_eq!(standing(&app, &anna, &challenge).await["progress"], 0);
         sale(&app, &hotel, &anna, "h-1", 50).await;
         sale(&app, &hotel, &anna, "h-2", 60).await;
         sale(&app, &drugstore, &anna, "d-small", 5).await;
@@ -324,6 +336,11 @@ async fn bad_challenges_and_joins_are_refused() {
                 "unknown_event_type",
             ),
             (with("extra", json!(1)), 422, "invalid_field"),
+            (
+                with("condition", json!("true || ".repeat(300) + "true")),
+                422,
+                "invalid_field",
+            ),
         ];
         for (body, status, code) in cases {
             app.refused("POST", "/v1/challenges", Some(ADMIN), Some(body.clone()), status, code)
@@ -350,9 +367,21 @@ async fn bad_challenges_and_joins_are_refused() {
         )
         .await;
         let id = c["id"].as_str().unwrap();
-        // Partners see the programme's challenges, and no member's.
-        let listed = app.ok("GET", "/v1/challenges", &till, Value::Null).await;
+        // Challenges are the operator's (their conditions may name partners and
+        // segments), and so are members' standings in them.
+        let listed = app.ok("GET", "/v1/challenges", ADMIN, Value::Null).await;
         assert_eq!(listed.as_array().unwrap().len(), 1);
+        app.refused("GET", "/v1/challenges", Some(&till), None, 403, "forbidden")
+            .await;
+        app.refused(
+            "GET",
+            &format!("/v1/challenges/{id}"),
+            Some(&till),
+            None,
+            403,
+            "forbidden",
+        )
+        .await;
         let anna = app.member("+420601000081").await;
         app.refused(
             "GET",

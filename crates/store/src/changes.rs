@@ -33,7 +33,7 @@ impl Change {
             "partners" => Change::Partners,
             "locations" => Change::Locations,
             "api_keys" => Change::ApiKeys,
-            "earning_rules" | "event_types" => Change::Rules,
+            "earning_rules" | "event_types" | "challenges" => Change::Rules,
             _ => Change::Resync,
         }
     }

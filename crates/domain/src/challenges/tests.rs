@@ -124,27 +124,38 @@ fn a_sale_counts_in_the_window_when_the_condition_holds() {
 #[test]
 fn the_step_that_reaches_the_target_completes_it_once() {
     let c = spec(Measure::Partners, 3).check(id(), |_| false).unwrap();
-    let step = |key: &str| Step {
+    let step = |key: &str, at: &str| Step {
         challenge_id: id(),
         key: key.into(),
         amount: 1,
         enrols: false,
         measure: c.spec.measure,
         target: c.spec.target,
+        occurred_at: at.parse().unwrap(),
     };
-    let counted = |keys: &[&str]| {
-        keys.iter()
-            .map(|k| CountedStep {
-                key: k.to_string(),
-                amount: 1,
-            })
-            .collect::<Vec<_>>()
+    let joined = |progress, key_counted| StepFacts {
+        standing: Standing::Joined,
+        joined_at: Some("2026-11-05T00:00:00Z".parse().unwrap()),
+        progress,
+        key_counted,
     };
+    let later = "2026-11-10T10:00:00Z";
     // Not joined (and not enrolled automatically): nothing counts.
-    assert_eq!(decide_step(Standing::Open, &[], &step("a")), StepOutcome::Ignored);
+    let open = StepFacts {
+        standing: Standing::Open,
+        joined_at: None,
+        progress: 0,
+        key_counted: false,
+    };
+    assert_eq!(decide_step(open, &step("a", later)), StepOutcome::Ignored);
+    // What happened before she joined does not count, even posted later.
+    assert_eq!(
+        decide_step(joined(0, false), &step("a", "2026-11-04T10:00:00Z")),
+        StepOutcome::Ignored
+    );
     // A second visit at the same partner does not add a partner.
     assert_eq!(
-        decide_step(Standing::Joined, &counted(&["a", "b"]), &step("a")),
+        decide_step(joined(2, true), &step("a", later)),
         StepOutcome::Counted {
             progress: 2,
             completes: false,
@@ -152,23 +163,25 @@ fn the_step_that_reaches_the_target_completes_it_once() {
         }
     );
     assert_eq!(
-        decide_step(Standing::Joined, &counted(&["a", "b"]), &step("c")),
+        decide_step(joined(2, false), &step("c", later)),
         StepOutcome::Counted {
             progress: 3,
             completes: true,
             enrols: false
         }
     );
-    assert_eq!(
-        decide_step(Standing::Completed, &counted(&["a", "b", "c"]), &step("d")),
-        StepOutcome::Ignored
-    );
+    let done = StepFacts {
+        standing: Standing::Completed,
+        ..joined(3, false)
+    };
+    assert_eq!(decide_step(done, &step("d", later)), StepOutcome::Ignored);
+    // Enrolled by the programme: her first step counts, whenever it happened in the window.
     let auto = Step {
         enrols: true,
-        ..step("a")
+        ..step("a", "2026-11-02T10:00:00Z")
     };
     assert_eq!(
-        decide_step(Standing::Open, &[], &auto),
+        decide_step(open, &auto),
         StepOutcome::Counted {
             progress: 1,
             completes: false,

@@ -5,7 +5,7 @@ use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, parse_id};
 use crate::routes::rewards::{LangParams, language};
-use crate::state::{AppState, Principal};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -80,19 +80,22 @@ pub async fn create_challenge(
     Ok((StatusCode::CREATED, Json(view(&challenge))))
 }
 
-/// Every challenge, oldest first (any key: challenges are the programme's).
-#[utoipa::path(get, path = "/v1/challenges", tag = "challenges", responses((status = 200, body = [ChallengeView])), security(("bearer" = [])))]
-pub async fn list_challenges(State(state): State<AppState>, _who: Principal) -> Json<Vec<ChallengeView>> {
+/// Every challenge, oldest first (operator: their conditions may name partners and
+/// segments).
+#[utoipa::path(get, path = "/v1/challenges", tag = "challenges", responses((status = 200, body = [ChallengeView]),
+    (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn list_challenges(State(state): State<AppState>, _operator: Operator) -> Json<Vec<ChallengeView>> {
     Json(state.challenges().iter().map(view).collect())
 }
 
-/// One challenge (any key).
+/// One challenge (operator).
 #[utoipa::path(get, path = "/v1/challenges/{id}", tag = "challenges", params(("id" = String, Path)),
-    responses((status = 200, body = ChallengeView), (status = 404, description = "`not_found`", body = crate::error::ErrorBody)),
+    responses((status = 200, body = ChallengeView), (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_challenge(
     State(state): State<AppState>,
-    _who: Principal,
+    _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<ChallengeView>, ApiError> {
     Ok(Json(view(&find(&state, &id)?)))
@@ -213,7 +216,11 @@ pub async fn join_challenge(
     let challenge = find(&state, &challenge_id)?;
     let facts = state
         .store
-        .member_facts(MemberRef::Id(member_id.clone()), None, false)
+        .member_facts(
+            MemberRef::Id(member_id.clone()),
+            None,
+            crate::earning::household_tiers(&state),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     let now = state.now();

@@ -40,14 +40,19 @@ CREATE TABLE challenge_steps (
 );
 CREATE INDEX challenge_steps_by_source ON challenge_steps (source_id);
 
--- Badges stay on the member's profile.
+-- Badges stay on the member's profile: one per challenge completed (two challenges may
+-- give a badge of the same code).
 CREATE TABLE badges (
     member_id TEXT NOT NULL REFERENCES members (id),
     code TEXT NOT NULL,
     challenge_id TEXT NOT NULL,
     earned_at BIGINT NOT NULL,
-    PRIMARY KEY (member_id, code)
+    PRIMARY KEY (member_id, challenge_id)
 );
+
+-- Every server caches the challenges with the rules: a new one is announced as they are.
+CREATE TRIGGER challenges_changed AFTER INSERT OR UPDATE OR DELETE ON challenges
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_announce_change();
 
 INSERT INTO event_types (name, description, created_at) VALUES
     ('challenge_completed', 'Posted by Tally to a member who completes a challenge', 0)

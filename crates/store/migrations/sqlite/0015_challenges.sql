@@ -40,13 +40,14 @@ CREATE TABLE challenge_steps (
 );
 CREATE INDEX challenge_steps_by_source ON challenge_steps (source_id);
 
--- Badges stay on the member's profile.
+-- Badges stay on the member's profile: one per challenge completed (two challenges may
+-- give a badge of the same code).
 CREATE TABLE badges (
     member_id TEXT NOT NULL REFERENCES members (id),
     code TEXT NOT NULL,
     challenge_id TEXT NOT NULL,
     earned_at INTEGER NOT NULL,
-    PRIMARY KEY (member_id, code)
+    PRIMARY KEY (member_id, challenge_id)
 );
 
 INSERT INTO event_types (name, description, created_at) VALUES

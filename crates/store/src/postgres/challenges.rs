@@ -11,17 +11,47 @@ use crate::challenges::{
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
 use sqlx::PgConnection;
-use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepOutcome, decide_step, progress};
+use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepFacts, StepOutcome, decide_step, progress};
 use tally_domain::ids::{ChallengeId, Id, MemberId};
 
 async fn standing(conn: &mut PgConnection, member: &MemberId, challenge: &ChallengeId) -> Result<Standing, StoreError> {
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM challenge_members WHERE member_id = $1 AND challenge_id = $2")
-            .bind(member.as_str())
-            .bind(challenge.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(status.map_or(Standing::Open, |s| Standing::parse(&s)))
+    Ok(step_facts(conn, member, challenge, None).await?.standing)
+}
+
+/// Her part in a challenge as a step is decided on: standing, when she joined, her
+/// progress, and (for `key`, a distinct measure's) whether that key counts already.
+async fn step_facts(
+    conn: &mut PgConnection,
+    member: &MemberId,
+    challenge: &ChallengeId,
+    key: Option<&str>,
+) -> Result<StepFacts, StoreError> {
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT status, joined_at, progress FROM challenge_members WHERE member_id = $1 AND challenge_id = $2",
+    )
+    .bind(member.as_str())
+    .bind(challenge.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let standing = row.as_ref().map_or(Standing::Open, |r| Standing::parse(&r.0));
+    let key_counted = match key {
+        Some(k) if standing != Standing::Completed => sqlx::query_scalar::<_, i32>(
+            "SELECT 1 FROM challenge_steps WHERE member_id = $1 AND challenge_id = $2 AND key = $3 AND undone = 0 LIMIT 1",
+        )
+        .bind(member.as_str())
+        .bind(challenge.as_str())
+        .bind(k)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some(),
+        _ => false,
+    };
+    Ok(StepFacts {
+        standing,
+        joined_at: row.as_ref().map(|r| from_micros(r.1)),
+        progress: row.map_or(0, |r| r.2),
+        key_counted,
+    })
 }
 
 async fn counted(
@@ -55,12 +85,12 @@ pub(super) async fn count_steps(
 ) -> Result<Vec<ChallengeId>, StoreError> {
     let mut completed = Vec::new();
     for step in steps {
-        let before = counted(&mut *tx, member, &step.challenge_id).await?;
+        let key = matches!(step.measure, Measure::Partners | Measure::Industries).then_some(step.key.as_str());
         let StepOutcome::Counted {
             progress,
             completes,
             enrols,
-        } = decide_step(standing(&mut *tx, member, &step.challenge_id).await?, &before, step)
+        } = decide_step(step_facts(&mut *tx, member, &step.challenge_id, key).await?, step)
         else {
             continue;
         };

@@ -6,6 +6,7 @@
 
 use super::PgStore;
 use super::budgets::Taken;
+use super::challenges::undo_steps;
 use super::events::write_event;
 use super::ledger::write_plan;
 use super::members::member_state;
@@ -240,6 +241,8 @@ impl PgStore {
             let state = member_state(&mut tx, &MemberRef::Id(holder.clone()), true, |_| true).await?;
             let (plan, _, _) = plan_take_back(&state, &take_back(&event_id, points, &reversal), now)?;
             write_plan(&mut tx, holder, &plan, now).await?;
+            // A challenge counting referral events no longer counts this one.
+            undo_steps(&mut tx, holder, &event_id).await?;
         }
         sqlx::query("UPDATE referrals SET taken_back = 1 WHERE member_id = $1")
             .bind(member.as_str())

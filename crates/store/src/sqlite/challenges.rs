@@ -8,15 +8,46 @@ use crate::challenges::{BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, 
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepOutcome, decide_step, progress};
+use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepFacts, StepOutcome, decide_step, progress};
 use tally_domain::ids::{ChallengeId, Id, MemberId};
 
 fn standing(conn: &Connection, member: &MemberId, challenge: &ChallengeId) -> Result<Standing, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT status FROM challenge_members WHERE member_id = ?1 AND challenge_id = ?2")?
-        .query_row(params![member.as_str(), challenge.as_str()], |r| r.get::<_, String>(0))
-        .optional()?
-        .map_or(Standing::Open, |s| Standing::parse(&s)))
+    Ok(step_facts(conn, member, challenge, None)?.standing)
+}
+
+/// Her part in a challenge as a step is decided on: standing, when she joined, her
+/// progress, and (for `key`, a distinct measure's) whether that key counts already.
+fn step_facts(
+    conn: &Connection,
+    member: &MemberId,
+    challenge: &ChallengeId,
+    key: Option<&str>,
+) -> Result<StepFacts, StoreError> {
+    let row: Option<(String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT status, joined_at, progress FROM challenge_members WHERE member_id = ?1 AND challenge_id = ?2",
+        )?
+        .query_row(params![member.as_str(), challenge.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let standing = row.as_ref().map_or(Standing::Open, |r| Standing::parse(&r.0));
+    let key_counted = match key {
+        Some(k) if standing != Standing::Completed => conn
+            .prepare_cached(
+                "SELECT 1 FROM challenge_steps WHERE member_id = ?1 AND challenge_id = ?2 AND key = ?3 AND undone = 0 LIMIT 1",
+            )?
+            .query_row(params![member.as_str(), challenge.as_str(), k], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some(),
+        _ => false,
+    };
+    Ok(StepFacts {
+        standing,
+        joined_at: row.as_ref().map(|r| from_micros(r.1)),
+        progress: row.map_or(0, |r| r.2),
+        key_counted,
+    })
 }
 
 fn counted(conn: &Connection, member: &MemberId, challenge: &ChallengeId) -> Result<Vec<CountedStep>, StoreError> {
@@ -44,12 +75,12 @@ pub(super) fn count_steps(
 ) -> Result<Vec<ChallengeId>, StoreError> {
     let mut completed = Vec::new();
     for step in steps {
-        let before = counted(conn, member, &step.challenge_id)?;
+        let key = matches!(step.measure, Measure::Partners | Measure::Industries).then_some(step.key.as_str());
         let StepOutcome::Counted {
             progress,
             completes,
             enrols,
-        } = decide_step(standing(conn, member, &step.challenge_id)?, &before, step)
+        } = decide_step(step_facts(conn, member, &step.challenge_id, key)?, step)
         else {
             continue;
         };

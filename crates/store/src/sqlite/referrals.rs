@@ -4,6 +4,7 @@
 //! writer, so nothing races.
 
 use super::SqliteStore;
+use super::challenges::undo_steps;
 use super::events::post_event;
 use super::ledger::write_plan;
 use super::members::load_state;
@@ -148,6 +149,8 @@ fn take_back_points(conn: &Connection, member: &MemberId, now: Timestamp) -> Res
         let state = load_state(conn, holder, |_| true)?;
         let (plan, _, _) = plan_take_back(&state, &take_back(&event_id, points, &reversal), now)?;
         write_plan(conn, holder, &plan, now)?;
+        // A challenge counting referral events no longer counts this one.
+        undo_steps(conn, holder, &event_id)?;
     }
     conn.prepare_cached("UPDATE referrals SET taken_back = 1 WHERE member_id = ?1")?
         .execute([member.as_str()])?;
