@@ -185,15 +185,7 @@ async fn sale_steps(
     if open.is_empty() {
         return Ok(Vec::new());
     }
-    let member = match open.iter().any(|c| c.reads_member()) {
-        true => {
-            state
-                .store
-                .member_facts(cmd.member.clone(), Some(partner.id.clone()), household_tiers(state))
-                .await?
-        }
-        false => None,
-    };
+    let member = facts_if(state, open.iter().any(|c| c.reads_member()), &cmd.member, Some(partner)).await?;
     let location = match &cmd.location_id {
         Some(id) => state.location(&partner.id, id).await?,
         None => None,
@@ -232,15 +224,7 @@ async fn event_steps(
     if open.is_empty() {
         return Ok(Vec::new());
     }
-    let member_facts = match open.iter().any(|c| c.reads_member()) {
-        true => {
-            state
-                .store
-                .member_facts(member.clone(), partner.map(|p| p.id.clone()), household_tiers(state))
-                .await?
-        }
-        false => None,
-    };
+    let member_facts = facts_if(state, open.iter().any(|c| c.reads_member()), member, partner).await?;
     let partner_f = partner.map(partner_facts);
     let facts = Facts {
         partner: partner_f.as_ref(),
@@ -259,14 +243,7 @@ async fn ruled(state: &AppState, partner: &PartnerRow, p: &PreparedPurchase) -> 
     if rules.candidates(&scope).next().is_none() {
         return Ok(p.cmd.clone());
     }
-    let member = if rules.needs_member(&scope) {
-        state
-            .store
-            .member_facts(p.cmd.member.clone(), Some(partner.id.clone()), household_tiers(state))
-            .await?
-    } else {
-        None
-    };
+    let member = facts_if(state, rules.needs_member(&scope), &p.cmd.member, Some(partner)).await?;
     let location = match &p.cmd.location_id {
         Some(id) => state.location(&partner.id, id).await?,
         None => None,
@@ -317,14 +294,7 @@ async fn event_rules(
     if rules.candidates(&scope).next().is_none() {
         return Ok(RuleDraft::default());
     }
-    let member_facts = if rules.needs_member(&scope) {
-        state
-            .store
-            .member_facts(member.clone(), partner.map(|p| p.id.clone()), household_tiers(state))
-            .await?
-    } else {
-        None
-    };
+    let member_facts = facts_if(state, rules.needs_member(&scope), member, partner).await?;
     let evaluation = evaluate_event(&rules, partner, member_facts.as_ref(), event, at)?;
     report_failures(state, &evaluation);
     Ok(RuleDraft {
@@ -339,6 +309,23 @@ async fn event_rules(
     })
 }
 
+/// The member's facts as rules and challenges read them (her visits at `partner`),
+/// read only when `needed`.
+async fn facts_if(
+    state: &AppState,
+    needed: bool,
+    member: &MemberRef,
+    partner: Option<&PartnerRow>,
+) -> Result<Option<MemberFacts>, ApiError> {
+    if !needed {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .member_facts(member.clone(), partner.map(|p| p.id.clone()), household_tiers(state))
+        .await?)
+}
+
 fn report_failures(state: &AppState, evaluation: &Evaluation) {
     for (rule, why) in &evaluation.failures {
         state.metrics.rule_failed();
@@ -350,4 +337,45 @@ fn report_failures(state: &AppState, evaluation: &Evaluation) {
 /// `member.tier` as their household's level.
 pub(crate) fn household_tiers(state: &AppState) -> bool {
     state.program().tiers.scope == tally_domain::tiers::TierScope::Household
+}
+
+/// An event Tally posts itself (sender `tally`, no partner: the programme funds it) to
+/// `member`, with text attributes, its rules (and challenge steps) evaluated as any
+/// event's are: `referral_converted`, `challenge_completed`.
+pub async fn tally_event(
+    state: &AppState,
+    member: &MemberId,
+    event_type: &str,
+    external_id: String,
+    attributes: &[(&str, &str)],
+    at: jiff::Timestamp,
+) -> Result<tally_store::EventCmd, ApiError> {
+    let facts = EventFacts {
+        event_type: event_type.into(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), tally_domain::rules::Attr::String(v.to_string())))
+            .collect(),
+    };
+    let json: serde_json::Map<String, serde_json::Value> = attributes
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let attributes_json = serde_json::Value::Object(json).to_string();
+    let who = MemberRef::Id(member.clone());
+    let rules = rule_event(state, None, &who, &facts, at).await?;
+    Ok(tally_store::EventCmd {
+        id: tally_store::keys::new::<tally_domain::ids::EventId>(),
+        source: tally_store::referrals::SOURCE.into(),
+        external_id,
+        partner: None,
+        member: who,
+        event_type: event_type.into(),
+        request_hash: tally_store::keys::hash_request(attributes_json.as_bytes()),
+        attributes_json,
+        occurred_at: at,
+        rules,
+        program: state.program().terms(),
+        now: state.now(),
+    })
 }

@@ -3,16 +3,14 @@
 //! to a member who completed a challenge. Each is done once (the stored row says
 //! whether it was); one a crash left undone is finished by the scheduled run.
 
-use crate::earning::rule_event;
+use crate::earning::tally_event;
 use crate::error::ApiError;
 use crate::referral_rewards::follow_up;
 use crate::state::AppState;
 use jiff::Timestamp;
 use tally_domain::challenges::COMPLETED_EVENT;
-use tally_domain::ids::{ChallengeId, EventId, Id, MemberId};
-use tally_domain::rules::{Attr, EventFacts};
-use tally_store::referrals::SOURCE;
-use tally_store::{EventCmd, MemberRef, Posted, keys};
+use tally_domain::ids::{ChallengeId, Id, MemberId};
+use tally_store::Posted;
 
 /// After a sale, return or event: its follow-ups. A failure is logged and left to the
 /// scheduled run; the sale, return or event itself stands.
@@ -63,34 +61,8 @@ async fn reward_challenge(
         ("challenge_id", challenge.as_str()),
         ("badge", c.spec.badge.code.as_str()),
     ];
-    let facts = EventFacts {
-        event_type: COMPLETED_EVENT.into(),
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), Attr::String(v.to_string())))
-            .collect(),
-    };
-    let json: serde_json::Map<String, serde_json::Value> = attributes
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-        .collect();
-    let attributes_json = serde_json::Value::Object(json).to_string();
-    let who = MemberRef::Id(member.clone());
-    let rules = rule_event(state, None, &who, &facts, at).await?;
-    let cmd = EventCmd {
-        id: keys::new::<EventId>(),
-        source: SOURCE.into(),
-        external_id: tally_store::challenges::event_external_id(challenge, member),
-        partner: None,
-        member: who,
-        event_type: COMPLETED_EVENT.into(),
-        request_hash: keys::hash_request(attributes_json.as_bytes()),
-        attributes_json,
-        occurred_at: at,
-        rules,
-        program: state.program().terms(),
-        now: state.now(),
-    };
+    let external_id = tally_store::challenges::event_external_id(challenge, member);
+    let cmd = tally_event(state, member, COMPLETED_EVENT, external_id, &attributes, at).await?;
     let posted = state.store.post_event(cmd).await?;
     state.store.mark_challenge_rewarded(challenge, member).await?;
     // A challenge counting completions may have completed in turn.

@@ -6,14 +6,13 @@
 //! points both were given are then taken back. Either step is done once (the referral
 //! row says whether it was); one lost to a crash is finished by the scheduled run.
 
-use crate::earning::rule_event;
+use crate::earning::tally_event;
 use crate::error::ApiError;
 use crate::state::AppState;
-use tally_domain::ids::{EventId, MemberId};
+use tally_domain::ids::MemberId;
 use tally_domain::referrals::CONVERTED_EVENT;
-use tally_domain::rules::{Attr, EventFacts};
-use tally_store::referrals::{ReferralRecord, SOURCE, Side, event_external_id};
-use tally_store::{EventCmd, MemberRef, keys};
+use tally_store::EventCmd;
+use tally_store::referrals::{ReferralRecord, Side, event_external_id};
 
 /// Gives or takes back the points of the referral of `member`, whichever is due.
 /// Answers whether it did either.
@@ -42,32 +41,14 @@ async fn conversion_event(state: &AppState, r: &ReferralRecord, side: Side) -> R
         ("referrer", r.referrer_id.as_str()),
         ("transaction_id", r.transaction_id.as_str()),
     ];
-    let facts = EventFacts {
-        event_type: CONVERTED_EVENT.into(),
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), Attr::String(v.to_string())))
-            .collect(),
-    };
-    let json: serde_json::Map<String, serde_json::Value> = attributes
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-        .collect();
-    let attributes_json = serde_json::Value::Object(json).to_string();
-    let member = MemberRef::Id(r.member(side).clone());
-    let rules = rule_event(state, None, &member, &facts, r.decided_at).await?;
-    Ok(EventCmd {
-        id: keys::new::<EventId>(),
-        source: SOURCE.into(),
-        external_id: event_external_id(&r.member_id, side),
-        partner: None,
-        member,
-        event_type: CONVERTED_EVENT.into(),
-        request_hash: keys::hash_request(attributes_json.as_bytes()),
-        attributes_json,
-        occurred_at: r.decided_at,
-        rules,
-        program: state.program().terms(),
-        now: state.now(),
-    })
+    let external_id = event_external_id(&r.member_id, side);
+    tally_event(
+        state,
+        r.member(side),
+        CONVERTED_EVENT,
+        external_id,
+        &attributes,
+        r.decided_at,
+    )
+    .await
 }

@@ -28,20 +28,6 @@ async fn partner(app: &App, name: &str, industry: &str) -> String {
         .to_string()
 }
 
-async fn sale(app: &App, till: &str, member: &str, receipt: &str, euros: i64) -> String {
-    app.ok(
-        "POST",
-        "/v1/transactions",
-        till,
-        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": app.now_text(),
-               "total": {"amount": euros * 100, "currency": "EUR"}}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn at(app: &App, days: i64) -> String {
     (app.now_text().parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(24 * days)).to_string()
 }
@@ -101,7 +87,7 @@ async fn a_cross_partner_challenge_completes_once_with_a_badge_and_its_points() 
         let anna = app.member("+420601000051").await;
 
         // Before she joins, nothing counts.
-        sale(&app, &hotel, &anna, "h-0", 50).await;
+        app.sale(&hotel, &anna, "h-0", 50).await;
         let s = standing(&app, &anna, &challenge).await;
         assert_eq!(
             (s["status"].as_str(), s["progress"].as_i64()),
@@ -131,15 +117,15 @@ async fn a_cross_partner_challenge_completes_once_with_a_badge_and_its_points() 
         )
         .await;
         assert_eq!(standing(&app, &anna, &challenge).await["progress"], 0);
-        sale(&app, &hotel, &anna, "h-1", 50).await;
-        sale(&app, &hotel, &anna, "h-2", 60).await;
-        sale(&app, &drugstore, &anna, "d-small", 5).await;
+        app.sale(&hotel, &anna, "h-1", 50).await;
+        app.sale(&hotel, &anna, "h-2", 60).await;
+        app.sale(&drugstore, &anna, "d-small", 5).await;
         let s = standing(&app, &anna, &challenge).await;
         assert_eq!(s["progress"], 1, "{}: {s}", app.backend);
         assert_eq!(s["done"], json!(["hotel"]));
 
         // A counted purchase returned in full before completion no longer counts.
-        let shirt = sale(&app, &apparel, &anna, "a-1", 20).await;
+        let shirt = app.sale(&apparel, &anna, "a-1", 20).await;
         assert_eq!(standing(&app, &anna, &challenge).await["progress"], 2);
         app.ok(
             "POST",
@@ -156,9 +142,9 @@ async fn a_cross_partner_challenge_completes_once_with_a_badge_and_its_points() 
         );
 
         // Apparel again and the drugstore: three industries, completed once.
-        sale(&app, &apparel, &anna, "a-2", 25).await;
+        app.sale(&apparel, &anna, "a-2", 25).await;
         let (before, _) = app.balance(&anna).await;
-        let last = sale(&app, &drugstore, &anna, "d-1", 15).await;
+        let last = app.sale(&drugstore, &anna, "d-1", 15).await;
         let (after, _) = app.balance(&anna).await;
         let s = standing(&app, &anna, &challenge).await;
         assert_eq!(s["status"], "completed", "{}: {s}", app.backend);
@@ -182,7 +168,7 @@ async fn a_cross_partner_challenge_completes_once_with_a_badge_and_its_points() 
         assert_eq!(badges[0]["name"], "Objevitelka");
 
         // After completion nothing changes it: more sales, a return of a counted one.
-        sale(&app, &hotel, &anna, "h-3", 40).await;
+        app.sale(&hotel, &anna, "h-3", 40).await;
         app.ok(
             "POST",
             &format!("/v1/transactions/{last}/returns"),
@@ -283,12 +269,12 @@ async fn racing_sales_complete_a_challenge_once() {
             json!({}),
         )
         .await;
-        sale(&app, &hotel, &anna, "h-1", 50).await;
-        sale(&app, &apparel, &anna, "a-1", 50).await;
+        app.sale(&hotel, &anna, "h-1", 50).await;
+        app.sale(&apparel, &anna, "a-1", 50).await;
         let (before, _) = app.balance(&anna).await;
         let sales = (0..8).map(|i| {
             let (app, drugstore, anna) = (&app, &drugstore, &anna);
-            async move { sale(app, drugstore, anna, &format!("race-{i}"), 10).await }
+            async move { app.sale(drugstore, anna, &format!("race-{i}"), 10).await }
         });
         let ids = futures::future::join_all(sales).await;
         let mut earned = 0;

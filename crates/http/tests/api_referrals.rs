@@ -153,21 +153,6 @@ async fn referred(app: &common::App, phone: &str, code: &str) -> String {
         .to_string()
 }
 
-/// A sale of `euros` now; answers its transaction id.
-async fn sale(app: &common::App, till: &str, member: &str, receipt: &str, euros: i64) -> String {
-    app.ok(
-        "POST",
-        "/v1/transactions",
-        till,
-        json!({"external_id": receipt, "member": {"id": member}, "occurred_at": app.now_text(),
-               "total": {"amount": euros * 100, "currency": "EUR"}}),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn referrals(app: &common::App, member: &str) -> Value {
     app.ok("GET", &format!("/v1/members/{member}/referrals"), ADMIN, Value::Null)
         .await
@@ -213,7 +198,7 @@ async fn a_first_qualifying_purchase_rewards_both_once_and_a_return_below_the_mi
 
         // Below the minimum: no conversion, but the rules see a recently referred member.
         let (ben0, _) = app.balance(&ben).await;
-        sale(&app, &till, &ben, "r-small", 10).await;
+        app.sale(&till, &ben, "r-small", 10).await;
         let (ben1, _) = app.balance(&ben).await;
         let small_base = ben1 - ben0 - 50;
         assert!(small_base >= 0, "the welcome rule gave 50: {ben0} → {ben1}");
@@ -221,7 +206,7 @@ async fn a_first_qualifying_purchase_rewards_both_once_and_a_return_below_the_mi
         assert_eq!(referrals(&app, &anna).await["items"][0]["status"], "pending");
 
         // The first qualifying purchase converts: 300 to Anna, 500 to Ben.
-        let first = sale(&app, &till, &ben, "r-first", 40).await;
+        let first = app.sale(&till, &ben, "r-first", 40).await;
         let (ben2, _) = app.balance(&ben).await;
         assert_eq!(app.balance(&anna).await.0, 300, "{}", app.backend);
         let v = referrals(&app, &anna).await;
@@ -235,7 +220,7 @@ async fn a_first_qualifying_purchase_rewards_both_once_and_a_return_below_the_mi
         assert!(events.to_string().contains("referral_converted"), "{events}");
 
         // Later purchases convert nothing more.
-        sale(&app, &till, &ben, "r-again", 40).await;
+        app.sale(&till, &ben, "r-again", 40).await;
         assert_eq!(app.balance(&anna).await.0, 300);
 
         // A return that keeps EUR 30 of the qualifying purchase (at least the minimum)
@@ -335,30 +320,11 @@ async fn a_household_the_monthly_limit_and_the_window_decline_or_miss_a_conversi
         );
 
         // Eve joins Anna's household: her referral earns nothing.
-        let w = app
-            .ok(
-                "POST",
-                "/v1/wallets",
-                ADMIN,
-                json!({"kind": "household", "name": "Home", "owner_id": anna}),
-            )
-            .await;
-        let wallet = w["id"].as_str().unwrap();
-        let invite = app
-            .ok("POST", &format!("/v1/wallets/{wallet}/invites"), ADMIN, json!({}))
-            .await["code"]
-            .clone();
-        app.ok(
-            "POST",
-            &format!("/v1/wallets/{wallet}/members"),
-            ADMIN,
-            json!({"member_id": eve, "code": invite, "earn_into": false, "spend": false}),
-        )
-        .await;
-        sale(&app, &till, &eve, "e-1", 30).await;
+        app.household(&anna, &eve).await;
+        app.sale(&till, &eve, "e-1", 30).await;
         // Carl converts (the month's one); Dan's is beyond the limit.
-        sale(&app, &till, &carl, "c-1", 30).await;
-        sale(&app, &till, &dan, "d-1", 30).await;
+        app.sale(&till, &carl, "c-1", 30).await;
+        app.sale(&till, &dan, "d-1", 30).await;
         assert_eq!(app.balance(&anna).await.0, 300, "{}", app.backend);
         // Frank's receipts: one dated the day before he joined, then, after the window,
         // one now and one dated inside the window but posted late. None converts.
@@ -372,7 +338,7 @@ async fn a_household_the_monthly_limit_and_the_window_decline_or_miss_a_conversi
             .await;
         let inside = app.now_text().parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(24 * 10);
         app.advance(31);
-        sale(&app, &till, &frank, "f-1", 30).await;
+        app.sale(&till, &frank, "f-1", 30).await;
         app.ok("POST", "/v1/transactions", &till, dated("f-2", inside.to_string()))
             .await;
         assert_eq!(app.balance(&anna).await.0, 300);
@@ -462,7 +428,7 @@ async fn racing_sales_convert_a_referral_once_and_keep_the_monthly_limit() {
         // Eight qualifying sales of one referred member at once: one conversion.
         let sales = (0..8).map(|i| {
             let (app, till, ben) = (&app, &till, &ben);
-            async move { sale(app, till, ben, &format!("race-{i}"), 30).await }
+            async move { app.sale(till, ben, &format!("race-{i}"), 30).await }
         });
         futures::future::join_all(sales).await;
         assert_eq!(
@@ -480,7 +446,7 @@ async fn racing_sales_convert_a_referral_once_and_keep_the_monthly_limit() {
         }
         let sales = others.iter().enumerate().map(|(i, m)| {
             let (app, till) = (&app, &till);
-            async move { sale(app, till, m, &format!("many-{i}"), 30).await }
+            async move { app.sale(till, m, &format!("many-{i}"), 30).await }
         });
         futures::future::join_all(sales).await;
         let v = referrals(&app, &anna).await;

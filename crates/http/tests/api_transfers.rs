@@ -217,26 +217,7 @@ async fn each_rule_of_the_policy_refuses_with_its_own_code_and_writes_nothing() 
         assert_eq!(status, 201, "{v}");
 
         // One household: they pool in its wallet instead.
-        let w = app
-            .ok(
-                "POST",
-                "/v1/wallets",
-                ADMIN,
-                json!({"kind": "household", "name": "Home", "owner_id": anna}),
-            )
-            .await;
-        let wallet = w["id"].as_str().unwrap();
-        let code = app
-            .ok("POST", &format!("/v1/wallets/{wallet}/invites"), ADMIN, json!({}))
-            .await["code"]
-            .clone();
-        app.ok(
-            "POST",
-            &format!("/v1/wallets/{wallet}/members"),
-            ADMIN,
-            json!({"member_id": ben, "code": code, "earn_into": false, "spend": false}),
-        )
-        .await;
+        app.household(&anna, &ben).await;
         app.advance(1);
         refused(
             409,

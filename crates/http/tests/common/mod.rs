@@ -146,6 +146,11 @@ impl App {
 
     /// A sale of `euros` at the partner of `till` for `member`, now.
     pub async fn earn(&self, till: &str, member: &str, receipt: &str, euros: i64) {
+        self.sale(till, member, receipt, euros).await;
+    }
+
+    /// The same, answering the sale's transaction id.
+    pub async fn sale(&self, till: &str, member: &str, receipt: &str, euros: i64) -> String {
         self.ok(
             "POST",
             "/v1/transactions",
@@ -153,7 +158,35 @@ impl App {
             json!({"external_id": receipt, "member": {"id": member}, "occurred_at": self.now_text(),
                    "total": {"amount": euros * 100, "currency": "EUR"}}),
         )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `owner` opens a household and `member` joins it (earning and spending her own).
+    pub async fn household(&self, owner: &str, member: &str) -> String {
+        let w = self
+            .ok(
+                "POST",
+                "/v1/wallets",
+                ADMIN,
+                json!({"kind": "household", "name": "Home", "owner_id": owner}),
+            )
+            .await;
+        let wallet = w["id"].as_str().unwrap().to_string();
+        let code = self
+            .ok("POST", &format!("/v1/wallets/{wallet}/invites"), ADMIN, json!({}))
+            .await["code"]
+            .clone();
+        self.ok(
+            "POST",
+            &format!("/v1/wallets/{wallet}/members"),
+            ADMIN,
+            json!({"member_id": member, "code": code, "earn_into": false, "spend": false}),
+        )
         .await;
+        wallet
     }
 
     pub async fn balance(&self, member: &str) -> (i64, i64) {
