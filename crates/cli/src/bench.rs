@@ -51,6 +51,11 @@ pub struct BenchArgs {
     /// members climb it during the run): every sale then counts toward tiers.
     #[arg(long)]
     pub tiers: bool,
+    /// Save an open challenge every member takes part in automatically and every sale
+    /// counts toward (a count to 10,000, so none completes) before the run: what
+    /// challenges cost at the till at their worst.
+    #[arg(long)]
+    pub challenge: bool,
     /// Measure the database alone instead: a loop of 2 inserts + 2 updates per commit on
     /// SQLite in the store's WAL mode (`synchronous=FULL`), for 10 seconds.
     #[arg(long)]
@@ -189,6 +194,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ]});
         client.expect(Method::PUT, "/v1/tiers", &admin, &ladder).await?;
     }
+    if args.challenge {
+        let now = jiff::Timestamp::now();
+        let challenge = json!({"code": "bench", "name": {"en": "Every sale"},
+            "starts_at": (now - jiff::SignedDuration::from_hours(24)).to_string(),
+            "ends_at": (now + jiff::SignedDuration::from_hours(24 * 30)).to_string(),
+            "counts": "purchases", "measure": "count", "target": 10000, "enrolment": "automatic",
+            "badge": {"code": "bench", "name": {"en": "Bench"}}});
+        client.expect(Method::POST, "/v1/challenges", &admin, &challenge).await?;
+    }
     let mut budgets = 0;
     for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id), args.budgets) {
         budgets += usize::from(spec.get("budget").is_some());
@@ -305,6 +319,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "rules": args.rules,
         "rules_with_budget": budgets,
         "tiers": args.tiers,
+        "challenge": args.challenge,
         "lines": args.lines,
         "members": args.members,
         "runs": runs,
