@@ -201,7 +201,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "ends_at": (now + jiff::SignedDuration::from_hours(24 * 30)).to_string(),
             "counts": "purchases", "measure": "count", "target": 10000, "enrolment": "automatic",
             "badge": {"code": "bench", "name": {"en": "Bench"}}});
-        client.expect(Method::POST, "/v1/challenges", &admin, &challenge).await?;
+        client
+            .expect(Method::POST, "/v1/challenges", &admin, &challenge)
+            .await?;
     }
     let mut budgets = 0;
     for spec in crate::bench_rules::rule_specs(args.rules, Some(&partner_id), args.budgets) {
