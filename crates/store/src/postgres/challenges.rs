@@ -11,6 +11,7 @@ use crate::challenges::{
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
 use sqlx::PgConnection;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tally_domain::challenges::{CountedStep, Measure, Standing, Step, StepFacts, StepOutcome, decide_step, progress};
 use tally_domain::ids::{ChallengeId, Id, MemberId};
 
@@ -335,4 +336,167 @@ impl PgStore {
             .await?;
         Ok(())
     }
+}
+
+/// The challenge steps of a sale group's written sales, decided in the order the sales
+/// arrived, in four statements however many there are: the members' standings and the
+/// distinct keys they have counted read at once, each step decided in memory on what
+/// the steps before it left, then the steps, the standings and any badges written at
+/// once. Every member is locked by the group. Answers, per sale (by `index`), the
+/// challenges it completed.
+pub(super) async fn count_group_steps(
+    tx: &mut PgConnection,
+    sales: &[(usize, &MemberId, &str, &[Step], Timestamp)],
+) -> Result<HashMap<usize, Vec<ChallengeId>>, StoreError> {
+    let pairs: BTreeSet<(&str, &str)> = sales
+        .iter()
+        .flat_map(|(_, m, _, steps, _)| steps.iter().map(move |s| (m.as_str(), s.challenge_id.as_str())))
+        .collect();
+    let (members, challenges): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT c.member_id, c.challenge_id, c.status, c.joined_at, c.progress
+         FROM challenge_members c JOIN UNNEST($1::text[], $2::text[]) AS u(m, ch)
+           ON c.member_id = u.m AND c.challenge_id = u.ch",
+    )
+    .bind(&members)
+    .bind(&challenges)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut facts: HashMap<(String, String), StepFacts> = rows
+        .into_iter()
+        .map(|(m, c, status, joined, progress)| {
+            let f = StepFacts {
+                standing: Standing::parse(&status),
+                joined_at: Some(from_micros(joined)),
+                progress,
+                key_counted: false,
+            };
+            ((m, c), f)
+        })
+        .collect();
+    let counted: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT s.member_id, s.challenge_id, s.key
+         FROM challenge_steps s JOIN UNNEST($1::text[], $2::text[]) AS u(m, ch)
+           ON s.member_id = u.m AND s.challenge_id = u.ch
+         WHERE s.undone = 0 AND s.key <> ''",
+    )
+    .bind(&members)
+    .bind(&challenges)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut keys: HashSet<(String, String, String)> = counted.into_iter().collect();
+    // What to write: the steps, each member's last standing per challenge, the badges.
+    let (mut s_member, mut s_challenge, mut s_source, mut s_key, mut s_amount, mut s_at) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut standings: HashMap<(String, String), (Standing, i64, i64, Option<i64>)> = HashMap::new();
+    let (mut b_member, mut b_challenge, mut b_at) = (vec![], vec![], vec![]);
+    let mut completed: HashMap<usize, Vec<ChallengeId>> = HashMap::new();
+    for (index, member, source, steps, now) in sales {
+        for step in *steps {
+            let pair = (member.as_str().to_string(), step.challenge_id.as_str().to_string());
+            let mut f = facts.get(&pair).copied().unwrap_or(StepFacts {
+                standing: Standing::Open,
+                joined_at: None,
+                progress: 0,
+                key_counted: false,
+            });
+            let distinct = matches!(step.measure, Measure::Partners | Measure::Industries);
+            let key = (pair.0.clone(), pair.1.clone(), step.key.clone());
+            f.key_counted = distinct && keys.contains(&key);
+            let StepOutcome::Counted {
+                progress,
+                completes,
+                enrols,
+            } = decide_step(f, step)
+            else {
+                continue;
+            };
+            let at = to_micros(*now);
+            s_member.push(pair.0.clone());
+            s_challenge.push(pair.1.clone());
+            s_source.push(source.to_string());
+            s_key.push(step.key.clone());
+            s_amount.push(step.amount);
+            s_at.push(at);
+            if distinct {
+                keys.insert(key);
+            }
+            let joined = match enrols {
+                true => at,
+                false => f.joined_at.map_or(at, to_micros),
+            };
+            let standing = if completes { Standing::Completed } else { Standing::Joined };
+            standings.insert(pair.clone(), (standing, progress, joined, completes.then_some(at)));
+            facts.insert(
+                pair.clone(),
+                StepFacts {
+                    standing,
+                    joined_at: Some(from_micros(joined)),
+                    progress,
+                    key_counted: false,
+                },
+            );
+            if completes {
+                b_member.push(pair.0.clone());
+                b_challenge.push(pair.1.clone());
+                b_at.push(at);
+                completed.entry(*index).or_default().push(step.challenge_id.clone());
+            }
+        }
+    }
+    if s_member.is_empty() {
+        return Ok(completed);
+    }
+    sqlx::query(
+        "INSERT INTO challenge_steps (member_id, challenge_id, source_id, key, amount, counted_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&s_member)
+    .bind(&s_challenge)
+    .bind(&s_source)
+    .bind(&s_key)
+    .bind(&s_amount)
+    .bind(&s_at)
+    .execute(&mut *tx)
+    .await?;
+    let (mut m_member, mut m_challenge, mut m_status, mut m_progress, mut m_joined, mut m_completed) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for ((m, c), (standing, progress, joined, done)) in standings {
+        m_member.push(m);
+        m_challenge.push(c);
+        m_status.push(standing.as_str());
+        m_progress.push(progress);
+        m_joined.push(joined);
+        m_completed.push(done);
+    }
+    sqlx::query(
+        "INSERT INTO challenge_members (member_id, challenge_id, status, progress, joined_at, completed_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+         ON CONFLICT (member_id, challenge_id) DO UPDATE
+         SET status = EXCLUDED.status, progress = EXCLUDED.progress,
+             completed_at = COALESCE(EXCLUDED.completed_at, challenge_members.completed_at)",
+    )
+    .bind(&m_member)
+    .bind(&m_challenge)
+    .bind(&m_status)
+    .bind(&m_progress)
+    .bind(&m_joined)
+    .bind(&m_completed)
+    .execute(&mut *tx)
+    .await?;
+    if !b_member.is_empty() {
+        sqlx::query(
+            "INSERT INTO badges (member_id, code, challenge_id, earned_at)
+             SELECT u.m, (c.spec::json -> 'badge' ->> 'code'), u.ch, u.at
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS u(m, ch, at) JOIN challenges c ON c.id = u.ch
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&b_member)
+        .bind(&b_challenge)
+        .bind(&b_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(completed)
 }

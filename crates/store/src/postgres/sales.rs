@@ -16,7 +16,7 @@
 //! first changed): a group runs in rounds, each with at most one sale per member.
 
 use super::budgets::{Budgets, Taken};
-use super::challenges::count_steps;
+use super::challenges::count_group_steps;
 use super::ledger::write_holder_plan;
 use super::members::{load_wallet_state, lot_from, tier_from_row, visits};
 use super::partners::location_owner;
@@ -198,12 +198,20 @@ pub(super) async fn post_sales(
         }
         waiting = later;
     }
-    // Challenge steps, a member's in the order her sales arrived (her row is locked).
-    for (i, member) in stepped {
-        let cmd = cmds[i];
-        let completed = count_steps(tx, &member, cmd.transaction_id.as_str(), &cmd.rules.steps, cmd.now).await?;
-        if let Some(SaleOutcome::Posted(p)) = &mut outcomes[i] {
-            p.completed = completed;
+    // Challenge steps, all the group's at once, a member's in the order her sales arrived
+    // (her row is locked).
+    if !stepped.is_empty() {
+        let sales: Vec<_> = stepped
+            .iter()
+            .map(|(i, member)| {
+                let cmd = cmds[*i];
+                (*i, member, cmd.transaction_id.as_str(), cmd.rules.steps.as_slice(), cmd.now)
+            })
+            .collect();
+        for (i, completed) in count_group_steps(tx, &sales).await? {
+            if let Some(SaleOutcome::Posted(p)) = &mut outcomes[i] {
+                p.completed = completed;
+            }
         }
     }
     decide_referrals(tx, cmds, referrals, &mut outcomes).await?;
