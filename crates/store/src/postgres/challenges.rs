@@ -338,6 +338,10 @@ impl PgStore {
     }
 }
 
+/// A member's standing in a challenge after the group's steps: status, progress, when she
+/// joined and when she completed it (microseconds).
+type Written = (Standing, i64, i64, Option<i64>);
+
 /// The challenge steps of a sale group's written sales, decided in the order the sales
 /// arrived, in four statements however many there are: the members' standings and the
 /// distinct keys they have counted read at once, each step decided in memory on what
@@ -388,7 +392,7 @@ pub(super) async fn count_group_steps(
     // What to write: the steps, each member's last standing per challenge, the badges.
     let (mut s_member, mut s_challenge, mut s_source, mut s_key, mut s_amount, mut s_at) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut standings: HashMap<(String, String), (Standing, i64, i64, Option<i64>)> = HashMap::new();
+    let mut standings: HashMap<(String, String), Written> = HashMap::new();
     let (mut b_member, mut b_challenge, mut b_at) = (vec![], vec![], vec![]);
     let mut completed: HashMap<usize, Vec<ChallengeId>> = HashMap::new();
     for (index, member, source, steps, now) in sales {
@@ -425,7 +429,11 @@ pub(super) async fn count_group_steps(
                 true => at,
                 false => f.joined_at.map_or(at, to_micros),
             };
-            let standing = if completes { Standing::Completed } else { Standing::Joined };
+            let standing = if completes {
+                Standing::Completed
+            } else {
+                Standing::Joined
+            };
             standings.insert(pair.clone(), (standing, progress, joined, completes.then_some(at)));
             facts.insert(
                 pair.clone(),

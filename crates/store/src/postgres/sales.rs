@@ -205,7 +205,13 @@ pub(super) async fn post_sales(
             .iter()
             .map(|(i, member)| {
                 let cmd = cmds[*i];
-                (*i, member, cmd.transaction_id.as_str(), cmd.rules.steps.as_slice(), cmd.now)
+                (
+                    *i,
+                    member,
+                    cmd.transaction_id.as_str(),
+                    cmd.rules.steps.as_slice(),
+                    cmd.now,
+                )
             })
             .collect();
         for (i, completed) in count_group_steps(tx, &sales).await? {
