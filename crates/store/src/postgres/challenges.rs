@@ -378,17 +378,37 @@ pub(super) async fn count_group_steps(
             ((m, c), f)
         })
         .collect();
-    let counted: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT DISTINCT s.member_id, s.challenge_id, s.key
-         FROM challenge_steps s JOIN UNNEST($1::text[], $2::text[]) AS u(m, ch)
-           ON s.member_id = u.m AND s.challenge_id = u.ch
-         WHERE s.undone = 0 AND s.key <> ''",
-    )
-    .bind(&members)
-    .bind(&challenges)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut keys: HashSet<(String, String, String)> = counted.into_iter().collect();
+    // The partners or industries counted already: only where a step brings one.
+    let distinct: BTreeSet<(&str, &str, &str)> = sales
+        .iter()
+        .flat_map(|(_, m, _, steps, _)| {
+            steps
+                .iter()
+                .filter(|s| matches!(s.measure, Measure::Partners | Measure::Industries))
+                .map(move |s| (m.as_str(), s.challenge_id.as_str(), s.key.as_str()))
+        })
+        .collect();
+    let mut keys: HashSet<(String, String, String)> = HashSet::new();
+    if !distinct.is_empty() {
+        let (mut km, mut kc, mut kk) = (vec![], vec![], vec![]);
+        for (m, c, k) in &distinct {
+            km.push(*m);
+            kc.push(*c);
+            kk.push(*k);
+        }
+        let counted: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT DISTINCT s.member_id, s.challenge_id, s.key
+             FROM challenge_steps s JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS u(m, ch, k)
+               ON s.member_id = u.m AND s.challenge_id = u.ch AND s.key = u.k
+             WHERE s.undone = 0",
+        )
+        .bind(&km)
+        .bind(&kc)
+        .bind(&kk)
+        .fetch_all(&mut *tx)
+        .await?;
+        keys.extend(counted);
+    }
     // What to write: the steps, each member's last standing per challenge, the badges.
     let (mut s_member, mut s_challenge, mut s_source, mut s_key, mut s_amount, mut s_at) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -455,7 +475,7 @@ pub(super) async fn count_group_steps(
     if s_member.is_empty() {
         return Ok(completed);
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO challenge_steps (member_id, challenge_id, source_id, key, amount, counted_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
          ON CONFLICT DO NOTHING",
@@ -468,6 +488,11 @@ pub(super) async fn count_group_steps(
     .bind(&s_at)
     .execute(&mut *tx)
     .await?;
+    // Each is a new sale's (its row just written), once per challenge: a step already
+    // there would mean the standings decided above are not what the rows say.
+    if inserted.rows_affected() != s_member.len() as u64 {
+        return Err(StoreError::stopped("a challenge step of a new sale was there already"));
+    }
     let (mut m_member, mut m_challenge, mut m_status, mut m_progress, mut m_joined, mut m_completed) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for ((m, c), (standing, progress, joined, done)) in standings {
