@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use tally_domain::challenges::{Measure, Standing};
-use tally_domain::ids::{ChallengeId, MemberId};
+use tally_domain::ids::{ChallengeId, Id, MemberId};
 
 /// A challenge as stored: its spec as JSON (checked again when read).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,10 +19,33 @@ pub struct MemberChallengeRow {
     pub challenge_id: ChallengeId,
     pub standing: Standing,
     pub progress: i64,
-    pub joined_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
     /// The partners or industries counted so far (distinct measures), in order.
     pub keys: Vec<String>,
+}
+
+/// Her part in a challenge from its row (`challenge_members`) and the steps counted
+/// there: the partners or industries among them once each, in the order counted.
+pub(crate) fn member_challenge(
+    challenge_id: String,
+    status: &str,
+    progress: i64,
+    completed_at: Option<i64>,
+    steps: Vec<tally_domain::challenges::CountedStep>,
+) -> MemberChallengeRow {
+    let mut keys: Vec<String> = Vec::new();
+    for s in steps {
+        if !s.key.is_empty() && !keys.contains(&s.key) {
+            keys.push(s.key);
+        }
+    }
+    MemberChallengeRow {
+        challenge_id: ChallengeId::from_stored(challenge_id),
+        standing: Standing::parse(status),
+        progress,
+        completed_at: completed_at.map(crate::model::from_micros),
+        keys,
+    }
 }
 
 /// A badge on a member's profile.

@@ -6,7 +6,7 @@
 use super::PgStore;
 use crate::StoreError;
 use crate::challenges::{
-    BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, badge_code, measure_code, measure_from,
+    BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, badge_code, measure_code, measure_from, member_challenge,
 };
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
@@ -266,29 +266,16 @@ impl PgStore {
 
     pub async fn member_challenges(&self, member: MemberId) -> Result<Vec<MemberChallengeRow>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<(String, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT challenge_id, status, progress, joined_at, completed_at FROM challenge_members WHERE member_id = $1",
+        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT challenge_id, status, progress, completed_at FROM challenge_members WHERE member_id = $1",
         )
         .bind(member.as_str())
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, status, progress, joined, completed) in rows {
-            let challenge_id = ChallengeId::from_stored(id);
-            let mut keys: Vec<String> = Vec::new();
-            for s in counted(&mut conn, &member, &challenge_id).await? {
-                if !s.key.is_empty() && !keys.contains(&s.key) {
-                    keys.push(s.key);
-                }
-            }
-            out.push(MemberChallengeRow {
-                challenge_id,
-                standing: Standing::parse(&status),
-                progress,
-                joined_at: Some(from_micros(joined)),
-                completed_at: completed.map(from_micros),
-                keys,
-            });
+        for (id, status, progress, completed) in rows {
+            let steps = counted(&mut conn, &member, &ChallengeId::from_stored(id.clone())).await?;
+            out.push(member_challenge(id, &status, progress, completed, steps));
         }
         Ok(out)
     }

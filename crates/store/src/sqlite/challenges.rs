@@ -4,6 +4,7 @@
 
 use super::SqliteStore;
 use crate::StoreError;
+use crate::challenges::member_challenge;
 use crate::challenges::{BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, measure_code, measure_from};
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
@@ -215,7 +216,7 @@ fn challenges(conn: &Connection) -> Result<Vec<ChallengeRow>, StoreError> {
 
 fn member_challenges(conn: &Connection, member: &MemberId) -> Result<Vec<MemberChallengeRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT challenge_id, status, progress, joined_at, completed_at FROM challenge_members WHERE member_id = ?1",
+        "SELECT challenge_id, status, progress, completed_at FROM challenge_members WHERE member_id = ?1",
     )?;
     let rows = stmt
         .query_map([member.as_str()], |r| {
@@ -223,28 +224,14 @@ fn member_challenges(conn: &Connection, member: &MemberId) -> Result<Vec<MemberC
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, status, progress, joined, completed) in rows {
-        let challenge_id = ChallengeId::from_stored(id);
-        let mut keys: Vec<String> = Vec::new();
-        for s in counted(conn, member, &challenge_id)? {
-            if !s.key.is_empty() && !keys.contains(&s.key) {
-                keys.push(s.key);
-            }
-        }
-        out.push(MemberChallengeRow {
-            challenge_id,
-            standing: Standing::parse(&status),
-            progress,
-            joined_at: Some(from_micros(joined)),
-            completed_at: completed.map(from_micros),
-            keys,
-        });
+    for (id, status, progress, completed) in rows {
+        let steps = counted(conn, member, &ChallengeId::from_stored(id.clone()))?;
+        out.push(member_challenge(id, &status, progress, completed, steps));
     }
     Ok(out)
 }
