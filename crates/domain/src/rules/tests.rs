@@ -584,7 +584,13 @@ mod fast_matches_cel {
             prop_oneof![
                 (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) && ({b})")),
                 (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) || ({b})")),
-                inner.prop_map(|a| format!("!({a})")),
+                inner.clone().prop_map(|a| format!("!({a})")),
+                // The same tests of a line, over the lines: `line.` read through the
+                // comprehension's variable.
+                inner
+                    .clone()
+                    .prop_map(|a| format!("lines.exists(l, {})", a.replace("line.", "l."))),
+                inner.prop_map(|a| format!("lines.all(l, {})", a.replace("line.", "l."))),
             ]
         })
     }
@@ -667,6 +673,9 @@ mod fast_matches_cel {
             "basket.total > 500.0 && local.hour >= 6",
             "\"vip\" in member.segments || member.first_visit",
             "line.sku.startsWith(\"SKU-\")",
+            "lines.exists(l, l.quantity > 2) && local.hour < 12",
+            "lines.all(x, x.category != \"tobacco\")",
+            "lines.exists(line, line.sku == \"A\")",
         ] {
             assert!(
                 run_fast(shape, &facts, &refs, 1.0, Some(&basket.lines[0])).is_some(),
@@ -675,7 +684,10 @@ mod fast_matches_cel {
         }
         for other in [
             "basket.total > 500",
-            "lines.exists(l, l.quantity > 2)",
+            "lines.exists_one(l, l.quantity > 2)",
+            "lines.exists(l, lines.exists(m, m.sku == l.sku))",
+            "lines.exists(member, member.quantity > 2)",
+            "lines.map(l, l.quantity).exists(q, q > 2)",
             "event.attributes.rating >= 4",
         ] {
             assert!(run_fast(other, &facts, &refs, 1.0, None).is_none(), "{other}");
