@@ -522,6 +522,14 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             DEMO_ADMIN_KEY
         }
     );
+    let (_, books) = api.call(Method::GET, "/v1/ledger/balances", admin, None).await?;
+    let balance = |account: String| -> i64 {
+        books["accounts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["account"] == account.as_str()))
+            .and_then(|x| x["balance"].as_i64())
+            .unwrap_or(0)
+    };
     for p in &partners {
         println!(
             "Partner {:<9} id {}  key {}  locations {}",
@@ -529,6 +537,11 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             p.id,
             p.key,
             p.locations.join(", ")
+        );
+        println!(
+            "  points earned there: {} funded by the partner, {} by the operator (GET /v1/ledger/balances)",
+            -balance(format!("partner:{}:issued", p.id)),
+            -balance(format!("program:funded:{}", p.id))
         );
     }
     for w in &wallets {

@@ -34,7 +34,9 @@ pub async fn add_rules(
                "condition": "member.tier == \"gold\" && partner.industry == \"apparel\"",
                "valid_from": sale_from, "valid_until": sale_until,
                "effect": {"kind": "multiplier", "factor": "3"},
-               "caps": [{"period": "month", "points": 2000}], "budget": 1_000_000}),
+               "caps": [{"period": "month", "points": 2000}], "budget": 1_000_000,
+               // Co-funded: the operator pays half, the selling store the rest.
+               "funding": {"operator_percent": 50}}),
         json!({"name": "100 points for answering a survey", "applies_to": "event", "event_type": "survey_answered",
                "effect": {"kind": "fixed", "points": 100}}),
         json!({"name": "200 points for a product review", "applies_to": "event", "event_type": "review",

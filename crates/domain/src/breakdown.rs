@@ -12,6 +12,18 @@ pub struct BreakdownLine {
     pub version: Option<i64>,
     pub points: i64,
     pub reason: String,
+    /// The operator's share of `points` in percent; the selling partner funds the rest
+    /// (base points 0; tier and plan bonuses, programme-wide rules 100).
+    #[serde(skip)]
+    pub operator_percent: u8,
+}
+
+impl BreakdownLine {
+    /// The points of the line the operator funds (its share rounded down).
+    pub fn operator_points(&self) -> i64 {
+        let share = i128::from(self.points) * i128::from(self.operator_percent.min(100)) / 100;
+        share as i64
+    }
 }
 
 /// The extra points a multiplier gives on base points (`base × (multiplier − 1)`,
@@ -32,5 +44,7 @@ pub fn multiplier_line(
         version: None,
         points,
         reason: format!("{name}: {multiplier}× base points"),
+        // Tier and plan bonuses are the programme's: the operator funds them.
+        operator_percent: 100,
     })
 }

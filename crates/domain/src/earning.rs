@@ -96,6 +96,14 @@ pub struct Valuation {
     pub earning_amount: Decimal,
 }
 
+impl Valuation {
+    /// The points of `points_earned` the operator funds: the sum of its lines' shares.
+    pub fn operator_points(&self) -> i64 {
+        let sum: i64 = self.breakdown.iter().map(BreakdownLine::operator_points).sum();
+        sum.clamp(0, self.points_earned.max(0))
+    }
+}
+
 /// Values a purchase: converts `total` to programme currency, subtracts the value of
 /// `redeem_points`, multiplies by `earn_rate` and rounds down.
 /// EUR 12.99 at rate 1 → 12 points; USD 108.00 at 1.08 → 100; CZK 2,520 at 25.2 → 100.
@@ -164,6 +172,8 @@ pub fn value_purchase_excluding(
             version: None,
             points,
             reason,
+            // Base points are the selling partner's.
+            operator_percent: 0,
         }],
         redeemed_value_minor: redeem_points.saturating_mul(program.point_value_minor),
         redeemed_value_local_minor: redeemed_local_minor,

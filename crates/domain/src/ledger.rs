@@ -28,6 +28,10 @@ pub enum Account {
     ProgramUnrecovered,
     /// Points the programme itself gave (engagement events no partner funds).
     ProgramIssued,
+    /// Points the operator funded at a partner's tills (programme-wide rules, tier and
+    /// plan bonuses, its share of co-funded rules): goes negative as it funds. Not
+    /// billed to the partner; its entries name the partner they were earned at.
+    ProgramFunded(String),
     /// Points members gave to a charity (its code), for the operator to pay out.
     ProgramDonations(String),
     /// Points on their way from one member to another: a transfer credits it from the
@@ -55,6 +59,7 @@ impl Account {
             Account::ProgramExpired => "program:expired".into(),
             Account::ProgramUnrecovered => "program:unrecovered".into(),
             Account::ProgramIssued => "program:issued".into(),
+            Account::ProgramFunded(p) => format!("program:funded:{p}"),
             Account::ProgramDonations(c) => format!("program:donations:{c}"),
             Account::ProgramTransfers => "program:transfers".into(),
             Account::ExchangePending(x) => format!("exchange:{x}:pending"),
@@ -81,7 +86,7 @@ impl Account {
 
     pub fn partner(&self) -> Option<&str> {
         match self {
-            Account::PartnerIssued(p) | Account::PartnerRedeemed(p) => Some(p),
+            Account::PartnerIssued(p) | Account::PartnerRedeemed(p) | Account::ProgramFunded(p) => Some(p),
             _ => None,
         }
     }

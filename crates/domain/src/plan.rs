@@ -225,6 +225,16 @@ impl PartnerTerms {
         }
     }
 
+    /// The account the operator's share of points earned here comes from: what the
+    /// operator funds at this partner's tills, or the programme's own.
+    pub fn operator_issuer(&self) -> Account {
+        if self.id.as_str().is_empty() {
+            Account::ProgramIssued
+        } else {
+            Account::ProgramFunded(self.id.to_string())
+        }
+    }
+
     fn partner_id(&self) -> Option<&str> {
         (!self.id.as_str().is_empty()).then_some(self.id.as_str())
     }
@@ -253,6 +263,9 @@ pub struct PurchaseRecord {
     pub member_id: MemberId,
     pub total: Money,
     pub points_earned: i64,
+    /// The points of `points_earned` the operator funded (0 for sales written before
+    /// funding was recorded: all of their points came from the partner).
+    pub points_operator: i64,
     pub points_redeemed: i64,
     pub returned_amount: i64,
     /// Points taken back so far, recovered or not.
@@ -647,7 +660,17 @@ pub fn plan_purchase(
         } else {
             w.available()
         };
-        w.transfer(partner.issuer(), to, earned, purchase.code, Some(txn), None);
+        // Each funder's share is drawn from its own account: the partner's points from
+        // its `issued`, the operator's from what it funds at the partner.
+        let operator = purchase.valuation.operator_points();
+        for (from, points) in [
+            (partner.issuer(), earned - operator),
+            (partner.operator_issuer(), operator),
+        ] {
+            if points > 0 {
+                w.transfer(from, to.clone(), points, purchase.code, Some(txn), None);
+            }
+        }
         w.balance.lifetime_earned = w.balance.lifetime_earned.saturating_add(earned);
         w.lots.push(Lot {
             id: None,
@@ -718,6 +741,12 @@ pub fn plan_return(
     let txn = purchase.id.as_str();
     let partner = purchase.partner_id.as_str();
     let issued = Account::PartnerIssued(partner.to_string());
+    // The operator's share of what is taken back, in the proportion it funded, counted
+    // cumulatively as the whole is; the partner's is the rest.
+    let funded = purchase.points_operator.clamp(0, purchase.points_earned);
+    let operator_reverse = (proportion_half_up(funded, part, whole)
+        - proportion_half_up(funded, purchase.returned_amount, whole))
+    .clamp(0, reverse.max(0));
     let mut result = ReturnResult {
         points_refunded: refund.max(0),
         ..Default::default()
@@ -754,7 +783,15 @@ pub fn plan_return(
         );
     }
 
-    (result.points_reversed, result.points_unrecovered) = w.take_back(txn, &issued, reverse.max(0), return_id);
+    let funded_by_operator = Account::ProgramFunded(partner.to_string());
+    for (issuer, points) in [
+        (&issued, reverse.max(0) - operator_reverse),
+        (&funded_by_operator, operator_reverse),
+    ] {
+        let (reversed, unrecovered) = w.take_back(txn, issuer, points, return_id);
+        result.points_reversed += reversed;
+        result.points_unrecovered += unrecovered;
+    }
     let taken_back = result.points_reversed + result.points_unrecovered;
     if taken_back > 0 {
         let mut description = format!(

@@ -42,11 +42,34 @@ pub struct BreakdownItem {
     pub points: i64,
     /// The explanation shown to the member and the cashier.
     pub reason: String,
+    /// Who pays for the line's points (absent on receipts written before funding was
+    /// recorded: their points were all the partner's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<FundingView>,
+}
+
+/// The points of a line each funder pays for: the selling partner, and the operator
+/// (programme-wide rules, tier and plan bonuses, its share of co-funded rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FundingView {
+    pub partner: i64,
+    pub operator: i64,
+}
+
+impl FundingView {
+    /// `points` of which `operator` are the operator's.
+    pub fn split(points: i64, operator: i64) -> FundingView {
+        FundingView {
+            partner: points - operator,
+            operator,
+        }
+    }
 }
 
 impl From<BreakdownLine> for BreakdownItem {
     fn from(b: BreakdownLine) -> Self {
         BreakdownItem {
+            funding: Some(FundingView::split(b.points, b.operator_points())),
             rule: b.rule,
             version: b.version,
             points: b.points,

@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transactions/{id}", get(transactions::get_transaction))
         .route("/v1/transactions/{id}/returns", post(transactions::create_return))
         .route("/v1/ledger/verify", get(operations::verify_ledger))
+        .route("/v1/ledger/balances", get(operations::ledger_balances))
         .route("/v1/expiry-runs", post(operations::run_expiry))
         .route("/r/{code}", get(referrals::share_link))
         .route("/healthz", get(operations::healthz))

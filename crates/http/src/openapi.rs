@@ -46,7 +46,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         exchange::get_exchange_order, exchange::confirm_exchange_order, exchange::fail_exchange_order,
         exchange::credit_exchange, exchange::exchange_volume,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
-        operations::verify_ledger, operations::run_expiry, operations::healthz, operations::metrics,
+        operations::verify_ledger, operations::ledger_balances, operations::run_expiry, operations::healthz, operations::metrics,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

@@ -39,6 +39,7 @@ pub fn purchase_record(txn: &TransactionRow, partner_name: String) -> PurchaseRe
         member_id: txn.member_id.clone(),
         total: txn.total,
         points_earned: txn.points_earned,
+        points_operator: txn.points_operator,
         points_redeemed: txn.points_redeemed,
         returned_amount: txn.returned_amount,
         points_reversed: txn.points_reversed,

@@ -719,6 +719,10 @@ impl Store {
     }
 
     /// Recomputes every balance from the entries.
+    pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
+        dispatch!(self, s => s.ledger_balances().await)
+    }
+
     pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
         dispatch!(self, s => s.verify_ledger().await)
     }

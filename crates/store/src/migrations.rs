@@ -83,6 +83,11 @@ pub const SQLITE: &[Migration] = &[
         name: "challenges",
         sql: include_str!("../migrations/sqlite/0015_challenges.sql"),
     },
+    Migration {
+        version: 16,
+        name: "funding",
+        sql: include_str!("../migrations/sqlite/0016_funding.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -155,6 +160,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "challenges",
         sql: include_str!("../migrations/postgres/0014_challenges.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "funding",
+        sql: include_str!("../migrations/postgres/0015_funding.sql"),
     },
 ];
 

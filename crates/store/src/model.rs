@@ -176,6 +176,19 @@ pub struct MemberProfile {
     pub plan: Option<String>,
 }
 
+/// The programme's books: every account that is not one member's or one wallet's, with
+/// its balance (the sum of its entries) and how many entries it has, and what members
+/// and shared wallets hold in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerBalances {
+    /// (account, balance, entries), in account order.
+    pub accounts: Vec<(String, i64, u64)>,
+    /// Members' available, pending and reserved points, summed over every member.
+    pub members: (i64, i64, i64),
+    /// Shared wallets' available and pending points, summed.
+    pub wallets: (i64, i64),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionRow {
     pub id: TransactionId,
@@ -184,6 +197,8 @@ pub struct TransactionRow {
     pub external_id: String,
     pub total: Money,
     pub points_earned: i64,
+    /// The part of `points_earned` the operator funded.
+    pub points_operator: i64,
     pub points_redeemed: i64,
     pub returned_amount: i64,
     pub points_reversed: i64,

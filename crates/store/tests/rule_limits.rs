@@ -133,6 +133,9 @@ async fn run_case(db: TestDb, case: &Case) {
                     name: "Limited bonus".into(),
                     points,
                     limits: limits(&caps, Some(case.budget), date),
+                    // Co-funded: the operator pays half of what the rule gives (rounded
+                    // down), the partner the rest and the base points.
+                    operator_percent: 50,
                 }],
                 assumed: None,
             },
@@ -223,6 +226,22 @@ async fn run_case(db: TestDb, case: &Case) {
             case.budget
         );
     }
+    // The operator funded half of each sale's rule points still kept; full returns
+    // took its share back.
+    let returned: std::collections::HashSet<usize> = case.returns.iter().copied().collect();
+    let operator: i64 = txns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !returned.contains(i))
+        .map(|(_, (_, _, got, _))| got / 2)
+        .sum();
+    let books = store.ledger_balances().await.unwrap();
+    let funded = books
+        .accounts
+        .iter()
+        .find(|(a, _, _)| *a == format!("program:funded:{}", partner.id))
+        .map_or(0, |(_, b, _)| *b);
+    assert_eq!(funded, -operator, "{backend}: the operator's share");
     let v = store.verify_ledger().await.unwrap();
     assert!(v.balanced, "{backend}: {v:?}");
 }

@@ -130,6 +130,7 @@ pub fn grant_awards(
             version: Some(award.version),
             points,
             reason,
+            operator_percent: award.operator_percent,
         });
         awards.push(GrantedAward {
             rule_id: award.rule_id.clone(),

@@ -48,6 +48,7 @@ pub fn decide_membership_payment(
             version: None,
             points: period.bonus_points,
             reason: label.clone(),
+            operator_percent: 100,
         }],
         redeemed_value_minor: 0,
         redeemed_value_local_minor: 0,

@@ -102,6 +102,11 @@ impl PurchaseDecision {
     pub fn points_earned(&self) -> i64 {
         self.granted.valuation.points_earned
     }
+
+    /// The part of the points earned the operator funds.
+    pub fn points_operator(&self) -> i64 {
+        self.granted.valuation.operator_points()
+    }
 }
 
 /// Decides a sale. Refuses, with nothing to write, a location of another partner, a

@@ -77,7 +77,11 @@ pub fn decide_return(cmd: &ReturnCmd, facts: ReturnFacts<'_>) -> Result<ReturnDe
             } else {
                 &mut wallet_part
             };
-            (not_earner.points_earned, not_earner.points_reversed) = (0, 0);
+            (
+                not_earner.points_earned,
+                not_earner.points_operator,
+                not_earner.points_reversed,
+            ) = (0, 0, 0);
             let not_payer = if route.pays_from_wallet {
                 &mut own_part
             } else {

@@ -116,6 +116,7 @@ fn capped(points: i64, cap: i64) -> Award {
             limit: cap,
             label: "per member per month".into(),
         }],
+        operator_percent: 0,
     }
 }
 
@@ -269,6 +270,7 @@ fn a_return_takes_back_in_proportion_and_gives_counters_back() {
         member_id: id("mem_1"),
         total: eur(10_000),
         points_earned: 100,
+        points_operator: 0,
         points_redeemed: 0,
         returned_amount: 0,
         points_reversed: 0,
@@ -586,6 +588,7 @@ mod wallets {
             member_id: id("mem_1"),
             total: eur(10_000),
             points_earned: 100,
+            points_operator: 40,
             points_redeemed: 200,
             returned_amount: 0,
             points_reversed: 0,
@@ -624,6 +627,17 @@ mod wallets {
             d.plan.balance_after.available, 0,
             "the member gives back what they earned"
         );
+        // Each funder gets back its own share: 60 to the partner, 40 to the operator.
+        let back = |to: crate::ledger::Account| -> i64 {
+            d.plan
+                .transfers
+                .iter()
+                .filter(|t| t.to == to && t.code == crate::ledger::EntryCode::ReturnReversal)
+                .map(|t| t.points)
+                .sum()
+        };
+        assert_eq!(back(crate::ledger::Account::PartnerIssued("ptn_a".into())), 60);
+        assert_eq!(back(crate::ledger::Account::ProgramFunded("ptn_a".into())), 40);
         let (wid, wplan) = d.wallet_plan.expect("the wallet is refunded");
         assert_eq!((wid.as_str(), wplan.balance_after.available), ("wal_h", 200));
         assert_eq!(d.receipt.wallet.unwrap().points_refunded, 200);

@@ -78,9 +78,33 @@ impl Model {
     }
 
     fn buy(&mut self, amount: i64, redeem: i64, pending_days: u32, now: Timestamp) -> Result<(), DomainError> {
+        self.buy_with_campaign(amount, redeem, pending_days, now, 0, 0)
+    }
+
+    /// A sale whose valuation also has a campaign line of `bonus` points, `operator_percent`
+    /// of them funded by the operator.
+    fn buy_with_campaign(
+        &mut self,
+        amount: i64,
+        redeem: i64,
+        pending_days: u32,
+        now: Timestamp,
+        bonus: i64,
+        operator_percent: u8,
+    ) -> Result<(), DomainError> {
         let p = partner(pending_days);
         let total = Money::new(amount, Currency::parse("EUR").unwrap()).unwrap();
-        let valuation = value_purchase(&program(), Decimal::ONE, p.earn_rate, total, redeem)?;
+        let mut valuation = value_purchase(&program(), Decimal::ONE, p.earn_rate, total, redeem)?;
+        if bonus > 0 {
+            valuation.points_earned += bonus;
+            valuation.breakdown.push(crate::breakdown::BreakdownLine {
+                rule: "rul_campaign".into(),
+                version: Some(1),
+                points: bonus,
+                reason: "Campaign".into(),
+                operator_percent,
+            });
+        }
         let id = format!("txn_{}", self.purchases.len());
         let purchase = Purchase {
             transaction_id: &id,
@@ -100,6 +124,7 @@ impl Model {
             member_id: MemberId::from_stored("mem_1".into()),
             total,
             points_earned: valuation.points_earned,
+            points_operator: valuation.operator_points(),
             points_redeemed: redeem,
             returned_amount: 0,
             points_reversed: 0,
@@ -161,7 +186,55 @@ impl Model {
             assert!(p.points_reversed <= p.points_earned);
             assert!(p.points_refunded <= p.points_redeemed);
         }
+        // No funder ever gets back more than it funded.
+        for funder in ["partner:ptn_a:issued", "program:funded:ptn_a"] {
+            assert!(self.entries.get(funder).copied().unwrap_or(0) <= 0, "{funder}");
+        }
     }
+
+    fn account(&self, key: &str) -> i64 {
+        self.entries.get(key).copied().unwrap_or(0)
+    }
+}
+
+#[test]
+fn each_funder_pays_its_share_and_returns_take_back_in_the_same_proportion() {
+    let mut m = Model::new();
+    let at = ts("2026-11-02T10:00:00Z");
+    // EUR 100.00 earns 100 base points (the partner's) and a 60-point campaign the
+    // operator co-funds at 50%: 130 from the partner, 30 from the operator.
+    m.buy_with_campaign(10_000, 0, 0, at, 60, 50).unwrap();
+    assert_eq!(m.purchases[0].points_operator, 30);
+    assert_eq!(m.account("partner:ptn_a:issued"), -130);
+    assert_eq!(m.account("program:funded:ptn_a"), -30);
+    assert_eq!(m.state.balance.available, 160);
+    // Half returned: 80 points back, 15 of them the operator's.
+    let r = m.give_back(0, 5_000, at).unwrap();
+    assert_eq!(r.points_reversed, 80);
+    assert_eq!(m.account("partner:ptn_a:issued"), -65);
+    assert_eq!(m.account("program:funded:ptn_a"), -15);
+    // The rest: both funders are made whole, to the point.
+    m.give_back(0, 5_000, at).unwrap();
+    assert_eq!(m.account("partner:ptn_a:issued"), 0);
+    assert_eq!(m.account("program:funded:ptn_a"), 0);
+    m.check();
+}
+
+#[test]
+fn points_already_spent_are_unrecovered_for_each_funder() {
+    let mut m = Model::new();
+    let at = ts("2026-11-02T10:00:00Z");
+    // 100 base points and 100 the operator funds in full; the member spends 150.
+    m.buy_with_campaign(10_000, 0, 0, at, 100, 100).unwrap();
+    m.buy(1_000, 150, 0, at).unwrap();
+    let r = m.give_back(0, 10_000, at).unwrap();
+    assert_eq!(r.points_reversed + r.points_unrecovered, 200);
+    // Each funder gets its own points back; what the member had spent is the
+    // programme's loss.
+    assert_eq!(m.account("partner:ptn_a:issued"), -m.purchases[1].points_earned);
+    assert_eq!(m.account("program:funded:ptn_a"), 0);
+    assert_eq!(m.account("program:unrecovered"), -r.points_unrecovered);
+    m.check();
 }
 
 #[test]
@@ -256,6 +329,8 @@ enum Op {
         amount: i64,
         redeem_pct: i64,
         pending_days: u32,
+        bonus: i64,
+        operator_percent: u8,
     },
     Return {
         which: usize,
@@ -268,13 +343,20 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0i64..50_000, 0i64..=100, prop_oneof![Just(0u32), 0u32..40]).prop_map(|(amount, redeem_pct, pending_days)| {
-            Op::Buy {
+        (
+            0i64..50_000,
+            0i64..=100,
+            prop_oneof![Just(0u32), 0u32..40],
+            prop_oneof![Just(0i64), 1i64..500],
+            0u8..=100
+        )
+            .prop_map(|(amount, redeem_pct, pending_days, bonus, operator_percent)| Op::Buy {
                 amount,
                 redeem_pct,
                 pending_days,
-            }
-        }),
+                bonus,
+                operator_percent,
+            }),
         (0usize..20, 1i64..=100).prop_map(|(which, pct)| Op::Return { which, pct }),
         (0u32..400).prop_map(|days| Op::Advance { days }),
     ]
@@ -289,9 +371,9 @@ proptest! {
         let mut now = ts("2026-01-01T00:00:00Z");
         for op in ops {
             match op {
-                Op::Buy { amount, redeem_pct, pending_days } => {
+                Op::Buy { amount, redeem_pct, pending_days, bonus, operator_percent } => {
                     let redeem = (m.state.balance.available * redeem_pct / 100).min(amount);
-                    let _ = m.buy(amount, redeem, pending_days, now);
+                    let _ = m.buy_with_campaign(amount, redeem, pending_days, now, bonus, operator_percent);
                 }
                 Op::Return { which, pct } => {
                     if !m.purchases.is_empty() {

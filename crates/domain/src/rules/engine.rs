@@ -339,6 +339,8 @@ pub struct Award {
     pub name: String,
     pub points: i64,
     pub limits: Vec<Limit>,
+    /// The operator's share of the points in percent ([`super::RuleSpec::operator_percent`]).
+    pub operator_percent: u8,
 }
 
 impl Award {
@@ -483,6 +485,7 @@ impl RuleSet {
                 name: rule.spec.name.clone(),
                 points,
                 limits: limits(&rule.spec.caps, rule.spec.budget, date),
+                operator_percent: rule.spec.operator_percent(),
             };
             match rule.spec.stacking {
                 Stacking::Stack => eval.awards.push(award),

@@ -13,7 +13,7 @@ pub use engine::{
     Award, Base, CompiledRule, Evaluation, FactCondition, Limit, LimitScope, MemberCondition, RuleSet, Scope, compile,
     limits,
 };
-pub use spec::{AppliesTo, Cap, CapPeriod, Effect, MAX_EXPRESSION_LEN, RuleSpec, Stacking, Window};
+pub use spec::{AppliesTo, Cap, CapPeriod, Effect, Funding, MAX_EXPRESSION_LEN, RuleSpec, Stacking, Window};
 
 #[cfg(test)]
 mod tests;

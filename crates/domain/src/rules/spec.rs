@@ -104,6 +104,18 @@ pub struct Cap {
     pub points: i64,
 }
 
+/// Who pays for the points a rule gives: the operator's share in percent, the selling
+/// partner the rest. Absent: a partner's rule is the partner's, a programme-wide rule the
+/// operator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Funding {
+    /// 0: the partner funds every point; 100: the operator does; 50: half each (the
+    /// operator's half rounded down).
+    #[schema(minimum = 0, maximum = 100)]
+    pub operator_percent: u8,
+}
+
 /// An earning rule as written (one version of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +179,9 @@ pub struct RuleSpec {
     /// A paused rule is kept but gives nothing (default true).
     #[serde(default = "yes")]
     pub active: bool,
+    /// Who funds the rule's points (see [`Funding`]); only the operator writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<Funding>,
 }
 
 fn yes() -> bool {
@@ -207,6 +222,15 @@ fn positive_decimal(field: &'static str, d: Decimal, max: i64) -> Result<(), Dom
 }
 
 impl RuleSpec {
+    /// The operator's share of the points the rule gives, in percent.
+    pub fn operator_percent(&self) -> u8 {
+        match (self.funding, &self.partner_id) {
+            (Some(f), _) => f.operator_percent,
+            (None, Some(_)) => 0,
+            (None, None) => 100,
+        }
+    }
+
     /// Checks everything but the CEL text; returns the parsed window.
     pub fn validate(&self) -> Result<Window, DomainError> {
         let name = self.name.trim();
@@ -296,6 +320,9 @@ impl RuleSpec {
         }
         if self.budget.is_some_and(|b| !(1..=1_000_000_000_000).contains(&b)) {
             return Err(DomainError::invalid("budget", "must be 1 to 10^12 points"));
+        }
+        if self.funding.is_some_and(|f| f.operator_percent > 100) {
+            return Err(DomainError::invalid("funding.operator_percent", "must be 0 to 100"));
         }
         if !(-1_000_000..=1_000_000).contains(&self.priority) {
             return Err(DomainError::invalid("priority", "must be between -1000000 and 1000000"));

@@ -51,6 +51,70 @@ pub async fn verify_ledger(
     }))
 }
 
+/// One account of the programme's books.
+#[derive(Serialize, ToSchema)]
+pub struct AccountBalanceView {
+    /// `partner:<id>:issued` (points the partner funded: negative as it funds),
+    /// `partner:<id>:redeemed` (points spent at its tills), `program:funded:<id>` (points
+    /// the operator funded at the partner's tills), `program:issued`, `program:expired`,
+    /// `program:unrecovered`, and the rest of the ledger's programme side.
+    pub account: String,
+    /// The sum of its entries.
+    pub balance: i64,
+    pub entries: u64,
+}
+
+/// What members or shared wallets hold in all.
+#[derive(Serialize, ToSchema)]
+pub struct HoldersView {
+    pub available: i64,
+    pub pending: i64,
+    /// Points set aside for vouchers (members only; 0 for wallets).
+    pub reserved: i64,
+}
+
+/// The programme's books: every account but members' and wallets' own, and what
+/// members and wallets hold in all. With a balanced ledger the accounts' balances and
+/// the holders' points sum to zero.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerBalancesView {
+    pub accounts: Vec<AccountBalanceView>,
+    pub members: HoldersView,
+    pub wallets: HoldersView,
+}
+
+/// The programme's books from the entries: who funded the points issued, what was
+/// redeemed at each partner, what expired (operator). It reads every entry, as the
+/// ledger's verification does.
+#[utoipa::path(get, path = "/v1/ledger/balances", tag = "operations", responses((status = 200, body = LedgerBalancesView), (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn ledger_balances(
+    State(state): State<AppState>,
+    _operator: Operator,
+) -> Result<Json<LedgerBalancesView>, ApiError> {
+    let b = state.store.ledger_balances().await?;
+    Ok(Json(LedgerBalancesView {
+        accounts: b
+            .accounts
+            .into_iter()
+            .map(|(account, balance, entries)| AccountBalanceView {
+                account,
+                balance,
+                entries,
+            })
+            .collect(),
+        members: HoldersView {
+            available: b.members.0,
+            pending: b.members.1,
+            reserved: b.members.2,
+        },
+        wallets: HoldersView {
+            available: b.wallets.0,
+            pending: b.wallets.1,
+            reserved: 0,
+        },
+    }))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ExpiryRunView {
     pub members_settled: u64,

@@ -29,10 +29,15 @@ pub struct RuleView {
 
 impl From<RuleRow> for RuleView {
     fn from(r: RuleRow) -> Self {
+        let mut spec = r.spec;
+        // Who funds the rule, filled in as it applies (absent when saved: by its scope).
+        spec.funding = Some(tally_domain::rules::Funding {
+            operator_percent: spec.operator_percent(),
+        });
         RuleView {
             id: r.id.into_string(),
             version: r.version,
-            spec: r.spec,
+            spec,
             created_at: r.created_at.to_string(),
             updated_at: r.updated_at.to_string(),
         }
@@ -53,6 +58,11 @@ async fn check_spec(
             None => spec.partner_id = Some(own.to_string()),
             Some(p) if own == p.as_str() => {}
             Some(_) => return Err(ApiError::forbidden("a partner writes rules for itself only")),
+        }
+        if spec.funding.is_some_and(|f| f.operator_percent > 0) {
+            return Err(ApiError::forbidden(
+                "a partner funds its own rules: only the operator may give the operator a share",
+            ));
         }
     }
     if let Some(p) = &spec.partner_id {
@@ -371,12 +381,14 @@ pub async fn test_rule(
 }
 
 fn award_item(a: &tally_domain::rules::Award) -> BreakdownItem {
-    BreakdownItem {
+    tally_domain::breakdown::BreakdownLine {
         rule: a.rule_id.to_string(),
         version: Some(a.version),
         points: a.points,
         reason: a.sentence(a.points),
+        operator_percent: a.operator_percent,
     }
+    .into()
 }
 
 /// The tried rule with the programme's active exclusions (they apply before any rule).

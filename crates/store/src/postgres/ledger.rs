@@ -6,7 +6,7 @@ use super::PgStore;
 use super::members::{load_wallet_state, member_state};
 use crate::StoreError;
 use crate::codec::verification;
-use crate::model::{Counts, Holder, MemberRef, SettleReport, Verification, to_micros};
+use crate::model::{Counts, Holder, LedgerBalances, MemberRef, SettleReport, Verification, to_micros};
 use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -223,6 +223,46 @@ impl PgStore {
             vouchers.into_iter().collect(),
             pending.into_iter().collect(),
         ))
+    }
+
+    /// The programme's accounts and the holders' sums, in one snapshot.
+    pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT account, SUM(amount::numeric)::text, COUNT(*) FROM entries
+             WHERE account NOT LIKE 'member:%' AND account NOT LIKE 'wallet:%'
+             GROUP BY account ORDER BY account",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = LedgerBalances::default();
+        for (account, sum, count) in rows {
+            let balance: i64 = sum
+                .parse()
+                .map_err(|_| StoreError::corrupt(format!("the sum of {account} is {sum}")))?;
+            out.accounts.push((account, balance, count as u64));
+        }
+        let (available, pending, reserved): (String, String, String) = sqlx::query_as(
+            "SELECT COALESCE(SUM(available), 0)::text, COALESCE(SUM(pending), 0)::text,
+                    COALESCE(SUM(reserved), 0)::text FROM members",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let (w_available, w_pending): (String, String) =
+            sqlx::query_as("SELECT COALESCE(SUM(available), 0)::text, COALESCE(SUM(pending), 0)::text FROM wallets")
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let n = |s: String| -> Result<i64, StoreError> {
+            s.parse()
+                .map_err(|_| StoreError::corrupt(format!("a holders' sum is {s}")))
+        };
+        out.members = (n(available)?, n(pending)?, n(reserved)?);
+        out.wallets = (n(w_available)?, n(w_pending)?);
+        Ok(out)
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {

@@ -46,7 +46,7 @@ pub(super) async fn transaction_row(
     let sql = format!(
         "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                 returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
-                wallet_id, wallet_route, tier_household
+                wallet_id, wallet_route, tier_household, points_operator
          FROM transactions WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -60,6 +60,7 @@ pub(super) async fn transaction_row(
         external_id: r.try_get(3)?,
         total: money(r.try_get(4)?, &r.try_get::<String, _>(5)?)?,
         points_earned: r.try_get(6)?,
+        points_operator: r.try_get(17)?,
         points_redeemed: r.try_get(7)?,
         returned_amount: r.try_get(8)?,
         points_reversed: r.try_get(9)?,

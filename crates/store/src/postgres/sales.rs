@@ -546,6 +546,7 @@ struct Columns {
     t_amount: Vec<i64>,
     t_currency: Vec<String>,
     t_earned: Vec<i64>,
+    t_operator: Vec<i64>,
     t_redeemed: Vec<i64>,
     t_lines: Vec<String>,
     t_hash: Vec<String>,
@@ -619,6 +620,7 @@ impl Columns {
         self.t_amount.push(cmd.total.amount);
         self.t_currency.push(cmd.total.currency.code().to_string());
         self.t_earned.push(d.decision.points_earned());
+        self.t_operator.push(d.decision.points_operator());
         self.t_redeemed.push(cmd.redeem_points);
         self.t_lines.push(cmd.lines_json.clone());
         self.t_hash.push(cmd.request_hash.clone());
@@ -714,10 +716,10 @@ async fn write_sales(
         "WITH t AS (
              INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
                  total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
-                 wallet_id, wallet_route, tier_household)
+                 wallet_id, wallet_route, tier_household, points_operator)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
                  $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $71::bigint[],
-                 $72::text[], $73::smallint[], $74::text[])
+                 $72::text[], $73::smallint[], $74::text[], $75::bigint[])
              ON CONFLICT (partner_id, external_id) DO NOTHING RETURNING id
          ), e AS (
              INSERT INTO entries (account, member_id, partner_id, amount, code, transaction_id, return_id, recorded_at)
@@ -846,6 +848,7 @@ async fn write_sales(
     .bind(c.t_wallet)
     .bind(c.t_route)
     .bind(c.t_household)
+    .bind(c.t_operator)
     .fetch_all(&mut *tx)
     .await?;
     Ok(written.into_iter().collect())

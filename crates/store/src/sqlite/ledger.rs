@@ -5,7 +5,7 @@ use super::SqliteStore;
 use super::members::{load_state, load_wallet_state};
 use crate::StoreError;
 use crate::codec::verification;
-use crate::model::{Counts, Holder, SettleReport, Verification, to_micros};
+use crate::model::{Counts, Holder, LedgerBalances, SettleReport, Verification, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -175,6 +175,34 @@ fn verify(conn: &Connection) -> Result<Verification, StoreError> {
     Ok(verification(sums, entries_checked, stored, vouchers, pending))
 }
 
+fn balances(conn: &Connection) -> Result<LedgerBalances, StoreError> {
+    let mut out = LedgerBalances::default();
+    let mut stmt = conn.prepare(
+        "SELECT account, SUM(amount >> 32), SUM(amount & 4294967295), COUNT(*) FROM entries
+         WHERE account NOT LIKE 'member:%' AND account NOT LIKE 'wallet:%'
+         GROUP BY account ORDER BY account",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let account: String = r.get(0)?;
+        let (high, low): (i64, i64) = (r.get(1)?, r.get(2)?);
+        let sum = (i128::from(high) << 32) + i128::from(low);
+        let balance = i64::try_from(sum).map_err(|_| StoreError::corrupt(format!("the sum of {account} is {sum}")))?;
+        out.accounts.push((account, balance, r.get::<_, i64>(3)? as u64));
+    }
+    out.members = conn.query_row(
+        "SELECT COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), COALESCE(SUM(reserved), 0) FROM members",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    out.wallets = conn.query_row(
+        "SELECT COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0) FROM wallets",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(out)
+}
+
 fn counts(conn: &Connection) -> Result<Counts, StoreError> {
     let count = |table: &str| -> Result<u64, StoreError> {
         Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64)
@@ -239,5 +267,16 @@ impl SqliteStore {
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         self.read(counts).await
+    }
+
+    pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
+        // One read transaction: the accounts and the holders' sums are one snapshot.
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let b = balances(c);
+            c.execute_batch("COMMIT")?;
+            b
+        })
+        .await
     }
 }

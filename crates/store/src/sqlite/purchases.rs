@@ -87,8 +87,8 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
     conn.prepare_cached(
         "INSERT INTO transactions (id, partner_id, external_id, member_id, location_id, occurred_at, recorded_at,
              total_amount, total_currency, points_earned, points_redeemed, lines, request_hash, receipt, tier_qualifying,
-             wallet_id, wallet_route, tier_household)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             wallet_id, wallet_route, tier_household, points_operator)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         cmd.transaction_id.as_str(),
@@ -108,7 +108,8 @@ fn post_purchase(conn: &Connection, cmd: &PurchaseCmd) -> Result<Posted, StoreEr
         d.tier_qualifying,
         d.wallet.as_ref().map(|w| w.wallet_id.as_str()),
         d.wallet.as_ref().map(|w| route_code(w.route)),
-        d.household_tier.as_ref().map(|(w, _)| w.as_str())
+        d.household_tier.as_ref().map(|(w, _)| w.as_str()),
+        d.points_operator()
     ])?;
     write_plan(conn, &d.member_id, &d.plan, cmd.now)?;
     if let Some(w) = &d.wallet {
@@ -152,13 +153,13 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (String, String, String, String),
         (i64, String),
         (i64, i64, i64, i64, i64, String),
-        (i64, i64, Option<String>, Option<i64>, Option<String>),
+        (i64, i64, Option<String>, Option<i64>, Option<String>, i64),
     );
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT id, partner_id, member_id, external_id, total_amount, total_currency, points_earned, points_redeemed,
                     returned_amount, points_reversed, points_refunded, receipt, tier_qualifying, recorded_at,
-                    wallet_id, wallet_route, tier_household
+                    wallet_id, wallet_route, tier_household, points_operator
              FROM transactions WHERE id = ?1",
         )?
         .query_row([id.as_str()], |r| {
@@ -166,7 +167,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get(4)?, r.get(5)?),
                 (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?),
-                (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+                (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?),
             ))
         })
         .optional()?;
@@ -174,7 +175,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         (id, partner_id, member_id, external_id),
         (amount, currency),
         rest,
-        (tier_qualifying, recorded_at, wallet_id, wallet_route, tier_household),
+        (tier_qualifying, recorded_at, wallet_id, wallet_route, tier_household, points_operator),
     )) = row
     else {
         return Ok(None);
@@ -187,6 +188,7 @@ pub(super) fn transaction(conn: &Connection, id: &TransactionId) -> Result<Optio
         external_id,
         total: money(amount, &currency)?,
         points_earned,
+        points_operator,
         points_redeemed,
         returned_amount,
         points_reversed,
