@@ -741,12 +741,20 @@ pub fn plan_return(
     let txn = purchase.id.as_str();
     let partner = purchase.partner_id.as_str();
     let issued = Account::PartnerIssued(partner.to_string());
-    // The operator's share of what is taken back, in the proportion it funded, counted
-    // cumulatively as the whole is; the partner's is the rest.
+    // The operator's share of the points taken back, in the proportion it funded them,
+    // counted on the points taken back so far (cumulative, half up): it is never more
+    // than this return takes, and when every point is back each funder has exactly its
+    // own. The partner's share is the rest.
     let funded = purchase.points_operator.clamp(0, purchase.points_earned);
-    let operator_reverse = (proportion_half_up(funded, part, whole)
-        - proportion_half_up(funded, purchase.returned_amount, whole))
-    .clamp(0, reverse.max(0));
+    let operator_reverse = match purchase.points_earned {
+        earned if earned > 0 && funded > 0 => {
+            let before = purchase.points_reversed.clamp(0, earned);
+            let after = (before + reverse.max(0)).min(earned);
+            (proportion_half_up(funded, after, earned) - proportion_half_up(funded, before, earned))
+                .clamp(0, reverse.max(0))
+        }
+        _ => 0,
+    };
     let mut result = ReturnResult {
         points_refunded: refund.max(0),
         ..Default::default()

@@ -179,3 +179,93 @@ async fn only_the_operator_gives_the_operator_a_share() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_partner_pays_for_what_its_events_earn_and_keeps_the_share_it_was_given() {
+    for app in apps().await {
+        let (berlin, till) = app.partner("Berlin Apparel", "EUR", 0).await;
+        let anna = app.member("+420602000002").await;
+        // `review` is one of the event types every programme starts with.
+        rule(
+            &app,
+            ADMIN,
+            json!({"name": "Review bonus", "applies_to": "event", "event_type": "review",
+                   "effect": {"kind": "fixed", "points": 200}}),
+        )
+        .await;
+        // Sent by the store: the store pays.
+        let sent = app
+            .ok(
+                "POST",
+                "/v1/events",
+                &till,
+                json!({"id": "E-1", "member": {"id": anna}, "type": "review"}),
+            )
+            .await;
+        assert_eq!(sent["breakdown"][0]["funding"], json!({"partner": 200, "operator": 0}));
+        assert_eq!(
+            account(&app, &format!("partner:{berlin}:issued")).await,
+            -200,
+            "{}",
+            app.backend
+        );
+        assert_eq!(
+            account(&app, &format!("program:funded:{berlin}")).await,
+            0,
+            "{}",
+            app.backend
+        );
+        // Sent by the operator, for no partner: the programme pays.
+        let own = app
+            .ok(
+                "POST",
+                "/v1/events",
+                ADMIN,
+                json!({"id": "E-2", "member": {"id": anna}, "type": "review"}),
+            )
+            .await;
+        assert_eq!(own["breakdown"][0]["funding"], json!({"partner": 0, "operator": 200}));
+        assert_eq!(account(&app, "program:issued").await, -200, "{}", app.backend);
+
+        // The operator co-funds the store's own rule; the store then changes it.
+        let offer = rule(
+            &app,
+            &till,
+            json!({"name": "Store offer", "effect": {"kind": "fixed", "points": 10}}),
+        )
+        .await;
+        let path = format!("/v1/earning-rules/{offer}");
+        let spec = |funding: Option<Value>| {
+            let mut s = json!({"name": "Store offer", "partner_id": berlin, "effect": {"kind": "fixed", "points": 20}});
+            if let Some(f) = funding {
+                s["funding"] = f;
+            }
+            s
+        };
+        let v = app
+            .ok("PUT", &path, ADMIN, spec(Some(json!({"operator_percent": 40}))))
+            .await;
+        assert_eq!(v["funding"]["operator_percent"], 40, "{}: {v}", app.backend);
+        // Left out, or sent back as read: the share stays.
+        for body in [spec(None), spec(Some(json!({"operator_percent": 40})))] {
+            let v = app.ok("PUT", &path, &till, body).await;
+            assert_eq!(v["funding"]["operator_percent"], 40, "{}: {v}", app.backend);
+        }
+        // Any other share is the operator's to give.
+        app.refused(
+            "PUT",
+            &path,
+            Some(&till),
+            Some(spec(Some(json!({"operator_percent": 90})))),
+            403,
+            "forbidden",
+        )
+        .await;
+        // The store may give up the operator's share.
+        let v = app
+            .ok("PUT", &path, &till, spec(Some(json!({"operator_percent": 0}))))
+            .await;
+        assert_eq!(v["funding"]["operator_percent"], 0, "{}: {v}", app.backend);
+        app.entries().await;
+    }
+}

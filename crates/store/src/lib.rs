@@ -718,11 +718,13 @@ impl Store {
         dispatch!(self, s => s.set_member_tier(member_id, ladder, manual, now).await)
     }
 
-    /// Recomputes every balance from the entries.
+    /// The programme's accounts (all but members' and wallets' own) from the entries,
+    /// and what members and wallets hold in all.
     pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
         dispatch!(self, s => s.ledger_balances().await)
     }
 
+    /// Recomputes every balance from the entries.
     pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
         dispatch!(self, s => s.verify_ledger().await)
     }

@@ -70,7 +70,13 @@ pub fn decide_event(cmd: &EventCmd, facts: EventFacts<'_>) -> Result<EventDecisi
         redeemed_value_local_minor: 0,
         earning_amount: Decimal::ZERO,
     };
-    let granted = grant_awards(&nothing, &cmd.rules, member_id, facts.counters)?;
+    let mut granted = grant_awards(&nothing, &cmd.rules, member_id, facts.counters)?;
+    if cmd.partner.is_none() {
+        // No partner sent it: the programme funds every point, and the breakdown says so.
+        for line in &mut granted.valuation.breakdown {
+            line.operator_percent = 100;
+        }
+    }
     let terms = cmd
         .partner
         .clone()

@@ -222,12 +222,16 @@ fn positive_decimal(field: &'static str, d: Decimal, max: i64) -> Result<(), Dom
 }
 
 impl RuleSpec {
-    /// The operator's share of the points the rule gives, in percent.
+    /// The operator's share of the points the rule gives, in percent. Without
+    /// `funding`: a partner's rule is the partner's, a programme-wide purchase rule the
+    /// operator's, and an event rule the sender's (a partner pays for what its events
+    /// earn, or it could post events for points the operator pays; an event no partner
+    /// sends is the programme's whatever the share).
     pub fn operator_percent(&self) -> u8 {
-        match (self.funding, &self.partner_id) {
-            (Some(f), _) => f.operator_percent,
-            (None, Some(_)) => 0,
-            (None, None) => 100,
+        match (self.funding, &self.partner_id, self.applies_to) {
+            (Some(f), _, _) => f.operator_percent,
+            (None, Some(_), _) | (None, None, AppliesTo::Event) => 0,
+            (None, None, AppliesTo::Purchase) => 100,
         }
     }
 

@@ -27,17 +27,21 @@ pub struct RuleView {
     pub updated_at: String,
 }
 
+/// A saved rule as answered: who funds it filled in as it applies (saved without
+/// `funding`, by its scope and kind).
+fn filled(mut spec: RuleSpec) -> RuleSpec {
+    spec.funding = Some(tally_domain::rules::Funding {
+        operator_percent: spec.operator_percent(),
+    });
+    spec
+}
+
 impl From<RuleRow> for RuleView {
     fn from(r: RuleRow) -> Self {
-        let mut spec = r.spec;
-        // Who funds the rule, filled in as it applies (absent when saved: by its scope).
-        spec.funding = Some(tally_domain::rules::Funding {
-            operator_percent: spec.operator_percent(),
-        });
         RuleView {
             id: r.id.into_string(),
             version: r.version,
-            spec,
+            spec: filled(r.spec),
             created_at: r.created_at.to_string(),
             updated_at: r.updated_at.to_string(),
         }
@@ -45,13 +49,15 @@ impl From<RuleRow> for RuleView {
 }
 
 /// Checks who may save `spec` and that its partner and locations exist, and compiles it
-/// as version `version` of rule `id`.
+/// as version `version` of rule `id`. `operator_share` is the share the operator funds
+/// now (0 for a new rule): a partner may keep it, never change it.
 async fn check_spec(
     state: &AppState,
     who: &Principal,
     mut spec: RuleSpec,
     id: &RuleId,
     version: i64,
+    operator_share: u8,
 ) -> Result<CompiledRule, ApiError> {
     if let Principal::Partner(own) = who {
         match &spec.partner_id {
@@ -59,10 +65,19 @@ async fn check_spec(
             Some(p) if own == p.as_str() => {}
             Some(_) => return Err(ApiError::forbidden("a partner writes rules for itself only")),
         }
-        if spec.funding.is_some_and(|f| f.operator_percent > 0) {
-            return Err(ApiError::forbidden(
-                "a partner funds its own rules: only the operator may give the operator a share",
-            ));
+        match spec.funding {
+            // Left out: the rule keeps the share the operator gave it.
+            None if operator_share > 0 => {
+                spec.funding = Some(tally_domain::rules::Funding {
+                    operator_percent: operator_share,
+                })
+            }
+            Some(f) if f.operator_percent != 0 && f.operator_percent != operator_share => {
+                return Err(ApiError::forbidden(
+                    "a partner funds its own rules: only the operator gives the operator a share",
+                ));
+            }
+            _ => {}
         }
     }
     if let Some(p) = &spec.partner_id {
@@ -120,7 +135,7 @@ pub async fn create_rule(
     who: Principal,
     body: ApiJson<RuleSpec>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    let rule = check_spec(&state, &who, body.value, &keys::new::<RuleId>(), 1).await?;
+    let rule = check_spec(&state, &who, body.value, &keys::new::<RuleId>(), 1, 0).await?;
     Ok((StatusCode::CREATED, Json(save(&state, rule).await?)))
 }
 
@@ -136,7 +151,8 @@ pub async fn update_rule(
     body: ApiJson<RuleSpec>,
 ) -> Result<Json<RuleView>, ApiError> {
     let current = visible_rule(&state, &who, &id, true).await?;
-    let rule = check_spec(&state, &who, body.value, &current.id, current.version + 1).await?;
+    let share = current.spec.operator_percent();
+    let rule = check_spec(&state, &who, body.value, &current.id, current.version + 1, share).await?;
     Ok(Json(save(&state, rule).await?))
 }
 
@@ -212,7 +228,7 @@ pub async fn get_rule(
         .map(|(version, spec, at)| {
             Ok(RuleVersionView {
                 version,
-                spec: serde_json::from_str(&spec).map_err(|_| ApiError::internal())?,
+                spec: filled(serde_json::from_str(&spec).map_err(|_| ApiError::internal())?),
                 saved_at: at.to_string(),
             })
         })
@@ -301,7 +317,7 @@ pub async fn test_rule(
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
         (Some(spec), None) => with_exclusions(
             &active,
-            check_spec(&state, &who, spec, &RuleId::from_stored("rul_test".into()), 0).await?,
+            check_spec(&state, &who, spec, &RuleId::from_stored("rul_test".into()), 0, 0).await?,
         ),
         (None, Some(id)) => {
             let row = visible_rule(&state, &who, &id, false).await?;
