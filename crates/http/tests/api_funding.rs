@@ -181,7 +181,7 @@ async fn only_the_operator_gives_the_operator_a_share() {
 }
 
 #[tokio::test]
-async fn a_partner_pays_for_what_its_events_earn_and_keeps_the_share_it_was_given() {
+async fn a_partner_pays_for_what_its_events_earn_and_its_own_changes() {
     for app in apps().await {
         let (berlin, till) = app.partner("Berlin Apparel", "EUR", 0).await;
         let anna = app.member("+420602000002").await;
@@ -246,25 +246,27 @@ async fn a_partner_pays_for_what_its_events_earn_and_keeps_the_share_it_was_give
             .ok("PUT", &path, ADMIN, spec(Some(json!({"operator_percent": 40}))))
             .await;
         assert_eq!(v["funding"]["operator_percent"], 40, "{}: {v}", app.backend);
-        // Left out, or sent back as read: the share stays.
-        for body in [spec(None), spec(Some(json!({"operator_percent": 40})))] {
-            let v = app.ok("PUT", &path, &till, body).await;
-            assert_eq!(v["funding"]["operator_percent"], 40, "{}: {v}", app.backend);
-        }
-        // Any other share is the operator's to give.
-        app.refused(
-            "PUT",
-            &path,
-            Some(&till),
-            Some(spec(Some(json!({"operator_percent": 90})))),
-            403,
-            "forbidden",
-        )
-        .await;
-        // The store may give up the operator's share.
-        let v = app
-            .ok("PUT", &path, &till, spec(Some(json!({"operator_percent": 0}))))
+        // The store may not keep a share while it changes the rule (or it could raise
+        // the points the operator pays for), nor send any share back.
+        for share in [40, 90] {
+            app.refused(
+                "PUT",
+                &path,
+                Some(&till),
+                Some(spec(Some(json!({"operator_percent": share})))),
+                403,
+                "forbidden",
+            )
             .await;
+        }
+        let v = app.ok("GET", &path, ADMIN, Value::Null).await;
+        assert_eq!(
+            v["funding"]["operator_percent"], 40,
+            "{}: refused, unchanged",
+            app.backend
+        );
+        // Its change is its own: the new version is the store's alone.
+        let v = app.ok("PUT", &path, &till, spec(None)).await;
         assert_eq!(v["funding"]["operator_percent"], 0, "{}: {v}", app.backend);
         app.entries().await;
     }

@@ -49,15 +49,13 @@ impl From<RuleRow> for RuleView {
 }
 
 /// Checks who may save `spec` and that its partner and locations exist, and compiles it
-/// as version `version` of rule `id`. `operator_share` is the share the operator funds
-/// now (0 for a new rule): a partner may keep it, never change it.
+/// as version `version` of rule `id`.
 async fn check_spec(
     state: &AppState,
     who: &Principal,
     mut spec: RuleSpec,
     id: &RuleId,
     version: i64,
-    operator_share: u8,
 ) -> Result<CompiledRule, ApiError> {
     if let Principal::Partner(own) = who {
         match &spec.partner_id {
@@ -65,19 +63,14 @@ async fn check_spec(
             Some(p) if own == p.as_str() => {}
             Some(_) => return Err(ApiError::forbidden("a partner writes rules for itself only")),
         }
-        match spec.funding {
-            // Left out: the rule keeps the share the operator gave it.
-            None if operator_share > 0 => {
-                spec.funding = Some(tally_domain::rules::Funding {
-                    operator_percent: operator_share,
-                })
-            }
-            Some(f) if f.operator_percent != 0 && f.operator_percent != operator_share => {
-                return Err(ApiError::forbidden(
-                    "a partner funds its own rules: only the operator gives the operator a share",
-                ));
-            }
-            _ => {}
+        // A partner's rule, and every version a partner saves, is the partner's alone:
+        // the operator's share is the operator's to give, on the version it approved (a
+        // partner keeping a share while changing the points, caps or kind of a rule would
+        // spend the operator's money).
+        if spec.funding.is_some_and(|f| f.operator_percent > 0) {
+            return Err(ApiError::forbidden(
+                "a partner funds its own rules: only the operator gives the operator a share",
+            ));
         }
     }
     if let Some(p) = &spec.partner_id {
@@ -135,7 +128,7 @@ pub async fn create_rule(
     who: Principal,
     body: ApiJson<RuleSpec>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    let rule = check_spec(&state, &who, body.value, &keys::new::<RuleId>(), 1, 0).await?;
+    let rule = check_spec(&state, &who, body.value, &keys::new::<RuleId>(), 1).await?;
     Ok((StatusCode::CREATED, Json(save(&state, rule).await?)))
 }
 
@@ -151,8 +144,7 @@ pub async fn update_rule(
     body: ApiJson<RuleSpec>,
 ) -> Result<Json<RuleView>, ApiError> {
     let current = visible_rule(&state, &who, &id, true).await?;
-    let share = current.spec.operator_percent();
-    let rule = check_spec(&state, &who, body.value, &current.id, current.version + 1, share).await?;
+    let rule = check_spec(&state, &who, body.value, &current.id, current.version + 1).await?;
     Ok(Json(save(&state, rule).await?))
 }
 
@@ -317,7 +309,7 @@ pub async fn test_rule(
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_field", "give rule or rule_id, not both")),
         (Some(spec), None) => with_exclusions(
             &active,
-            check_spec(&state, &who, spec, &RuleId::from_stored("rul_test".into()), 0, 0).await?,
+            check_spec(&state, &who, spec, &RuleId::from_stored("rul_test".into()), 0).await?,
         ),
         (None, Some(id)) => {
             let row = visible_rule(&state, &who, &id, false).await?;
