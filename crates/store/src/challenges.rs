@@ -24,6 +24,25 @@ pub struct MemberChallengeRow {
     pub keys: Vec<String>,
 }
 
+/// A member's row in a challenge (`challenge_members`): status, joined at, progress.
+pub(crate) type ParticipantRow = (String, i64, i64);
+
+/// Her standing from her row; without one she has not started.
+pub(crate) fn standing_of(row: Option<&ParticipantRow>) -> Standing {
+    row.map_or(Standing::Open, |r| Standing::parse(&r.0))
+}
+
+/// The facts a step is decided on: her row, and whether the step's partner or industry
+/// counts already (read only for distinct measures, and not once she completed).
+pub(crate) fn step_facts_of(row: Option<ParticipantRow>, key_counted: bool) -> tally_domain::challenges::StepFacts {
+    tally_domain::challenges::StepFacts {
+        standing: standing_of(row.as_ref()),
+        joined_at: row.as_ref().map(|r| crate::model::from_micros(r.1)),
+        progress: row.map_or(0, |r| r.2),
+        key_counted,
+    }
+}
+
 /// Her part in a challenge from its row (`challenge_members`) and the steps counted
 /// there: the partners or industries among them once each, in the order counted.
 pub(crate) fn member_challenge(

@@ -6,7 +6,8 @@
 use super::PgStore;
 use crate::StoreError;
 use crate::challenges::{
-    BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, badge_code, measure_code, measure_from, member_challenge,
+    BadgeRow, ChallengeRow, MemberChallengeRow, ParticipantRow, Unrewarded, badge_code, measure_code, measure_from,
+    member_challenge, standing_of, step_facts_of,
 };
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
@@ -27,16 +28,15 @@ async fn step_facts(
     challenge: &ChallengeId,
     key: Option<&str>,
 ) -> Result<StepFacts, StoreError> {
-    let row: Option<(String, i64, i64)> = sqlx::query_as(
+    let row: Option<ParticipantRow> = sqlx::query_as(
         "SELECT status, joined_at, progress FROM challenge_members WHERE member_id = $1 AND challenge_id = $2",
     )
     .bind(member.as_str())
     .bind(challenge.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let standing = row.as_ref().map_or(Standing::Open, |r| Standing::parse(&r.0));
     let key_counted = match key {
-        Some(k) if standing != Standing::Completed => sqlx::query_scalar::<_, i32>(
+        Some(k) if standing_of(row.as_ref()) != Standing::Completed => sqlx::query_scalar::<_, i32>(
             "SELECT 1 FROM challenge_steps WHERE member_id = $1 AND challenge_id = $2 AND key = $3 AND undone = 0 LIMIT 1",
         )
         .bind(member.as_str())
@@ -47,12 +47,7 @@ async fn step_facts(
         .is_some(),
         _ => false,
     };
-    Ok(StepFacts {
-        standing,
-        joined_at: row.as_ref().map(|r| from_micros(r.1)),
-        progress: row.map_or(0, |r| r.2),
-        key_counted,
-    })
+    Ok(step_facts_of(row, key_counted))
 }
 
 async fn counted(

@@ -4,8 +4,10 @@
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::challenges::member_challenge;
-use crate::challenges::{BadgeRow, ChallengeRow, MemberChallengeRow, Unrewarded, measure_code, measure_from};
+use crate::challenges::{
+    BadgeRow, ChallengeRow, MemberChallengeRow, ParticipantRow, Unrewarded, measure_code, measure_from,
+    member_challenge, standing_of, step_facts_of,
+};
 use crate::model::{from_micros, to_micros};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -24,7 +26,7 @@ fn step_facts(
     challenge: &ChallengeId,
     key: Option<&str>,
 ) -> Result<StepFacts, StoreError> {
-    let row: Option<(String, i64, i64)> = conn
+    let row: Option<ParticipantRow> = conn
         .prepare_cached(
             "SELECT status, joined_at, progress FROM challenge_members WHERE member_id = ?1 AND challenge_id = ?2",
         )?
@@ -32,9 +34,8 @@ fn step_facts(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    let standing = row.as_ref().map_or(Standing::Open, |r| Standing::parse(&r.0));
     let key_counted = match key {
-        Some(k) if standing != Standing::Completed => conn
+        Some(k) if standing_of(row.as_ref()) != Standing::Completed => conn
             .prepare_cached(
                 "SELECT 1 FROM challenge_steps WHERE member_id = ?1 AND challenge_id = ?2 AND key = ?3 AND undone = 0 LIMIT 1",
             )?
@@ -43,12 +44,7 @@ fn step_facts(
             .is_some(),
         _ => false,
     };
-    Ok(StepFacts {
-        standing,
-        joined_at: row.as_ref().map(|r| from_micros(r.1)),
-        progress: row.map_or(0, |r| r.2),
-        key_counted,
-    })
+    Ok(step_facts_of(row, key_counted))
 }
 
 fn counted(conn: &Connection, member: &MemberId, challenge: &ChallengeId) -> Result<Vec<CountedStep>, StoreError> {

@@ -203,6 +203,15 @@ fn balances(conn: &Connection) -> Result<LedgerBalances, StoreError> {
     Ok(out)
 }
 
+/// Runs `read` in one read transaction, so everything it reads (entries and the
+/// holders' stored balances) is one consistent snapshot.
+fn in_snapshot<T>(conn: &Connection, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN")?;
+    let out = read(conn);
+    conn.execute_batch("COMMIT")?;
+    out
+}
+
 fn counts(conn: &Connection) -> Result<Counts, StoreError> {
     let count = |table: &str| -> Result<u64, StoreError> {
         Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))? as u64)
@@ -255,14 +264,7 @@ impl SqliteStore {
     }
 
     pub async fn verify_ledger(&self) -> Result<Verification, StoreError> {
-        // One read transaction so entries and balances are one consistent snapshot.
-        self.read(|c| {
-            c.execute_batch("BEGIN")?;
-            let v = verify(c);
-            c.execute_batch("COMMIT")?;
-            v
-        })
-        .await
+        self.read(|c| in_snapshot(c, verify)).await
     }
 
     pub async fn counts(&self) -> Result<Counts, StoreError> {
@@ -270,13 +272,6 @@ impl SqliteStore {
     }
 
     pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
-        // One read transaction: the accounts and the holders' sums are one snapshot.
-        self.read(|c| {
-            c.execute_batch("BEGIN")?;
-            let b = balances(c);
-            c.execute_batch("COMMIT")?;
-            b
-        })
-        .await
+        self.read(|c| in_snapshot(c, balances)).await
     }
 }
