@@ -284,28 +284,9 @@ async fn a_household_qualifies_together_when_the_ladder_says_so() {
             app.member("+420601111502").await,
             app.member("+420601111503").await,
         );
-        let home = app
-            .ok(
-                "POST",
-                "/v1/wallets",
-                ADMIN,
-                json!({"kind": "household", "name": "The Horáks", "owner_id": petra}),
-            )
-            .await;
-        let home = home["id"].as_str().unwrap().to_string();
-        let code = app
-            .ok("POST", &format!("/v1/wallets/{home}/invites"), ADMIN, json!({}))
-            .await["code"]
-            .clone();
         // Tomáš neither earns into nor spends the wallet: the household level is shared
         // all the same.
-        app.ok(
-            "POST",
-            &format!("/v1/wallets/{home}/members"),
-            ADMIN,
-            json!({"member_id": tomas, "code": code, "earn_into": false, "spend": false}),
-        )
-        .await;
+        let home = app.household(&petra, &tomas).await;
         app.ok(
             "POST",
             "/v1/earning-rules",
