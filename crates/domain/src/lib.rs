@@ -22,6 +22,7 @@ pub mod receipt;
 pub mod referrals;
 pub mod rewards;
 pub mod rules;
+pub mod settlement;
 pub mod tiers;
 pub mod time;
 pub mod transfers;
