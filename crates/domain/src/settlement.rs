@@ -14,12 +14,14 @@
 //! already closed when it was recorded, and then in the first open month (a late item).
 
 mod books;
+mod calendar;
 mod prices;
 mod statement;
 #[cfg(test)]
 mod tests;
 
-pub use books::{Book, BookRow, Flows, Liability, LiabilityLine, Netting, NettingLine, Reconciliation, Side};
+pub use books::{Book, BookRow, Cohort, Flows, Liability, LiabilityLine, Netting, NettingLine, Reconciliation, Side};
+pub use calendar::{Calendar, ClosedPeriod, EntrySet, Settled};
 pub use prices::{PriceBook, PriceVersion, Prices};
 pub use statement::{Line, Payer, ProgramAmounts, Section, SignedMoney, Statement, StatementInput, StatementStatus};
 
@@ -75,6 +77,11 @@ impl Period {
     /// Midnight UTC on the first day of the next month: the period holds `start..end`.
     pub fn end(&self) -> Timestamp {
         self.next().start()
+    }
+
+    /// The first day of the next period.
+    pub fn end_day(&self) -> Date {
+        self.next().first_day()
     }
 
     pub fn next(&self) -> Period {

@@ -26,7 +26,7 @@ use axum::routing::{delete, get, patch, post, put};
 use error::ApiError;
 use routes::{
     challenges, consents, events, exchange, members, memberships, operations, partners, program, redemptions,
-    referrals, rewards, rules, tiers, transactions, transfers, wallets,
+    referrals, rewards, rules, settlement, tiers, transactions, transfers, wallets,
 };
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -166,6 +166,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transactions/{id}/returns", post(transactions::create_return))
         .route("/v1/ledger/verify", get(operations::verify_ledger))
         .route("/v1/ledger/balances", get(operations::ledger_balances))
+        .route("/v1/ledger/liability", get(settlement::get_liability))
+        .route("/v1/ledger/breakage", get(settlement::get_breakage))
+        .route(
+            "/v1/settlement/prices",
+            get(settlement::list_prices).put(settlement::put_price),
+        )
+        .route("/v1/settlements", get(settlement::list_periods))
+        .route("/v1/settlements/{period}", get(settlement::get_netting))
+        .route("/v1/settlements/{period}/close", post(settlement::close_period))
+        .route("/v1/settlements/{period}/partners/{id}", get(settlement::get_statement))
         .route("/v1/expiry-runs", post(operations::run_expiry))
         .route("/r/{code}", get(referrals::share_link))
         .route("/healthz", get(operations::healthz))

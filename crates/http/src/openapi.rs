@@ -10,7 +10,7 @@
 
 use crate::routes::{
     challenges, consents, events, exchange, members, memberships, operations, partners, program, redemptions,
-    referrals, rewards, rules, tiers, transactions, transfers, wallets,
+    referrals, rewards, rules, settlement, tiers, transactions, transfers, wallets,
 };
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -47,6 +47,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         exchange::credit_exchange, exchange::exchange_volume,
         events::create_event, events::list_member_events, events::list_event_types, events::create_event_type,
         operations::verify_ledger, operations::ledger_balances, operations::run_expiry, operations::healthz, operations::metrics,
+        settlement::put_price, settlement::list_prices, settlement::list_periods, settlement::get_netting,
+        settlement::close_period, settlement::get_statement, settlement::get_liability, settlement::get_breakage,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

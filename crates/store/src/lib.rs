@@ -21,6 +21,7 @@ pub mod model;
 mod postgres;
 pub mod referrals;
 mod rewards;
+pub mod settlement;
 mod sqlite;
 pub mod testing;
 mod transfers;
@@ -722,6 +723,55 @@ impl Store {
     /// and what members and wallets hold in all.
     pub async fn ledger_balances(&self) -> Result<LedgerBalances, StoreError> {
         dispatch!(self, s => s.ledger_balances().await)
+    }
+
+    /// Saves a version of the prices (the programme's, or a partner's); a version for
+    /// the same scope and day replaces it. Refused when it would take effect in a closed
+    /// period.
+    pub async fn put_price(
+        &self,
+        version: tally_domain::settlement::PriceVersion,
+    ) -> Result<tally_domain::settlement::PriceVersion, StoreError> {
+        dispatch!(self, s => s.put_price(version).await)
+    }
+
+    pub async fn price_book(&self) -> Result<tally_domain::settlement::PriceBook, StoreError> {
+        dispatch!(self, s => s.price_book().await)
+    }
+
+    /// The closed periods, oldest first.
+    pub async fn settlement_periods(&self) -> Result<Vec<settlement::StoredPeriod>, StoreError> {
+        dispatch!(self, s => s.settlement_periods().await)
+    }
+
+    /// A period's statements and netting view: as stored once it is closed, from the
+    /// ledger (one snapshot) while it is open.
+    pub async fn settlement(
+        &self,
+        period: tally_domain::settlement::Period,
+    ) -> Result<settlement::Settlement, StoreError> {
+        dispatch!(self, s => s.settlement(period).await)
+    }
+
+    /// Closes a period at the current FX rates with those `stated` for it: its
+    /// statements are stored with their hashes and never change.
+    pub async fn close_period(
+        &self,
+        period: tally_domain::settlement::Period,
+        now: Timestamp,
+        stated: FxRates,
+    ) -> Result<settlement::StoredPeriod, StoreError> {
+        dispatch!(self, s => s.close_period(period, now, stated).await)
+    }
+
+    /// What members hold at the end of a day, valued and split among funders.
+    pub async fn liability(&self, at: jiff::civil::Date) -> Result<tally_domain::settlement::Liability, StoreError> {
+        dispatch!(self, s => s.liability(at).await)
+    }
+
+    /// Breakage by the month points were earned.
+    pub async fn breakage(&self) -> Result<Vec<tally_domain::settlement::Cohort>, StoreError> {
+        dispatch!(self, s => s.breakage().await)
     }
 
     /// Recomputes every balance from the entries.

@@ -88,6 +88,11 @@ pub const SQLITE: &[Migration] = &[
         name: "funding",
         sql: include_str!("../migrations/sqlite/0016_funding.sql"),
     },
+    Migration {
+        version: 17,
+        name: "settlement",
+        sql: include_str!("../migrations/sqlite/0017_settlement.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -165,6 +170,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "funding",
         sql: include_str!("../migrations/postgres/0015_funding.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "settlement",
+        sql: include_str!("../migrations/postgres/0016_settlement.sql"),
     },
 ];
 

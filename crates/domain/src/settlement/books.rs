@@ -283,7 +283,10 @@ impl Netting {
             .and_then(|m| m.checked_sub(reimbursed))
             .ok_or(DomainError::Invariant("a netting sum overflowed"))?;
         let breakage_points = reconciliation.flows.expired;
-        let last_day = period.end().checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(period.start());
+        let last_day = period
+            .end()
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(period.start());
         let rate = prices.programme_on(super::day_of(last_day)).reimbursement_rate;
         let breakage_value = super::statement::to_minor(Decimal::from(breakage_points) * rate, program_currency);
         Ok(Netting {
@@ -341,7 +344,12 @@ impl Liability {
     ) -> Liability {
         let rate = prices.programme_on(at).reimbursement_rate;
         let total: i128 = funded.iter().map(|(_, f)| i128::from((*f).max(0))).sum();
-        let value = |points: i64| SignedMoney::new(super::statement::to_minor(Decimal::from(points) * rate, currency), currency);
+        let value = |points: i64| {
+            SignedMoney::new(
+                super::statement::to_minor(Decimal::from(points) * rate, currency),
+                currency,
+            )
+        };
         // Largest remainder: the shares add up to the outstanding points exactly.
         let mut shares: Vec<(usize, i64, i128)> = funded
             .iter()
@@ -368,7 +376,9 @@ impl Liability {
             .iter()
             .zip(shares)
             .map(|((p, f), (_, share, _))| LiabilityLine {
-                funder: p.as_ref().map_or_else(|| "operator".to_string(), |p| p.as_str().to_string()),
+                funder: p
+                    .as_ref()
+                    .map_or_else(|| "operator".to_string(), |p| p.as_str().to_string()),
                 funded: *f,
                 outstanding: share,
                 value: value(share),
@@ -381,5 +391,50 @@ impl Liability {
             value: value(outstanding_points),
             by_funder,
         }
+    }
+}
+
+/// Breakage of one monthly cohort: of the points members earned that month, how many
+/// expired unspent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Cohort {
+    #[schema(example = "2026-05")]
+    pub month: String,
+    /// Points funded that month (by partners and the operator, net of returns).
+    pub issued: i64,
+    /// Points of that month that expired.
+    pub expired: i64,
+    /// `expired ÷ issued`, to four decimals; none when nothing was issued.
+    #[schema(value_type = Option<String>, example = "0.0125")]
+    pub breakage: Option<Decimal>,
+}
+
+impl Cohort {
+    /// The cohorts from every funding row (by the day it is dated) and the expired
+    /// points by the month they were earned.
+    pub fn all(rows: &[BookRow], expired: &[(Period, i64)]) -> Vec<Cohort> {
+        let mut by: std::collections::BTreeMap<Period, (i64, i64)> = std::collections::BTreeMap::new();
+        for r in rows {
+            let funds = matches!(
+                Book::of(&r.account),
+                Book::Partner(_, Side::Issued | Side::OperatorFunded) | Book::ProgramIssued | Book::ExchangeIn
+            );
+            if funds {
+                let slot = by.entry(Period::of_day(r.day)).or_default();
+                slot.0 = slot.0.saturating_sub(r.sum);
+            }
+        }
+        for (p, points) in expired {
+            let slot = by.entry(*p).or_default();
+            slot.1 = slot.1.saturating_add(*points);
+        }
+        by.into_iter()
+            .map(|(p, (issued, expired))| Cohort {
+                month: p.to_string(),
+                issued,
+                expired,
+                breakage: (issued > 0).then(|| (Decimal::from(expired) / Decimal::from(issued)).round_dp(4)),
+            })
+            .collect()
     }
 }

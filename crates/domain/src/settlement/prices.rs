@@ -64,7 +64,10 @@ fn bounded(field: &'static str, d: Decimal, max: i64) -> Result<(), DomainError>
         return Err(DomainError::invalid(field, format!("must be from 0 to {max}")));
     }
     if d.normalize().scale() > MAX_SCALE {
-        return Err(DomainError::invalid(field, format!("must have at most {MAX_SCALE} decimals")));
+        return Err(DomainError::invalid(
+            field,
+            format!("must have at most {MAX_SCALE} decimals"),
+        ));
     }
     Ok(())
 }
@@ -94,7 +97,7 @@ pub struct PriceBook {
 
 impl PriceBook {
     pub fn new(mut versions: Vec<PriceVersion>, fallback: Prices) -> Self {
-        versions.sort_by(|a, b| a.effective_from.cmp(&b.effective_from));
+        versions.sort_by_key(|v| v.effective_from);
         PriceBook { versions, fallback }
     }
 

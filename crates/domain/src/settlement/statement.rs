@@ -192,7 +192,9 @@ impl Statement {
         // (day, side, code) → (entries, signed sum): rows of one key merge.
         let mut merged: BTreeMap<(Date, Side, String), (u64, i64)> = BTreeMap::new();
         for row in rows {
-            let Book::Partner(p, side) = Book::of(&row.account) else { continue };
+            let Book::Partner(p, side) = Book::of(&row.account) else {
+                continue;
+            };
             if &p != partner_id {
                 continue;
             }
@@ -294,14 +296,21 @@ impl Statement {
 
     /// The statement as CSV: a header, one row per line, then the totals.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("period,partner_id,currency,fx_rate,day,side,code,entries,points,price,amount,late\n");
+        let mut out =
+            String::from("period,partner_id,currency,fx_rate,day,side,code,entries,points,price,amount,late\n");
         let side = |s: Side| match s {
             Side::Issued => "issued",
             Side::Redeemed => "redeemed",
             Side::OperatorFunded => "operator_funded",
         };
         let opt = |d: Option<Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
-        let head = format!("{},{},{},{}", self.period, self.partner_id.as_str(), self.currency, self.fx_rate);
+        let head = format!(
+            "{},{},{},{}",
+            self.period,
+            self.partner_id.as_str(),
+            self.currency,
+            self.fx_rate
+        );
         for l in &self.lines {
             out.push_str(&format!(
                 "{head},{},{},{},{},{},{},{},{}\n",
@@ -323,9 +332,24 @@ impl Statement {
         let total = |name: &str, entries: u64, points: i64, amount: i64| {
             format!("{head},total,{name},,{entries},{points},,{},\n", major(amount))
         };
-        out.push_str(&total("issued", self.issued.entries, self.issued.points, self.issued.amount));
-        out.push_str(&total("redeemed", self.redeemed.entries, self.redeemed.points, self.redeemed.amount));
-        out.push_str(&total("operator_funded", self.operator_funded.entries, self.operator_funded.points, 0));
+        out.push_str(&total(
+            "issued",
+            self.issued.entries,
+            self.issued.points,
+            self.issued.amount,
+        ));
+        out.push_str(&total(
+            "redeemed",
+            self.redeemed.entries,
+            self.redeemed.points,
+            self.redeemed.amount,
+        ));
+        out.push_str(&total(
+            "operator_funded",
+            self.operator_funded.entries,
+            self.operator_funded.points,
+            0,
+        ));
         out.push_str(&total("monthly_fee", 0, 0, self.monthly_fee.amount));
         out.push_str(&total("redemption_fee", 0, 0, self.redemption_fee.amount));
         out.push_str(&total("net", 0, 0, self.net.amount));

@@ -65,7 +65,10 @@ fn statement(partner: &str, currency: &str, rate: &str, book: &PriceBook, rows: 
 /// redeemed at EUR 0.0095, 1,000 funded by the operator; net EUR 42.00 owed by the store.
 #[test]
 fn the_berlin_example() {
-    let book = PriceBook::new(vec![version(None, "2026-01-01", prices("0.008", "0.0095"))], prices("0.01", "0.01"));
+    let book = PriceBook::new(
+        vec![version(None, "2026-01-01", prices("0.008", "0.0095"))],
+        prices("0.01", "0.01"),
+    );
     let rows = [
         // 10,000 points over three days, in amounts that are not whole cents each.
         row("partner:par_berlin:issued", "earn", "2026-11-03", 40, -3_333),
@@ -92,7 +95,10 @@ fn the_berlin_example() {
     let reversal = s.lines.iter().find(|l| l.code == "return_reversal").unwrap();
     assert_eq!((reversal.points, reversal.amount), (-100, Some(d("-0.8"))));
     let first = &s.lines[0];
-    assert_eq!((first.points, first.price, first.amount), (3_333, Some(d("0.008")), Some(d("26.664"))));
+    assert_eq!(
+        (first.points, first.price, first.amount),
+        (3_333, Some(d("0.008")), Some(d("26.664")))
+    );
     let csv = s.to_csv();
     assert!(csv.contains(",total,net,,0,0,,42.00,\n"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 8 + 6);
@@ -100,7 +106,10 @@ fn the_berlin_example() {
 
 #[test]
 fn a_statement_in_another_currency_converts_once_at_the_period_rate() {
-    let book = PriceBook::new(vec![version(None, "2026-01-01", prices("0.008", "0.0095"))], prices("0.01", "0.01"));
+    let book = PriceBook::new(
+        vec![version(None, "2026-01-01", prices("0.008", "0.0095"))],
+        prices("0.01", "0.01"),
+    );
     let rows = [
         row("partner:par_prague:issued", "earn", "2026-11-02", 3, -5_001),
         row("partner:par_prague:redeemed", "redeem", "2026-11-09", 1, 333),
@@ -181,7 +190,17 @@ fn periods() {
     assert_eq!(p.start().to_string(), "2026-11-01T00:00:00Z");
     assert_eq!(p.end().to_string(), "2026-12-01T00:00:00Z");
     assert_eq!(Period::of("2026-11-30T23:59:59Z".parse().unwrap()), p);
-    for bad in ["2026-13", "2026-00", "26-11", "2026-1", "2026/11", "1999-12", "2026-11-01", "+026-11", "2026-1x"] {
+    for bad in [
+        "2026-13",
+        "2026-00",
+        "26-11",
+        "2026-1",
+        "2026/11",
+        "1999-12",
+        "2026-11-01",
+        "+026-11",
+        "2026-1x",
+    ] {
         assert!(Period::parse(bad).is_err(), "{bad}");
     }
 }
@@ -216,7 +235,13 @@ fn liability_splits_the_outstanding_points_among_funders_exactly() {
     let book = PriceBook::new(vec![], prices("0.008", "0.0095"));
     let a = PartnerId::from_stored("par_a".into());
     let b = PartnerId::from_stored("par_b".into());
-    let l = Liability::new(day("2026-11-30"), 1_001, vec![(Some(a), 1), (Some(b), 1), (None, 1)], &book, eur());
+    let l = Liability::new(
+        day("2026-11-30"),
+        1_001,
+        vec![(Some(a), 1), (Some(b), 1), (None, 1)],
+        &book,
+        eur(),
+    );
     let shares: Vec<i64> = l.by_funder.iter().map(|f| f.outstanding).collect();
     assert_eq!(shares.iter().sum::<i64>(), 1_001);
     assert_eq!(shares, vec![334, 334, 333]);
@@ -228,11 +253,71 @@ fn liability_splits_the_outstanding_points_among_funders_exactly() {
 #[test]
 fn accounts_are_read_for_settlement() {
     let p = |s: &str| PartnerId::from_stored(s.into());
-    assert_eq!(Book::of("partner:par_a:issued"), Book::Partner(p("par_a"), Side::Issued));
-    assert_eq!(Book::of("partner:par_a:redeemed"), Book::Partner(p("par_a"), Side::Redeemed));
-    assert_eq!(Book::of("program:funded:par_a"), Book::Partner(p("par_a"), Side::OperatorFunded));
+    assert_eq!(
+        Book::of("partner:par_a:issued"),
+        Book::Partner(p("par_a"), Side::Issued)
+    );
+    assert_eq!(
+        Book::of("partner:par_a:redeemed"),
+        Book::Partner(p("par_a"), Side::Redeemed)
+    );
+    assert_eq!(
+        Book::of("program:funded:par_a"),
+        Book::Partner(p("par_a"), Side::OperatorFunded)
+    );
     assert_eq!(Book::of("exchange:xp_1:pending"), Book::ExchangeOut);
     assert_eq!(Book::of("exchange:xp_1:in"), Book::ExchangeIn);
     assert_eq!(Book::of("wallet:wal_1:available"), Book::Holder);
     assert_eq!(Book::of("partner:par_a:odd"), Book::Other);
+}
+
+#[test]
+fn the_calendar_sets_each_entry_in_one_period() {
+    let oct = Period::parse("2026-10").unwrap();
+    let nov = oct.next();
+    let dec = nov.next();
+    let none = Calendar::default();
+    // Nothing closed: a period holds what is dated in it.
+    let s = none.period_set(nov).unwrap();
+    assert_eq!(s.plus.before, dec.start());
+    assert_eq!(s.minus.unwrap().before, nov.start());
+    assert!(s.recorded_from < nov.start());
+    let cal = Calendar::new(vec![ClosedPeriod {
+        period: oct,
+        last_entry_id: 500,
+    }]);
+    // November: dated before December, less October's (dated before November, id ≤ 500).
+    let s = cal.period_set(nov).unwrap();
+    assert_eq!(
+        s.minus,
+        Some(Settled {
+            before: nov.start(),
+            until_id: 500
+        })
+    );
+    assert_eq!(s.plus.until_id, i64::MAX);
+    // October, the first closed: everything dated before November up to its last entry.
+    let s = cal.period_set(oct).unwrap();
+    assert_eq!(
+        (s.minus, s.plus.until_id, s.recorded_from),
+        (None, 500, jiff::Timestamp::MIN)
+    );
+    // Before the first closed period: nothing, and a clear refusal.
+    assert!(cal.period_set(oct.prev()).is_err());
+    assert_eq!(cal.status(oct.prev()), StatementStatus::Closed);
+    assert_eq!(cal.status(nov), StatementStatus::Open);
+    // Closing: in order, once, after the month ended.
+    let code = |r: Result<(), crate::DomainError>| match r {
+        Err(crate::DomainError::Refused { code, .. }) => code,
+        _ => "ok",
+    };
+    let late = dec.end();
+    assert_eq!(code(cal.may_close(oct, late)), "period_closed");
+    assert_eq!(code(cal.may_close(dec, late)), "previous_period_open");
+    assert_eq!(code(cal.may_close(nov, dec.start())), "ok");
+    assert_eq!(
+        code(cal.may_close(nov, nov.end().checked_sub(jiff::SignedDuration::from_secs(1)).unwrap())),
+        "period_not_ended"
+    );
+    assert_eq!(code(none.may_close(oct.prev(), late)), "ok");
 }

@@ -13,6 +13,7 @@ pub mod redemptions;
 pub mod referrals;
 pub mod rewards;
 pub mod rules;
+pub mod settlement;
 pub mod tiers;
 pub mod transactions;
 pub mod transfers;

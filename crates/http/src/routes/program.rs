@@ -137,7 +137,7 @@ pub struct FxRatesBody {
     pub rates: BTreeMap<String, String>,
 }
 
-fn rates_schema() -> utoipa::openapi::schema::Object {
+pub fn rates_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
     let rate = ObjectBuilder::new()
         .schema_type(Type::String)
@@ -180,14 +180,29 @@ pub async fn put_fx_rates(
     _operator: Operator,
     body: ApiJson<FxRatesBody>,
 ) -> Result<Json<FxRatesView>, ApiError> {
-    let program = state.program();
-    if body.value.rates.is_empty() || body.value.rates.len() > 200 {
+    let parsed = parse_rates(&body.value.rates, state.program().currency)?;
+    state.store.put_fx_rates(parsed.clone(), state.now()).await?;
+    let mut all = state.fx();
+    for (code, rate) in parsed.iter() {
+        all.set(Currency::parse(code)?, rate)?;
+    }
+    state.set_fx(all);
+    Ok(Json(fx_view(&state)))
+}
+
+/// Rates as a request gives them (`{"CZK": "25.2"}`, 1 to 200, not the programme
+/// currency), checked.
+pub fn parse_rates(
+    rates: &BTreeMap<String, String>,
+    program: Currency,
+) -> Result<tally_domain::earning::FxRates, ApiError> {
+    if rates.is_empty() || rates.len() > 200 {
         return Err(ApiError::invalid("invalid_field", "rates: give 1 to 200 rates"));
     }
     let mut parsed = tally_domain::earning::FxRates::new();
-    for (code, rate) in &body.value.rates {
+    for (code, rate) in rates {
         let currency = Currency::parse(code)?;
-        if currency == program.currency {
+        if currency == program {
             return Err(ApiError::invalid(
                 "invalid_field",
                 format!("rates: {code} is the programme currency (its rate is 1)"),
@@ -201,11 +216,5 @@ pub async fn put_fx_rates(
         })?;
         parsed.set(currency, rate)?;
     }
-    state.store.put_fx_rates(parsed.clone(), state.now()).await?;
-    let mut all = state.fx();
-    for (code, rate) in parsed.iter() {
-        all.set(Currency::parse(code)?, rate)?;
-    }
-    state.set_fx(all);
-    Ok(Json(fx_view(&state)))
+    Ok(parsed)
 }

@@ -28,6 +28,7 @@ mod returns;
 mod rewards;
 mod rules;
 mod sales;
+mod settlement;
 mod tiers;
 mod transfers;
 mod wallets;

@@ -205,7 +205,10 @@ fn balances(conn: &Connection) -> Result<LedgerBalances, StoreError> {
 
 /// Runs `read` in one read transaction, so everything it reads (entries and the
 /// holders' stored balances) is one consistent snapshot.
-fn in_snapshot<T>(conn: &Connection, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+pub(super) fn in_snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     conn.execute_batch("BEGIN")?;
     let out = read(conn);
     conn.execute_batch("COMMIT")?;

@@ -23,6 +23,7 @@ mod referrals;
 mod returns;
 mod rewards;
 mod rules;
+mod settlement;
 mod tiers;
 mod transfers;
 mod wallets;

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use tally_domain::earning::FxRates;
 
-fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
+pub(super) fn program(conn: &Connection) -> Result<ProgramRow, StoreError> {
     type Columns = (
         String,
         String,
@@ -79,7 +79,7 @@ fn update_program(conn: &Connection, u: &ProgramUpdate) -> Result<ProgramRow, St
     program(conn)
 }
 
-fn fx_rates(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+pub(super) fn fx_rates(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT currency, rate FROM fx_rates")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -1,0 +1,353 @@
+//! Settlement on PostgreSQL: prices, a period's statements read in one repeatable-read
+//! snapshot, and closing a period with the entries table locked against writes.
+
+use super::PgStore;
+use crate::StoreError;
+use crate::codec::{currency, fx_rates_from_rows};
+use crate::model::{from_micros, to_micros};
+use crate::settlement::{
+    Closing, Facts, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row, book_sql, build,
+    calendar, check_price_day, closing, closing_rates, cohorts_of_expired, day_end, fallback_prices, funded_by,
+    price_version, programme_sum, rates_from_json, rates_json,
+};
+use jiff::Timestamp;
+use sqlx::PgConnection;
+use tally_domain::earning::FxRates;
+use tally_domain::ids::{Id, PartnerId};
+use tally_domain::settlement::{
+    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, Settled,
+    StatementStatus,
+};
+
+const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+fn parse_sum(s: &str) -> Result<i128, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::corrupt(format!("a sum of entries is {s}")))
+}
+
+async fn book_rows(c: &mut PgConnection, set: &EntrySet) -> Result<Vec<BookRow>, StoreError> {
+    let sql = book_sql(|i| format!("${i}"), "SUM(amount)::text");
+    let p = book_params(set);
+    let rows: Vec<(String, String, i64, i64, String)> = sqlx::query_as(&sql)
+        .bind(p[0])
+        .bind(p[1])
+        .bind(p[2])
+        .bind(p[3])
+        .bind(p[4])
+        .fetch_all(&mut *c)
+        .await?;
+    rows.into_iter()
+        .map(|(account, code, day, n, sum)| book_row(account, code, day, n, parse_sum(&sum)?))
+        .collect()
+}
+
+async fn holders(c: &mut PgConnection) -> Result<i64, StoreError> {
+    let (members, wallets): (String, String) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(SUM(available + pending + reserved), 0) FROM members)::text,
+                (SELECT COALESCE(SUM(available + pending), 0) FROM wallets)::text",
+    )
+    .fetch_one(&mut *c)
+    .await?;
+    let total = parse_sum(&members)? + parse_sum(&wallets)?;
+    i64::try_from(total).map_err(|_| StoreError::corrupt("what members hold"))
+}
+
+async fn stored_periods(c: &mut PgConnection) -> Result<Vec<StoredPeriod>, StoreError> {
+    let rows: Vec<(String, i64, i64, String, i64, String, String)> = sqlx::query_as(
+        "SELECT period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting, content_hash
+         FROM settlement_periods ORDER BY period",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    rows.into_iter()
+        .map(|(period, closed_at, last, rates, outstanding, netting, hash)| {
+            Ok(StoredPeriod {
+                period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
+                closed_at: from_micros(closed_at),
+                last_entry_id: last,
+                fx_rates: rates_from_json(&rates)?,
+                closing_outstanding: outstanding,
+                netting,
+                content_hash: hash,
+            })
+        })
+        .collect()
+}
+
+async fn stored_statements(c: &mut PgConnection, period: Period) -> Result<Vec<StoredStatement>, StoreError> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT partner_id, body, content_hash FROM settlement_statements WHERE period = $1 ORDER BY partner_id",
+    )
+    .bind(period.to_string())
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(p, body, hash)| StoredStatement {
+            partner_id: PartnerId::from_stored(p),
+            body,
+            content_hash: hash,
+        })
+        .collect())
+}
+
+async fn price_book(c: &mut PgConnection) -> Result<PriceBook, StoreError> {
+    type Row = (String, String, String, String, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee, redemption_fee_percent,
+                created_at
+         FROM settlement_prices ORDER BY effective_from, partner_id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let versions = rows
+        .into_iter()
+        .map(|(p, d, i, r, f, fp, at)| price_version(p, d, i, r, f, fp, at))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (code, value) = program(c).await?;
+    Ok(PriceBook::new(versions, fallback_prices(value, currency(&code)?)))
+}
+
+async fn program(c: &mut PgConnection) -> Result<(String, i64), StoreError> {
+    Ok(
+        sqlx::query_as("SELECT currency, point_value_minor FROM program WHERE id = 1")
+            .fetch_one(&mut *c)
+            .await?,
+    )
+}
+
+async fn partners(c: &mut PgConnection) -> Result<Vec<SettledPartner>, StoreError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as("SELECT id, currency, created_at FROM partners ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?;
+    rows.into_iter()
+        .map(|(id, cur, at)| {
+            Ok(SettledPartner {
+                id: PartnerId::from_stored(id),
+                currency: currency(&cur)?,
+                created_at: from_micros(at),
+            })
+        })
+        .collect()
+}
+
+async fn facts(
+    c: &mut PgConnection,
+    period: Period,
+    calendar: Calendar,
+    stored: Vec<StoredPeriod>,
+) -> Result<Facts, StoreError> {
+    let rows = book_rows(c, &calendar.period_set(period)?).await?;
+    let after_prev = programme_sum(&book_rows(c, &calendar.after(period.prev())).await?);
+    let after = programme_sum(&book_rows(c, &calendar.after(period)).await?);
+    let fx_rows: Vec<(String, String)> = sqlx::query_as("SELECT currency, rate FROM fx_rates")
+        .fetch_all(&mut *c)
+        .await?;
+    Ok(Facts {
+        period,
+        calendar,
+        stored,
+        prices: price_book(c).await?,
+        partners: partners(c).await?,
+        fx: fx_rates_from_rows(fx_rows)?,
+        program_currency: currency(&program(c).await?.0)?,
+        rows,
+        holders: holders(c).await?,
+        after_prev,
+        after,
+    })
+}
+
+impl PgStore {
+    pub async fn put_price(&self, version: PriceVersion) -> Result<PriceVersion, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A close holds this lock in EXCLUSIVE mode: a price is saved before or after it.
+        sqlx::query("LOCK TABLE settlement_periods IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let last = stored_periods(&mut tx).await?.last().map(|p| p.period);
+        check_price_day(&version, last)?;
+        if let Some(p) = &version.partner_id {
+            let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM partners WHERE id = $1")
+                .bind(p.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            known.ok_or(StoreError::NotFound(crate::Entity::Partner))?;
+        }
+        let v = &version;
+        sqlx::query(
+            "INSERT INTO settlement_prices (partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee,
+                                            redemption_fee_percent, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (partner_id, effective_from) DO UPDATE SET
+               issue_price = excluded.issue_price, reimbursement_rate = excluded.reimbursement_rate,
+               monthly_fee = excluded.monthly_fee, redemption_fee_percent = excluded.redemption_fee_percent,
+               created_at = excluded.created_at",
+        )
+        .bind(v.partner_id.as_ref().map_or("", |p| p.as_str()))
+        .bind(v.effective_from.to_string())
+        .bind(v.prices.issue_price.normalize().to_string())
+        .bind(v.prices.reimbursement_rate.normalize().to_string())
+        .bind(v.prices.monthly_fee.normalize().to_string())
+        .bind(v.prices.redemption_fee_percent.normalize().to_string())
+        .bind(to_micros(v.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn price_book(&self) -> Result<PriceBook, StoreError> {
+        let mut c = self.pool.acquire().await?;
+        price_book(&mut c).await
+    }
+
+    pub async fn settlement_periods(&self) -> Result<Vec<StoredPeriod>, StoreError> {
+        let mut c = self.pool.acquire().await?;
+        stored_periods(&mut c).await
+    }
+
+    pub async fn settlement(&self, period: Period) -> Result<Settlement, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
+        let stored = stored_periods(&mut tx).await?;
+        if let Some(p) = stored.iter().find(|s| s.period == period) {
+            let statements = stored_statements(&mut tx, period).await?;
+            tx.commit().await?;
+            return Ok(Settlement::Closed {
+                period: p.clone(),
+                statements,
+            });
+        }
+        let cal = calendar(&stored);
+        let facts = facts(&mut tx, period, cal, stored).await?;
+        tx.commit().await?;
+        let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
+        Ok(Settlement::Open { statements, netting })
+    }
+
+    pub async fn close_period(
+        &self,
+        period: Period,
+        now: Timestamp,
+        stated: FxRates,
+    ) -> Result<StoredPeriod, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // One close at a time, and no entry written while it reads: sales wait for the
+        // SHARE lock (they take ROW EXCLUSIVE), and every entry committed before it is
+        // seen, so the last entry id divides the ledger exactly.
+        sqlx::query("LOCK TABLE settlement_periods IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("LOCK TABLE entries IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let stored = stored_periods(&mut tx).await?;
+        calendar(&stored).may_close(period, now)?;
+        let last_entry_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM entries")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
+        closed.push(ClosedPeriod { period, last_entry_id });
+        let facts = facts(&mut tx, period, Calendar::new(closed), stored).await?;
+        let rates = closing_rates(&facts.fx, &stated)?;
+        let Closing {
+            period: row,
+            statements,
+        } = closing(&facts, now, last_entry_id, &rates)?;
+        sqlx::query(
+            "INSERT INTO settlement_periods (period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting,
+                                             content_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(period.to_string())
+        .bind(to_micros(now))
+        .bind(last_entry_id)
+        .bind(rates_json(&row.fx_rates)?)
+        .bind(row.closing_outstanding)
+        .bind(&row.netting)
+        .bind(&row.content_hash)
+        .execute(&mut *tx)
+        .await?;
+        let (ids, bodies, hashes): (Vec<String>, Vec<String>, Vec<String>) = statements
+            .iter()
+            .map(|s| {
+                (
+                    s.partner_id.as_str().to_string(),
+                    s.body.clone(),
+                    s.content_hash.clone(),
+                )
+            })
+            .fold((vec![], vec![], vec![]), |mut acc, (a, b, h)| {
+                acc.0.push(a);
+                acc.1.push(b);
+                acc.2.push(h);
+                acc
+            });
+        sqlx::query(
+            "INSERT INTO settlement_statements (period, partner_id, body, content_hash)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])",
+        )
+        .bind(period.to_string())
+        .bind(ids)
+        .bind(bodies)
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
+        let settled = Settled {
+            before: day_end(at),
+            until_id: i64::MAX,
+        };
+        let set = EntrySet {
+            recorded_from: Timestamp::MIN,
+            plus: settled,
+            minus: None,
+        };
+        let upto = book_rows(&mut tx, &set).await?;
+        let prices = price_book(&mut tx).await?;
+        let program = currency(&program(&mut tx).await?.0)?;
+        tx.commit().await?;
+        Ok(Liability::new(
+            at,
+            -programme_sum(&upto),
+            funded_by(&upto),
+            &prices,
+            program,
+        ))
+    }
+
+    pub async fn breakage(&self) -> Result<Vec<Cohort>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
+        let all = Settled {
+            before: Timestamp::MAX,
+            until_id: i64::MAX,
+        };
+        let set = EntrySet {
+            recorded_from: Timestamp::MIN,
+            plus: all,
+            minus: None,
+        };
+        let rows = book_rows(&mut tx, &set).await?;
+        let months: i64 = sqlx::query_scalar("SELECT expiry_months FROM program WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let expired: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
+            "SELECT t.occurred_at, e.recorded_at, e.amount FROM entries e
+             LEFT JOIN transactions t ON t.id = e.transaction_id
+             WHERE e.account = 'program:expired'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Cohort::all(&rows, &cohorts_of_expired(expired, months as u32)))
+    }
+}

@@ -1,0 +1,371 @@
+//! What both backends share about settlement: the query that reads a set of entries by
+//! account, code and day, the facts a period's statements are built from, building them,
+//! and what a close stores.
+
+use crate::StoreError;
+use crate::codec::{currency, decimal};
+use crate::model::{from_micros, to_micros};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use tally_domain::earning::FxRates;
+use tally_domain::ids::{Id, PartnerId};
+use tally_domain::money::Currency;
+use tally_domain::settlement::{
+    BookRow, Calendar, ClosedPeriod, EntrySet, Flows, Netting, Period, PriceBook, PriceVersion, Prices, Reconciliation,
+    Statement, StatementInput, StatementStatus,
+};
+
+/// A closed period as stored: the last entry its close saw, the rates it was closed at,
+/// what members held after it, and its netting view (the body served, and its hash).
+#[derive(Debug, Clone)]
+pub struct StoredPeriod {
+    pub period: Period,
+    pub closed_at: Timestamp,
+    pub last_entry_id: i64,
+    pub fx_rates: BTreeMap<String, Decimal>,
+    pub closing_outstanding: i64,
+    pub netting: String,
+    pub content_hash: String,
+}
+
+/// A closed statement as stored: the body served, byte for byte, and its SHA-256.
+#[derive(Debug, Clone)]
+pub struct StoredStatement {
+    pub partner_id: PartnerId,
+    pub body: String,
+    pub content_hash: String,
+}
+
+/// A period as the API shows it: stored once closed, built from the ledger while open.
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    Closed {
+        period: StoredPeriod,
+        statements: Vec<StoredStatement>,
+    },
+    Open {
+        statements: Vec<Statement>,
+        netting: Netting,
+    },
+}
+
+/// A partner as settlement needs it.
+#[derive(Debug, Clone)]
+pub struct SettledPartner {
+    pub id: PartnerId,
+    pub currency: Currency,
+    pub created_at: Timestamp,
+}
+
+/// Everything a period's statements are built from, read in one snapshot.
+pub struct Facts {
+    pub period: Period,
+    pub calendar: Calendar,
+    pub stored: Vec<StoredPeriod>,
+    pub prices: PriceBook,
+    pub partners: Vec<SettledPartner>,
+    pub fx: FxRates,
+    pub program_currency: Currency,
+    /// The period's own entries.
+    pub rows: Vec<BookRow>,
+    /// Points members and wallets hold now (their stored balances).
+    pub holders: i64,
+    /// The programme side's sum over every entry not settled by the end of the
+    /// previous period, and of this one.
+    pub after_prev: i64,
+    pub after: i64,
+}
+
+/// The query of [`EntrySet`]: bind `recorded_from`, `plus.before`, `plus.until_id`,
+/// `minus.before`, `minus.until_id` as the five parameters `ph` writes. An entry's date
+/// is its sale's `occurred_at` for the sale's own `earn` and `redeem` entries, else when
+/// it was recorded. `sum` is the backend's exact sum of `amount`.
+pub fn book_sql(ph: impl Fn(u8) -> String, sum: &str) -> String {
+    format!(
+        "SELECT account, code, sdate / 86400000000, COUNT(*), {sum}
+         FROM (SELECT e.account, e.code, e.amount, e.id,
+                      CASE WHEN t.occurred_at IS NULL THEN e.recorded_at ELSE t.occurred_at END AS sdate
+               FROM entries e
+               LEFT JOIN transactions t
+                 ON t.id = e.transaction_id AND e.code IN ('earn', 'redeem') AND e.return_id IS NULL
+               WHERE e.account NOT LIKE 'member:%' AND e.account NOT LIKE 'wallet:%'
+                 AND e.recorded_at >= {}) x
+         WHERE sdate < {} AND id <= {} AND NOT (sdate < {} AND id <= {})
+         GROUP BY account, code, sdate / 86400000000",
+        ph(1),
+        ph(2),
+        ph(3),
+        ph(4),
+        ph(5)
+    )
+}
+
+/// The five parameters of [`book_sql`].
+pub fn book_params(set: &EntrySet) -> [i64; 5] {
+    let (mb, mu) = set
+        .minus
+        .map(|m| (to_micros(m.before), m.until_id))
+        .unwrap_or((i64::MIN, i64::MIN));
+    [
+        to_micros(set.recorded_from),
+        to_micros(set.plus.before),
+        set.plus.until_id,
+        mb,
+        mu,
+    ]
+}
+
+/// A row of [`book_sql`] (the sum already exact) as a [`BookRow`].
+pub fn book_row(account: String, code: String, epoch_day: i64, entries: i64, sum: i128) -> Result<BookRow, StoreError> {
+    let day = Date::constant(1970, 1, 1)
+        .checked_add(jiff::Span::new().days(epoch_day))
+        .map_err(|_| StoreError::corrupt(format!("an entry's day {epoch_day}")))?;
+    let sum = i64::try_from(sum).map_err(|_| StoreError::corrupt(format!("the sum of {account} on {day}")))?;
+    Ok(BookRow {
+        account,
+        code,
+        day,
+        entries: entries.max(0) as u64,
+        sum,
+    })
+}
+
+/// The programme side's sum over rows: what members' holdings changed by, negated.
+pub fn programme_sum(rows: &[BookRow]) -> i64 {
+    rows.iter()
+        .filter(|r| !r.account.starts_with("member:") && !r.account.starts_with("wallet:"))
+        .fold(0i64, |s, r| s.saturating_add(r.sum))
+}
+
+pub fn calendar(stored: &[StoredPeriod]) -> Calendar {
+    Calendar::new(
+        stored
+            .iter()
+            .map(|s| ClosedPeriod {
+                period: s.period,
+                last_entry_id: s.last_entry_id,
+            })
+            .collect(),
+    )
+}
+
+/// The fallback prices: a point costs and pays back its value.
+pub fn fallback_prices(point_value_minor: i64, program: Currency) -> Prices {
+    let mut value = Decimal::from(point_value_minor);
+    value.set_scale(program.exponent()).ok();
+    Prices::at_point_value(value.normalize())
+}
+
+/// SHA-256 of a stored body, hex.
+pub fn content_hash(body: &str) -> String {
+    let digest = Sha256::digest(body.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Rates as stored on a closed period.
+pub fn rates_json(rates: &BTreeMap<String, Decimal>) -> Result<String, StoreError> {
+    crate::codec::to_json(rates)
+}
+
+pub fn rates_from_json(text: &str) -> Result<BTreeMap<String, Decimal>, StoreError> {
+    let raw: BTreeMap<String, String> = serde_json::from_str(text)?;
+    raw.into_iter()
+        .map(|(k, v)| decimal(&v, "a closed period's rate").map(|d| (k, d)))
+        .collect()
+}
+
+/// A stored price version's columns to the domain's.
+#[allow(clippy::too_many_arguments)]
+pub fn price_version(
+    partner_id: String,
+    effective_from: String,
+    issue: String,
+    reimburse: String,
+    fee: String,
+    fee_percent: String,
+    created_at: i64,
+) -> Result<PriceVersion, StoreError> {
+    Ok(PriceVersion {
+        partner_id: (!partner_id.is_empty()).then(|| PartnerId::from_stored(partner_id)),
+        effective_from: effective_from
+            .parse()
+            .map_err(|_| StoreError::corrupt(format!("a price version's day {effective_from}")))?,
+        prices: Prices {
+            issue_price: decimal(&issue, "issue_price")?,
+            reimbursement_rate: decimal(&reimburse, "reimbursement_rate")?,
+            monthly_fee: decimal(&fee, "monthly_fee")?,
+            redemption_fee_percent: decimal(&fee_percent, "redemption_fee_percent")?,
+        },
+        created_at: from_micros(created_at),
+    })
+}
+
+/// A price version may not reach into a closed period: its statements are final.
+pub fn check_price_day(version: &PriceVersion, last_closed: Option<Period>) -> Result<(), StoreError> {
+    if let Some(last) = last_closed
+        && version.effective_from < last.end_day()
+    {
+        return Err(StoreError::Domain(tally_domain::DomainError::Refused {
+            code: "period_closed",
+            message: format!(
+                "settlement is closed through {last}: new prices take effect from {} on",
+                last.end_day()
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// The statements and netting view of `facts.period` with these rates (units of each
+/// currency per programme unit).
+pub fn build(
+    facts: &Facts,
+    status: StatementStatus,
+    closed_at: Option<Timestamp>,
+    rates: &FxRates,
+) -> Result<(Vec<Statement>, Netting), StoreError> {
+    let p = facts.period;
+    let mut statements = Vec::new();
+    for partner in facts.partners.iter().filter(|x| x.created_at < p.end()) {
+        let fx_rate = rates.rate_for(facts.program_currency, partner.currency)?;
+        statements.push(Statement::build(
+            StatementInput {
+                period: p,
+                partner_id: &partner.id,
+                status,
+                closed_at,
+                currency: partner.currency,
+                program_currency: facts.program_currency,
+                fx_rate,
+                prices: &facts.prices,
+            },
+            &facts.rows,
+        )?);
+    }
+    let flows = Flows::of(&facts.rows)?;
+    let closing = facts.holders.saturating_add(facts.after);
+    // After a closed period, what members held is what its close measured; otherwise
+    // what they hold now less what every later entry changed.
+    let opening = match facts.stored.iter().find(|s| s.period == p.prev()) {
+        Some(prev) => prev.closing_outstanding,
+        None if facts.calendar.settled_by(p.prev()).is_none() => 0,
+        None => facts.holders.saturating_add(facts.after_prev),
+    };
+    let reconciliation = Reconciliation::new(opening, flows, closing);
+    let with_hashes: Vec<(Statement, Option<String>)> = statements.iter().cloned().map(|s| (s, None)).collect();
+    let netting = Netting::new(
+        p,
+        status,
+        facts.program_currency,
+        &with_hashes,
+        &facts.prices,
+        reconciliation,
+    )?;
+    Ok((statements, netting))
+}
+
+/// The rates a period closes at: today's, with those the operator states for it.
+pub fn closing_rates(current: &FxRates, stated: &FxRates) -> Result<FxRates, StoreError> {
+    let mut rates = FxRates::new();
+    for (code, rate) in current.iter().chain(stated.iter()) {
+        rates.set(currency(code)?, rate)?;
+    }
+    Ok(rates)
+}
+
+/// What a close writes: the period's row and one statement per partner, each body the
+/// bytes served from then on.
+pub struct Closing {
+    pub period: StoredPeriod,
+    pub statements: Vec<StoredStatement>,
+}
+
+pub fn closing(facts: &Facts, now: Timestamp, last_entry_id: i64, rates: &FxRates) -> Result<Closing, StoreError> {
+    let (statements, mut netting) = build(facts, StatementStatus::Closed, Some(now), rates)?;
+    let mut stored = Vec::with_capacity(statements.len());
+    for s in &statements {
+        let body = crate::codec::to_json(s)?;
+        let hash = content_hash(&body);
+        if let Some(line) = netting.partners.iter_mut().find(|l| l.partner_id == s.partner_id) {
+            line.content_hash = Some(hash.clone());
+        }
+        stored.push(StoredStatement {
+            partner_id: s.partner_id.clone(),
+            body,
+            content_hash: hash,
+        });
+    }
+    let body = crate::codec::to_json(&netting)?;
+    Ok(Closing {
+        period: StoredPeriod {
+            period: facts.period,
+            closed_at: now,
+            last_entry_id,
+            fx_rates: rates.iter().map(|(c, r)| (c.to_string(), r)).collect(),
+            closing_outstanding: netting.reconciliation.closing_outstanding,
+            content_hash: content_hash(&body),
+            netting: body,
+        },
+        statements: stored,
+    })
+}
+
+/// The partners' points funded up to a day, for the liability: each partner's
+/// `issued` and the operator's accounts (what came in from other programmes with it).
+pub fn funded_by(rows: &[BookRow]) -> Vec<(Option<PartnerId>, i64)> {
+    use tally_domain::settlement::{Book, Side};
+    let mut by: BTreeMap<Option<PartnerId>, i64> = BTreeMap::new();
+    for r in rows {
+        let funder = match Book::of(&r.account) {
+            Book::Partner(p, Side::Issued) => Some(p),
+            Book::Partner(_, Side::OperatorFunded) | Book::ProgramIssued | Book::ExchangeIn | Book::Unrecovered => None,
+            _ => continue,
+        };
+        let slot = by.entry(funder).or_default();
+        *slot = slot.saturating_sub(r.sum);
+    }
+    // Partners first in id order, the operator last.
+    let operator = by.remove(&None);
+    let mut out: Vec<_> = by.into_iter().collect();
+    out.push((None, operator.unwrap_or(0)));
+    out
+}
+
+/// Whether a partner id names a partner of the facts.
+pub fn has_partner(facts: &[SettledPartner], id: &PartnerId) -> bool {
+    facts.iter().any(|p| p.id.as_str() == id.as_str())
+}
+
+/// Midnight UTC after `day`: entries dated on the day are before it.
+pub fn day_end(day: Date) -> Timestamp {
+    day.tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Expired points by the month they were earned, from `(sale's occurred_at, recorded_at,
+/// amount)` of each entry on `program:expired`: the sale's month, else (events, bonuses,
+/// vouchers) the month they expired less the programme's expiry.
+pub fn cohorts_of_expired(rows: Vec<(Option<i64>, i64, i64)>, expiry_months: u32) -> Vec<(Period, i64)> {
+    let mut by: BTreeMap<Period, i64> = BTreeMap::new();
+    for (sold, recorded, amount) in rows {
+        let cohort = match sold {
+            Some(at) => Period::of(from_micros(at)),
+            None => {
+                let mut p = Period::of(from_micros(recorded));
+                for _ in 0..expiry_months {
+                    p = p.prev();
+                }
+                p
+            }
+        };
+        let slot = by.entry(cohort).or_default();
+        *slot = slot.saturating_add(amount);
+    }
+    by.into_iter().collect()
+}

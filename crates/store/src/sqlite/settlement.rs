@@ -1,0 +1,356 @@
+//! Settlement on SQLite: prices, a period's statements read in one snapshot, and closing
+//! a period in the writer (no entry is written while it closes).
+
+use super::SqliteStore;
+use super::ledger::in_snapshot;
+use super::program::{fx_rates, program};
+use crate::StoreError;
+use crate::codec::{currency, fx_rates_from_rows};
+use crate::model::{from_micros, to_micros};
+use crate::settlement::{
+    Closing, Facts, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row, book_sql, build,
+    calendar, check_price_day, closing, closing_rates, fallback_prices, funded_by, price_version, programme_sum,
+    rates_from_json, rates_json,
+};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use tally_domain::earning::FxRates;
+use tally_domain::ids::{Id, PartnerId};
+use tally_domain::settlement::{
+    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, Settled,
+    StatementStatus,
+};
+
+fn book_rows(c: &Connection, set: &EntrySet) -> Result<Vec<BookRow>, StoreError> {
+    // SQLite's SUM stops at i64: the high and low halves are summed apart.
+    let sql = book_sql(|i| format!("?{i}"), "SUM(amount >> 32), SUM(amount & 4294967295)");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let p = book_params(set);
+    let mut rows = stmt.query(params![p[0], p[1], p[2], p[3], p[4]])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (high, low): (i64, i64) = (r.get(4)?, r.get(5)?);
+        out.push(book_row(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            (i128::from(high) << 32) + i128::from(low),
+        )?);
+    }
+    Ok(out)
+}
+
+fn holders(c: &Connection) -> Result<i64, StoreError> {
+    let members: i64 = c.query_row(
+        "SELECT COALESCE(SUM(available + pending + reserved), 0) FROM members",
+        [],
+        |r| r.get(0),
+    )?;
+    let wallets: i64 = c.query_row("SELECT COALESCE(SUM(available + pending), 0) FROM wallets", [], |r| {
+        r.get(0)
+    })?;
+    Ok(members.saturating_add(wallets))
+}
+
+fn stored_periods(c: &Connection) -> Result<Vec<StoredPeriod>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting, content_hash
+         FROM settlement_periods ORDER BY period",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(period, closed_at, last, rates, outstanding, netting, hash)| {
+            Ok(StoredPeriod {
+                period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
+                closed_at: from_micros(closed_at),
+                last_entry_id: last,
+                fx_rates: rates_from_json(&rates)?,
+                closing_outstanding: outstanding,
+                netting,
+                content_hash: hash,
+            })
+        })
+        .collect()
+}
+
+fn stored_statements(c: &Connection, period: Period) -> Result<Vec<StoredStatement>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT partner_id, body, content_hash FROM settlement_statements WHERE period = ?1 ORDER BY partner_id",
+    )?;
+    let rows = stmt
+        .query_map([period.to_string()], |r| {
+            Ok(StoredStatement {
+                partner_id: PartnerId::from_stored(r.get(0)?),
+                body: r.get(1)?,
+                content_hash: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn price_versions(c: &Connection) -> Result<Vec<PriceVersion>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee, redemption_fee_percent,
+                created_at
+         FROM settlement_prices ORDER BY effective_from, partner_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(p, d, i, r, f, fp, at)| price_version(p, d, i, r, f, fp, at))
+        .collect()
+}
+
+fn price_book(c: &Connection) -> Result<PriceBook, StoreError> {
+    let program = program(c)?;
+    Ok(PriceBook::new(
+        price_versions(c)?,
+        fallback_prices(program.point_value_minor, program.currency),
+    ))
+}
+
+fn partners(c: &Connection) -> Result<Vec<SettledPartner>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT id, currency, created_at FROM partners ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, cur, at)| {
+            Ok(SettledPartner {
+                id: PartnerId::from_stored(id),
+                currency: currency(&cur)?,
+                created_at: from_micros(at),
+            })
+        })
+        .collect()
+}
+
+/// The facts of `period` under `calendar` (the stored one, or with the period being
+/// closed added).
+fn facts(c: &Connection, period: Period, calendar: Calendar, stored: Vec<StoredPeriod>) -> Result<Facts, StoreError> {
+    let rows = book_rows(c, &calendar.period_set(period)?)?;
+    let after_prev = programme_sum(&book_rows(c, &calendar.after(period.prev()))?);
+    let after = programme_sum(&book_rows(c, &calendar.after(period))?);
+    Ok(Facts {
+        period,
+        calendar,
+        stored,
+        prices: price_book(c)?,
+        partners: partners(c)?,
+        fx: fx_rates_from_rows(fx_rates(c)?)?,
+        program_currency: program(c)?.currency,
+        rows,
+        holders: holders(c)?,
+        after_prev,
+        after,
+    })
+}
+
+fn settlement(c: &Connection, period: Period) -> Result<Settlement, StoreError> {
+    let stored = stored_periods(c)?;
+    if let Some(p) = stored.iter().find(|s| s.period == period) {
+        return Ok(Settlement::Closed {
+            period: p.clone(),
+            statements: stored_statements(c, period)?,
+        });
+    }
+    let cal = calendar(&stored);
+    let facts = facts(c, period, cal, stored)?;
+    let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
+    Ok(Settlement::Open { statements, netting })
+}
+
+fn close(c: &Connection, period: Period, now: Timestamp, stated: &FxRates) -> Result<StoredPeriod, StoreError> {
+    let stored = stored_periods(c)?;
+    calendar(&stored).may_close(period, now)?;
+    // The writer is the only writer: no entry arrives while this job runs.
+    let last_entry_id: i64 = c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))?;
+    let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
+    closed.push(ClosedPeriod { period, last_entry_id });
+    let facts = facts(c, period, Calendar::new(closed), stored)?;
+    let rates = closing_rates(&facts.fx, stated)?;
+    let Closing {
+        period: row,
+        statements,
+    } = closing(&facts, now, last_entry_id, &rates)?;
+    c.execute(
+        "INSERT INTO settlement_periods (period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting,
+                                         content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            period.to_string(),
+            to_micros(now),
+            last_entry_id,
+            rates_json(&row.fx_rates)?,
+            row.closing_outstanding,
+            row.netting,
+            row.content_hash
+        ],
+    )?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO settlement_statements (period, partner_id, body, content_hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for s in &statements {
+        insert.execute(params![
+            period.to_string(),
+            s.partner_id.as_str(),
+            s.body,
+            s.content_hash
+        ])?;
+    }
+    Ok(row)
+}
+
+fn put_price(c: &Connection, version: &PriceVersion) -> Result<PriceVersion, StoreError> {
+    let last = stored_periods(c)?.last().map(|p| p.period);
+    check_price_day(version, last)?;
+    if let Some(p) = &version.partner_id {
+        let known: Option<i64> = c
+            .query_row("SELECT 1 FROM partners WHERE id = ?1", [p.as_str()], |r| r.get(0))
+            .optional()?;
+        known.ok_or(StoreError::NotFound(crate::Entity::Partner))?;
+    }
+    let v = version;
+    c.execute(
+        "INSERT INTO settlement_prices (partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee,
+                                        redemption_fee_percent, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (partner_id, effective_from) DO UPDATE SET
+           issue_price = excluded.issue_price, reimbursement_rate = excluded.reimbursement_rate,
+           monthly_fee = excluded.monthly_fee, redemption_fee_percent = excluded.redemption_fee_percent,
+           created_at = excluded.created_at",
+        params![
+            v.partner_id.as_ref().map_or("", |p| p.as_str()),
+            v.effective_from.to_string(),
+            v.prices.issue_price.normalize().to_string(),
+            v.prices.reimbursement_rate.normalize().to_string(),
+            v.prices.monthly_fee.normalize().to_string(),
+            v.prices.redemption_fee_percent.normalize().to_string(),
+            to_micros(v.created_at)
+        ],
+    )?;
+    Ok(v.clone())
+}
+
+/// Expired points by the month they were earned: a sale's month, else (events, bonuses,
+/// vouchers) the month they expired less the programme's expiry.
+fn expired_by_cohort(c: &Connection, expiry_months: u32) -> Result<Vec<(Period, i64)>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT t.occurred_at, e.recorded_at, e.amount FROM entries e
+         LEFT JOIN transactions t ON t.id = e.transaction_id
+         WHERE e.account NOT LIKE 'member:%' AND e.account NOT LIKE 'wallet:%' AND e.recorded_at >= ?1
+           AND e.account = 'program:expired'",
+    )?;
+    let rows = stmt
+        .query_map([i64::MIN], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::settlement::cohorts_of_expired(rows, expiry_months))
+}
+
+impl SqliteStore {
+    pub async fn put_price(&self, version: PriceVersion) -> Result<PriceVersion, StoreError> {
+        self.write(move |c| put_price(c, &version)).await
+    }
+
+    pub async fn price_book(&self) -> Result<PriceBook, StoreError> {
+        self.read(price_book).await
+    }
+
+    pub async fn settlement_periods(&self) -> Result<Vec<StoredPeriod>, StoreError> {
+        self.read(stored_periods).await
+    }
+
+    pub async fn settlement(&self, period: Period) -> Result<Settlement, StoreError> {
+        self.read(move |c| in_snapshot(c, |c| settlement(c, period))).await
+    }
+
+    pub async fn close_period(
+        &self,
+        period: Period,
+        now: Timestamp,
+        stated: FxRates,
+    ) -> Result<StoredPeriod, StoreError> {
+        self.write_waiting(move |c| close(c, period, now, &stated)).await
+    }
+
+    pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let settled = Settled {
+                    before: crate::settlement::day_end(at),
+                    until_id: i64::MAX,
+                };
+                let upto = book_rows(
+                    c,
+                    &EntrySet {
+                        recorded_from: Timestamp::MIN,
+                        plus: settled,
+                        minus: None,
+                    },
+                )?;
+                let program = program(c)?;
+                let outstanding = -programme_sum(&upto);
+                let prices = price_book(c)?;
+                Ok(Liability::new(
+                    at,
+                    outstanding,
+                    funded_by(&upto),
+                    &prices,
+                    program.currency,
+                ))
+            })
+        })
+        .await
+    }
+
+    pub async fn breakage(&self) -> Result<Vec<Cohort>, StoreError> {
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let all = Settled {
+                    before: Timestamp::MAX,
+                    until_id: i64::MAX,
+                };
+                let rows = book_rows(
+                    c,
+                    &EntrySet {
+                        recorded_from: Timestamp::MIN,
+                        plus: all,
+                        minus: None,
+                    },
+                )?;
+                let expired = expired_by_cohort(c, program(c)?.expiry_months)?;
+                Ok(Cohort::all(&rows, &expired))
+            })
+        })
+        .await
+    }
+}
