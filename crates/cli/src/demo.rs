@@ -20,6 +20,7 @@ mod challenges;
 mod exchange;
 mod referrals;
 mod rewards;
+mod settlement;
 mod transfers;
 
 /// Demo partner keys: fixed so the README's walk-through works on any demo database.
@@ -344,6 +345,8 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     referrals::open(&api, admin).await?;
     challenges::add(&api, admin, end).await?;
     let mut exchange = exchange::add(&api, admin).await?;
+    let mut settling = settlement::open(&api, admin, &partners, start, end).await?;
+    let last_month = tally_domain::settlement::Period::of(end).prev();
 
     let mut receipt_no = 0u64;
     let mut subscriptions_paid = 0u64;
@@ -355,6 +358,16 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
             (day_start + SignedDuration::from_hours(23)).as_microsecond(),
             Ordering::Relaxed,
         );
+        settling
+            .day(
+                &api,
+                admin,
+                &partners,
+                &people[0].id,
+                day_start + SignedDuration::from_hours(23),
+                last_month,
+            )
+            .await?;
         let mut batches: Vec<Vec<Value>> = vec![Vec::new(); partners.len()];
         let mut who: Vec<Vec<usize>> = vec![Vec::new(); partners.len()];
         for (mi, m) in people.iter().enumerate() {
@@ -559,6 +572,7 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     println!("{}", referrals::summary(&api, admin, &people, &referrers).await?);
     println!("{}", challenges::summary(&api, admin, &people).await?);
     println!("{}", exchange.summary());
+    println!("{}", settling.summary(&api, admin, &partners).await?);
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(
