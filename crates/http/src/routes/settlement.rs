@@ -63,7 +63,8 @@ fn plain_decimal(field: &'static str, text: &str, int_digits: usize) -> Result<D
             format!("{field}: must be a decimal such as \"0.008\" (at most 6 decimals)"),
         ));
     }
-    text.parse()
+    text.parse::<Decimal>()
+        .map(|d| d.normalize())
         .map_err(|_| ApiError::invalid("invalid_field", format!("{field}: must be a decimal")))
 }
 
