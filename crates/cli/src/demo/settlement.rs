@@ -1,9 +1,11 @@
 //! Settlement in the demo coalition (docs/SETTLEMENT.md): the programme's prices from the
-//! first day (a point costs a partner EUR 0.008 and pays back EUR 0.0095), the Berlin
-//! store's own agreement from the last 100 days on (EUR 0.0075 a point, a EUR 25.00
-//! monthly fee, 1% of what its redemptions are paid back), every month closed the day
-//! after it ends at that month's CZK and USD rates, and a sale the Berlin till sends two
-//! days late, settled in the next month as a late item.
+//! first day (a point costs a partner EUR 0.012 and pays back EUR 0.0075), the Berlin
+//! store's own agreement from the last 100 days on (the worked example's EUR 0.008 a
+//! point and EUR 0.0095 back, with a EUR 25.00 monthly fee and 1% of what its
+//! redemptions are paid back), every month closed on the simulated day after it ends at
+//! that month's CZK and USD rates (sales of the month's last hours the tills send after
+//! the close settle in the next month as late items), and one sale the Berlin till
+//! sends a day late.
 
 use super::DemoPartner;
 use crate::demo_api::Api;
@@ -36,7 +38,7 @@ pub(super) async fn open(
         Method::PUT,
         "/v1/settlement/prices",
         admin,
-        json!({"effective_from": day(start), "issue_price": "0.008", "reimbursement_rate": "0.0095"}),
+        json!({"effective_from": day(start), "issue_price": "0.012", "reimbursement_rate": "0.0075"}),
     )
     .await?;
     api.expect(
@@ -44,7 +46,7 @@ pub(super) async fn open(
         "/v1/settlement/prices",
         admin,
         json!({"partner_id": partners[1].id, "effective_from": day(end - SignedDuration::from_hours(24 * 100)),
-               "issue_price": "0.0075", "reimbursement_rate": "0.0095", "monthly_fee": "25",
+               "issue_price": "0.008", "reimbursement_rate": "0.0095", "monthly_fee": "25",
                "redemption_fee_percent": "1"}),
     )
     .await?;
@@ -142,14 +144,20 @@ impl Settlement {
             ));
         }
         let r = &netting["reconciliation"];
+        let f = &r["flows"];
         out.push_str(&format!(
-            "\n    operator margin EUR {}, {} points expired; points reconciled: {} held before + {} issued − {} redeemed − {} expired … = {} held after, difference {}",
+            "\n    operator margin EUR {}, {} points expired\n    points reconciled: {} held before + {} funded by partners + {} by the operator + {} exchanged in + {} absorbed on returns − {} redeemed − {} donated − {} exchanged out − {} expired = {} held after (difference {})",
             major(netting["margin"]["amount"].as_i64().unwrap_or(0), 2),
             netting["breakage_points"],
             r["opening_outstanding"],
-            r["flows"]["issued_by_partners"].as_i64().unwrap_or(0) + r["flows"]["issued_by_operator"].as_i64().unwrap_or(0),
-            r["flows"]["redeemed"],
-            r["flows"]["expired"],
+            f["issued_by_partners"],
+            f["issued_by_operator"],
+            f["exchanged_in"],
+            f["unrecovered"],
+            f["redeemed"],
+            f["donated"],
+            f["exchanged_out"],
+            f["expired"],
             r["closing_outstanding"],
             r["difference"]
         ));
