@@ -9,17 +9,10 @@ mod common;
 use common::{ADMIN, App, apps};
 use serde_json::{Value, json};
 
-/// A sale of `minor` at the partner of `till`, dated `at`, paying `redeem` points.
-async fn sale(
-    app: &App,
-    till: &str,
-    member: &str,
-    receipt: &str,
-    at: &str,
-    minor: i64,
-    currency: &str,
-    redeem: i64,
-) -> Value {
+/// A sale of `total` (minor units, currency) at the partner of `till`, dated `at`,
+/// paying `redeem` points.
+async fn sale(app: &App, till: &str, member: &str, receipt: &str, at: &str, total: (i64, &str), redeem: i64) -> Value {
+    let (minor, currency) = total;
     app.ok(
         "POST",
         "/v1/transactions",
@@ -73,8 +66,7 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
             &anna,
             "B-1",
             "2026-11-03T10:00:00Z",
-            600_000,
-            "EUR",
+            (600_000, "EUR"),
             0,
         )
         .await;
@@ -85,8 +77,7 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
             &anna,
             "B-2",
             "2026-11-10T10:00:00Z",
-            5_000,
-            "EUR",
+            (5_000, "EUR"),
             4_000,
         )
         .await;
@@ -107,8 +98,7 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
             &anna,
             "B-3",
             "2026-11-18T10:00:00Z",
-            (10_000 - so_far) * 100,
-            "EUR",
+            ((10_000 - so_far) * 100, "EUR"),
             0,
         )
         .await;
@@ -124,8 +114,7 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
             &anna,
             "P-1",
             "2026-11-19T10:00:00Z",
-            504_000,
-            "CZK",
+            (504_000, "CZK"),
             0,
         )
         .await;
@@ -248,6 +237,10 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
         );
         assert_eq!(redeem["amount"], "38", "{b}: {redeem}");
 
+        // Another partner's closed statement is not found, as an open one is not.
+        app.refused("GET", &path, Some(&prague_till), None, 404, "partner_not_found")
+            .await;
+
         // Prague in CZK at 25.3: 40.32 EUR of points … exactly points × 0.008 × 25.3.
         let cz_statement = app
             .ok(
@@ -289,8 +282,7 @@ async fn the_worked_example_holds_and_a_closed_month_never_changes() {
             &anna,
             "B-4",
             "2026-11-30T18:00:00Z",
-            50_000,
-            "EUR",
+            (50_000, "EUR"),
             0,
         )
         .await;

@@ -746,11 +746,13 @@ impl Store {
 
     /// A period's statements and netting view: as stored once it is closed, from the
     /// ledger (one snapshot) while it is open.
+    /// `only` one partner's statement (no netting view) or, without, everything.
     pub async fn settlement(
         &self,
         period: tally_domain::settlement::Period,
+        only: Option<PartnerId>,
     ) -> Result<settlement::Settlement, StoreError> {
-        dispatch!(self, s => s.settlement(period).await)
+        dispatch!(self, s => s.settlement(period, only).await)
     }
 
     /// Closes a period at the current FX rates with those `stated` for it: its

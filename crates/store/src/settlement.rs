@@ -46,9 +46,11 @@ pub enum Settlement {
         period: StoredPeriod,
         statements: Vec<StoredStatement>,
     },
+    /// An open month: its statements (one partner's when one was asked for), and its
+    /// netting view when all were.
     Open {
         statements: Vec<Statement>,
-        netting: Netting,
+        netting: Option<Netting>,
     },
 }
 
@@ -71,12 +73,49 @@ pub struct Facts {
     pub program_currency: Currency,
     /// The period's own entries.
     pub rows: Vec<BookRow>,
-    /// Points members and wallets hold now (their stored balances).
+    /// Points members and wallets hold (their stored balances), now or at the cut.
     pub holders: i64,
     /// The programme side's sum over every entry not settled by the end of the
-    /// previous period, and of this one.
-    pub after_prev: i64,
+    /// previous period (read only when the previous period is open: otherwise the
+    /// opening comes from its close, or is 0), and of this one.
+    pub after_prev: Option<i64>,
     pub after: i64,
+    /// The prices' fingerprint (versions, latest change) the facts were read with: a
+    /// close writes only if they are unchanged.
+    pub prices_seen: (i64, i64),
+}
+
+/// What a close reads under its lock, before anything else: the last entry (the ledger
+/// up to it is the close's) and what members and wallets held then.
+#[derive(Debug, Clone, Copy)]
+pub struct Cut {
+    pub last_entry_id: i64,
+    pub holders: i64,
+}
+
+/// Which facts to read: one partner's statement only, or everything the netting view
+/// needs; and at a close's cut, or now.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    pub netting: bool,
+    pub cut: Option<Cut>,
+}
+
+impl Scope {
+    /// The entry sets beyond the period's own: after it (bounded by the cut), and after
+    /// the previous period when that one is open and its figure is needed.
+    pub fn after_sets(&self, calendar: &Calendar, period: Period) -> (Option<EntrySet>, Option<EntrySet>) {
+        if !self.netting {
+            return (None, None);
+        }
+        let mut after = calendar.after(period);
+        if let Some(cut) = self.cut {
+            after.plus.until_id = cut.last_entry_id;
+        }
+        let prev = period.prev();
+        let prev_open = calendar.settled_by(prev).is_some() && !calendar.closed().iter().any(|c| c.period == prev);
+        (Some(after), prev_open.then(|| calendar.after(prev)))
+    }
 }
 
 /// The query of [`EntrySet`]: bind `recorded_from`, `plus.before`, `plus.until_id`,
@@ -219,17 +258,23 @@ pub fn check_price_day(version: &PriceVersion, last_closed: Option<Period>) -> R
     Ok(())
 }
 
-/// The statements and netting view of `facts.period` with these rates (units of each
-/// currency per programme unit).
-pub fn build(
+/// The statements of `facts.period` with these rates (units of each currency per
+/// programme unit): every partner's, or `only` one's.
+pub fn statements(
     facts: &Facts,
     status: StatementStatus,
     closed_at: Option<Timestamp>,
     rates: &FxRates,
-) -> Result<(Vec<Statement>, Netting), StoreError> {
+    only: Option<&PartnerId>,
+) -> Result<Vec<Statement>, StoreError> {
     let p = facts.period;
+    let after_a_close = facts.calendar.closed().iter().any(|c| c.period < p);
     let mut statements = Vec::new();
-    for partner in facts.partners.iter().filter(|x| x.created_at < p.end()) {
+    let partners = facts
+        .partners
+        .iter()
+        .filter(|x| x.created_at < p.end() && only.is_none_or(|o| o == &x.id));
+    for partner in partners {
         let fx_rate = rates.rate_for(facts.program_currency, partner.currency)?;
         statements.push(Statement::build(
             StatementInput {
@@ -241,10 +286,23 @@ pub fn build(
                 program_currency: facts.program_currency,
                 fx_rate,
                 prices: &facts.prices,
+                after_a_close,
             },
             &facts.rows,
         )?);
     }
+    Ok(statements)
+}
+
+/// The statements and netting view of `facts.period` (read with `Scope::netting`).
+pub fn build(
+    facts: &Facts,
+    status: StatementStatus,
+    closed_at: Option<Timestamp>,
+    rates: &FxRates,
+) -> Result<(Vec<Statement>, Netting), StoreError> {
+    let p = facts.period;
+    let statements = statements(facts, status, closed_at, rates, None)?;
     let flows = Flows::of(&facts.rows)?;
     let closing = facts.holders.saturating_add(facts.after);
     // After a closed period, what members held is what its close measured; otherwise
@@ -252,7 +310,7 @@ pub fn build(
     let opening = match facts.stored.iter().find(|s| s.period == p.prev()) {
         Some(prev) => prev.closing_outstanding,
         None if facts.calendar.settled_by(p.prev()).is_none() => 0,
-        None => facts.holders.saturating_add(facts.after_prev),
+        None => facts.holders.saturating_add(facts.after_prev.unwrap_or(0)),
     };
     let reconciliation = Reconciliation::new(opening, flows, closing);
     let with_hashes: Vec<(Statement, Option<String>)> = statements.iter().cloned().map(|s| (s, None)).collect();

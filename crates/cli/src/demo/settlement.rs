@@ -166,13 +166,15 @@ impl Settlement {
 }
 
 fn major(minor: i64, exponent: u32) -> String {
-    let unit = 10i64.pow(exponent);
+    let unit = 10u64.pow(exponent);
+    let sign = if minor < 0 { "-" } else { "" };
+    let size = minor.unsigned_abs();
     match exponent {
-        0 => minor.to_string(),
+        0 => format!("{sign}{size}"),
         _ => format!(
-            "{}.{:0width$}",
-            minor / unit,
-            (minor % unit).abs(),
+            "{sign}{}.{:0width$}",
+            size / unit,
+            size % unit,
             width = exponent as usize
         ),
     }

@@ -350,19 +350,23 @@ impl Liability {
                 currency,
             )
         };
-        // Largest remainder: the shares add up to the outstanding points exactly.
+        // Largest remainder: the shares add up to the outstanding points exactly. A
+        // negative outstanding (a sale paid with points dated before the points it
+        // spent) is split as its size, each share taking its sign.
+        let sign = if outstanding_points < 0 { -1 } else { 1 };
+        let size = outstanding_points.saturating_abs();
         let mut shares: Vec<(usize, i64, i128)> = funded
             .iter()
             .enumerate()
             .map(|(i, (_, f))| {
-                let p = i128::from(outstanding_points) * i128::from((*f).max(0));
+                let p = i128::from(size) * i128::from((*f).max(0));
                 match total {
                     0 => (i, 0, 0),
                     t => (i, (p / t) as i64, p % t),
                 }
             })
             .collect();
-        let mut left = outstanding_points - shares.iter().map(|s| s.1).sum::<i64>();
+        let mut left = size - shares.iter().map(|s| s.1).sum::<i64>();
         shares.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
         for s in shares.iter_mut() {
             if left <= 0 || total == 0 {
@@ -380,8 +384,8 @@ impl Liability {
                     .as_ref()
                     .map_or_else(|| "operator".to_string(), |p| p.as_str().to_string()),
                 funded: *f,
-                outstanding: share,
-                value: value(share),
+                outstanding: sign * share,
+                value: value(sign * share),
             })
             .collect();
         Liability {

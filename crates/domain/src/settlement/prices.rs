@@ -22,20 +22,20 @@ const MAX_SCALE: u32 = 6;
 pub struct Prices {
     /// What a partner pays the operator per point it funds: `"0.008"`. 0 to 1000, at
     /// most 6 decimals.
-    #[schema(value_type = String, example = "0.008", pattern = r"^[0-9]{1,4}(\.[0-9]{1,6})?$")]
+    #[schema(value_type = String, example = "0.008", pattern = r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$")]
     pub issue_price: Decimal,
     /// What the operator pays a partner per point redeemed at its tills or in the
     /// vouchers it fulfils: `"0.0095"`. 0 to 1000, at most 6 decimals.
-    #[schema(value_type = String, example = "0.0095", pattern = r"^[0-9]{1,4}(\.[0-9]{1,6})?$")]
+    #[schema(value_type = String, example = "0.0095", pattern = r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$")]
     pub reimbursement_rate: Decimal,
     /// A fee the partner pays per period; default 0. 0 to 10^9, at most 6 decimals.
     #[serde(default)]
-    #[schema(value_type = String, example = "0", pattern = r"^[0-9]{1,10}(\.[0-9]{1,6})?$")]
+    #[schema(value_type = String, example = "0", pattern = r"^(1000000000(\.0{1,6})?|[0-9]{1,9}(\.[0-9]{1,6})?)$")]
     pub monthly_fee: Decimal,
     /// A share of what the operator pays back for redemptions that the partner pays as
     /// a fee, in percent; default 0. 0 to 100, at most 6 decimals.
     #[serde(default)]
-    #[schema(value_type = String, example = "0", pattern = r"^[0-9]{1,3}(\.[0-9]{1,6})?$")]
+    #[schema(value_type = String, example = "0", pattern = r"^(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)$")]
     pub redemption_fee_percent: Decimal,
 }
 

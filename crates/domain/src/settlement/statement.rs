@@ -144,6 +144,9 @@ pub struct StatementInput<'a> {
     pub program_currency: Currency,
     pub fx_rate: Decimal,
     pub prices: &'a PriceBook,
+    /// Whether a month before this one was closed: only then is an entry dated before
+    /// the month late (the first month closed takes earlier entries as its own).
+    pub after_a_close: bool,
 }
 
 fn too_large() -> DomainError {
@@ -188,6 +191,7 @@ impl Statement {
             program_currency,
             fx_rate,
             prices,
+            after_a_close,
         } = input;
         // (day, side, code) → (entries, signed sum): rows of one key merge.
         let mut merged: BTreeMap<(Date, Side, String), (u64, i64)> = BTreeMap::new();
@@ -231,7 +235,7 @@ impl Statement {
                 }
                 _ => {}
             }
-            let late = day < period.first_day();
+            let late = after_a_close && day < period.first_day();
             if late {
                 late_entries += entries;
             }

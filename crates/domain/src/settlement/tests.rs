@@ -55,6 +55,7 @@ fn statement(partner: &str, currency: &str, rate: &str, book: &PriceBook, rows: 
             program_currency: eur(),
             fx_rate: d(rate),
             prices: book,
+            after_a_close: true,
         },
         rows,
     )
@@ -245,6 +246,13 @@ fn liability_splits_the_outstanding_points_among_funders_exactly() {
     let shares: Vec<i64> = l.by_funder.iter().map(|f| f.outstanding).collect();
     assert_eq!(shares.iter().sum::<i64>(), 1_001);
     assert_eq!(shares, vec![334, 334, 333]);
+    // A negative outstanding splits the same way, each share negative.
+    let a = PartnerId::from_stored("par_a".into());
+    let neg = Liability::new(day("2026-11-30"), -5, vec![(Some(a), 3), (None, 1)], &book, eur());
+    assert_eq!(
+        neg.by_funder.iter().map(|f| f.outstanding).collect::<Vec<_>>(),
+        vec![-4, -1]
+    );
     // 1,001 × 0.0095 = 9.5095 → 9.51.
     assert_eq!(l.value.amount, 951);
     assert_eq!(l.by_funder[2].funder, "operator");

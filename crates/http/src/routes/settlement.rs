@@ -31,22 +31,22 @@ pub struct PriceBody {
     /// The UTC day the prices take effect, `YYYY-MM-DD`: after the last closed period.
     #[schema(
         example = "2026-11-01",
-        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
     )]
     pub effective_from: String,
     /// What a partner pays per point it funds, in programme currency: 0 to 1000, at
     /// most 6 decimals.
-    #[schema(example = "0.008", pattern = r"^[0-9]{1,4}(\.[0-9]{1,6})?$")]
+    #[schema(example = "0.008", pattern = r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$")]
     pub issue_price: String,
     /// What the operator pays a partner per point redeemed there: 0 to 1000, at most 6
     /// decimals.
-    #[schema(example = "0.0095", pattern = r"^[0-9]{1,4}(\.[0-9]{1,6})?$")]
+    #[schema(example = "0.0095", pattern = r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$")]
     pub reimbursement_rate: String,
     /// A fee per period in programme currency; default 0. 0 to 10^9.
-    #[schema(example = "0", pattern = r"^[0-9]{1,10}(\.[0-9]{1,6})?$")]
+    #[schema(example = "0", pattern = r"^(1000000000(\.0{1,6})?|[0-9]{1,9}(\.[0-9]{1,6})?)$")]
     pub monthly_fee: Option<String>,
     /// Percent of what redemptions are paid back, kept as a fee; default 0. 0 to 100.
-    #[schema(example = "0", pattern = r"^[0-9]{1,3}(\.[0-9]{1,6})?$")]
+    #[schema(example = "0", pattern = r"^(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)$")]
     pub redemption_fee_percent: Option<String>,
 }
 
@@ -223,10 +223,11 @@ fn stored(body: String, hash: &str) -> Response {
 /// The operator's view of a period (operator): each partner's net and who pays whom,
 /// the margin, breakage and the reconciliation of the period's points. Once closed,
 /// the stored view, byte for byte (its SHA-256 is the `ETag`).
-#[utoipa::path(get, path = "/v1/settlements/{period}", tag = "settlement", params(("period" = String, Path, example = "2026-11")),
+#[utoipa::path(get, path = "/v1/settlements/{period}", tag = "settlement", params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$")),
     responses((status = 200, body = Netting),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
-        (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody)),
+        (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_field`: not a month `YYYY-MM`, or one that has not begun; `no_fx_rate`: a partner's currency has no FX rate (an open month converts at today's rates)", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_netting(
     State(state): State<AppState>,
@@ -234,9 +235,9 @@ pub async fn get_netting(
     Path(p): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = period(&state, &p)?;
-    Ok(match state.store.settlement(p).await? {
+    Ok(match state.store.settlement(p, None).await? {
         Settlement::Closed { period, .. } => stored(period.netting, &period.content_hash),
-        Settlement::Open { netting, .. } => Json(netting).into_response(),
+        Settlement::Open { netting, .. } => Json(netting.ok_or_else(ApiError::internal)?).into_response(),
     })
 }
 
@@ -245,17 +246,28 @@ pub async fn get_netting(
 pub struct CloseBody {
     /// The period's FX rates, if not today's: units of each currency per programme unit,
     /// `{"CZK": "25.2"}`. Currencies not named close at today's rate.
-    #[schema(schema_with = rates_schema)]
+    #[schema(schema_with = rates_or_null)]
     pub fx_rates: Option<BTreeMap<String, String>>,
+}
+
+/// The rates' schema, or null (today's rates).
+fn rates_or_null() -> utoipa::openapi::schema::Object {
+    let mut o = rates_schema();
+    o.schema_type = utoipa::openapi::schema::SchemaType::from_iter([
+        utoipa::openapi::schema::Type::Object,
+        utoipa::openapi::schema::Type::Null,
+    ]);
+    o
 }
 
 /// Closes a period (operator): each partner's statement is stored with its SHA-256 and
 /// never changes; entries dated in it that arrive later settle in the next open period
 /// as late items. Periods close in order, once each, after they end.
-#[utoipa::path(post, path = "/v1/settlements/{period}/close", tag = "settlement", params(("period" = String, Path, example = "2026-10")), request_body = CloseBody,
+#[utoipa::path(post, path = "/v1/settlements/{period}/close", tag = "settlement", params(("period" = String, Path, example = "2026-10", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$")), request_body = CloseBody,
     responses((status = 200, body = Netting),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
-        (status = 409, description = "`period_closed`: it is closed already; `previous_period_open`: close the month before first; `period_not_ended`: the month has not ended", body = crate::error::ErrorBody)),
+        (status = 409, description = "`period_closed`: it is closed already; `previous_period_open`: close the month before first; `period_not_ended`: the month has not ended", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_field`: not a month `YYYY-MM`, or bad rates (the programme currency among them); `no_fx_rate`: a partner's currency has no rate, today's or stated", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_period(
     State(state): State<AppState>,
@@ -286,10 +298,11 @@ pub struct StatementParams {
 /// currency at the period's rate, with lines per day and entry code. Once closed, the
 /// stored statement, byte for byte (its SHA-256 is the `ETag`).
 #[utoipa::path(get, path = "/v1/settlements/{period}/partners/{id}", tag = "settlement",
-    params(("period" = String, Path, example = "2026-11"), ("id" = String, Path), StatementParams),
-    responses((status = 200, body = Statement, content_type = "application/json"),
-        (status = 200, description = "The statement as CSV (`?format=csv`)", body = String, content_type = "text/csv"),
-        (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody)),
+    params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$"), ("id" = String, Path), StatementParams),
+    responses((status = 200, description = "The statement: JSON, or CSV with `?format=csv`",
+            content((Statement = "application/json"), (String = "text/csv"))),
+        (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_field`: not a month `YYYY-MM`, or one that has not begun; `no_fx_rate`: a partner's currency has no FX rate (an open month converts at today's rates)", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_statement(
     State(state): State<AppState>,
@@ -307,7 +320,7 @@ pub async fn get_statement(
         return Err(ApiError::not_found("partner"));
     }
     let p = period(&state, &p)?;
-    let statement = match state.store.settlement(p).await? {
+    let statement = match state.store.settlement(p, Some(id.clone())).await? {
         Settlement::Closed { statements, .. } => {
             let s = statements
                 .into_iter()
@@ -350,7 +363,7 @@ pub async fn get_statement(
 #[into_params(parameter_in = Query)]
 pub struct LiabilityParams {
     /// The UTC day, `YYYY-MM-DD`; default today. Entries dated on it count.
-    #[param(inline, value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(inline, value_type = Option<String>, pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub at: Option<String>,
 }
 

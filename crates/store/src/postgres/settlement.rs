@@ -6,9 +6,9 @@ use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
 use crate::model::{from_micros, to_micros};
 use crate::settlement::{
-    Closing, Facts, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row, book_sql, build,
-    calendar, check_price_day, closing, closing_rates, cohorts_of_expired, day_end, fallback_prices, funded_by,
-    price_version, programme_sum, rates_from_json, rates_json,
+    Closing, Cut, Facts, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row,
+    book_sql, build, calendar, check_price_day, closing, closing_rates, cohorts_of_expired, day_end, fallback_prices,
+    funded_by, price_version, programme_sum, rates_from_json, rates_json, statements,
 };
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -137,13 +137,25 @@ async fn facts(
     period: Period,
     calendar: Calendar,
     stored: Vec<StoredPeriod>,
+    scope: Scope,
 ) -> Result<Facts, StoreError> {
     let rows = book_rows(c, &calendar.period_set(period)?).await?;
-    let after_prev = programme_sum(&book_rows(c, &calendar.after(period.prev())).await?);
-    let after = programme_sum(&book_rows(c, &calendar.after(period)).await?);
+    let (after, after_prev) = scope.after_sets(&calendar, period);
+    let after = match after {
+        Some(set) => Some(programme_sum(&book_rows(c, &set).await?)),
+        None => None,
+    };
+    let after_prev = match after_prev {
+        Some(set) => Some(programme_sum(&book_rows(c, &set).await?)),
+        None => None,
+    };
     let fx_rows: Vec<(String, String)> = sqlx::query_as("SELECT currency, rate FROM fx_rates")
         .fetch_all(&mut *c)
         .await?;
+    let holders = match scope.cut {
+        Some(cut) => cut.holders,
+        None => holders(c).await?,
+    };
     Ok(Facts {
         period,
         calendar,
@@ -153,10 +165,19 @@ async fn facts(
         fx: fx_rates_from_rows(fx_rows)?,
         program_currency: currency(&program(c).await?.0)?,
         rows,
-        holders: holders(c).await?,
+        holders,
         after_prev,
-        after,
+        after: after.unwrap_or(0),
+        prices_seen: prices_seen(c).await?,
     })
+}
+
+async fn prices_seen(c: &mut PgConnection) -> Result<(i64, i64), StoreError> {
+    Ok(
+        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(created_at), 0)::bigint FROM settlement_prices")
+            .fetch_one(&mut *c)
+            .await?,
+    )
 }
 
 impl PgStore {
@@ -208,7 +229,7 @@ impl PgStore {
         stored_periods(&mut c).await
     }
 
-    pub async fn settlement(&self, period: Period) -> Result<Settlement, StoreError> {
+    pub async fn settlement(&self, period: Period, only: Option<PartnerId>) -> Result<Settlement, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
         let stored = stored_periods(&mut tx).await?;
@@ -221,82 +242,118 @@ impl PgStore {
             });
         }
         let cal = calendar(&stored);
-        let facts = facts(&mut tx, period, cal, stored).await?;
+        let scope = Scope {
+            netting: only.is_none(),
+            cut: None,
+        };
+        let facts = facts(&mut tx, period, cal, stored, scope).await?;
         tx.commit().await?;
-        let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
-        Ok(Settlement::Open { statements, netting })
+        Ok(match only {
+            Some(p) => Settlement::Open {
+                statements: statements(&facts, StatementStatus::Open, None, &facts.fx, Some(&p))?,
+                netting: None,
+            },
+            None => {
+                let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
+                Settlement::Open {
+                    statements,
+                    netting: Some(netting),
+                }
+            }
+        })
     }
 
+    /// Closes `period` in three steps, so sales wait only for the first:
+    /// 1. the cut: with `entries` locked in SHARE mode (sales wait, and every entry
+    ///    written before is committed), the last entry id and what members hold;
+    /// 2. the reading, in a repeatable-read snapshot taken after the cut: the ledger up
+    ///    to the cut, while sales go on;
+    /// 3. the write, with `settlement_periods` locked: only if no close and no price came
+    ///    in between (a price saved meanwhile makes it read again).
     pub async fn close_period(
         &self,
         period: Period,
         now: Timestamp,
         stated: FxRates,
     ) -> Result<StoredPeriod, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // One close at a time, and no entry written while it reads: sales wait for the
-        // SHARE lock (they take ROW EXCLUSIVE), and every entry committed before it is
-        // seen, so the last entry id divides the ledger exactly.
-        sqlx::query("LOCK TABLE settlement_periods IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("LOCK TABLE entries IN SHARE MODE")
-            .execute(&mut *tx)
-            .await?;
-        let stored = stored_periods(&mut tx).await?;
-        calendar(&stored).may_close(period, now)?;
-        let last_entry_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM entries")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
-        closed.push(ClosedPeriod { period, last_entry_id });
-        let facts = facts(&mut tx, period, Calendar::new(closed), stored).await?;
-        let rates = closing_rates(&facts.fx, &stated)?;
-        let Closing {
-            period: row,
-            statements,
-        } = closing(&facts, now, last_entry_id, &rates)?;
-        sqlx::query(
-            "INSERT INTO settlement_periods (period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting,
-                                             content_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(period.to_string())
-        .bind(to_micros(now))
-        .bind(last_entry_id)
-        .bind(rates_json(&row.fx_rates)?)
-        .bind(row.closing_outstanding)
-        .bind(&row.netting)
-        .bind(&row.content_hash)
-        .execute(&mut *tx)
-        .await?;
-        let (ids, bodies, hashes): (Vec<String>, Vec<String>, Vec<String>) = statements
-            .iter()
-            .map(|s| {
-                (
-                    s.partner_id.as_str().to_string(),
-                    s.body.clone(),
-                    s.content_hash.clone(),
-                )
-            })
-            .fold((vec![], vec![], vec![]), |mut acc, (a, b, h)| {
-                acc.0.push(a);
-                acc.1.push(b);
-                acc.2.push(h);
-                acc
+        for _ in 0..3 {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("LOCK TABLE entries IN SHARE MODE")
+                .execute(&mut *tx)
+                .await?;
+            calendar(&stored_periods(&mut tx).await?).may_close(period, now)?;
+            let cut = Cut {
+                last_entry_id: sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM entries")
+                    .fetch_one(&mut *tx)
+                    .await?,
+                holders: holders(&mut tx).await?,
+            };
+            tx.commit().await?;
+
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
+            let stored = stored_periods(&mut tx).await?;
+            let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
+            closed.push(ClosedPeriod {
+                period,
+                last_entry_id: cut.last_entry_id,
             });
-        sqlx::query(
-            "INSERT INTO settlement_statements (period, partner_id, body, content_hash)
-             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])",
-        )
-        .bind(period.to_string())
-        .bind(ids)
-        .bind(bodies)
-        .bind(hashes)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row)
+            let scope = Scope {
+                netting: true,
+                cut: Some(cut),
+            };
+            let facts = facts(&mut tx, period, Calendar::new(closed), stored, scope).await?;
+            tx.commit().await?;
+            let rates = closing_rates(&facts.fx, &stated)?;
+            let Closing {
+                period: row,
+                statements,
+            } = closing(&facts, now, cut.last_entry_id, &rates)?;
+
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("LOCK TABLE settlement_periods IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+            calendar(&stored_periods(&mut tx).await?).may_close(period, now)?;
+            if prices_seen(&mut tx).await? != facts.prices_seen {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO settlement_periods (period, closed_at, last_entry_id, fx_rates, closing_outstanding,
+                                                 netting, content_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(period.to_string())
+            .bind(to_micros(now))
+            .bind(cut.last_entry_id)
+            .bind(rates_json(&row.fx_rates)?)
+            .bind(row.closing_outstanding)
+            .bind(&row.netting)
+            .bind(&row.content_hash)
+            .execute(&mut *tx)
+            .await?;
+            let mut ids = Vec::new();
+            let mut bodies = Vec::new();
+            let mut hashes = Vec::new();
+            for s in statements {
+                ids.push(s.partner_id.as_str().to_string());
+                bodies.push(s.body);
+                hashes.push(s.content_hash);
+            }
+            sqlx::query(
+                "INSERT INTO settlement_statements (period, partner_id, body, content_hash)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])",
+            )
+            .bind(period.to_string())
+            .bind(ids)
+            .bind(bodies)
+            .bind(hashes)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(row);
+        }
+        Err(StoreError::Domain(tally_domain::DomainError::Stale))
     }
 
     pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {

@@ -8,9 +8,9 @@ use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
 use crate::model::{from_micros, to_micros};
 use crate::settlement::{
-    Closing, Facts, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row, book_sql, build,
-    calendar, check_price_day, closing, closing_rates, fallback_prices, funded_by, price_version, programme_sum,
-    rates_from_json, rates_json,
+    Closing, Cut, Facts, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row,
+    book_sql, build, calendar, check_price_day, closing, closing_rates, fallback_prices, funded_by, price_version,
+    programme_sum, rates_from_json, rates_json, statements,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -153,11 +153,18 @@ fn partners(c: &Connection) -> Result<Vec<SettledPartner>, StoreError> {
 }
 
 /// The facts of `period` under `calendar` (the stored one, or with the period being
-/// closed added).
-fn facts(c: &Connection, period: Period, calendar: Calendar, stored: Vec<StoredPeriod>) -> Result<Facts, StoreError> {
+/// closed added), as `scope` asks.
+fn facts(
+    c: &Connection,
+    period: Period,
+    calendar: Calendar,
+    stored: Vec<StoredPeriod>,
+    scope: Scope,
+) -> Result<Facts, StoreError> {
     let rows = book_rows(c, &calendar.period_set(period)?)?;
-    let after_prev = programme_sum(&book_rows(c, &calendar.after(period.prev()))?);
-    let after = programme_sum(&book_rows(c, &calendar.after(period))?);
+    let (after, after_prev) = scope.after_sets(&calendar, period);
+    let after = after.map(|set| book_rows(c, &set)).transpose()?;
+    let after_prev = after_prev.map(|set| book_rows(c, &set)).transpose()?;
     Ok(Facts {
         period,
         calendar,
@@ -167,13 +174,25 @@ fn facts(c: &Connection, period: Period, calendar: Calendar, stored: Vec<StoredP
         fx: fx_rates_from_rows(fx_rates(c)?)?,
         program_currency: program(c)?.currency,
         rows,
-        holders: holders(c)?,
-        after_prev,
-        after,
+        holders: match scope.cut {
+            Some(cut) => cut.holders,
+            None => holders(c)?,
+        },
+        after_prev: after_prev.as_deref().map(programme_sum),
+        after: after.as_deref().map_or(0, programme_sum),
+        prices_seen: prices_seen(c)?,
     })
 }
 
-fn settlement(c: &Connection, period: Period) -> Result<Settlement, StoreError> {
+fn prices_seen(c: &Connection) -> Result<(i64, i64), StoreError> {
+    Ok(c.query_row(
+        "SELECT COUNT(*), COALESCE(MAX(created_at), 0) FROM settlement_prices",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+fn settlement(c: &Connection, period: Period, only: Option<&PartnerId>) -> Result<Settlement, StoreError> {
     let stored = stored_periods(c)?;
     if let Some(p) = stored.iter().find(|s| s.period == period) {
         return Ok(Settlement::Closed {
@@ -182,24 +201,71 @@ fn settlement(c: &Connection, period: Period) -> Result<Settlement, StoreError> 
         });
     }
     let cal = calendar(&stored);
-    let facts = facts(c, period, cal, stored)?;
-    let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
-    Ok(Settlement::Open { statements, netting })
+    let scope = Scope {
+        netting: only.is_none(),
+        cut: None,
+    };
+    let facts = facts(c, period, cal, stored, scope)?;
+    Ok(match only {
+        Some(_) => Settlement::Open {
+            statements: statements(&facts, StatementStatus::Open, None, &facts.fx, only)?,
+            netting: None,
+        },
+        None => {
+            let (statements, netting) = build(&facts, StatementStatus::Open, None, &facts.fx)?;
+            Settlement::Open {
+                statements,
+                netting: Some(netting),
+            }
+        }
+    })
 }
 
-fn close(c: &Connection, period: Period, now: Timestamp, stated: &FxRates) -> Result<StoredPeriod, StoreError> {
+/// The close's cut, in the writer: nothing is written meanwhile.
+fn cut(c: &Connection, period: Period, now: Timestamp) -> Result<Cut, StoreError> {
+    calendar(&stored_periods(c)?).may_close(period, now)?;
+    Ok(Cut {
+        last_entry_id: c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))?,
+        holders: holders(c)?,
+    })
+}
+
+/// The close's reading, on a reader: the ledger up to the cut, while sales go on.
+fn read_closing(
+    c: &Connection,
+    period: Period,
+    now: Timestamp,
+    cut: Cut,
+    stated: &FxRates,
+) -> Result<(Closing, (i64, i64)), StoreError> {
     let stored = stored_periods(c)?;
-    calendar(&stored).may_close(period, now)?;
-    // The writer is the only writer: no entry arrives while this job runs.
-    let last_entry_id: i64 = c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))?;
     let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
-    closed.push(ClosedPeriod { period, last_entry_id });
-    let facts = facts(c, period, Calendar::new(closed), stored)?;
+    closed.push(ClosedPeriod {
+        period,
+        last_entry_id: cut.last_entry_id,
+    });
+    let scope = Scope {
+        netting: true,
+        cut: Some(cut),
+    };
+    let facts = facts(c, period, Calendar::new(closed), stored, scope)?;
     let rates = closing_rates(&facts.fx, stated)?;
-    let Closing {
-        period: row,
-        statements,
-    } = closing(&facts, now, last_entry_id, &rates)?;
+    Ok((closing(&facts, now, cut.last_entry_id, &rates)?, facts.prices_seen))
+}
+
+/// The close's write, in the writer: only if no close and no price came in between.
+fn write_closing(
+    c: &Connection,
+    period: Period,
+    now: Timestamp,
+    closing: &Closing,
+    seen: (i64, i64),
+) -> Result<bool, StoreError> {
+    calendar(&stored_periods(c)?).may_close(period, now)?;
+    if prices_seen(c)? != seen {
+        return Ok(false);
+    }
+    let row = &closing.period;
     c.execute(
         "INSERT INTO settlement_periods (period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting,
                                          content_hash)
@@ -207,7 +273,7 @@ fn close(c: &Connection, period: Period, now: Timestamp, stated: &FxRates) -> Re
         params![
             period.to_string(),
             to_micros(now),
-            last_entry_id,
+            row.last_entry_id,
             rates_json(&row.fx_rates)?,
             row.closing_outstanding,
             row.netting,
@@ -217,7 +283,7 @@ fn close(c: &Connection, period: Period, now: Timestamp, stated: &FxRates) -> Re
     let mut insert = c.prepare_cached(
         "INSERT INTO settlement_statements (period, partner_id, body, content_hash) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for s in &statements {
+    for s in &closing.statements {
         insert.execute(params![
             period.to_string(),
             s.partner_id.as_str(),
@@ -225,7 +291,7 @@ fn close(c: &Connection, period: Period, now: Timestamp, stated: &FxRates) -> Re
             s.content_hash
         ])?;
     }
-    Ok(row)
+    Ok(true)
 }
 
 fn put_price(c: &Connection, version: &PriceVersion) -> Result<PriceVersion, StoreError> {
@@ -289,17 +355,36 @@ impl SqliteStore {
         self.read(stored_periods).await
     }
 
-    pub async fn settlement(&self, period: Period) -> Result<Settlement, StoreError> {
-        self.read(move |c| in_snapshot(c, |c| settlement(c, period))).await
+    pub async fn settlement(&self, period: Period, only: Option<PartnerId>) -> Result<Settlement, StoreError> {
+        self.read(move |c| in_snapshot(c, |c| settlement(c, period, only.as_ref())))
+            .await
     }
 
+    /// Closes `period`: the cut in the writer (a moment), the reading on a reader while
+    /// sales go on, the write in the writer again. A price saved in between makes it
+    /// read again.
     pub async fn close_period(
         &self,
         period: Period,
         now: Timestamp,
         stated: FxRates,
     ) -> Result<StoredPeriod, StoreError> {
-        self.write_waiting(move |c| close(c, period, now, &stated)).await
+        for _ in 0..3 {
+            let cut = self.write_waiting(move |c| cut(c, period, now)).await?;
+            let rates = stated.clone();
+            let (closing, seen) = self
+                .read(move |c| in_snapshot(c, |c| read_closing(c, period, now, cut, &rates)))
+                .await?;
+            let row = closing.period.clone();
+            let closing = std::sync::Arc::new(closing);
+            if self
+                .write_waiting(move |c| write_closing(c, period, now, &closing, seen))
+                .await?
+            {
+                return Ok(row);
+            }
+        }
+        Err(StoreError::Domain(tally_domain::DomainError::Stale))
     }
 
     pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {
