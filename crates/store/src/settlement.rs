@@ -216,6 +216,35 @@ pub fn rates_from_json(text: &str) -> Result<BTreeMap<String, Decimal>, StoreErr
         .collect()
 }
 
+/// The columns of a stored period, in the order [`stored_period`] reads them.
+pub const PERIOD_COLUMNS: &str =
+    "period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting, content_hash";
+
+/// A stored period's row, as [`PERIOD_COLUMNS`] selects it.
+pub type PeriodRow = (String, i64, i64, String, i64, String, String);
+
+pub fn stored_period(row: PeriodRow) -> Result<StoredPeriod, StoreError> {
+    let (period, closed_at, last, rates, outstanding, netting, hash) = row;
+    Ok(StoredPeriod {
+        period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
+        closed_at: from_micros(closed_at),
+        last_entry_id: last,
+        fx_rates: rates_from_json(&rates)?,
+        closing_outstanding: outstanding,
+        netting,
+        content_hash: hash,
+    })
+}
+
+/// A partner's row (`id, currency, created_at`) as settlement needs it.
+pub fn settled_partner(id: String, code: String, created_at: i64) -> Result<SettledPartner, StoreError> {
+    Ok(SettledPartner {
+        id: PartnerId::from_stored(id),
+        currency: currency(&code)?,
+        created_at: from_micros(created_at),
+    })
+}
+
 /// A stored price version's columns to the domain's.
 #[allow(clippy::too_many_arguments)]
 pub fn price_version(

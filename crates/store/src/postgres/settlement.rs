@@ -4,11 +4,12 @@
 use super::PgStore;
 use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
-use crate::model::{from_micros, to_micros};
+use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Cut, Facts, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row,
-    book_sql, build, calendar, check_price_day, closing, closing_rates, cohorts_of_expired, day_end, fallback_prices,
-    funded_by, price_version, programme_sum, rates_from_json, rates_json, statements,
+    Closing, Cut, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
+    book_params, book_row, book_sql, build, calendar, check_price_day, closing, closing_rates, cohorts_of_expired,
+    day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements,
+    stored_period,
 };
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -54,25 +55,12 @@ async fn holders(c: &mut PgConnection) -> Result<i64, StoreError> {
 }
 
 async fn stored_periods(c: &mut PgConnection) -> Result<Vec<StoredPeriod>, StoreError> {
-    let rows: Vec<(String, i64, i64, String, i64, String, String)> = sqlx::query_as(
-        "SELECT period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting, content_hash
-         FROM settlement_periods ORDER BY period",
-    )
+    let rows: Vec<PeriodRow> = sqlx::query_as(&format!(
+        "SELECT {PERIOD_COLUMNS} FROM settlement_periods ORDER BY period"
+    ))
     .fetch_all(&mut *c)
     .await?;
-    rows.into_iter()
-        .map(|(period, closed_at, last, rates, outstanding, netting, hash)| {
-            Ok(StoredPeriod {
-                period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
-                closed_at: from_micros(closed_at),
-                last_entry_id: last,
-                fx_rates: rates_from_json(&rates)?,
-                closing_outstanding: outstanding,
-                netting,
-                content_hash: hash,
-            })
-        })
-        .collect()
+    rows.into_iter().map(stored_period).collect()
 }
 
 async fn stored_statements(c: &mut PgConnection, period: Period) -> Result<Vec<StoredStatement>, StoreError> {
@@ -122,13 +110,7 @@ async fn partners(c: &mut PgConnection) -> Result<Vec<SettledPartner>, StoreErro
         .fetch_all(&mut *c)
         .await?;
     rows.into_iter()
-        .map(|(id, cur, at)| {
-            Ok(SettledPartner {
-                id: PartnerId::from_stored(id),
-                currency: currency(&cur)?,
-                created_at: from_micros(at),
-            })
-        })
+        .map(|(id, code, at)| settled_partner(id, code, at))
         .collect()
 }
 

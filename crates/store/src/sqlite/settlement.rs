@@ -5,12 +5,12 @@ use super::SqliteStore;
 use super::ledger::in_snapshot;
 use super::program::{fx_rates, program};
 use crate::StoreError;
-use crate::codec::{currency, fx_rates_from_rows};
-use crate::model::{from_micros, to_micros};
+use crate::codec::fx_rates_from_rows;
+use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Cut, Facts, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement, book_params, book_row,
-    book_sql, build, calendar, check_price_day, closing, closing_rates, fallback_prices, funded_by, price_version,
-    programme_sum, rates_from_json, rates_json, statements,
+    Closing, Cut, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
+    book_params, book_row, book_sql, build, calendar, check_price_day, closing, closing_rates, fallback_prices,
+    funded_by, price_version, programme_sum, rates_json, settled_partner, statements, stored_period,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -54,36 +54,23 @@ fn holders(c: &Connection) -> Result<i64, StoreError> {
 }
 
 fn stored_periods(c: &Connection) -> Result<Vec<StoredPeriod>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT period, closed_at, last_entry_id, fx_rates, closing_outstanding, netting, content_hash
-         FROM settlement_periods ORDER BY period",
-    )?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PERIOD_COLUMNS} FROM settlement_periods ORDER BY period"
+    ))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
             ))
         })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(period, closed_at, last, rates, outstanding, netting, hash)| {
-            Ok(StoredPeriod {
-                period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
-                closed_at: from_micros(closed_at),
-                last_entry_id: last,
-                fx_rates: rates_from_json(&rates)?,
-                closing_outstanding: outstanding,
-                netting,
-                content_hash: hash,
-            })
-        })
-        .collect()
+        .collect::<Result<Vec<PeriodRow>, _>>()?;
+    rows.into_iter().map(stored_period).collect()
 }
 
 fn stored_statements(c: &Connection, period: Period) -> Result<Vec<StoredStatement>, StoreError> {
@@ -137,18 +124,10 @@ fn price_book(c: &Connection) -> Result<PriceBook, StoreError> {
 fn partners(c: &Connection) -> Result<Vec<SettledPartner>, StoreError> {
     let mut stmt = c.prepare_cached("SELECT id, currency, created_at FROM partners ORDER BY id")?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<(String, String, i64)>, _>>()?;
     rows.into_iter()
-        .map(|(id, cur, at)| {
-            Ok(SettledPartner {
-                id: PartnerId::from_stored(id),
-                currency: currency(&cur)?,
-                created_at: from_micros(at),
-            })
-        })
+        .map(|(id, code, at)| settled_partner(id, code, at))
         .collect()
 }
 
