@@ -406,6 +406,8 @@ async fn a_partner_sees_only_its_own_statements_and_bad_input_is_refused() {
             json!({"effective_from": "2026-12-01", "issue_price": "1000.5", "reimbursement_rate": "0.01"}),
             json!({"effective_from": "2026-12-01", "issue_price": "0.0000001", "reimbursement_rate": "0.01"}),
             json!({"effective_from": "2026-12-01", "issue_price": "1e3", "reimbursement_rate": "0.01"}),
+            json!({"effective_from": "2026-12-01", "issue_price": "0999", "reimbursement_rate": "0.01"}),
+            json!({"effective_from": "2026-12-01", "issue_price": "1000.", "reimbursement_rate": "0.01"}),
             json!({"effective_from": "2026-13-01", "issue_price": "0.01", "reimbursement_rate": "0.01"}),
             json!({"effective_from": "1999-12-01", "issue_price": "0.01", "reimbursement_rate": "0.01"}),
             json!({"effective_from": "2026-12-01", "issue_price": "0.01", "reimbursement_rate": "0.01", "redemption_fee_percent": "101"}),

@@ -73,45 +73,33 @@ pub struct Facts {
     pub program_currency: Currency,
     /// The period's own entries.
     pub rows: Vec<BookRow>,
-    /// Points members and wallets hold (their stored balances), now or at the cut.
+    /// Points members and wallets hold in the snapshot (their stored balances); read
+    /// only for the netting view.
     pub holders: i64,
     /// The programme side's sum over every entry not settled by the end of the
     /// previous period (read only when the previous period is open: otherwise the
     /// opening comes from its close, or is 0), and of this one.
     pub after_prev: Option<i64>,
     pub after: i64,
-    /// The prices' fingerprint (versions, latest change) the facts were read with: a
-    /// close writes only if they are unchanged.
-    pub prices_seen: (i64, i64),
-}
-
-/// What a close reads under its lock, before anything else: the last entry (the ledger
-/// up to it is the close's) and what members and wallets held then.
-#[derive(Debug, Clone, Copy)]
-pub struct Cut {
-    pub last_entry_id: i64,
-    pub holders: i64,
 }
 
 /// Which facts to read: one partner's statement only, or everything the netting view
-/// needs; and at a close's cut, or now.
+/// needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
     pub netting: bool,
-    pub cut: Option<Cut>,
 }
 
 impl Scope {
-    /// The entry sets beyond the period's own: after it (bounded by the cut), and after
-    /// the previous period when that one is open and its figure is needed.
+    /// The entry sets beyond the period's own: after it, and after the previous period
+    /// when that one is open and its figure is needed. (In a close's snapshot the sets
+    /// after hold the entries past its last one too: with the stored balances read in
+    /// the same snapshot, they give what members held after the period.)
     pub fn after_sets(&self, calendar: &Calendar, period: Period) -> (Option<EntrySet>, Option<EntrySet>) {
         if !self.netting {
             return (None, None);
         }
-        let mut after = calendar.after(period);
-        if let Some(cut) = self.cut {
-            after.plus.until_id = cut.last_entry_id;
-        }
+        let after = calendar.after(period);
         let prev = period.prev();
         let prev_open = calendar.settled_by(prev).is_some() && !calendar.closed().iter().any(|c| c.period == prev);
         (Some(after), prev_open.then(|| calendar.after(prev)))
@@ -234,6 +222,20 @@ pub fn stored_period(row: PeriodRow) -> Result<StoredPeriod, StoreError> {
         netting,
         content_hash: hash,
     })
+}
+
+/// The calendar from `(period, last_entry_id)` rows, without the periods' bodies.
+pub fn closed_periods(rows: Vec<(String, i64)>) -> Result<Calendar, StoreError> {
+    let closed = rows
+        .into_iter()
+        .map(|(period, last_entry_id)| {
+            Ok(ClosedPeriod {
+                period: Period::parse(&period).map_err(|_| StoreError::corrupt(format!("a period {period}")))?,
+                last_entry_id,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Calendar::new(closed))
 }
 
 /// A partner's row (`id, currency, created_at`) as settlement needs it.

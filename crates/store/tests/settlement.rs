@@ -692,9 +692,10 @@ async fn run_case(db: TestDb, ops: &[Op]) {
     assert_eq!(late_issued, model_issued, "{backend}: late partner-funded points");
     assert_eq!(late_funded, model_funded, "{backend}: late operator-funded points");
 
-    // The liability at the end of today is what members hold; breakage counts every
-    // expired point once.
-    let liability = store.liability(tally_domain::settlement::day_of(now)).await.unwrap();
+    // The liability at the end of tomorrow (sales may be dated a day ahead) is what
+    // members hold; breakage counts every expired point once.
+    let tomorrow = now.checked_add(days(1)).unwrap();
+    let liability = store.liability(tally_domain::settlement::day_of(tomorrow)).await.unwrap();
     assert_eq!(liability.outstanding_points, held, "{backend}: the liability's points");
     let expired: i64 = store.breakage().await.unwrap().iter().map(|c| c.expired).sum();
     assert_eq!(expired, balance(&books, "program:expired"), "{backend}: breakage");

@@ -146,7 +146,7 @@ impl Settlement {
         let r = &netting["reconciliation"];
         let f = &r["flows"];
         out.push_str(&format!(
-            "\n    operator margin EUR {}, {} points expired\n    points reconciled: {} held before + {} funded by partners + {} by the operator + {} exchanged in + {} absorbed on returns − {} redeemed − {} donated − {} exchanged out − {} expired = {} held after (difference {})",
+            "\n    operator margin EUR {}, {} points expired\n    points reconciled: {} held before + {} funded by partners + {} by the operator + {} exchanged in + {} absorbed on returns − {} redeemed − {} donated − {} exchanged out − {} expired − {} in transit − {} elsewhere = {} held after (difference {})",
             major(netting["margin"]["amount"].as_i64().unwrap_or(0), 2),
             netting["breakage_points"],
             r["opening_outstanding"],
@@ -158,6 +158,8 @@ impl Settlement {
             f["donated"],
             f["exchanged_out"],
             f["expired"],
+            f["in_transit"],
+            f["other"],
             r["closing_outstanding"],
             r["difference"]
         ));

@@ -31,7 +31,7 @@ pub struct PriceBody {
     /// The UTC day the prices take effect, `YYYY-MM-DD`: after the last closed period.
     #[schema(
         example = "2026-11-01",
-        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
     )]
     pub effective_from: String,
     /// What a partner pays per point it funds, in programme currency: 0 to 1000, at
@@ -50,17 +50,22 @@ pub struct PriceBody {
     pub redemption_fee_percent: Option<String>,
 }
 
-/// A plain decimal as the schema states it: digits, maybe a point and 1 to 6 digits.
-fn plain_decimal(field: &'static str, text: &str, int_digits: usize) -> Result<Decimal, ApiError> {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    let shaped = (1..=int_digits).contains(&int.len())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && (frac.is_empty() && !text.ends_with('.') || (1..=6).contains(&frac.len()))
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    if !shaped {
+/// A plain decimal as the schema states it: fewer integer digits than `max` has (or
+/// `max` itself, with only zeros after the point), then maybe a point and 1 to 6 digits.
+fn plain_decimal(field: &'static str, text: &str, max: &str) -> Result<Decimal, ApiError> {
+    let (int, frac) = match text.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (text, None),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let frac_ok = frac.is_none_or(|f| (1..=6).contains(&f.len()) && digits(f));
+    let int_ok = !int.is_empty()
+        && digits(int)
+        && (int.len() < max.len() || int == max && frac.is_none_or(|f| f.bytes().all(|b| b == b'0')));
+    if !(int_ok && frac_ok) {
         return Err(ApiError::invalid(
             "invalid_field",
-            format!("{field}: must be a decimal such as \"0.008\" (at most 6 decimals)"),
+            format!("{field}: must be a decimal from 0 to {max} such as \"0.008\" (at most 6 decimals)"),
         ));
     }
     text.parse::<Decimal>()
@@ -113,18 +118,18 @@ pub async fn put_price(
         .map(|p| parse_id::<PartnerId>(p, "partner"))
         .transpose()?;
     let prices = Prices {
-        issue_price: plain_decimal("issue_price", &b.issue_price, 4)?,
-        reimbursement_rate: plain_decimal("reimbursement_rate", &b.reimbursement_rate, 4)?,
+        issue_price: plain_decimal("issue_price", &b.issue_price, "1000")?,
+        reimbursement_rate: plain_decimal("reimbursement_rate", &b.reimbursement_rate, "1000")?,
         monthly_fee: b
             .monthly_fee
             .as_deref()
-            .map(|f| plain_decimal("monthly_fee", f, 10))
+            .map(|f| plain_decimal("monthly_fee", f, "1000000000"))
             .transpose()?
             .unwrap_or_default(),
         redemption_fee_percent: b
             .redemption_fee_percent
             .as_deref()
-            .map(|f| plain_decimal("redemption_fee_percent", f, 3))
+            .map(|f| plain_decimal("redemption_fee_percent", f, "100"))
             .transpose()?
             .unwrap_or_default(),
     };
@@ -223,7 +228,7 @@ fn stored(body: String, hash: &str) -> Response {
 /// The operator's view of a period (operator): each partner's net and who pays whom,
 /// the margin, breakage and the reconciliation of the period's points. Once closed,
 /// the stored view, byte for byte (its SHA-256 is the `ETag`).
-#[utoipa::path(get, path = "/v1/settlements/{period}", tag = "settlement", params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$")),
+#[utoipa::path(get, path = "/v1/settlements/{period}", tag = "settlement", params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$")),
     responses((status = 200, body = Netting),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
         (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody),
@@ -263,10 +268,10 @@ fn rates_or_null() -> utoipa::openapi::schema::Object {
 /// Closes a period (operator): each partner's statement is stored with its SHA-256 and
 /// never changes; entries dated in it that arrive later settle in the next open period
 /// as late items. Periods close in order, once each, after they end.
-#[utoipa::path(post, path = "/v1/settlements/{period}/close", tag = "settlement", params(("period" = String, Path, example = "2026-10", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$")), request_body = CloseBody,
+#[utoipa::path(post, path = "/v1/settlements/{period}/close", tag = "settlement", params(("period" = String, Path, example = "2026-10", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$")), request_body = CloseBody,
     responses((status = 200, body = Netting),
         (status = 403, description = "`forbidden`: this needs the operator key", body = crate::error::ErrorBody),
-        (status = 409, description = "`period_closed`: it is closed already; `previous_period_open`: close the month before first; `period_not_ended`: the month has not ended", body = crate::error::ErrorBody),
+        (status = 409, description = "`period_closed`: it is closed already; `previous_period_open`: close the month before first; `period_not_ended`: the month has not ended; `retry`: prices kept changing while it read, try again", body = crate::error::ErrorBody),
         (status = 422, description = "`invalid_field`: not a month `YYYY-MM`, or bad rates (the programme currency among them); `no_fx_rate`: a partner's currency has no rate, today's or stated", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn close_period(
@@ -298,7 +303,7 @@ pub struct StatementParams {
 /// currency at the period's rate, with lines per day and entry code. Once closed, the
 /// stored statement, byte for byte (its SHA-256 is the `ETag`).
 #[utoipa::path(get, path = "/v1/settlements/{period}/partners/{id}", tag = "settlement",
-    params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])$"), ("id" = String, Path), StatementParams),
+    params(("period" = String, Path, example = "2026-11", pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$"), ("id" = String, Path), StatementParams),
     responses((status = 200, description = "The statement: JSON, or CSV with `?format=csv`",
             content((Statement = "application/json"), (String = "text/csv"))),
         (status = 409, description = "`before_first_period`: the period lies before the first closed one, which settled its entries", body = crate::error::ErrorBody),
@@ -363,7 +368,7 @@ pub async fn get_statement(
 #[into_params(parameter_in = Query)]
 pub struct LiabilityParams {
     /// The UTC day, `YYYY-MM-DD`; default today. Entries dated on it count.
-    #[param(inline, value_type = Option<String>, pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+    #[param(inline, value_type = Option<String>, pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub at: Option<String>,
 }
 

@@ -6,10 +6,10 @@ use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Cut, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
-    book_params, book_row, book_sql, build, calendar, check_price_day, closing, closing_rates, cohorts_of_expired,
-    day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements,
-    stored_period,
+    Closing, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
+    book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing, closing_rates,
+    cohorts_of_expired, day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner,
+    statements, stored_period,
 };
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -134,9 +134,9 @@ async fn facts(
     let fx_rows: Vec<(String, String)> = sqlx::query_as("SELECT currency, rate FROM fx_rates")
         .fetch_all(&mut *c)
         .await?;
-    let holders = match scope.cut {
-        Some(cut) => cut.holders,
-        None => holders(c).await?,
+    let holders = match scope.netting {
+        true => holders(c).await?,
+        false => 0,
     };
     Ok(Facts {
         period,
@@ -150,16 +150,19 @@ async fn facts(
         holders,
         after_prev,
         after: after.unwrap_or(0),
-        prices_seen: prices_seen(c).await?,
     })
 }
 
-async fn prices_seen(c: &mut PgConnection) -> Result<(i64, i64), StoreError> {
-    Ok(
-        sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(created_at), 0)::bigint FROM settlement_prices")
-            .fetch_one(&mut *c)
-            .await?,
-    )
+/// The closed periods and their last entries alone (not their bodies).
+async fn closed_calendar(c: &mut PgConnection) -> Result<Calendar, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT period, last_entry_id FROM settlement_periods")
+        .fetch_all(&mut *c)
+        .await?;
+    closed_periods(rows)
+}
+
+async fn price_versions(c: &mut PgConnection) -> Result<Vec<PriceVersion>, StoreError> {
+    Ok(price_book(c).await?.versions().to_vec())
 }
 
 impl PgStore {
@@ -169,8 +172,7 @@ impl PgStore {
         sqlx::query("LOCK TABLE settlement_periods IN SHARE MODE")
             .execute(&mut *tx)
             .await?;
-        let last = stored_periods(&mut tx).await?.last().map(|p| p.period);
-        check_price_day(&version, last)?;
+        check_price_day(&version, closed_calendar(&mut tx).await?.last_closed())?;
         if let Some(p) = &version.partner_id {
             let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM partners WHERE id = $1")
                 .bind(p.as_str())
@@ -226,7 +228,6 @@ impl PgStore {
         let cal = calendar(&stored);
         let scope = Scope {
             netting: only.is_none(),
-            cut: None,
         };
         let facts = facts(&mut tx, period, cal, stored, scope).await?;
         tx.commit().await?;
@@ -247,11 +248,12 @@ impl PgStore {
 
     /// Closes `period` in three steps, so sales wait only for the first:
     /// 1. the cut: with `entries` locked in SHARE mode (sales wait, and every entry
-    ///    written before is committed), the last entry id and what members hold;
+    ///    written before is committed), the last entry id;
     /// 2. the reading, in a repeatable-read snapshot taken after the cut: the ledger up
-    ///    to the cut, while sales go on;
-    /// 3. the write, with `settlement_periods` locked: only if no close and no price came
-    ///    in between (a price saved meanwhile makes it read again).
+    ///    to the cut and what members hold, while sales go on;
+    /// 3. the write, with `settlement_periods` locked: only if no other close came in
+    ///    between and the prices are the ones it read (a price saved meanwhile makes it
+    ///    read again).
     pub async fn close_period(
         &self,
         period: Period,
@@ -263,41 +265,32 @@ impl PgStore {
             sqlx::query("LOCK TABLE entries IN SHARE MODE")
                 .execute(&mut *tx)
                 .await?;
-            calendar(&stored_periods(&mut tx).await?).may_close(period, now)?;
-            let cut = Cut {
-                last_entry_id: sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM entries")
-                    .fetch_one(&mut *tx)
-                    .await?,
-                holders: holders(&mut tx).await?,
-            };
+            closed_calendar(&mut tx).await?.may_close(period, now)?;
+            let last_entry_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::bigint FROM entries")
+                .fetch_one(&mut *tx)
+                .await?;
             tx.commit().await?;
 
             let mut tx = self.pool.begin().await?;
             sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
             let stored = stored_periods(&mut tx).await?;
+            calendar(&stored).may_close(period, now)?;
             let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
-            closed.push(ClosedPeriod {
-                period,
-                last_entry_id: cut.last_entry_id,
-            });
-            let scope = Scope {
-                netting: true,
-                cut: Some(cut),
-            };
-            let facts = facts(&mut tx, period, Calendar::new(closed), stored, scope).await?;
+            closed.push(ClosedPeriod { period, last_entry_id });
+            let facts = facts(&mut tx, period, Calendar::new(closed), stored, Scope { netting: true }).await?;
             tx.commit().await?;
             let rates = closing_rates(&facts.fx, &stated)?;
             let Closing {
                 period: row,
                 statements,
-            } = closing(&facts, now, cut.last_entry_id, &rates)?;
+            } = closing(&facts, now, last_entry_id, &rates)?;
 
             let mut tx = self.pool.begin().await?;
             sqlx::query("LOCK TABLE settlement_periods IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
-            calendar(&stored_periods(&mut tx).await?).may_close(period, now)?;
-            if prices_seen(&mut tx).await? != facts.prices_seen {
+            closed_calendar(&mut tx).await?.may_close(period, now)?;
+            if price_versions(&mut tx).await?.as_slice() != facts.prices.versions() {
                 continue;
             }
             sqlx::query(
@@ -307,7 +300,7 @@ impl PgStore {
             )
             .bind(period.to_string())
             .bind(to_micros(now))
-            .bind(cut.last_entry_id)
+            .bind(last_entry_id)
             .bind(rates_json(&row.fx_rates)?)
             .bind(row.closing_outstanding)
             .bind(&row.netting)

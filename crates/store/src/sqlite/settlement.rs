@@ -8,9 +8,9 @@ use crate::StoreError;
 use crate::codec::fx_rates_from_rows;
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Cut, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
-    book_params, book_row, book_sql, build, calendar, check_price_day, closing, closing_rates, fallback_prices,
-    funded_by, price_version, programme_sum, rates_json, settled_partner, statements, stored_period,
+    Closing, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
+    book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing, closing_rates,
+    fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements, stored_period,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -153,22 +153,19 @@ fn facts(
         fx: fx_rates_from_rows(fx_rates(c)?)?,
         program_currency: program(c)?.currency,
         rows,
-        holders: match scope.cut {
-            Some(cut) => cut.holders,
-            None => holders(c)?,
-        },
+        holders: if scope.netting { holders(c)? } else { 0 },
         after_prev: after_prev.as_deref().map(programme_sum),
         after: after.as_deref().map_or(0, programme_sum),
-        prices_seen: prices_seen(c)?,
     })
 }
 
-fn prices_seen(c: &Connection) -> Result<(i64, i64), StoreError> {
-    Ok(c.query_row(
-        "SELECT COUNT(*), COALESCE(MAX(created_at), 0) FROM settlement_prices",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+/// The closed periods and their last entries alone (not their bodies).
+fn closed_calendar(c: &Connection) -> Result<Calendar, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT period, last_entry_id FROM settlement_periods")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(String, i64)>, _>>()?;
+    closed_periods(rows)
 }
 
 fn settlement(c: &Connection, period: Period, only: Option<&PartnerId>) -> Result<Settlement, StoreError> {
@@ -182,7 +179,6 @@ fn settlement(c: &Connection, period: Period, only: Option<&PartnerId>) -> Resul
     let cal = calendar(&stored);
     let scope = Scope {
         netting: only.is_none(),
-        cut: None,
     };
     let facts = facts(c, period, cal, stored, scope)?;
     Ok(match only {
@@ -200,48 +196,44 @@ fn settlement(c: &Connection, period: Period, only: Option<&PartnerId>) -> Resul
     })
 }
 
-/// The close's cut, in the writer: nothing is written meanwhile.
-fn cut(c: &Connection, period: Period, now: Timestamp) -> Result<Cut, StoreError> {
-    calendar(&stored_periods(c)?).may_close(period, now)?;
-    Ok(Cut {
-        last_entry_id: c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))?,
-        holders: holders(c)?,
-    })
+/// The close's cut, in the writer (nothing is written meanwhile): the last entry.
+fn cut(c: &Connection, period: Period, now: Timestamp) -> Result<i64, StoreError> {
+    closed_calendar(c)?.may_close(period, now)?;
+    Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))?)
 }
 
-/// The close's reading, on a reader: the ledger up to the cut, while sales go on.
+/// The close's reading, on a reader, while sales go on: the ledger up to the cut, and
+/// the prices it was priced with.
 fn read_closing(
     c: &Connection,
     period: Period,
     now: Timestamp,
-    cut: Cut,
+    last_entry_id: i64,
     stated: &FxRates,
-) -> Result<(Closing, (i64, i64)), StoreError> {
+) -> Result<(Closing, Vec<PriceVersion>), StoreError> {
     let stored = stored_periods(c)?;
+    calendar(&stored).may_close(period, now)?;
     let mut closed: Vec<ClosedPeriod> = calendar(&stored).closed().to_vec();
-    closed.push(ClosedPeriod {
-        period,
-        last_entry_id: cut.last_entry_id,
-    });
-    let scope = Scope {
-        netting: true,
-        cut: Some(cut),
-    };
-    let facts = facts(c, period, Calendar::new(closed), stored, scope)?;
+    closed.push(ClosedPeriod { period, last_entry_id });
+    let facts = facts(c, period, Calendar::new(closed), stored, Scope { netting: true })?;
     let rates = closing_rates(&facts.fx, stated)?;
-    Ok((closing(&facts, now, cut.last_entry_id, &rates)?, facts.prices_seen))
+    Ok((
+        closing(&facts, now, last_entry_id, &rates)?,
+        facts.prices.versions().to_vec(),
+    ))
 }
 
-/// The close's write, in the writer: only if no close and no price came in between.
+/// The close's write, in the writer: only if no other close came in between and the
+/// prices are the ones it read (false: read again).
 fn write_closing(
     c: &Connection,
     period: Period,
     now: Timestamp,
     closing: &Closing,
-    seen: (i64, i64),
+    prices: &[PriceVersion],
 ) -> Result<bool, StoreError> {
-    calendar(&stored_periods(c)?).may_close(period, now)?;
-    if prices_seen(c)? != seen {
+    closed_calendar(c)?.may_close(period, now)?;
+    if price_versions(c)? != prices {
         return Ok(false);
     }
     let row = &closing.period;
@@ -274,8 +266,7 @@ fn write_closing(
 }
 
 fn put_price(c: &Connection, version: &PriceVersion) -> Result<PriceVersion, StoreError> {
-    let last = stored_periods(c)?.last().map(|p| p.period);
-    check_price_day(version, last)?;
+    check_price_day(version, closed_calendar(c)?.last_closed())?;
     if let Some(p) = &version.partner_id {
         let known: Option<i64> = c
             .query_row("SELECT 1 FROM partners WHERE id = ?1", [p.as_str()], |r| r.get(0))
@@ -349,15 +340,15 @@ impl SqliteStore {
         stated: FxRates,
     ) -> Result<StoredPeriod, StoreError> {
         for _ in 0..3 {
-            let cut = self.write_waiting(move |c| cut(c, period, now)).await?;
+            let last = self.write_waiting(move |c| cut(c, period, now)).await?;
             let rates = stated.clone();
-            let (closing, seen) = self
-                .read(move |c| in_snapshot(c, |c| read_closing(c, period, now, cut, &rates)))
+            let (closing, prices) = self
+                .read(move |c| in_snapshot(c, |c| read_closing(c, period, now, last, &rates)))
                 .await?;
             let row = closing.period.clone();
-            let closing = std::sync::Arc::new(closing);
+            let read = std::sync::Arc::new((closing, prices));
             if self
-                .write_waiting(move |c| write_closing(c, period, now, &closing, seen))
+                .write_waiting(move |c| write_closing(c, period, now, &read.0, &read.1))
                 .await?
             {
                 return Ok(row);
