@@ -695,7 +695,10 @@ async fn run_case(db: TestDb, ops: &[Op]) {
     // The liability at the end of tomorrow (sales may be dated a day ahead) is what
     // members hold; breakage counts every expired point once.
     let tomorrow = now.checked_add(days(1)).unwrap();
-    let liability = store.liability(tally_domain::settlement::day_of(tomorrow)).await.unwrap();
+    let liability = store
+        .liability(tally_domain::settlement::day_of(tomorrow))
+        .await
+        .unwrap();
     assert_eq!(liability.outstanding_points, held, "{backend}: the liability's points");
     let expired: i64 = store.breakage().await.unwrap().iter().map(|c| c.expired).sum();
     assert_eq!(expired, balance(&books, "program:expired"), "{backend}: breakage");
