@@ -437,14 +437,20 @@ pub fn day_end(day: Date) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
-/// Expired points by the month they were earned, from `(sale's occurred_at, recorded_at,
-/// amount)` of each entry on `program:expired`: the sale's month, else (events, bonuses,
-/// vouchers) the month they expired less the programme's expiry.
-pub fn cohorts_of_expired(rows: Vec<(Option<i64>, i64, i64)>, expiry_months: u32) -> Vec<(Period, i64)> {
+/// One entry on `program:expired`, as the breakage query reads it: its code, the sale's
+/// `occurred_at` when the points came from a sale, when it was recorded, its amount.
+pub type ExpiredRow = (String, Option<i64>, i64, i64);
+
+/// Expired points by the month they were earned: a sale's month; for other points that
+/// ran out (`expire`: events, bonuses, points received) the month they expired less the
+/// programme's expiry, when they were earned; a forfeited voucher (`reward_forfeit`),
+/// whose points' months are not kept, in the month it was forfeited.
+pub fn cohorts_of_expired(rows: Vec<ExpiredRow>, expiry_months: u32) -> Vec<(Period, i64)> {
     let mut by: BTreeMap<Period, i64> = BTreeMap::new();
-    for (sold, recorded, amount) in rows {
+    for (code, sold, recorded, amount) in rows {
         let cohort = match sold {
             Some(at) => Period::of(from_micros(at)),
+            None if code != "expire" => Period::of(from_micros(recorded)),
             None => {
                 let mut p = Period::of(from_micros(recorded));
                 for _ in 0..expiry_months {

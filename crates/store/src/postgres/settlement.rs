@@ -6,10 +6,10 @@ use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
-    book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing, closing_rates,
-    cohorts_of_expired, day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner,
-    statements, stored_period,
+    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod,
+    StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing,
+    closing_rates, cohorts_of_expired, day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json,
+    settled_partner, statements, stored_period,
 };
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -372,8 +372,8 @@ impl PgStore {
         let months: i64 = sqlx::query_scalar("SELECT expiry_months FROM program WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let expired: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
-            "SELECT t.occurred_at, e.recorded_at, e.amount FROM entries e
+        let expired: Vec<ExpiredRow> = sqlx::query_as(
+            "SELECT e.code, t.occurred_at, e.recorded_at, e.amount FROM entries e
              LEFT JOIN transactions t ON t.id = e.transaction_id
              WHERE e.account = 'program:expired'",
         )

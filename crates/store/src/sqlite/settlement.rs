@@ -8,9 +8,10 @@ use crate::StoreError;
 use crate::codec::fx_rates_from_rows;
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod, StoredStatement,
-    book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing, closing_rates,
-    fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements, stored_period,
+    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod,
+    StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing,
+    closing_rates, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements,
+    stored_period,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -299,16 +300,14 @@ fn put_price(c: &Connection, version: &PriceVersion) -> Result<PriceVersion, Sto
 /// vouchers) the month they expired less the programme's expiry.
 fn expired_by_cohort(c: &Connection, expiry_months: u32) -> Result<Vec<(Period, i64)>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT t.occurred_at, e.recorded_at, e.amount FROM entries e
+        "SELECT e.code, t.occurred_at, e.recorded_at, e.amount FROM entries e
          LEFT JOIN transactions t ON t.id = e.transaction_id
          WHERE e.account NOT LIKE 'member:%' AND e.account NOT LIKE 'wallet:%' AND e.recorded_at >= ?1
            AND e.account = 'program:expired'",
     )?;
     let rows = stmt
-        .query_map([i64::MIN], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map([i64::MIN], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<Vec<ExpiredRow>, _>>()?;
     Ok(crate::settlement::cohorts_of_expired(rows, expiry_months))
 }
 
