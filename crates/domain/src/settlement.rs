@@ -15,13 +15,15 @@
 
 mod books;
 mod calendar;
+mod netting;
 mod prices;
 mod statement;
 #[cfg(test)]
 mod tests;
 
-pub use books::{Book, BookRow, Cohort, Flows, Liability, LiabilityLine, Netting, NettingLine, Reconciliation, Side};
+pub use books::{Book, BookRow, Cohort, Flows, Reconciliation, Side};
 pub use calendar::{Calendar, ClosedPeriod, EntrySet, Settled};
+pub use netting::{Liability, LiabilityLine, Netting, NettingLine};
 pub use prices::{PriceBook, PriceVersion, Prices};
 pub use statement::{Line, Payer, ProgramAmounts, Section, SignedMoney, Statement, StatementInput, StatementStatus};
 
