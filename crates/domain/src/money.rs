@@ -81,13 +81,19 @@ impl Money {
 
     /// The amount in whole units as an exact decimal (1299 EUR cents → 12.99).
     pub fn to_decimal(&self) -> Decimal {
-        Decimal::from_i128_with_scale(i128::from(self.amount), self.currency.exponent())
+        in_units(self.amount, self.currency)
     }
 
     /// Human form for explanations: `EUR 12.99`, `JPY 500`.
     pub fn display(&self) -> String {
         format!("{} {}", self.currency.code(), self.to_decimal())
     }
+}
+
+/// Minor units of `currency` in whole units, exactly, keeping the currency's decimals
+/// (1299 EUR cents → 12.99, 0 → 0.00, −5 → −0.05).
+pub fn in_units(minor: i64, currency: Currency) -> Decimal {
+    Decimal::from_i128_with_scale(i128::from(minor), currency.exponent())
 }
 
 /// A points count given by a caller: a non-negative integer no larger than [`MAX_POINTS`].

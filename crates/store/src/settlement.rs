@@ -160,11 +160,10 @@ pub fn book_row(account: String, code: String, epoch_day: i64, entries: i64, sum
     })
 }
 
-/// The programme side's sum over rows: what members' holdings changed by, negated.
+/// The sum over rows of [`book_sql`] (all on the programme's side): what members'
+/// holdings changed by, negated.
 pub fn programme_sum(rows: &[BookRow]) -> i64 {
-    rows.iter()
-        .filter(|r| !r.account.starts_with("member:") && !r.account.starts_with("wallet:"))
-        .fold(0i64, |s, r| s.saturating_add(r.sum))
+    rows.iter().fold(0i64, |s, r| s.saturating_add(r.sum))
 }
 
 pub fn calendar(stored: &[StoredPeriod]) -> Calendar {
@@ -344,12 +343,11 @@ pub fn build(
         None => facts.holders.saturating_add(facts.after_prev.unwrap_or(0)),
     };
     let reconciliation = Reconciliation::new(opening, flows, closing);
-    let with_hashes: Vec<(Statement, Option<String>)> = statements.iter().cloned().map(|s| (s, None)).collect();
     let netting = Netting::new(
         p,
         status,
         facts.program_currency,
-        &with_hashes,
+        &statements,
         &facts.prices,
         reconciliation,
     )?;
@@ -421,11 +419,6 @@ pub fn funded_by(rows: &[BookRow]) -> Vec<(Option<PartnerId>, i64)> {
     let mut out: Vec<_> = by.into_iter().collect();
     out.push((None, operator.unwrap_or(0)));
     out
-}
-
-/// Whether a partner id names a partner of the facts.
-pub fn has_partner(facts: &[SettledPartner], id: &PartnerId) -> bool {
-    facts.iter().any(|p| p.id.as_str() == id.as_str())
 }
 
 /// Midnight UTC after `day`: entries dated on the day are before it.

@@ -12,7 +12,7 @@ use crate::demo_api::Api;
 use axum::http::Method;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use tally_domain::settlement::Period;
+use tally_domain::settlement::{Period, SignedMoney};
 
 pub(super) struct Settlement {
     /// The month the simulated clock was in yesterday.
@@ -130,24 +130,30 @@ impl Settlement {
                     Value::Null,
                 )
                 .await?;
-            let net = s["net"]["amount"].as_i64().unwrap_or(0);
-            let who = if net >= 0 { "owes the operator" } else { "is owed" };
+            let net = money(&s["net"])?;
+            let who = if net.amount >= 0 {
+                "owes the operator"
+            } else {
+                "is owed"
+            };
             out.push_str(&format!(
                 "\n    {:<9} {who} {} {} ({} points funded, {} redeemed there, {} funded by the operator; GET /v1/settlements/{last}/partners/{}?format=csv)",
                 p.kind,
-                p.currency,
-                major(net.abs(), if p.currency == "CZK" || p.currency == "USD" || p.currency == "EUR" { 2 } else { 0 }),
+                net.currency,
+                net.to_decimal().abs(),
                 s["issued"]["points"],
                 s["redeemed"]["points"],
                 s["operator_funded"]["points"],
                 p.id
             ));
         }
+        let margin = money(&netting["margin"])?;
         let r = &netting["reconciliation"];
         let f = &r["flows"];
         out.push_str(&format!(
-            "\n    operator margin EUR {}, {} points expired\n    points reconciled: {} held before + {} funded by partners + {} by the operator + {} exchanged in + {} absorbed on returns − {} redeemed − {} donated − {} exchanged out − {} expired − {} in transit − {} elsewhere = {} held after (difference {})",
-            major(netting["margin"]["amount"].as_i64().unwrap_or(0), 2),
+            "\n    operator margin {} {}, {} points expired\n    points reconciled: {} held before + {} funded by partners + {} by the operator + {} exchanged in + {} absorbed on returns − {} redeemed − {} donated − {} exchanged out − {} expired − {} in transit − {} elsewhere = {} held after (difference {})",
+            margin.currency,
+            margin.to_decimal(),
             netting["breakage_points"],
             r["opening_outstanding"],
             f["issued_by_partners"],
@@ -167,17 +173,7 @@ impl Settlement {
     }
 }
 
-fn major(minor: i64, exponent: u32) -> String {
-    let unit = 10u64.pow(exponent);
-    let sign = if minor < 0 { "-" } else { "" };
-    let size = minor.unsigned_abs();
-    match exponent {
-        0 => format!("{sign}{size}"),
-        _ => format!(
-            "{sign}{}.{:0width$}",
-            size / unit,
-            size % unit,
-            width = exponent as usize
-        ),
-    }
+/// An amount of an answer (`{"amount": …, "currency": …}`).
+fn money(v: &Value) -> anyhow::Result<SignedMoney> {
+    Ok(serde_json::from_value(v.clone())?)
 }

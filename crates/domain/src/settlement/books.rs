@@ -126,7 +126,16 @@ impl Flows {
     /// Adds a row of any account; holders' rows are ignored (the flows are what the
     /// programme's side sees).
     pub fn add(&mut self, row: &BookRow) -> Result<(), DomainError> {
-        let field = match Book::of(&row.account) {
+        let book = Book::of(&row.account);
+        // Funders' accounts go negative as they fund: their flow is the negated sum.
+        let funds = matches!(
+            book,
+            Book::Partner(_, Side::Issued | Side::OperatorFunded)
+                | Book::ProgramIssued
+                | Book::ExchangeIn
+                | Book::Unrecovered
+        );
+        let field = match book {
             Book::Partner(_, Side::Issued) => &mut self.issued_by_partners,
             Book::Partner(_, Side::OperatorFunded) | Book::ProgramIssued => &mut self.issued_by_operator,
             Book::ExchangeIn => &mut self.exchanged_in,
@@ -139,14 +148,6 @@ impl Flows {
             Book::Other => &mut self.other,
             Book::Holder => return Ok(()),
         };
-        // Funders' accounts go negative as they fund: their flow is the negated sum.
-        let funds = matches!(
-            Book::of(&row.account),
-            Book::Partner(_, Side::Issued | Side::OperatorFunded)
-                | Book::ProgramIssued
-                | Book::ExchangeIn
-                | Book::Unrecovered
-        );
         let flow = if funds { row.sum.checked_neg() } else { Some(row.sum) };
         *field = flow
             .and_then(|f| field.checked_add(f))

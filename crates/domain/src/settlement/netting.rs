@@ -4,7 +4,7 @@
 
 use super::books::Reconciliation;
 use super::statement::{Payer, SignedMoney, Statement, to_minor};
-use super::{Period, PriceBook, StatementStatus, day_of};
+use super::{Period, PriceBook, StatementStatus};
 use crate::DomainError;
 use crate::ids::PartnerId;
 use crate::money::Currency;
@@ -53,19 +53,19 @@ pub struct Netting {
 
 impl Netting {
     /// The netting view of `period` from its statements (one per partner) and its
-    /// reconciliation.
+    /// reconciliation. The lines' `content_hash` is left for a close to fill.
     pub fn new(
         period: Period,
         status: StatementStatus,
         program_currency: Currency,
-        statements: &[(Statement, Option<String>)],
+        statements: &[Statement],
         prices: &PriceBook,
         reconciliation: Reconciliation,
     ) -> Result<Netting, DomainError> {
         let money = |minor: i64| SignedMoney::new(minor, program_currency);
         let (mut billed, mut reimbursed, mut fees) = (0i64, 0i64, 0i64);
         let mut partners = Vec::new();
-        for (s, hash) in statements {
+        for s in statements {
             let overflow = DomainError::Invariant("a netting sum overflowed");
             billed = billed.checked_add(s.program.issued).ok_or(overflow.clone())?;
             reimbursed = reimbursed.checked_add(s.program.redeemed).ok_or(overflow.clone())?;
@@ -75,7 +75,7 @@ impl Netting {
                 net: s.net.clone(),
                 net_program: money(s.program.net),
                 payer: s.payer,
-                content_hash: hash.clone(),
+                content_hash: None,
             });
         }
         let margin = billed
@@ -83,11 +83,8 @@ impl Netting {
             .and_then(|m| m.checked_sub(reimbursed))
             .ok_or(DomainError::Invariant("a netting sum overflowed"))?;
         let breakage_points = reconciliation.flows.expired;
-        let last_day = period
-            .end()
-            .checked_sub(jiff::SignedDuration::from_secs(1))
-            .unwrap_or(period.start());
-        let rate = prices.programme_on(day_of(last_day)).reimbursement_rate;
+        let last_day = period.end_day().yesterday().unwrap_or(period.first_day());
+        let rate = prices.programme_on(last_day).reimbursement_rate;
         let breakage_value = to_minor(Decimal::from(breakage_points) * rate, program_currency);
         Ok(Netting {
             period: period.to_string(),

@@ -25,6 +25,11 @@ impl SignedMoney {
     pub fn new(amount: i64, currency: Currency) -> Self {
         SignedMoney { amount, currency }
     }
+
+    /// The amount in whole units, exactly (−128165 EUR cents → −1281.65).
+    pub fn to_decimal(&self) -> Decimal {
+        crate::money::in_units(self.amount, self.currency)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -328,11 +333,7 @@ impl Statement {
                 l.late
             ));
         }
-        let major = |minor: i64| {
-            let mut d = Decimal::from(minor);
-            d.set_scale(self.currency.exponent()).ok();
-            d.to_string()
-        };
+        let major = |minor: i64| crate::money::in_units(minor, self.currency).to_string();
         let total = |name: &str, entries: u64, points: i64, amount: i64| {
             format!("{head},total,{name},,{entries},{points},,{},\n", major(amount))
         };
