@@ -246,17 +246,18 @@ pub fn settled_partner(id: String, code: String, created_at: i64) -> Result<Sett
     })
 }
 
+/// The columns of a stored price version, in the order [`price_version`] reads them,
+/// and the order versions are listed in.
+pub const PRICE_QUERY: &str = "SELECT partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee,
+        redemption_fee_percent, created_at
+ FROM settlement_prices ORDER BY effective_from, partner_id";
+
+/// A stored price version's row, as [`PRICE_QUERY`] selects it.
+pub type PriceRow = (String, String, String, String, String, String, i64);
+
 /// A stored price version's columns to the domain's.
-#[allow(clippy::too_many_arguments)]
-pub fn price_version(
-    partner_id: String,
-    effective_from: String,
-    issue: String,
-    reimburse: String,
-    fee: String,
-    fee_percent: String,
-    created_at: i64,
-) -> Result<PriceVersion, StoreError> {
+pub fn price_version(row: PriceRow) -> Result<PriceVersion, StoreError> {
+    let (partner_id, effective_from, issue, reimburse, fee, fee_percent, created_at) = row;
     Ok(PriceVersion {
         partner_id: (!partner_id.is_empty()).then(|| PartnerId::from_stored(partner_id)),
         effective_from: effective_from

@@ -38,6 +38,20 @@ pub struct EntrySet {
     pub minus: Option<Settled>,
 }
 
+impl EntrySet {
+    /// Every entry dated before `before`, whenever recorded: the ledger up to a day.
+    pub fn dated_before(before: Timestamp) -> Self {
+        EntrySet {
+            recorded_from: Timestamp::MIN,
+            plus: Settled {
+                before,
+                until_id: i64::MAX,
+            },
+            minus: None,
+        }
+    }
+}
+
 /// A sale may be dated up to a day after it is recorded (`time::check_occurred_at`); a
 /// close's last entry may have been stamped a moment before the close began. Two days
 /// cover both.

@@ -1,23 +1,23 @@
 //! Settlement on PostgreSQL: prices, a period's statements read in one repeatable-read
-//! snapshot, and closing a period with the entries table locked against writes.
+//! snapshot, and closing a period (the cut with the entries table locked against writes
+//! for one lookup, then the reading and the write).
 
 use super::PgStore;
 use crate::StoreError;
 use crate::codec::{currency, fx_rates_from_rows};
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod,
-    StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing,
-    closing_rates, cohorts_of_expired, day_end, fallback_prices, funded_by, price_version, programme_sum, rates_json,
-    settled_partner, statements, stored_period,
+    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PRICE_QUERY, PeriodRow, PriceRow, Scope, SettledPartner, Settlement,
+    StoredPeriod, StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods,
+    closing, closing_rates, cohorts_of_expired, day_end, fallback_prices, funded_by, price_version, programme_sum,
+    rates_json, settled_partner, statements, stored_period,
 };
 use jiff::Timestamp;
 use sqlx::PgConnection;
 use tally_domain::earning::FxRates;
 use tally_domain::ids::{Id, PartnerId};
 use tally_domain::settlement::{
-    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, Settled,
-    StatementStatus,
+    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, StatementStatus,
 };
 
 const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -80,23 +80,16 @@ async fn stored_statements(c: &mut PgConnection, period: Period) -> Result<Vec<S
         .collect())
 }
 
-async fn price_book(c: &mut PgConnection) -> Result<PriceBook, StoreError> {
-    type Row = (String, String, String, String, String, String, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee, redemption_fee_percent,
-                created_at
-         FROM settlement_prices ORDER BY effective_from, partner_id",
-    )
-    .fetch_all(&mut *c)
-    .await?;
-    let versions = rows
-        .into_iter()
-        .map(|(p, d, i, r, f, fp, at)| price_version(p, d, i, r, f, fp, at))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (code, value) = program(c).await?;
-    Ok(PriceBook::new(versions, fallback_prices(value, currency(&code)?)))
+/// Every price version, with the programme's point value (`program`) as the fallback.
+async fn price_book(c: &mut PgConnection, program: &(String, i64)) -> Result<PriceBook, StoreError> {
+    let versions = price_versions(c).await?;
+    Ok(PriceBook::new(
+        versions,
+        fallback_prices(program.1, currency(&program.0)?),
+    ))
 }
 
+/// The programme's currency and point value.
 async fn program(c: &mut PgConnection) -> Result<(String, i64), StoreError> {
     Ok(
         sqlx::query_as("SELECT currency, point_value_minor FROM program WHERE id = 1")
@@ -138,14 +131,15 @@ async fn facts(
         true => holders(c).await?,
         false => 0,
     };
+    let program = program(c).await?;
     Ok(Facts {
         period,
         calendar,
         stored,
-        prices: price_book(c).await?,
+        prices: price_book(c, &program).await?,
         partners: partners(c).await?,
         fx: fx_rates_from_rows(fx_rows)?,
-        program_currency: currency(&program(c).await?.0)?,
+        program_currency: currency(&program.0)?,
         rows,
         holders,
         after_prev,
@@ -162,7 +156,8 @@ async fn closed_calendar(c: &mut PgConnection) -> Result<Calendar, StoreError> {
 }
 
 async fn price_versions(c: &mut PgConnection) -> Result<Vec<PriceVersion>, StoreError> {
-    Ok(price_book(c).await?.versions().to_vec())
+    let rows: Vec<PriceRow> = sqlx::query_as(PRICE_QUERY).fetch_all(&mut *c).await?;
+    rows.into_iter().map(price_version).collect()
 }
 
 impl PgStore {
@@ -205,7 +200,8 @@ impl PgStore {
 
     pub async fn price_book(&self) -> Result<PriceBook, StoreError> {
         let mut c = self.pool.acquire().await?;
-        price_book(&mut c).await
+        let program = program(&mut c).await?;
+        price_book(&mut c, &program).await
     }
 
     pub async fn settlement_periods(&self) -> Result<Vec<StoredPeriod>, StoreError> {
@@ -334,41 +330,23 @@ impl PgStore {
     pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
-        let settled = Settled {
-            before: day_end(at),
-            until_id: i64::MAX,
-        };
-        let set = EntrySet {
-            recorded_from: Timestamp::MIN,
-            plus: settled,
-            minus: None,
-        };
-        let upto = book_rows(&mut tx, &set).await?;
-        let prices = price_book(&mut tx).await?;
-        let program = currency(&program(&mut tx).await?.0)?;
+        let upto = book_rows(&mut tx, &EntrySet::dated_before(day_end(at))).await?;
+        let program = program(&mut tx).await?;
+        let prices = price_book(&mut tx, &program).await?;
         tx.commit().await?;
         Ok(Liability::new(
             at,
             -programme_sum(&upto),
             funded_by(&upto),
             &prices,
-            program,
+            currency(&program.0)?,
         ))
     }
 
     pub async fn breakage(&self) -> Result<Vec<Cohort>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
-        let all = Settled {
-            before: Timestamp::MAX,
-            until_id: i64::MAX,
-        };
-        let set = EntrySet {
-            recorded_from: Timestamp::MIN,
-            plus: all,
-            minus: None,
-        };
-        let rows = book_rows(&mut tx, &set).await?;
+        let rows = book_rows(&mut tx, &EntrySet::dated_before(Timestamp::MAX)).await?;
         let months: i64 = sqlx::query_scalar("SELECT expiry_months FROM program WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;

@@ -1,25 +1,25 @@
 //! Settlement on SQLite: prices, a period's statements read in one snapshot, and closing
-//! a period in the writer (no entry is written while it closes).
+//! a period (the cut and the write in the writer, the reading on a reader between them).
 
 use super::SqliteStore;
 use super::ledger::in_snapshot;
 use super::program::{fx_rates, program};
 use crate::StoreError;
 use crate::codec::fx_rates_from_rows;
+use crate::model::ProgramRow;
 use crate::model::to_micros;
 use crate::settlement::{
-    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PeriodRow, Scope, SettledPartner, Settlement, StoredPeriod,
-    StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods, closing,
-    closing_rates, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner, statements,
-    stored_period,
+    Closing, ExpiredRow, Facts, PERIOD_COLUMNS, PRICE_QUERY, PeriodRow, PriceRow, Scope, SettledPartner, Settlement,
+    StoredPeriod, StoredStatement, book_params, book_row, book_sql, build, calendar, check_price_day, closed_periods,
+    closing, closing_rates, fallback_prices, funded_by, price_version, programme_sum, rates_json, settled_partner,
+    statements, stored_period,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::earning::FxRates;
 use tally_domain::ids::{Id, PartnerId};
 use tally_domain::settlement::{
-    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, Settled,
-    StatementStatus,
+    BookRow, Calendar, ClosedPeriod, Cohort, EntrySet, Liability, Period, PriceBook, PriceVersion, StatementStatus,
 };
 
 fn book_rows(c: &Connection, set: &EntrySet) -> Result<Vec<BookRow>, StoreError> {
@@ -91,11 +91,7 @@ fn stored_statements(c: &Connection, period: Period) -> Result<Vec<StoredStateme
 }
 
 fn price_versions(c: &Connection) -> Result<Vec<PriceVersion>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT partner_id, effective_from, issue_price, reimbursement_rate, monthly_fee, redemption_fee_percent,
-                created_at
-         FROM settlement_prices ORDER BY effective_from, partner_id",
-    )?;
+    let mut stmt = c.prepare_cached(PRICE_QUERY)?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -108,14 +104,12 @@ fn price_versions(c: &Connection) -> Result<Vec<PriceVersion>, StoreError> {
                 r.get(6)?,
             ))
         })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(p, d, i, r, f, fp, at)| price_version(p, d, i, r, f, fp, at))
-        .collect()
+        .collect::<Result<Vec<PriceRow>, _>>()?;
+    rows.into_iter().map(price_version).collect()
 }
 
-fn price_book(c: &Connection) -> Result<PriceBook, StoreError> {
-    let program = program(c)?;
+/// Every price version, with the programme's point value as the fallback.
+fn price_book(c: &Connection, program: &ProgramRow) -> Result<PriceBook, StoreError> {
     Ok(PriceBook::new(
         price_versions(c)?,
         fallback_prices(program.point_value_minor, program.currency),
@@ -145,14 +139,15 @@ fn facts(
     let (after, after_prev) = scope.after_sets(&calendar, period);
     let after = after.map(|set| book_rows(c, &set)).transpose()?;
     let after_prev = after_prev.map(|set| book_rows(c, &set)).transpose()?;
+    let program = program(c)?;
     Ok(Facts {
         period,
         calendar,
         stored,
-        prices: price_book(c)?,
+        prices: price_book(c, &program)?,
         partners: partners(c)?,
         fx: fx_rates_from_rows(fx_rates(c)?)?,
-        program_currency: program(c)?.currency,
+        program_currency: program.currency,
         rows,
         holders: if scope.netting { holders(c)? } else { 0 },
         after_prev: after_prev.as_deref().map(programme_sum),
@@ -317,7 +312,7 @@ impl SqliteStore {
     }
 
     pub async fn price_book(&self) -> Result<PriceBook, StoreError> {
-        self.read(price_book).await
+        self.read(|c| price_book(c, &program(c)?)).await
     }
 
     pub async fn settlement_periods(&self) -> Result<Vec<StoredPeriod>, StoreError> {
@@ -359,21 +354,10 @@ impl SqliteStore {
     pub async fn liability(&self, at: jiff::civil::Date) -> Result<Liability, StoreError> {
         self.read(move |c| {
             in_snapshot(c, |c| {
-                let settled = Settled {
-                    before: crate::settlement::day_end(at),
-                    until_id: i64::MAX,
-                };
-                let upto = book_rows(
-                    c,
-                    &EntrySet {
-                        recorded_from: Timestamp::MIN,
-                        plus: settled,
-                        minus: None,
-                    },
-                )?;
+                let upto = book_rows(c, &EntrySet::dated_before(crate::settlement::day_end(at)))?;
                 let program = program(c)?;
                 let outstanding = -programme_sum(&upto);
-                let prices = price_book(c)?;
+                let prices = price_book(c, &program)?;
                 Ok(Liability::new(
                     at,
                     outstanding,
@@ -389,18 +373,7 @@ impl SqliteStore {
     pub async fn breakage(&self) -> Result<Vec<Cohort>, StoreError> {
         self.read(move |c| {
             in_snapshot(c, |c| {
-                let all = Settled {
-                    before: Timestamp::MAX,
-                    until_id: i64::MAX,
-                };
-                let rows = book_rows(
-                    c,
-                    &EntrySet {
-                        recorded_from: Timestamp::MIN,
-                        plus: all,
-                        minus: None,
-                    },
-                )?;
+                let rows = book_rows(c, &EntrySet::dated_before(Timestamp::MAX))?;
                 let expired = expired_by_cohort(c, program(c)?.expiry_months)?;
                 Ok(Cohort::all(&rows, &expired))
             })
