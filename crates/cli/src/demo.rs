@@ -21,6 +21,7 @@ mod exchange;
 mod referrals;
 mod rewards;
 mod settlement;
+mod staff;
 mod transfers;
 
 /// Demo partner keys: fixed so the README's walk-through works on any demo database.
@@ -573,6 +574,9 @@ pub async fn fill(store: &Store, members: u32, days: u32) -> anyhow::Result<()> 
     println!("{}", challenges::summary(&api, admin, &people).await?);
     println!("{}", exchange.summary());
     println!("{}", settling.summary(&api, admin, &partners).await?);
+    let staff_partners: Vec<(&'static str, String)> = partners.iter().map(|p| (p.kind, p.id.clone())).collect();
+    let logins = staff::create(store, &staff_partners).await?;
+    println!("{}", staff::summary(&logins));
     println!("Demo member Jana Nováková: phone +420601123456, card 6006000000000001");
     println!("  she shares her personal data with Spree Mode; the hotel and the drugstore see her as \"Jana N.\"");
     println!(

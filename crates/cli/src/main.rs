@@ -52,6 +52,16 @@ pub struct ServerArgs {
     /// Connections open at once; more wait to be accepted.
     #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Where members' one-time sign-in codes go: `off` (members cannot sign in to the
+    /// portal) or `log` (written to the log: development and the demo only).
+    #[arg(long, env = "TALLY_MEMBER_CODES", value_enum, default_value_t = MemberCodes::Off)]
+    pub member_codes: MemberCodes,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MemberCodes {
+    Off,
+    Log,
 }
 
 impl ServerArgs {
@@ -121,6 +131,10 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let store = tally_store::Store::connect(&server.database_url).await?;
                 demo::fill(&store, members, days).await?;
+                let server = ServerArgs {
+                    member_codes: MemberCodes::Log,
+                    ..server
+                };
                 if no_serve { Ok(()) } else { server::serve(server).await }
             }
             Command::Migrate { database_url } => {

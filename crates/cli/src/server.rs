@@ -46,6 +46,10 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", redact(&args.database_url)))?;
     let mut state = state(store, tally_http::system_clock()).await?;
     state.limits = args.limits();
+    if args.member_codes == crate::MemberCodes::Log {
+        state.codes = std::sync::Arc::new(tally_http::web::codes::LogSender);
+        tracing::warn!("members' sign-in codes are written to the log (--member-codes log): for development only");
+    }
     if state.follow_changes().await? {
         tracing::info!("following changes made through other servers on this database");
     }

@@ -16,8 +16,10 @@ pub mod referral_rewards;
 pub mod routes;
 pub mod schema;
 pub mod server;
+pub mod signing;
 pub mod state;
 pub mod strict_json;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,8 +37,25 @@ use body::{BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT};
 pub use server::{Limits, serve};
 pub use state::{AppState, Clock, Principal, system_clock};
 
-/// The whole API.
+/// The API and the web faces, on one address.
 pub fn router(state: AppState) -> Router {
+    let api = api_router(state.clone());
+    let request_timeout = state.limits.request_timeout;
+    let pages = web::router(state, api.clone())
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a page panicked");
+            web::layout::problem(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Tally could not show this page; it has been logged.",
+            )
+        }));
+    api.merge(pages)
+}
+
+/// The whole API.
+pub fn api_router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let request_timeout = state.limits.request_timeout;
     Router::new()

@@ -185,6 +185,18 @@ pub mod field {
         card_builder().build()
     }
 
+    /// A member's personal QR token (`tq1.<member id>.<expiry>.<tag>`); a wrong or
+    /// expired one is `422`.
+    pub fn member_token() -> Object {
+        string()
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .description(Some(
+                "The member's personal QR token from the member portal, good for ten minutes.",
+            ))
+            .build()
+    }
+
     pub fn nullable_card() -> Object {
         or_null(card_builder())
     }

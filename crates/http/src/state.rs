@@ -35,6 +35,10 @@ pub struct AppState {
     pub limits: crate::server::Limits,
     /// Faults of the database answers reported lately, for `/healthz`.
     pub health: Arc<crate::health::Health>,
+    /// Signs members' QR tokens and the web forms' CSRF tokens.
+    pub signer: crate::signing::Signer,
+    /// Delivers members' one-time sign-in codes (by default nowhere: `NoSender`).
+    pub codes: Arc<dyn crate::web::codes::CodeSender>,
     caches: Arc<Caches>,
 }
 
@@ -110,12 +114,17 @@ impl AppState {
         let partners = store.partners().await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let rules = compile_rules(store.rules().await?);
         let challenges = compile_challenges(store.challenges().await?);
+        let signing_key = store
+            .web_key("signing", hex::encode(tally_store::keys::random_bytes::<32>()))
+            .await?;
         Ok(AppState {
             store,
             clock,
             metrics: Arc::new(Metrics::default()),
             limits: crate::server::Limits::default(),
             health: Arc::default(),
+            signer: crate::signing::Signer::new(&signing_key),
+            codes: Arc::new(crate::web::codes::NoSender),
             caches: Arc::new(Caches {
                 admin_key_hash,
                 program: RwLock::new(program),

@@ -25,6 +25,7 @@ pub mod settlement;
 mod sqlite;
 pub mod testing;
 mod transfers;
+pub mod web;
 
 pub use changes::Change;
 pub use error::{DatabaseError, Entity, Fault, StoreError};
@@ -824,5 +825,123 @@ impl Store {
     /// Counts used by `/metrics` and the demo: members, transactions, entries.
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         dispatch!(self, s => s.counts().await)
+    }
+
+    // The web faces: staff users, sessions, sign-in codes, the audit log, signing keys
+    // and the pages' read models (types in the `web` module).
+
+    /// Creates a staff user: `409 email_taken` when another has the email; an unknown
+    /// partner is `NotFound(Partner)`; a role unknown or without its partner, invalid.
+    pub async fn create_user(&self, user: web::NewUser) -> Result<web::UserRow, StoreError> {
+        dispatch!(self, s => s.create_user(user).await)
+    }
+
+    /// The staff user with this (lowercased) email.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<web::UserRow>, StoreError> {
+        dispatch!(self, s => s.user_by_email(email.to_string()).await)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<web::UserRow>, StoreError> {
+        dispatch!(self, s => s.user(id.to_string()).await)
+    }
+
+    /// Every staff user, or a partner's, by email.
+    pub async fn users(&self, partner: Option<&PartnerId>) -> Result<Vec<web::UserRow>, StoreError> {
+        dispatch!(self, s => s.users(partner.cloned()).await)
+    }
+
+    /// Saves a session (dropping those expired by its start).
+    pub async fn create_session(&self, session: web::SessionRow) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_session(session).await)
+    }
+
+    /// The session with this token hash, unless it expired by `now`.
+    pub async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<web::SessionRow>, StoreError> {
+        dispatch!(self, s => s.session(token_hash.to_string(), now).await)
+    }
+
+    /// Signs a session out (nothing if there is none).
+    pub async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.end_session(token_hash.to_string()).await)
+    }
+
+    /// Keeps a sign-in code sent to a member (`NotFound(Member)` for an unknown one).
+    pub async fn create_login_code(&self, code: web::NewLoginCode) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_login_code(code).await)
+    }
+
+    /// How many codes were sent to `destination` since `since`, for rate limiting.
+    pub async fn login_codes_since(&self, destination: &str, since: Timestamp) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.login_codes_since(destination.to_string(), since).await)
+    }
+
+    /// Tries a code in one transaction: the newest code sent to `destination` that is
+    /// unused, unexpired at `now` and tried fewer than `max_attempts` times. Its hash
+    /// equal to `code_hash` uses it (once) and answers its member; otherwise the try
+    /// counts against it and the answer is `None`.
+    pub async fn use_login_code(
+        &self,
+        destination: &str,
+        code_hash: &str,
+        now: Timestamp,
+        max_attempts: u32,
+    ) -> Result<Option<MemberId>, StoreError> {
+        let (destination, code_hash) = (destination.to_string(), code_hash.to_string());
+        dispatch!(self, s => s.use_login_code(destination, code_hash, now, max_attempts).await)
+    }
+
+    /// Appends a line to the audit log (which never changes otherwise).
+    pub async fn append_audit(&self, row: web::AuditRow) -> Result<(), StoreError> {
+        dispatch!(self, s => s.append_audit(row).await)
+    }
+
+    /// The audit log, newest first: all of it, or the lines of a partner's users.
+    pub async fn audit(&self, partner: Option<&PartnerId>, limit: u32) -> Result<Vec<web::AuditEntry>, StoreError> {
+        dispatch!(self, s => s.audit(partner.cloned(), limit).await)
+    }
+
+    /// The signing key `name`: `fresh` if none was stored yet, else the stored one, so
+    /// every server of the database uses the same.
+    pub async fn web_key(&self, name: &str, fresh: String) -> Result<String, StoreError> {
+        dispatch!(self, s => s.web_key(name.to_string(), fresh).await)
+    }
+
+    /// Members in all, and those with a sale that took place since `active_since`.
+    pub async fn member_counts(&self, active_since: Timestamp) -> Result<(u64, u64), StoreError> {
+        dispatch!(self, s => s.member_counts(active_since).await)
+    }
+
+    /// Points issued to and redeemed by members per calendar month (UTC) recorded from
+    /// `from` on, oldest first; months with neither are left out. Which entries count:
+    /// [`web::ISSUED_CODES`], [`web::REDEEMED_CODES`], [`web::PROGRAMME_SIDE`].
+    pub async fn monthly_points(&self, from: Timestamp) -> Result<Vec<web::MonthPoints>, StoreError> {
+        dispatch!(self, s => s.monthly_points(from).await)
+    }
+
+    /// Per member and partner, from the ledger: the points the member earned at the
+    /// partner's sales (`earn`, partner- and operator-funded) and spent paying there
+    /// (`redeem`), as posted (returns not taken off). Events and vouchers are not sales.
+    pub async fn partner_member_points(&self) -> Result<Vec<web::PartnerMemberPoints>, StoreError> {
+        dispatch!(self, s => s.partner_member_points().await)
+    }
+
+    /// A partner's sales and returns, newest first, after `before` (the cursor of the
+    /// previous page's last line).
+    pub async fn partner_transactions(
+        &self,
+        partner: &PartnerId,
+        before: Option<web::TxnCursor>,
+        limit: u32,
+    ) -> Result<Vec<web::PartnerTxn>, StoreError> {
+        dispatch!(self, s => s.partner_transactions(partner.clone(), before, limit).await)
+    }
+
+    /// The members who bought at a partner, the most recent first.
+    pub async fn partner_customers(
+        &self,
+        partner: &PartnerId,
+        limit: u32,
+    ) -> Result<Vec<web::PartnerCustomer>, StoreError> {
+        dispatch!(self, s => s.partner_customers(partner.clone(), limit).await)
     }
 }

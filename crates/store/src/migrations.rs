@@ -93,6 +93,11 @@ pub const SQLITE: &[Migration] = &[
         name: "settlement",
         sql: include_str!("../migrations/sqlite/0017_settlement.sql"),
     },
+    Migration {
+        version: 18,
+        name: "web",
+        sql: include_str!("../migrations/sqlite/0018_web.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -175,6 +180,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 16,
         name: "settlement",
         sql: include_str!("../migrations/postgres/0016_settlement.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "web",
+        sql: include_str!("../migrations/postgres/0017_web.sql"),
     },
 ];
 

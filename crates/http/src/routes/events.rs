@@ -120,7 +120,7 @@ pub async fn create_event(
         ));
     }
     let attrs = attributes(&b.attributes)?;
-    let member = member_ref(&b.member, partner.as_ref().map(|p| p.country.as_str()))?;
+    let member = member_ref(&state, &b.member, partner.as_ref().map(|p| p.country.as_str()))?;
     let now = state.now();
     let occurred_at = match &b.occurred_at {
         None => now,

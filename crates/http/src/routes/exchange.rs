@@ -375,7 +375,7 @@ pub async fn credit_exchange(
     let cmd = ExchangeInCmd {
         credit_id: keys::new::<ExchangeCreditId>(),
         exchange_partner_id,
-        member: member_ref(&b.member, None)?,
+        member: member_ref(&state, &b.member, None)?,
         units,
         reference: parse_label("reference", &b.reference, 100)?,
         request_hash: body.hash,

@@ -59,6 +59,8 @@ pub struct MemberSelector {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub card: Option<String>,
+    /// A member's personal QR token from the member portal (short-lived, signed).
+    pub token: Option<String>,
 }
 
 impl utoipa::PartialSchema for MemberSelector {
@@ -73,12 +75,13 @@ impl utoipa::PartialSchema for MemberSelector {
         };
         OneOfBuilder::new()
             .description(Some(
-                "How the till names the member: exactly one of id, email, phone, card.",
+                "How the till names the member: exactly one of id, email, phone, card, token (the member's personal QR token, good for ten minutes).",
             ))
             .item(one("id", field::id()))
             .item(one("email", field::email()))
             .item(one("phone", field::phone()))
             .item(one("card", field::card()))
+            .item(one("token", field::member_token()))
             .into()
     }
 }
@@ -124,17 +127,33 @@ pub struct TransactionBody {
     pub wallet_id: Option<String>,
 }
 
-/// The member a request names; a phone without `+` is read in `country`.
-pub fn member_ref(m: &MemberSelector, country: Option<&str>) -> Result<MemberRef, ApiError> {
-    Ok(match (&m.id, &m.email, &m.phone, &m.card) {
-        (Some(id), None, None, None) => MemberRef::Id(parse_id(id, "member")?),
-        (None, Some(e), None, None) => MemberRef::Identity(Identity::email(e)?),
-        (None, None, Some(p), None) => MemberRef::Identity(Identity::phone(p, country)?),
-        (None, None, None, Some(c)) => MemberRef::Identity(Identity::card(c)?),
+/// The member a request names; a phone without `+` is read in `country`; a QR token
+/// is checked against the server's signing key and the clock.
+pub fn member_ref(state: &AppState, m: &MemberSelector, country: Option<&str>) -> Result<MemberRef, ApiError> {
+    Ok(match (&m.id, &m.email, &m.phone, &m.card, &m.token) {
+        (Some(id), None, None, None, None) => MemberRef::Id(parse_id(id, "member")?),
+        (None, Some(e), None, None, None) => MemberRef::Identity(Identity::email(e)?),
+        (None, None, Some(p), None, None) => MemberRef::Identity(Identity::phone(p, country)?),
+        (None, None, None, Some(c), None) => MemberRef::Identity(Identity::card(c)?),
+        (None, None, None, None, Some(t)) => match state.signer.check_member_token(t.trim(), state.now()) {
+            Ok(id) => MemberRef::Id(id),
+            Err(crate::signing::TokenError::Expired) => {
+                return Err(ApiError::invalid(
+                    "token_expired",
+                    "member.token: the QR token has expired; ask the member to show a fresh one",
+                ));
+            }
+            Err(crate::signing::TokenError::Invalid) => {
+                return Err(ApiError::invalid(
+                    "invalid_token",
+                    "member.token: not a QR token of this programme",
+                ));
+            }
+        },
         _ => {
             return Err(ApiError::invalid(
                 "invalid_field",
-                "member: give exactly one of id, email, phone, card",
+                "member: give exactly one of id, email, phone, card, token",
             ));
         }
     })
@@ -148,7 +167,7 @@ pub fn prepare_purchase(
     hash: String,
 ) -> Result<PreparedPurchase, ApiError> {
     let external_id = parse_label("external_id", &body.external_id, 100)?;
-    let member = member_ref(&body.member, Some(&partner.country))?;
+    let member = member_ref(state, &body.member, Some(&partner.country))?;
     let location_id = match &body.location_id {
         None => None,
         Some(loc) => Some(

@@ -63,7 +63,7 @@ pub async fn send_points(
     let cmd = TransferCmd {
         transfer_id: keys::new::<TransferId>(),
         from,
-        to: recipient(&b.to)?,
+        to: recipient(&state, &b.to)?,
         points,
         note: b.note.map(|n| parse_label("note", &n, MAX_NOTE_CHARS)).transpose()?,
         request_id: parse_label("request_id", &b.request_id, 100)?,
@@ -75,11 +75,11 @@ pub async fn send_points(
 }
 
 /// The member a transfer goes to; an id of another kind is no member.
-fn recipient(to: &MemberSelector) -> Result<MemberRef, ApiError> {
+fn recipient(state: &AppState, to: &MemberSelector) -> Result<MemberRef, ApiError> {
     if to.id.as_deref().is_some_and(|id| MemberId::parse(id).is_none()) {
         return Err(ApiError::not_found("recipient"));
     }
-    member_ref(to, None)
+    member_ref(state, to, None)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -32,6 +32,21 @@ pub async fn spawn_app_with(db: TestDb, limits: tally_http::Limits) -> App {
 
 /// A server over `store` (which may reach `db` another way, as through a proxy).
 pub async fn spawn_on(store: tally_store::Store, db: TestDb, limits: tally_http::Limits) -> App {
+    spawn_full(store, db, limits, None).await
+}
+
+/// A server whose members' sign-in codes go to `codes` instead of nowhere.
+pub async fn spawn_app_with_codes(db: TestDb, codes: Arc<dyn tally_http::web::codes::CodeSender>) -> App {
+    let store = db.store.clone();
+    spawn_full(store, db, tally_http::Limits::default(), Some(codes)).await
+}
+
+async fn spawn_full(
+    store: tally_store::Store,
+    db: TestDb,
+    limits: tally_http::Limits,
+    codes: Option<Arc<dyn tally_http::web::codes::CodeSender>>,
+) -> App {
     let clock = Arc::new(AtomicI64::new(
         "2026-11-20T09:00:00Z".parse::<Timestamp>().unwrap().as_microsecond(),
     ));
@@ -41,6 +56,9 @@ pub async fn spawn_on(store: tally_store::Store, db: TestDb, limits: tally_http:
         .await
         .unwrap();
     state.limits = limits;
+    if let Some(codes) = codes {
+        state.codes = codes;
+    }
     let follows = state.follow_changes().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

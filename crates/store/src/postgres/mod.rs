@@ -32,6 +32,7 @@ mod settlement;
 mod tiers;
 mod transfers;
 mod wallets;
+mod web;
 mod writer;
 
 use crate::StoreError;

@@ -1,0 +1,187 @@
+//! The web faces act through the API itself: a page's change is an API request made
+//! in-process on behalf of the signed-in person, so it passes the very validation,
+//! scoping (a partner's staff act as that partner) and decisions a till's request does.
+//! Every change is written to the audit log with who made it.
+
+use super::Web;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use serde_json::Value;
+use tally_domain::ids::{MemberId, PartnerId};
+use tally_store::web::AuditRow;
+use tower::ServiceExt;
+
+use crate::state::Principal;
+
+/// The largest answer a page reads (a month's statement is the largest).
+const ANSWER_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Who acts, for the audit log and the read-only check.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    Staff {
+        user_id: String,
+        partner_id: Option<PartnerId>,
+        read_only: bool,
+    },
+    Member(MemberId),
+}
+
+/// A refused or failed API call, as the API said it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    fn from_answer(status: StatusCode, body: &[u8]) -> Failure {
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        Failure {
+            status,
+            code: v["error"]["code"].as_str().unwrap_or("error").to_string(),
+            message: v["error"]["message"]
+                .as_str()
+                .unwrap_or("the request was refused")
+                .to_string(),
+        }
+    }
+}
+
+pub struct Api<'a> {
+    web: &'a Web,
+    who: Principal,
+    actor: Actor,
+}
+
+/// An answer whose body is not JSON (a statement's CSV).
+pub struct RawAnswer {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(web: &'a Web, who: Principal, actor: Actor) -> Api<'a> {
+        Api { web, who, actor }
+    }
+
+    pub fn staff(web: &'a Web, staff: &super::session::Staff) -> Api<'a> {
+        Api::new(
+            web,
+            staff.principal(),
+            Actor::Staff {
+                user_id: staff.user.id.clone(),
+                partner_id: staff.user.partner_id.clone(),
+                read_only: staff.read_only(),
+            },
+        )
+    }
+
+    /// A member acts through operator-scoped endpoints, always on her own id (the
+    /// pages build the paths from her session, never from the request).
+    pub fn member(web: &'a Web, member: &MemberId) -> Api<'a> {
+        Api::new(web, Principal::Operator, Actor::Member(member.clone()))
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, Failure> {
+        let (_, _, body) = self.call(Method::GET, path, None).await?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub async fn get_raw(&self, path: &str) -> Result<RawAnswer, Failure> {
+        let (_, headers, body) = self.call(Method::GET, path, None).await?;
+        Ok(RawAnswer { headers, body })
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(Method::PUT, path, body).await
+    }
+
+    /// A change: refused for a read-only account, audited whatever the answer.
+    pub async fn send(&self, method: Method, path: &str, body: &Value) -> Result<Value, Failure> {
+        if let Actor::Staff { read_only: true, .. } = self.actor {
+            return Err(Failure {
+                status: StatusCode::FORBIDDEN,
+                code: "read_only".into(),
+                message: "an analyst account can look but not change anything".into(),
+            });
+        }
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+        let answer = self.call(method.clone(), path, Some(bytes)).await;
+        let status = match &answer {
+            Ok((s, _, _)) => *s,
+            Err(f) => f.status,
+        };
+        self.audit(&method, path, status).await;
+        let (_, _, body) = answer?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn audit(&self, method: &Method, path: &str, status: StatusCode) {
+        let (user_id, member_id, partner_id) = match &self.actor {
+            Actor::Staff {
+                user_id, partner_id, ..
+            } => (Some(user_id.clone()), None, partner_id.clone()),
+            Actor::Member(m) => (None, Some(m.clone()), None),
+        };
+        let target = path.split('?').next().unwrap_or(path).to_string();
+        let row = AuditRow {
+            at: self.web.app.now(),
+            user_id,
+            member_id,
+            partner_id,
+            action: format!("{method} {target}"),
+            target,
+            status: status.as_u16(),
+        };
+        if let Err(e) = self.web.app.store.append_audit(row).await {
+            tracing::error!(error = %e, "the audit log could not be written");
+        }
+    }
+
+    /// Sends one request through the API router, as `self.who`.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(b) = &body {
+            builder = builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, b.len());
+        }
+        let mut req = builder
+            .body(Body::from(body.unwrap_or_default()))
+            .map_err(|_| Failure {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_field".into(),
+                message: "that address is not valid".into(),
+            })?;
+        req.extensions_mut().insert(self.who.clone());
+        let res = match self.web.api.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        };
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), ANSWER_LIMIT)
+            .await
+            .map_err(|_| Failure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "internal_error".into(),
+                message: "the answer could not be read".into(),
+            })?;
+        if !status.is_success() {
+            return Err(Failure::from_answer(status, &body));
+        }
+        Ok((status, headers, body))
+    }
+}

@@ -1,0 +1,29 @@
+//! Delivery of members' one-time sign-in codes: pluggable, so a deployment can send them
+//! by email or SMS. Tally ships two senders: one that writes the code to the log (for
+//! development and the demo, where tests read it there) and one that refuses (the
+//! default of `tally serve`, so codes never reach a production log by accident).
+
+/// Sends a one-time code to an email address or phone number.
+pub trait CodeSender: Send + Sync {
+    /// Delivers `code` to `destination`; an error message is shown to the member.
+    fn send(&self, destination: &str, code: &str) -> Result<(), String>;
+}
+
+/// Writes each code to the log at `info`, target `tally::codes`.
+pub struct LogSender;
+
+impl CodeSender for LogSender {
+    fn send(&self, destination: &str, code: &str) -> Result<(), String> {
+        tracing::info!(target: "tally::codes", %destination, %code, "one-time sign-in code (development sender)");
+        Ok(())
+    }
+}
+
+/// No sender configured: members cannot sign in with a code.
+pub struct NoSender;
+
+impl CodeSender for NoSender {
+    fn send(&self, _destination: &str, _code: &str) -> Result<(), String> {
+        Err("sign-in codes are not available on this server".into())
+    }
+}
