@@ -105,7 +105,7 @@ fn unread(e: ApiError) -> Response {
 
 /// Whether reading failed because the body passed the limit (axum wraps
 /// `http_body_util::LengthLimitError`).
-fn is_length_limit(e: &axum::Error) -> bool {
+pub(crate) fn is_length_limit(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if s.is::<http_body_util::LengthLimitError>() {

@@ -601,7 +601,7 @@ async fn partners_stay_apart(w: &World, d: &Driver, prague_txn: &str) {
 async fn csrf_is_required(w: &World, d: &Driver) {
     let c = browser(d, 1280, 1000).await;
     staff_sign_in(w, &c, "cashier@berlin.test").await;
-    let session = c.get_named_cookie("tally_staff").await.unwrap();
+    let session = c.get_named_cookie("__Host-tally_staff").await.unwrap();
     c.close().await.unwrap();
     let before = w.entries().await;
     let post = |token: Option<&str>| {
@@ -617,7 +617,7 @@ async fn csrf_is_required(w: &World, d: &Driver) {
         w.app
             .http
             .post(w.url("/till/sale"))
-            .header("cookie", format!("tally_staff={}", session.value()))
+            .header("cookie", format!("__Host-tally_staff={}", session.value()))
             .form(&form)
             .send()
     };

@@ -870,9 +870,10 @@ impl Store {
         dispatch!(self, s => s.create_login_code(code).await)
     }
 
-    /// How many codes were sent to `destination` since `since`, for rate limiting.
-    pub async fn login_codes_since(&self, destination: &str, since: Timestamp) -> Result<u32, StoreError> {
-        dispatch!(self, s => s.login_codes_since(destination.to_string(), since).await)
+    /// Disables a staff user (once: a second call keeps the first time) and ends their
+    /// sessions; false when there is no such user.
+    pub async fn disable_user(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.disable_user(id.to_string(), now).await)
     }
 
     /// Tries a code in one transaction: the newest code sent to `destination` that is

@@ -39,6 +39,8 @@ pub struct UserRow {
     pub partner_id: Option<PartnerId>,
     pub password_hash: String,
     pub created_at: Timestamp,
+    /// When the account was disabled; a disabled account cannot sign in.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl NewUser {
@@ -68,6 +70,7 @@ impl NewUser {
             partner_id: self.partner_id.clone(),
             password_hash: self.password_hash.clone(),
             created_at: self.now,
+            disabled_at: None,
         }
     }
 }

@@ -37,6 +37,16 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The status a page answers with when the API refused its request: the API's own
+    /// 4xx, or its 5xx when it failed; never a success.
+    pub fn page_status(&self) -> StatusCode {
+        if self.status.is_client_error() || self.status.is_server_error() {
+            self.status
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+
     fn from_answer(status: StatusCode, body: &[u8]) -> Failure {
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         Failure {
@@ -99,6 +109,14 @@ impl<'a> Api<'a> {
         self.send(Method::POST, path, body).await
     }
 
+    /// A question asked by POST that changes nothing (a quote, a rule tried on a
+    /// basket): open to read-only accounts, and not audited.
+    pub async fn ask(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+        let (_, _, body) = self.call(Method::POST, path, Some(bytes)).await?;
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.send(Method::PUT, path, body).await
     }
@@ -130,7 +148,7 @@ impl<'a> Api<'a> {
             } => (Some(user_id.clone()), None, partner_id.clone()),
             Actor::Member(m) => (None, Some(m.clone()), None),
         };
-        let target = path.split('?').next().unwrap_or(path).to_string();
+        let target = audit_path(path);
         let row = AuditRow {
             at: self.web.app.now(),
             user_id,
@@ -183,5 +201,33 @@ impl<'a> Api<'a> {
             return Err(Failure::from_answer(status, &body));
         }
         Ok((status, headers, body))
+    }
+}
+
+/// The path an audit line keeps: no query, and no voucher code (a secret the store keeps
+/// only hashed; the log keeps `{code}` in its place).
+fn audit_path(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    match path.strip_prefix("/v1/vouchers/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, tail)) => format!("/v1/vouchers/{{code}}/{tail}"),
+            None => "/v1/vouchers/{code}".to_string(),
+        },
+        None => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_path;
+
+    #[test]
+    fn audit_lines_keep_no_voucher_code_and_no_query() {
+        assert_eq!(
+            audit_path("/v1/vouchers/ABCD-1234/redeem"),
+            "/v1/vouchers/{code}/redeem"
+        );
+        assert_eq!(audit_path("/v1/vouchers/ABCD-1234"), "/v1/vouchers/{code}");
+        assert_eq!(audit_path("/v1/rewards?x=1"), "/v1/rewards");
     }
 }

@@ -5,8 +5,14 @@
 
 /// Sends a one-time code to an email address or phone number.
 pub trait CodeSender: Send + Sync {
-    /// Delivers `code` to `destination`; an error message is shown to the member.
+    /// Delivers `code` to `destination`; an error is logged (the page does not say, so
+    /// it reads the same for an address that is no member's).
     fn send(&self, destination: &str, code: &str) -> Result<(), String>;
+
+    /// Whether codes can be sent at all; when not, the sign-in form says so to everyone.
+    fn available(&self) -> bool {
+        true
+    }
 }
 
 /// Writes each code to the log at `info`, target `tally::codes`.
@@ -25,5 +31,9 @@ pub struct NoSender;
 impl CodeSender for NoSender {
     fn send(&self, _destination: &str, _code: &str) -> Result<(), String> {
         Err("sign-in codes are not available on this server".into())
+    }
+
+    fn available(&self) -> bool {
+        false
     }
 }

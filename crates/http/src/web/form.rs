@@ -1,11 +1,9 @@
 //! A submitted form, read by hand: every field is optional text, so a missing or odd
-//! field becomes a message on the page rather than a bare framework rejection.
+//! field becomes a message on the page rather than a bare framework rejection. Values
+//! are kept whole (the body is at most `FORM_LIMIT`); pages bound each field.
 
 use axum::extract::{FromRequest, Request};
 use axum::response::Response;
-
-/// The longest value any field of ours takes; longer values are cut before reading.
-const FIELD_LIMIT: usize = 2_000;
 
 pub struct FormData(Vec<(String, String)>);
 
@@ -13,7 +11,7 @@ impl FormData {
     pub fn parse(bytes: &[u8]) -> FormData {
         FormData(
             form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.chars().take(FIELD_LIMIT).collect()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
     }
@@ -39,21 +37,22 @@ impl FormData {
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_string()
     }
+
+    /// The first value of `name` exactly as sent (a password: spaces count).
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for FormData {
     type Rejection = Response;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), super::session::FORM_LIMIT)
-            .await
-            .map_err(|_| {
-                super::layout::problem(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "Too much",
-                    "That form was larger than Tally accepts.",
-                )
-            })?;
+        let bytes = super::session::read_form(req.into_body()).await.map_err(|r| *r)?;
         Ok(FormData::parse(&bytes))
     }
 }

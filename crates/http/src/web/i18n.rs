@@ -97,18 +97,7 @@ impl Lang {
             Lang::De => '.',
             Lang::Cs => '\u{a0}',
         };
-        let digits = n.unsigned_abs().to_string();
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-        if n < 0 {
-            out.push('−');
-        }
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(sep);
-            }
-            out.push(c);
-        }
-        out
+        super::values::grouped(n, sep)
     }
 
     /// A number of points with the word, in its grammatical number ("1 point",

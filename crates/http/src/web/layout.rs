@@ -169,15 +169,7 @@ pub fn csrf(token: &str) -> Markup {
 
 /// 1234567 → "1,234,567" (and negatives).
 pub fn points(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("−{out}") } else { out }
+    super::values::grouped(n, ',')
 }
 
 /// An API money object `{"amount": 1230, "currency": "EUR"}` (minor units) as

@@ -45,6 +45,18 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Checks a password off the async threads, two at a time at most: each check takes
+/// argon2's memory and a core, and sign-in is open to anyone.
+async fn verify_in_turn(hash: String, password: String) -> bool {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let Ok(_turn) = TURNS.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false)
+}
+
 fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
@@ -142,22 +154,27 @@ async fn submit(State(web): State<Web>, req: Request) -> Response {
     let refuse =
         |status: StatusCode, message: &str| layout::respond(status, login_page(&csrf, next.as_deref(), Some(message)));
     let email = form.text("email").to_lowercase();
-    let password = form.text("password");
+    let password = form.raw("password").to_string();
     if email.is_empty() || password.is_empty() || email.len() > 254 || password.len() > MAX_PASSWORD {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email and password.");
     }
     let now = web.app.now();
+    // Counted before the password is checked: a guesser from one peer gets a few tries
+    // at an account, all peers together a few more, and one peer a few dozen in all.
     let account_key = format!("login:account:{email}");
+    let account_peer_key = format!("login:account:{email}:{peer}");
     let peer_key = format!("login:peer:{peer}");
-    if !web.limiter.allows(&account_key, limits::ACCOUNT_FAILURES, now)
-        || !web.limiter.allows(&peer_key, limits::PEER_ATTEMPTS, now)
-    {
+    let limits = [
+        (account_peer_key.as_str(), limits::ACCOUNT_PEER_ATTEMPTS),
+        (account_key.as_str(), limits::ACCOUNT_ATTEMPTS),
+        (peer_key.as_str(), limits::PEER_ATTEMPTS),
+    ];
+    if !web.limiter.take(&limits, now) {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts. Wait a quarter of an hour and try again.",
         );
     }
-    web.limiter.hit(&peer_key, now);
     let user = match web.app.store.user_by_email(&email).await {
         Ok(u) => u,
         Err(e) => return layout::store_failed(e),
@@ -166,9 +183,7 @@ async fn submit(State(web): State<Web>, req: Request) -> Response {
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| decoy_hash().to_string());
-    let checked = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let checked = verify_in_turn(hash, password).await;
     let audit = |status: u16, user_id: Option<String>, partner_id| AuditRow {
         at: now,
         user_id,
@@ -179,9 +194,8 @@ async fn submit(State(web): State<Web>, req: Request) -> Response {
         status,
     };
     let user = match user {
-        Some(u) if checked && Role::parse(&u.role).is_some() => u,
+        Some(u) if checked && Role::parse(&u.role).is_some() && u.disabled_at.is_none() => u,
         other => {
-            web.limiter.hit(&account_key, now);
             let (id, partner) = other.map(|u| (Some(u.id), u.partner_id)).unwrap_or((None, None));
             if let Err(e) = web.app.store.append_audit(audit(401, id, partner)).await {
                 tracing::error!(error = %e, "the audit log could not be written");
@@ -193,6 +207,7 @@ async fn submit(State(web): State<Web>, req: Request) -> Response {
         }
     };
     web.limiter.clear(&account_key);
+    web.limiter.clear(&account_peer_key);
     let token = session::new_token();
     let row = SessionRow {
         token_hash: hash_key(&token),

@@ -25,7 +25,9 @@ mod me;
 mod partner;
 mod qr;
 pub mod session;
+mod statement;
 mod till;
+mod values;
 
 use crate::state::AppState;
 use axum::Router;
@@ -68,11 +70,13 @@ pub fn router(app: AppState, api: Router) -> Router {
 /// Security headers on every web answer, the framework's own rejections included, and
 /// the time the server took (`Server-Timing`, which browsers' developer tools show).
 async fn headers(req: Request, next: Next) -> Response {
+    // Not on the sign-in forms: their time could tell a member's address from another.
+    let timed = !matches!(req.uri().path(), "/login" | "/me/login" | "/me/login/code");
     let started = std::time::Instant::now();
     let mut res = next.run(req).await;
     layout::secure_headers(res.headers_mut());
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("app;dur={ms:.1}")) {
+    if timed && let Ok(v) = axum::http::HeaderValue::from_str(&format!("app;dur={ms:.1}")) {
         res.headers_mut().insert("server-timing", v);
     }
     res

@@ -9,8 +9,8 @@ use super::layout::{self, Nav};
 use super::session::Staff;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -137,8 +137,11 @@ fn name_of(v: &Value) -> String {
 async fn offers(State(web): State<Web>, staff: Staff) -> Result<Response, Response> {
     staff.manager()?;
     let api = Api::staff(&web, &staff);
-    let rules = api.get("/v1/earning-rules").await.unwrap_or(Value::Null);
-    let rewards = api.get("/v1/rewards").await.unwrap_or(Value::Null);
+    let (rules, rewards) = tokio::join!(api.get("/v1/earning-rules"), api.get("/v1/rewards"));
+    let (rules, rewards) = match (rules, rewards) {
+        (Ok(r), Ok(w)) => (r, w),
+        (Err(e), _) | (_, Err(e)) => return Err(layout::problem(e.status, "Not available", &e.message)),
+    };
     let main = html! {
         section {
             h2 { "Earning rules at your tills" }
@@ -149,9 +152,9 @@ async fn offers(State(web): State<Web>, staff: Staff) -> Result<Response, Respon
                     @for r in layout::data(&rules) {
                         tr {
                             td { code { (layout::text(&r["id"])) } }
-                            td { (layout::text(&r["spec"]["name"])) }
+                            td { (layout::text(&r["name"])) }
                             td.num { (layout::int(&r["version"])) }
-                            td { details { summary { "Show" } pre { (serde_json::to_string_pretty(&r["spec"]).unwrap_or_default()) } } }
+                            td { details { summary { "Show" } pre { (serde_json::to_string_pretty(&definition(r)).unwrap_or_default()) } } }
                         }
                     }
                 }
@@ -178,13 +181,24 @@ async fn offers(State(web): State<Web>, staff: Staff) -> Result<Response, Respon
     render(&web, &staff, "/partner/offers", "Rules and rewards", main).await
 }
 
+/// A rule as the API shows it, without its bookkeeping (id, version, times).
+fn definition(rule: &Value) -> Value {
+    let mut d = rule.clone();
+    if let Some(m) = d.as_object_mut() {
+        for key in ["id", "version", "created_at", "updated_at"] {
+            m.remove(key);
+        }
+    }
+    d
+}
+
 async fn vouchers(State(web): State<Web>, staff: Staff) -> Result<Response, Response> {
     staff.manager()?;
     let api = Api::staff(&web, &staff);
     let open = api
         .get("/v1/redemptions?status=issued&limit=200")
         .await
-        .unwrap_or(Value::Null);
+        .map_err(|e| layout::problem(e.status, "Not available", &e.message))?;
     let main = html! {
         p { "Vouchers members hold for your rewards, waiting to be used at your till." }
         table {
@@ -236,74 +250,9 @@ async fn statement(State(web): State<Web>, staff: Staff, Path(p): Path<String>) 
         .map_err(|e| layout::problem(e.status, "No statement", &e.message))?;
     let main = html! {
         p { a href={"/partner/statements/" (p) "/csv"} download { "Download as CSV" } }
-        (statement_view(&s))
+        (super::statement::view(&s))
     };
     render(&web, &staff, "/partner/statements", &format!("Statement {p}"), main).await
-}
-
-/// A statement as the API gives it: the sides, fees and net, then its priced lines.
-pub fn statement_view(s: &Value) -> Markup {
-    let currency = layout::text(&s["currency"]);
-    let side = |key: &str, label: &str| {
-        html! {
-            tr {
-                th scope="row" { (label) }
-                td.num { (layout::int(&s[key]["entries"])) }
-                td.num { (layout::points(layout::int(&s[key]["points"]))) }
-                td.num { (layout::in_currency(layout::int(&s[key]["amount"]), currency)) }
-            }
-        }
-    };
-    html! {
-        section {
-            h2 { "Summary" }
-            p { "Status: " (layout::text(&s["status"])) "; rate " (layout::text(&s["fx_rate"])) " "
-                (currency) " per " (layout::text(&s["program_currency"]))
-                @if layout::int(&s["late_entries"]) > 0 { "; " (layout::int(&s["late_entries"])) " late entries" } "." }
-            div.scroll {
-                table {
-                    caption { "Sides" }
-                    thead { tr { th scope="col" { "Side" } th.num scope="col" { "Entries" } th.num scope="col" { "Points" } th.num scope="col" { "Amount" } } }
-                    tbody {
-                        (side("issued", "Issued at your tills"))
-                        (side("redeemed", "Spent with you"))
-                        (side("operator_funded", "Funded by the operator (not billed)"))
-                    }
-                }
-            }
-            table {
-                caption { "Net" }
-                tbody {
-                    tr { th scope="row" { "Monthly fee" } td.num { (layout::money(&s["monthly_fee"])) } }
-                    tr { th scope="row" { "Redemption fee" } td.num { (layout::money(&s["redemption_fee"])) } }
-                    tr { th scope="row" { "Net" } td.num { strong { (layout::money(&s["net"])) } } }
-                    tr { th scope="row" { "Who pays" } td { (layout::text(&s["payer"])) } }
-                }
-            }
-        }
-        section {
-            h2 { "Lines" }
-            div.scroll {
-                table {
-                    caption { "One line per day, side and entry code" }
-                    thead { tr { th scope="col" { "Day" } th scope="col" { "Side" } th scope="col" { "Entry" } th.num scope="col" { "Entries" } th.num scope="col" { "Points" } th.num scope="col" { "Price" } th.num scope="col" { "Amount" } } }
-                    tbody {
-                        @for l in layout::rows(&s["lines"]) {
-                            tr {
-                                td { (layout::text(&l["day"])) @if l["late"].as_bool() == Some(true) { " (late)" } }
-                                td { (layout::text(&l["side"])) }
-                                td { (layout::text(&l["code"])) }
-                                td.num { (layout::int(&l["entries"])) }
-                                td.num { (layout::points(layout::int(&l["points"]))) }
-                                td.num { (layout::text(&l["price"])) }
-                                td.num { (layout::text(&l["amount"])) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 async fn statement_csv(State(web): State<Web>, staff: Staff, Path(p): Path<String>) -> Result<Response, Response> {
@@ -314,14 +263,5 @@ async fn statement_csv(State(web): State<Web>, staff: Staff, Path(p): Path<Strin
         .get_raw(&format!("/v1/settlements/{p}/partners/{partner}?format=csv"))
         .await
         .map_err(|e| layout::problem(e.status, "No statement", &e.message))?;
-    let mut res = raw.body.into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"statement-{p}-{partner}.csv\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(super::statement::csv_download(raw, &p, partner.as_str()))
 }

@@ -15,11 +15,13 @@ use tally_store::web::UserRow;
 
 use crate::state::Principal;
 
-pub const STAFF_COOKIE: &str = "tally_staff";
-pub const MEMBER_COOKIE: &str = "tally_me";
+// `__Host-` cookies are Secure, for the whole site and this host only: a neighbour
+// domain cannot plant one that shadows ours.
+pub const STAFF_COOKIE: &str = "__Host-tally_staff";
+pub const MEMBER_COOKIE: &str = "__Host-tally_me";
 /// A random value given to a browser before it signs in, so the sign-in forms carry a
 /// CSRF token too.
-pub const PRE_COOKIE: &str = "tally_pre";
+pub const PRE_COOKIE: &str = "__Host-tally_pre";
 
 /// Staff sessions last a working day; members stay signed in on their phone for a month.
 pub const STAFF_SESSION: jiff::SignedDuration = jiff::SignedDuration::from_hours(10);
@@ -28,17 +30,22 @@ pub const MEMBER_SESSION: jiff::SignedDuration = jiff::SignedDuration::from_hour
 /// The largest form body the web faces read.
 pub const FORM_LIMIT: usize = 64 * 1024;
 
-/// The value of cookie `name` in the request, if sent once.
+/// The value of cookie `name` in the request, if sent exactly once (two are a sign of a
+/// planted cookie: neither is trusted).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    Some(first).filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
 /// `Set-Cookie` for a session-like cookie: HTTP-only, `Secure`, `SameSite=Lax`.
@@ -57,10 +64,17 @@ pub fn new_token() -> String {
     hex::encode(random_bytes::<32>())
 }
 
-/// A path to return to after signing in: only a path of this site.
+/// A path to return to after signing in: only a path of this site, in plain URL
+/// characters (no spaces, tabs or backslashes, which browsers may read as another host).
 pub fn local_path(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 512)
-        .map(str::to_string)
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.len() <= 512
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_.~%?=&#-".contains(&b))
+    })
+    .map(str::to_string)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,11 +181,21 @@ fn to_login(parts: &Parts, login: &str) -> Response {
     Redirect::to(&format!("{login}?next={next}")).into_response()
 }
 
-/// Percent-encodes everything but unreserved characters (for a query value).
+/// Percent-encodes a query value (a path such as `/me/rewards` stays readable).
 pub fn url_escape(s: &str) -> String {
+    escape(s, b"-_.~/")
+}
+
+/// Percent-encodes one path segment: nothing in it can reach another endpoint (no `/`,
+/// `.`, `?` or `#` survive).
+pub fn path_segment(s: &str) -> String {
+    escape(s, b"-_")
+}
+
+fn escape(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -201,6 +225,9 @@ impl FromRequestParts<Web> for Staff {
         let Some(user) = web.app.store.user(&user_id).await.map_err(layout::store_failed)? else {
             return Err(to_login(parts, "/login"));
         };
+        if user.disabled_at.is_some() {
+            return Err(to_login(parts, "/login"));
+        }
         let role = Role::parse(&user.role).ok_or_else(|| forbidden("This account has no role."))?;
         Ok(Staff {
             csrf: web.app.signer.csrf(token),
@@ -250,29 +277,36 @@ pub async fn csrf_guard(State(web): State<Web>, req: Request, next: Next) -> Res
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
-    let tokens: Vec<String> = [STAFF_COOKIE, MEMBER_COOKIE, PRE_COOKIE]
-        .iter()
-        .filter_map(|name| cookie(req.headers(), name).map(str::to_string))
-        .collect();
+    // The token must be that of the cookie this route acts for: the pre-sign-in cookie
+    // for the sign-in forms only, the member's for the portal, the staff's elsewhere.
+    let path = req.uri().path();
+    let name = if matches!(path, "/login" | "/me/login" | "/me/login/code") {
+        PRE_COOKIE
+    } else if path == "/me" || path.starts_with("/me/") {
+        MEMBER_COOKIE
+    } else {
+        STAFF_COOKIE
+    };
+    let expected = cookie(req.headers(), name).map(str::to_string);
     let header_token = req
         .headers()
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
-        return layout::problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Too much",
-            "That form was larger than Tally accepts.",
-        );
+    let bytes = match read_form(body).await {
+        Ok(b) => b,
+        Err(res) => return *res,
     };
     let presented = header_token.or_else(|| {
         form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
     });
-    let ok = presented.is_some_and(|p| tokens.iter().any(|t| web.app.signer.csrf_matches(t, &p)));
+    let ok = match (expected, presented) {
+        (Some(t), Some(p)) => web.app.signer.csrf_matches(&t, &p),
+        _ => false,
+    };
     if !ok {
         return layout::problem(
             StatusCode::FORBIDDEN,
@@ -295,4 +329,24 @@ pub fn pre_session(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
             (v, Some(set))
         }
     }
+}
+
+/// A form body, at most [`FORM_LIMIT`] bytes: too large is `413`, a body that did not
+/// arrive whole is `400`.
+pub async fn read_form(body: axum::body::Body) -> Result<axum::body::Bytes, Box<Response>> {
+    axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|e| {
+        Box::new(if crate::body::is_length_limit(&e) {
+            layout::problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too much",
+                "That form was larger than Tally accepts.",
+            )
+        } else {
+            layout::problem(
+                StatusCode::BAD_REQUEST,
+                "Form incomplete",
+                "The form did not arrive whole. Try again; nothing was changed.",
+            )
+        })
+    })
 }

@@ -7,14 +7,14 @@ use super::Web;
 use super::api::{Api, Failure};
 use super::form::FormData;
 use super::layout::{self, Nav};
-use super::session::{Staff, url_escape};
+use super::session::{Staff, path_segment, url_escape};
+use super::values::minor_units;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use tally_domain::ids::PartnerId;
@@ -137,7 +137,7 @@ impl SaleForm {
                     .filter(|q| (1..=1_000_000).contains(q))
                     .ok_or_else(|| format!("line {}: the quantity is a whole number from 1", i + 1))?,
             };
-            let unit = minor_units(price, currency).ok_or_else(|| {
+            let unit = minor_units(price, currency.code()).ok().ok_or_else(|| {
                 format!(
                     "line {}: the price is an amount such as 12.50 with at most {} decimals",
                     i + 1,
@@ -193,20 +193,6 @@ fn member_selector(kind: &str, value: &str) -> Result<Value, String> {
         "token" => json!({ "token": value }),
         _ => json!({ "phone": value }),
     })
-}
-
-/// "12.50" in a currency of 2 decimals → 1250; `None` unless exact and in range.
-fn minor_units(text: &str, currency: Currency) -> Option<i64> {
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
-        return None;
-    }
-    let d: Decimal = text.replace(',', ".").parse().ok()?;
-    if d.is_sign_negative() || d.scale() > currency.exponent() {
-        return None;
-    }
-    let minor = d.checked_mul(Decimal::from(10i64.checked_pow(currency.exponent())?))?;
-    let minor: i64 = minor.trunc().try_into().ok()?;
-    (minor <= 1_000_000_000_000).then_some(minor)
 }
 
 /// A fresh receipt id for a new sale form: submitting the same form twice (a double
@@ -358,7 +344,7 @@ async fn quote(State(web): State<Web>, headers: HeaderMap, staff: Staff, f: Form
             code: "invalid_field".into(),
             message,
         }),
-        Ok(body) => Api::staff(&web, &staff).post("/v1/transactions/quote", &body).await,
+        Ok(body) => Api::staff(&web, &staff).ask("/v1/transactions/quote", &body).await,
     };
     Ok(match (answer, partial) {
         (Ok(r), true) => layout::ok(quote_view(&r)),
@@ -459,7 +445,7 @@ async fn make_return(State(web): State<Web>, staff: Staff, f: FormData) -> Resul
             "That is not a transaction id (it starts with txn_).",
         );
     }
-    let Some(minor) = minor_units(&amount, shop.currency).filter(|m| *m > 0) else {
+    let Some(minor) = minor_units(&amount, shop.currency.code()).ok().filter(|m| *m > 0) else {
         return fail(
             StatusCode::UNPROCESSABLE_ENTITY,
             "The amount is more than zero, such as 12.50.",
@@ -545,7 +531,7 @@ async fn check_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Res
         ));
     }
     let api = Api::staff(&web, &staff);
-    Ok(match api.get(&format!("/v1/vouchers/{}", url_escape(&code))).await {
+    Ok(match api.get(&format!("/v1/vouchers/{}", path_segment(&code))).await {
         Err(e) => layout::respond(e.status, voucher_page(&staff, &code, None, Some(&e.message))),
         Ok(v) => {
             let usable = layout::text(&v["status"]) == "issued";
@@ -569,10 +555,16 @@ async fn check_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Res
 async fn redeem_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Result<Response, Response> {
     staff.partner()?;
     let code = f.text("code");
+    if code.is_empty() || code.len() > 64 {
+        return Ok(layout::respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            voucher_page(&staff, &code, None, Some("Type or scan the voucher's code.")),
+        ));
+    }
     let api = Api::staff(&web, &staff);
     Ok(
         match api
-            .post(&format!("/v1/vouchers/{}/redeem", url_escape(&code)), &json!({}))
+            .post(&format!("/v1/vouchers/{}/redeem", path_segment(&code)), &json!({}))
             .await
         {
             Err(e) => layout::respond(e.status, voucher_page(&staff, &code, None, Some(&e.message))),
@@ -589,22 +581,6 @@ async fn redeem_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prices_become_exact_minor_units_or_nothing() {
-        let eur = Currency::parse("EUR").unwrap();
-        let jpy = Currency::parse("JPY").unwrap();
-        assert_eq!(minor_units("12.50", eur), Some(1250));
-        assert_eq!(minor_units("12,5", eur), Some(1250));
-        assert_eq!(minor_units("3", eur), Some(300));
-        assert_eq!(minor_units("12.505", eur), None);
-        assert_eq!(minor_units("-1", eur), None);
-        assert_eq!(minor_units("1e9", eur), None);
-        assert_eq!(minor_units("abc", eur), None);
-        assert_eq!(minor_units("99999999999999999999", eur), None);
-        assert_eq!(minor_units("500", jpy), Some(500));
-        assert_eq!(minor_units("5.5", jpy), None);
-    }
 
     #[test]
     fn a_scanned_token_is_a_token_whatever_was_picked() {

@@ -13,6 +13,8 @@ CREATE TABLE staff_users (
     partner_id TEXT REFERENCES partners (id),
     password_hash TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- Set when the account was disabled: it cannot sign in, and its sessions are gone.
+    disabled_at BIGINT,
     -- A partner's roles belong to a partner; the operator's to none.
     CHECK ((role IN ('partner_manager', 'partner_cashier')) = (partner_id IS NOT NULL))
 );
@@ -66,6 +68,8 @@ END;
 $$;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 
 -- The servers' signing keys, by name: the first server to start writes one, and every
 -- server of the database uses it.

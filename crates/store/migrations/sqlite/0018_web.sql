@@ -13,6 +13,8 @@ CREATE TABLE staff_users (
     partner_id TEXT REFERENCES partners (id),
     password_hash TEXT NOT NULL,
     created_at INTEGER NOT NULL,
+    -- Set when the account was disabled: it cannot sign in, and its sessions are gone.
+    disabled_at INTEGER,
     -- A partner's roles belong to a partner; the operator's to none.
     CHECK ((role IN ('partner_manager', 'partner_cashier')) = (partner_id IS NOT NULL))
 );

@@ -16,6 +16,8 @@ use sqlx::postgres::PgRow;
 use tally_domain::ids::{Id, LocationId, MemberId, PartnerId, TransactionId};
 
 const USER_COLUMNS: &str = "id, email, name, role, partner_id, password_hash, created_at";
+/// What a read of a user takes: the columns written at creation, and whether disabled.
+const USER_READ: &str = "id, email, name, role, partner_id, password_hash, created_at, disabled_at";
 
 fn user_row(r: &PgRow) -> Result<UserRow, StoreError> {
     Ok(UserRow {
@@ -26,6 +28,7 @@ fn user_row(r: &PgRow) -> Result<UserRow, StoreError> {
         partner_id: r.try_get::<Option<String>, _>(4)?.map(PartnerId::from_stored),
         password_hash: r.try_get(5)?,
         created_at: from_micros(r.try_get(6)?),
+        disabled_at: r.try_get::<Option<i64>, _>(7)?.map(from_micros),
     })
 }
 
@@ -76,7 +79,7 @@ impl PgStore {
     }
 
     async fn user_where(&self, column: &str, value: String) -> Result<Option<UserRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM staff_users WHERE {column} = $1"))
+        let row = sqlx::query(&format!("SELECT {USER_READ} FROM staff_users WHERE {column} = $1"))
             .bind(value)
             .fetch_optional(&self.pool)
             .await?;
@@ -93,7 +96,7 @@ impl PgStore {
 
     pub async fn users(&self, partner: Option<PartnerId>) -> Result<Vec<UserRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM staff_users WHERE $1::text IS NULL OR partner_id = $1
+            "SELECT {USER_READ} FROM staff_users WHERE $1::text IS NULL OR partner_id = $1
              ORDER BY email COLLATE \"C\""
         ))
         .bind(partner.as_ref().map(|p| p.as_str()))
@@ -151,7 +154,32 @@ impl PgStore {
         Ok(())
     }
 
+    /// Disables a user and ends every session of theirs; false when there is no such user.
+    pub async fn disable_user(&self, id: String, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("UPDATE staff_users SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1")
+            .bind(&id)
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(found > 0)
+    }
+
+    /// Saves a new code for a destination; the destination's earlier codes are spent, so
+    /// only the newest can be guessed at.
     pub async fn create_login_code(&self, c: NewLoginCode) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE login_codes SET used_at = $2 WHERE destination = $1 AND used_at IS NULL")
+            .bind(&c.destination)
+            .bind(to_micros(c.now))
+            .execute(&mut *tx)
+            .await?;
         let inserted = sqlx::query(
             "INSERT INTO login_codes (member_id, destination, code_hash, created_at, expires_at)
              SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM members WHERE id = $1)",
@@ -161,21 +189,13 @@ impl PgStore {
         .bind(&c.code_hash)
         .bind(to_micros(c.now))
         .bind(to_micros(c.expires_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        match inserted.rows_affected() {
-            0 => Err(StoreError::NotFound(Entity::Member)),
-            _ => Ok(()),
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::Member));
         }
-    }
-
-    pub async fn login_codes_since(&self, destination: String, since: Timestamp) -> Result<u32, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_codes WHERE destination = $1 AND created_at >= $2")
-            .bind(destination)
-            .bind(to_micros(since))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Tries a code against the newest live code of the destination, locked: a match

@@ -15,6 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tally_domain::ids::{Id, LocationId, MemberId, PartnerId, TransactionId};
 
 const USER_COLUMNS: &str = "id, email, name, role, partner_id, password_hash, created_at";
+/// What a read of a user takes: the columns written at creation, and whether disabled.
+const USER_READ: &str = "id, email, name, role, partner_id, password_hash, created_at, disabled_at";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -25,6 +27,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         partner_id: r.get::<_, Option<String>>(4)?.map(PartnerId::from_stored),
         password_hash: r.get(5)?,
         created_at: from_micros(r.get(6)?),
+        disabled_at: r.get::<_, Option<i64>>(7)?.map(from_micros),
     })
 }
 
@@ -57,14 +60,14 @@ fn create_user(conn: &Connection, u: &NewUser) -> Result<UserRow, StoreError> {
 
 fn user_where(conn: &Connection, column: &str, value: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM staff_users WHERE {column} = ?1"))?
+        .prepare_cached(&format!("SELECT {USER_READ} FROM staff_users WHERE {column} = ?1"))?
         .query_row([value], user_row)
         .optional()?)
 }
 
 fn users(conn: &Connection, partner: Option<&PartnerId>) -> Result<Vec<UserRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM staff_users WHERE ?1 IS NULL OR partner_id = ?1 ORDER BY email"
+        "SELECT {USER_READ} FROM staff_users WHERE ?1 IS NULL OR partner_id = ?1 ORDER BY email"
     ))?;
     let rows = stmt.query_map([partner.map(|p| p.as_str())], user_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -106,7 +109,21 @@ fn session(conn: &Connection, token_hash: &str, now: i64) -> Result<Option<Sessi
         .optional()?)
 }
 
+/// Disables a user and ends every session of theirs; false when there is no such user.
+fn disable_user(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let found = conn
+        .prepare_cached("UPDATE staff_users SET disabled_at = COALESCE(disabled_at, ?2) WHERE id = ?1")?
+        .execute(params![id, now])?;
+    conn.prepare_cached("DELETE FROM web_sessions WHERE user_id = ?1")?
+        .execute([id])?;
+    Ok(found > 0)
+}
+
+/// Saves a new code for a destination; the destination's earlier codes are spent, so
+/// only the newest can be guessed at.
 fn create_login_code(conn: &Connection, c: &NewLoginCode) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE login_codes SET used_at = ?2 WHERE destination = ?1 AND used_at IS NULL")?
+        .execute(params![c.destination, to_micros(c.now)])?;
     let inserted = conn
         .prepare_cached(
             "INSERT INTO login_codes (member_id, destination, code_hash, created_at, expires_at)
@@ -123,13 +140,6 @@ fn create_login_code(conn: &Connection, c: &NewLoginCode) -> Result<(), StoreErr
         0 => Err(StoreError::NotFound(Entity::Member)),
         _ => Ok(()),
     }
-}
-
-fn login_codes_since(conn: &Connection, destination: &str, since: i64) -> Result<u32, StoreError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM login_codes WHERE destination = ?1 AND created_at >= ?2")?
-        .query_row(params![destination, since], |r| r.get(0))?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// Tries a code against the newest live code of the destination: a match uses it, a
@@ -396,9 +406,8 @@ impl SqliteStore {
         self.write(move |c| create_login_code(c, &code)).await
     }
 
-    pub async fn login_codes_since(&self, destination: String, since: Timestamp) -> Result<u32, StoreError> {
-        self.read(move |c| login_codes_since(c, &destination, to_micros(since)))
-            .await
+    pub async fn disable_user(&self, id: String, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |c| disable_user(c, &id, to_micros(now))).await
     }
 
     pub async fn use_login_code(

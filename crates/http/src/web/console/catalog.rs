@@ -3,8 +3,7 @@
 //! paid membership plans and a form adding a plan (`/console/tiers`).
 
 use super::{
-    api, failed, form_status, list, minor_units, name_of, or_dash, page, partner_names, plausible_id, whole, writable,
-    yes_no,
+    api, failed, list, minor_units, name_of, or_dash, page, partner_names, plausible_id, whole, writable, yes_no,
 };
 use crate::web::Web;
 use crate::web::form::FormData;
@@ -183,7 +182,7 @@ async fn create_reward(State(web): State<Web>, staff: Staff, form: FormData) -> 
     };
     match api(&web, &staff).post("/v1/rewards", &body).await {
         Ok(_) => Ok(layout::see_other(REWARDS, vec![])),
-        Err(f) => render_rewards(&web, &staff, form_status(&f), Some(&f.message), Some(&form)).await,
+        Err(f) => render_rewards(&web, &staff, f.page_status(), Some(&f.message), Some(&form)).await,
     }
 }
 
@@ -381,7 +380,7 @@ async fn create_plan(State(web): State<Web>, staff: Staff, form: FormData) -> Re
     };
     match api(&web, &staff).post("/v1/membership-plans", &body).await {
         Ok(_) => Ok(layout::see_other("/console/tiers#plans", vec![])),
-        Err(f) => render_tiers(&web, &staff, form_status(&f), Some(&f.message), Some(&form)).await,
+        Err(f) => render_tiers(&web, &staff, f.page_status(), Some(&f.message), Some(&form)).await,
     }
 }
 

@@ -21,7 +21,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -117,16 +116,6 @@ pub fn not_found(staff: &Staff, section: &str, what: &str) -> Response {
     )
 }
 
-/// The status a form answers with when the API refused it: the API's own 4xx, or its
-/// 5xx when it failed; never a success.
-pub fn form_status(f: &Failure) -> StatusCode {
-    if f.status.is_client_error() || f.status.is_server_error() {
-        f.status
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
-}
-
 /// A form, for staff who may change things; for an analyst, a line saying why there is
 /// none (the API would refuse the change).
 pub fn writable(staff: &Staff, what: &str, form: Markup) -> Markup {
@@ -141,16 +130,8 @@ pub fn writable(staff: &Staff, what: &str, form: Markup) -> Markup {
     }
 }
 
-/// The list of an API answer: `{"items": [...]}`, `{"data": [...]}` or a bare array.
-pub fn list(v: &Value) -> &[Value] {
-    if v.is_array() {
-        layout::rows(v)
-    } else if v["items"].is_array() {
-        layout::rows(&v["items"])
-    } else {
-        layout::data(v)
-    }
-}
+/// The list of an API answer (`{"items": [...]}` or a bare array).
+pub use crate::web::layout::data as list;
 
 /// A field's text, or a dash when absent or empty.
 pub fn or_dash(v: &Value) -> String {
@@ -170,13 +151,10 @@ pub fn yes_no(v: &Value) -> &'static str {
 /// The names of the partners, by id, from `GET /v1/partners` (empty when it failed:
 /// pages then show ids).
 pub fn partner_names(partners: &Result<Value, Failure>) -> HashMap<String, String> {
-    match partners {
-        Ok(v) => list(v)
-            .iter()
-            .map(|p| (layout::text(&p["id"]).to_string(), layout::text(&p["name"]).to_string()))
-            .collect(),
-        Err(_) => HashMap::new(),
-    }
+    partners
+        .as_ref()
+        .map(crate::web::values::partner_names)
+        .unwrap_or_default()
 }
 
 /// A partner's name, or its id when the name is not known.
@@ -184,33 +162,7 @@ pub fn name_of<'a>(names: &'a HashMap<String, String>, id: &'a str) -> &'a str {
     names.get(id).map(String::as_str).unwrap_or(id)
 }
 
-/// Whether `s` could be an id of ours (`ptn_…`, `key_…`): letters, digits and
-/// underscores, so it is safe inside an API path. The API judges whether it exists.
-pub fn plausible_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// An amount typed in whole units ("12.50") as minor units of `currency` (1250), or why
-/// not.
-pub fn minor_units(typed: &str, currency: &str) -> Result<i64, String> {
-    let c = tally_domain::money::Currency::parse(currency.trim())
-        .map_err(|_| format!("{currency} is not a currency code such as EUR"))?;
-    let d: Decimal = typed
-        .trim()
-        .replace(',', ".")
-        .parse()
-        .map_err(|_| format!("{typed} is not an amount such as 12.50"))?;
-    if d.is_sign_negative() {
-        return Err(format!("{typed}: an amount cannot be negative"));
-    }
-    let scaled = d
-        .checked_mul(Decimal::from(10i64.pow(c.exponent())))
-        .ok_or_else(|| format!("{typed} is too large"))?;
-    if scaled.fract() != Decimal::ZERO {
-        return Err(format!("{typed}: {} takes at most {} decimals", c.code(), c.exponent()));
-    }
-    rust_decimal::prelude::ToPrimitive::to_i64(&scaled).ok_or_else(|| format!("{typed} is too large"))
-}
+pub use crate::web::values::{minor_units, plausible_id};
 
 /// A whole number typed in a form, within `range`, or the message to show.
 pub fn whole(field: &str, typed: Option<&str>, range: std::ops::RangeInclusive<i64>) -> Result<Option<i64>, String> {
@@ -224,29 +176,5 @@ pub fn whole(field: &str, typed: Option<&str>, range: std::ops::RangeInclusive<i
                 layout::points(*range.end())
             )),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_amounts_become_minor_units() {
-        assert_eq!(minor_units("12.50", "EUR"), Ok(1250));
-        assert_eq!(minor_units("12,5", "EUR"), Ok(1250));
-        assert_eq!(minor_units("300", "JPY"), Ok(300));
-        assert!(minor_units("1.234", "EUR").is_err());
-        assert!(minor_units("-1", "EUR").is_err());
-        assert!(minor_units("abc", "EUR").is_err());
-        assert!(minor_units("1", "XXX").is_err());
-    }
-
-    #[test]
-    fn ids_for_paths_are_plain() {
-        assert!(plausible_id("ptn_01HZX"));
-        assert!(!plausible_id("ptn/../x"));
-        assert!(!plausible_id("a?b"));
-        assert!(!plausible_id(""));
     }
 }

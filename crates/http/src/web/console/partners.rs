@@ -3,7 +3,7 @@
 //! (made, shown once, revoked) and its staff accounts.
 
 use super::users::{PARTNER_ROLES, add_user, user_form, users_table};
-use super::{api, failed, form_status, list, not_found, or_dash, page, plausible_id, whole, writable};
+use super::{api, failed, list, not_found, or_dash, page, plausible_id, whole, writable};
 use crate::web::Web;
 use crate::web::form::FormData;
 use crate::web::layout::{self, text};
@@ -143,7 +143,7 @@ async fn create_partner(State(web): State<Web>, staff: Staff, form: FormData) ->
             };
             Ok(layout::see_other(&to, vec![]))
         }
-        Err(f) => list_refused(&web, &staff, &form, form_status(&f), &f.message).await,
+        Err(f) => list_refused(&web, &staff, &form, f.page_status(), &f.message).await,
     }
 }
 
@@ -325,7 +325,7 @@ async fn render_partner(
             h2 { "Staff" }
             @if let Some(n) = note(Part::User) { (n) }
             p.hint { "Managers use the back office and the till; cashiers the till only." }
-            (users_table(&format!("Staff of {name}"), &users))
+            (users_table(&format!("Staff of {name}"), &users, staff))
             h3 { "Add a member of staff" }
             (writable(staff, "Adding a member of staff", user_form(&format!("/console/partners/{id}/users"), &staff.csrf, &PARTNER_ROLES, "usr", typed_form)))
         }
@@ -360,7 +360,7 @@ async fn create_location(
                 &web,
                 &staff,
                 &id,
-                Some((Part::Location, f.message.as_str(), form_status(&f), &form)),
+                Some((Part::Location, f.message.as_str(), f.page_status(), &form)),
             )
             .await
         }
@@ -388,7 +388,7 @@ async fn create_api_key(
                 &web,
                 &staff,
                 &id,
-                Some((Part::Keys, f.message.as_str(), form_status(&f), &form)),
+                Some((Part::Keys, f.message.as_str(), f.page_status(), &form)),
             )
             .await;
         }
@@ -421,7 +421,7 @@ async fn revoke_api_key(
                 &web,
                 &staff,
                 &id,
-                Some((Part::Keys, f.message.as_str(), form_status(&f), &form)),
+                Some((Part::Keys, f.message.as_str(), f.page_status(), &form)),
             )
             .await
         }

@@ -3,18 +3,18 @@
 //! (`/console/settlements/{period}`); and a partner's statement as a table or as the
 //! API's CSV (`/console/settlements/{period}/partners/{id}[.csv]`).
 
-use super::{api, failed, form_status, list, name_of, not_found, page, partner_names, plausible_id, writable};
+use super::{api, failed, list, name_of, not_found, page, partner_names, plausible_id, writable};
 use crate::web::Web;
 use crate::web::form::FormData;
 use crate::web::layout::{self, int, points, text};
 use crate::web::session::Staff;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
-use maud::{Markup, html};
-use serde_json::{Value, json};
+use maud::html;
+use serde_json::json;
 use tally_domain::settlement::Period;
 
 pub fn routes() -> Router<Web> {
@@ -174,7 +174,7 @@ async fn close_period(State(web): State<Web>, staff: Staff, form: FormData) -> R
         .await
     {
         Ok(_) => Ok(layout::see_other(&format!("/console/settlements/{p}"), vec![])),
-        Err(f) => render_periods(&web, &staff, form_status(&f), Some(&f.message)).await,
+        Err(f) => render_periods(&web, &staff, f.page_status(), Some(&f.message)).await,
     }
 }
 
@@ -233,7 +233,7 @@ async fn netting(State(web): State<Web>, staff: Staff, Path(p): Path<String>) ->
                                     th scope="row" { (name_of(&names, id)) }
                                     td.num { (layout::money(&line["net"])) }
                                     td.num { (layout::money(&line["net_program"])) }
-                                    td { (payer(text(&line["payer"]))) }
+                                    td { (crate::web::statement::payer(text(&line["payer"]))) }
                                     td {
                                         @if plausible_id(id) {
                                             a href={ "/console/settlements/" (p) "/partners/" (id) } { "Statement of " (name_of(&names, id)) }
@@ -281,14 +281,6 @@ async fn netting(State(web): State<Web>, staff: Staff, Path(p): Path<String>) ->
     Ok(layout::ok(page(&staff, SECTION, &format!("Settlement of {p}"), main)))
 }
 
-fn payer(p: &str) -> &'static str {
-    match p {
-        "partner" => "the partner pays the operator",
-        "operator" => "the operator pays the partner",
-        _ => "nobody: the net is zero",
-    }
-}
-
 async fn statement(
     State(web): State<Web>,
     staff: Staff,
@@ -311,21 +303,7 @@ async fn statement(
             .get_raw(&format!("/v1/settlements/{p}/partners/{id}?format=csv"))
             .await
             .map_err(|f| failed(&staff, SECTION, &f))?;
-        let disposition = raw
-            .headers
-            .get(header::CONTENT_DISPOSITION)
-            .cloned()
-            .or_else(|| HeaderValue::from_str(&format!("attachment; filename=\"statement-{p}-{id}.csv\"")).ok());
-        let mut res = raw.body.into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Some(d) = disposition {
-            h.insert(header::CONTENT_DISPOSITION, d);
-        }
-        return Ok(res);
+        return Ok(crate::web::statement::csv_download(raw, &p, &id));
     }
     let statement_path = format!("/v1/settlements/{p}/partners/{id}");
     let partner_path = format!("/v1/partners/{id}");
@@ -342,7 +320,7 @@ async fn statement(
             a href={ "/console/settlements/" (p) "/partners/" (id) ".csv" } download { "Download the statement as CSV" }
             " · " a href={ "/console/settlements/" (p) } { "The month's netting view" }
         }
-        (statement_view(&s))
+        (crate::web::statement::view(&s))
     };
     Ok(layout::ok(page(
         &staff,
@@ -350,107 +328,4 @@ async fn statement(
         &format!("Statement of {name}, {p}"),
         main,
     )))
-}
-
-/// A partner's statement as the operator reads it: the sides, the fees and the net, then
-/// the priced lines.
-fn statement_view(s: &Value) -> Markup {
-    let currency = text(&s["currency"]);
-    let side = |key: &str, label: &str| {
-        html! {
-            tr {
-                th scope="row" { (label) }
-                td.num { (int(&s[key]["entries"])) }
-                td.num { (points(int(&s[key]["points"]))) }
-                td.num { (layout::in_currency(int(&s[key]["amount"]), currency)) }
-            }
-        }
-    };
-    html! {
-        section {
-            h2 { "Summary" }
-            p {
-                @if text(&s["status"]) == "closed" { "Closed " (layout::when(&s["closed_at"])) } @else { "Open" }
-                "; " (text(&s["fx_rate"])) " " (currency) " per " (text(&s["program_currency"]))
-                @if int(&s["late_entries"]) > 0 { "; " (int(&s["late_entries"])) " late entries from earlier months" }
-                "."
-            }
-            div.scroll {
-                table {
-                    caption { "Points and amounts by side" }
-                    thead { tr {
-                        th scope="col" { "Side" } th.num scope="col" { "Entries" }
-                        th.num scope="col" { "Points" } th.num scope="col" { "Amount" }
-                    } }
-                    tbody {
-                        (side("issued", "Funded by the partner (billed at the issue price)"))
-                        (side("redeemed", "Spent at the partner (paid back at the reimbursement rate)"))
-                        (side("operator_funded", "Funded by the operator at its tills (not billed)"))
-                    }
-                }
-            }
-            table {
-                caption { "Net" }
-                tbody {
-                    tr { th scope="row" { "Monthly fee" } td.num { (layout::money(&s["monthly_fee"])) } }
-                    tr { th scope="row" { "Redemption fee" } td.num { (layout::money(&s["redemption_fee"])) } }
-                    tr { th scope="row" { "Net" } td.num { strong { (layout::money(&s["net"])) } } }
-                    tr { th scope="row" { "Who pays" } td { (payer(text(&s["payer"]))) } }
-                }
-            }
-        }
-        section {
-            h2 { "Lines" }
-            @if layout::rows(&s["lines"]).is_empty() {
-                p { "No entries this month." }
-            } @else {
-                div.scroll {
-                    table {
-                        caption { "One line per day, side and entry code" }
-                        thead { tr {
-                            th scope="col" { "Day" } th scope="col" { "Side" } th scope="col" { "Entry" }
-                            th.num scope="col" { "Entries" } th.num scope="col" { "Points" }
-                            th.num scope="col" { "Price a point" } th.num scope="col" { "Amount (" (currency) ")" }
-                        } }
-                        tbody {
-                            @for l in layout::rows(&s["lines"]) {
-                                tr {
-                                    td { (text(&l["day"])) @if l["late"].as_bool() == Some(true) { " (late)" } }
-                                    td { (text(&l["side"]).replace('_', " ")) }
-                                    td { (text(&l["code"]).replace('_', " ")) }
-                                    td.num { (int(&l["entries"])) }
-                                    td.num { (points(int(&l["points"]))) }
-                                    td.num { (super::or_dash(&l["price"])) }
-                                    td.num { (super::or_dash(&l["amount"])) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payers_read_as_words() {
-        assert_eq!(payer("partner"), "the partner pays the operator");
-        assert_eq!(payer("nobody"), "nobody: the net is zero");
-    }
-
-    #[test]
-    fn a_statement_shows_its_lines_escaped() {
-        let s = json!({
-            "status": "open", "currency": "EUR", "program_currency": "EUR", "fx_rate": "1",
-            "issued": {"entries": 2, "points": 300, "amount": 240},
-            "lines": [{"day": "2026-11-03", "side": "issued", "code": "<earn>", "entries": 2, "points": 300, "price": "0.008", "amount": "2.4", "late": false}],
-        });
-        let html = statement_view(&s).into_string();
-        assert!(html.contains("EUR 2.40"));
-        assert!(html.contains("&lt;earn&gt;"));
-    }
 }

@@ -2,7 +2,8 @@
 //! through [`add_user`] and [`user_form`], a partner's managers and cashiers on the
 //! partner's page. Accounts are not an API resource, so these pages write them to the
 //! store themselves, after the same role check a change through the API gets, and write
-//! the audit line themselves.
+//! the audit line themselves. An admin disables an account here too: it can no longer
+//! sign in and its sessions end at once.
 
 use super::{page, writable};
 use crate::web::Web;
@@ -10,10 +11,10 @@ use crate::web::form::FormData;
 use crate::web::layout;
 use crate::web::session::{Role, Staff};
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{Markup, html};
 use tally_domain::ids::PartnerId;
 use tally_store::StoreError;
@@ -21,7 +22,9 @@ use tally_store::keys;
 use tally_store::web::{AuditRow, NewUser, UserRow};
 
 pub fn routes() -> Router<Web> {
-    Router::new().route("/console/users", get(show).post(create))
+    Router::new()
+        .route("/console/users", get(show).post(create))
+        .route("/console/users/{id}/disable", post(disable))
 }
 
 /// The roles an operator may give on a partner's page, and on the operator's own.
@@ -52,7 +55,7 @@ async fn render(
         @if let Some(m) = message { (m) }
         p { "The programme's own staff: admins change the programme, analysts only look. "
             "A partner's staff are listed on the partner's page." }
-        (users_table("Operator staff", &users))
+        (users_table("Operator staff", &users, staff))
         section {
             h2 { "Add an operator user" }
             (writable(staff, "Adding a user", user_form("/console/users", &staff.csrf, &OPERATOR_ROLES, "op", typed)))
@@ -72,8 +75,10 @@ async fn create(State(web): State<Web>, staff: Staff, form: FormData) -> Result<
     }
 }
 
-/// A table of staff accounts (never their password hashes).
-pub fn users_table(caption: &str, users: &[UserRow]) -> Markup {
+/// A table of staff accounts (never their password hashes), with a button to disable
+/// each other enabled account for an admin.
+pub fn users_table(caption: &str, users: &[UserRow], staff: &Staff) -> Markup {
+    let may_disable = |u: &UserRow| !staff.read_only() && u.disabled_at.is_none() && u.id != staff.user.id;
     html! {
         @if users.is_empty() {
             p { "No accounts yet." }
@@ -86,6 +91,7 @@ pub fn users_table(caption: &str, users: &[UserRow]) -> Markup {
                         th scope="col" { "Email" }
                         th scope="col" { "Role" }
                         th scope="col" { "Since" }
+                        th scope="col" { "Status" }
                     } }
                     tbody {
                         @for u in users {
@@ -94,6 +100,18 @@ pub fn users_table(caption: &str, users: &[UserRow]) -> Markup {
                                 td { (u.email) }
                                 td { (Role::parse(&u.role).map(Role::label).unwrap_or(u.role.as_str())) }
                                 td { (u.created_at.strftime("%Y-%m-%d")) }
+                                td {
+                                    @if let Some(at) = u.disabled_at {
+                                        "disabled " (at.strftime("%Y-%m-%d"))
+                                    } @else if may_disable(u) {
+                                        form method="post" action={ "/console/users/" (u.id) "/disable" } {
+                                            (layout::csrf(&staff.csrf))
+                                            button.secondary type="submit" { "Disable " span.visually-hidden { (u.email) } }
+                                        }
+                                    } @else {
+                                        "active"
+                                    }
+                                }
                             }
                         }
                     }
@@ -129,6 +147,50 @@ pub fn user_form(action: &str, csrf: &str, roles: &[Role], prefix: &str, typed: 
             button type="submit" { "Add the user" }
         }
     }
+}
+
+/// `POST /console/users/{id}/disable`: an admin disables another account; its sessions
+/// end at once and it can no longer sign in.
+async fn disable(State(web): State<Web>, staff: Staff, Path(id): Path<String>) -> Result<Response, Response> {
+    staff.operator()?;
+    if staff.read_only() {
+        return Err(crate::web::session::forbidden(
+            "An analyst's account can look but not change anything.",
+        ));
+    }
+    let refuse = |status, m: &str| layout::problem(status, "Not disabled", m);
+    if id == staff.user.id {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "You cannot disable your own account.",
+        ));
+    }
+    let Some(user) = web.app.store.user(&id).await.map_err(layout::store_failed)? else {
+        return Err(refuse(StatusCode::NOT_FOUND, "There is no such account."));
+    };
+    let now = web.app.now();
+    web.app
+        .store
+        .disable_user(&id, now)
+        .await
+        .map_err(layout::store_failed)?;
+    let line = AuditRow {
+        at: now,
+        user_id: Some(staff.user.id.clone()),
+        member_id: None,
+        partner_id: None,
+        action: format!("disable user {}", user.email),
+        target: format!("/console/users/{id}"),
+        status: 200,
+    };
+    if let Err(e) = web.app.store.append_audit(line).await {
+        tracing::error!(error = %e, "the audit log could not be written");
+    }
+    let back = match &user.partner_id {
+        Some(p) => format!("/console/partners/{p}"),
+        None => "/console/users".to_string(),
+    };
+    Ok(layout::see_other(&back, vec![]))
 }
 
 /// Reads, checks and saves a new staff account with one of `roles` (for `partner`, or
@@ -170,7 +232,7 @@ pub async fn add_user(
     let Some(role) = form.get("role").and_then(Role::parse).filter(|r| roles.contains(r)) else {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "Choose one of the roles offered.");
     };
-    let password = form.text("password");
+    let password = form.raw("password").to_string();
     let hashed = tokio::task::spawn_blocking(move || crate::web::login::hash_password(&password))
         .await
         .map_err(|_| {

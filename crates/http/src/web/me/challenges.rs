@@ -1,7 +1,7 @@
 //! Challenges (`/me/challenges`): those open to a member and those she takes part in,
 //! with her progress and a button to join; and the badges she has earned.
 
-use super::{PageLang, amount, not_found, page, path_id, progress, read, refusal, refused_status};
+use super::{PageLang, amount, not_found, page, path_id, progress, read, refusal};
 use crate::web::Web;
 use crate::web::api::Api;
 use crate::web::i18n::{Key, Lang};
@@ -137,7 +137,7 @@ pub async fn join(
         Err(failure) => {
             let notice = layout::notice("error", &refusal(lang, &failure));
             let markup = render(&web, &member, lang, Some(notice)).await?;
-            Ok(layout::respond(refused_status(&failure), markup))
+            Ok(layout::respond(failure.page_status(), markup))
         }
     }
 }

@@ -77,14 +77,18 @@ fn wallet_section(lang: Lang, s: &Shared) -> Markup {
         section {
             h2 { (text(&w["name"])) }
             p.hint { (lang.t(kind)) }
-            div.cards {
-                div.card {
-                    span.figure { (lang.points(int(&w["balance"]["available"]))) }
-                    span.label { (lang.t(Key::WalletAvailable)) }
-                }
-                div.card {
-                    span.figure { (lang.points(int(&w["balance"]["pending"]))) }
-                    span.label { (lang.t(Key::PendingLabel)) }
+            // The wallet's points are shown to those who may spend them, as the API's
+            // member view does.
+            @if s.mine["spend"].as_bool() == Some(true) {
+                div.cards {
+                    div.card {
+                        span.figure { (lang.points(int(&w["balance"]["available"]))) }
+                        span.label { (lang.t(Key::WalletAvailable)) }
+                    }
+                    div.card {
+                        span.figure { (lang.points(int(&w["balance"]["pending"]))) }
+                        span.label { (lang.t(Key::PendingLabel)) }
+                    }
                 }
             }
             ul {

@@ -129,7 +129,7 @@ async fn failed(web: &Web, member: &Member, lang: Lang, current: &str, failure: 
         p { a href="/me" { (lang.t(Key::BackHome)) } }
     };
     layout::respond(
-        refused_status(failure),
+        failure.page_status(),
         page(web, member, lang, current, title, main).await,
     )
 }
@@ -139,15 +139,6 @@ async fn read(web: &Web, member: &Member, lang: Lang, current: &str, path: &str)
     match Api::member(web, &member.id).get(path).await {
         Ok(v) => Ok(v),
         Err(failure) => Err(failed(web, member, lang, current, &failure).await),
-    }
-}
-
-/// The status a page answers a refused request with: the API's own.
-fn refused_status(failure: &Failure) -> StatusCode {
-    if failure.status.is_client_error() || failure.status.is_server_error() {
-        failure.status
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
     }
 }
 
@@ -207,8 +198,7 @@ async fn switch_language(Query(q): Query<HashMap<String, String>>) -> Response {
 /// An id from the request's path, before it goes into an API path: the characters
 /// ids are made of only (the API then answers 404 for one that is not hers).
 fn path_id(raw: &str) -> Option<&str> {
-    (!raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        .then_some(raw)
+    crate::web::values::plausible_id(raw).then_some(raw)
 }
 
 /// The page for an id in the path that cannot be one.
@@ -223,11 +213,7 @@ async fn not_found(web: &Web, member: &Member, lang: Lang, current: &str) -> Res
 
 /// The partners' names by id (rewards and vouchers name where they are used).
 async fn partner_names(api: &Api<'_>) -> HashMap<String, String> {
-    let list = api.get("/v1/partners").await.unwrap_or(Value::Null);
-    layout::rows(&list["items"])
-        .iter()
-        .map(|p| (layout::text(&p["id"]).to_string(), layout::text(&p["name"]).to_string()))
-        .collect()
+    crate::web::values::partner_names(&api.get("/v1/partners").await.unwrap_or(Value::Null))
 }
 
 /// An amount in minor units of the programme's currency, as "EUR 12.50".
@@ -241,8 +227,9 @@ fn amount(web: &Web, minor: i64) -> String {
 fn progress(value: i64, max: i64, label: &str) -> Markup {
     let max = max.max(1);
     let value = value.clamp(0, max);
+    let percent = i128::from(value) * 100 / i128::from(max);
     html! {
-        progress max=(max) value=(value) aria-label=(label) { (value * 100 / max) "%" }
+        progress max=(max) value=(value) aria-label=(label) { (percent) "%" }
     }
 }
 

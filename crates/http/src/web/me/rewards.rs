@@ -2,7 +2,7 @@
 //! API words them, with a button to redeem each she can. Redeeming answers with the
 //! voucher's code at once: the API gives it only in that answer.
 
-use super::{PageLang, not_found, page, partner_names, path_id, read, refusal, refused_status, vouchers};
+use super::{PageLang, not_found, page, partner_names, path_id, read, refusal, vouchers};
 use crate::web::Web;
 use crate::web::api::Api;
 use crate::web::form::FormData;
@@ -124,7 +124,7 @@ pub async fn redeem(
         },
         Err(failure) => {
             let markup = catalogue(&web, &member, lang, Some(&refusal(lang, &failure))).await?;
-            Ok(layout::respond(refused_status(&failure), markup))
+            Ok(layout::respond(failure.page_status(), markup))
         }
     }
 }

@@ -2,7 +2,8 @@
 //! phone number, a six-digit code goes there, and the code opens a month-long session
 //! on her phone. The answer to the address is the same whether or not it belongs to a
 //! member, so the form tells nobody who is one. Codes are kept only as hashes, last ten
-//! minutes, allow five tries, and are rate-limited per address and per network peer.
+//! minutes, allow five tries, replace the address's earlier codes, and are rate-limited
+//! per address and per network peer.
 
 use super::{PageLang, public_page, with_cookie};
 use crate::web::Web;
@@ -142,26 +143,23 @@ pub async fn send_code(
         Ok(i) => i,
         Err(key) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, lang.t(key)),
     };
+    if !web.app.codes.available() {
+        // Said to every address alike, before anyone is looked up.
+        let message = lang.fill(Key::CodeNotSent, &[("reason", "this server sends no sign-in codes")]);
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, &message);
+    }
     let destination = identity.value.clone();
     let now = web.app.now();
     // Counted here for every address, members' or not, so that being refused says
-    // nothing about who is a member; the store's count holds across servers.
+    // nothing about who is a member.
     let peer_key = format!("me:peer:{peer}");
     let destination_key = format!("me:destination:{destination}");
-    if !web.limiter.allows(&peer_key, limits::CODE_CHECKS_PER_PEER, now)
-        || !web.limiter.allows(&destination_key, limits::CODES_PER_DESTINATION, now)
-    {
+    let limits = [
+        (peer_key.as_str(), limits::CODE_CHECKS_PER_PEER),
+        (destination_key.as_str(), limits::CODES_PER_DESTINATION),
+    ];
+    if !web.limiter.take(&limits, now) {
         return refuse(StatusCode::TOO_MANY_REQUESTS, lang.t(Key::TooManyTries));
-    }
-    web.limiter.hit(&peer_key, now);
-    web.limiter.hit(&destination_key, now);
-    let since = now.saturating_sub(limits::WINDOW).unwrap_or(now);
-    match web.app.store.login_codes_since(&destination, since).await {
-        Ok(sent) if sent >= limits::CODES_PER_DESTINATION => {
-            return refuse(StatusCode::TOO_MANY_REQUESTS, lang.t(Key::TooManyTries));
-        }
-        Ok(_) => {}
-        Err(e) => return layout::store_failed(e),
     }
     let member = match web.app.store.lookup_member(&identity).await {
         Ok(m) => m,
@@ -179,9 +177,10 @@ pub async fn send_code(
         if let Err(e) = web.app.store.create_login_code(row).await {
             return layout::store_failed(e);
         }
+        // A failed delivery is logged, not shown: the page must read the same for an
+        // address that is nobody's.
         if let Err(reason) = web.app.codes.send(&destination, &code) {
-            let message = lang.fill(Key::CodeNotSent, &[("reason", reason.as_str())]);
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &message);
+            tracing::error!(%reason, "a sign-in code could not be sent");
         }
     }
     let page = code_page(lang, &csrf, next.as_deref(), &destination, None);
@@ -207,10 +206,12 @@ pub async fn check_code(
     };
     let now = web.app.now();
     let peer_key = format!("me:peer:{peer}");
-    if !web.limiter.allows(&peer_key, limits::CODE_CHECKS_PER_PEER, now) {
+    if !web
+        .limiter
+        .take(&[(peer_key.as_str(), limits::CODE_CHECKS_PER_PEER)], now)
+    {
         return refuse(StatusCode::TOO_MANY_REQUESTS, Key::TooManyTries);
     }
-    web.limiter.hit(&peer_key, now);
     if destination.is_empty() || destination.len() > 254 || code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit())
     {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, Key::CodeWrong);

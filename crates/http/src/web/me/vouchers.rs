@@ -3,7 +3,7 @@
 //! issued it, as text and as a QR code: Tally keeps only its hash, so a lost code is
 //! replaced, never shown again.
 
-use super::{PageLang, not_found, page, partner_names, path_id, read, refusal, refused_status};
+use super::{PageLang, not_found, page, partner_names, path_id, read, refusal};
 use crate::web::Web;
 use crate::web::api::Api;
 use crate::web::i18n::{Key, Lang};
@@ -217,7 +217,7 @@ pub async fn new_code(
         },
         Err(failure) => {
             let markup = detail(&web, &member, lang, &r, Some(&refusal(lang, &failure))).await;
-            Ok(layout::respond(refused_status(&failure), markup))
+            Ok(layout::respond(failure.page_status(), markup))
         }
     }
 }
