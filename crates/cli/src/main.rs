@@ -102,6 +102,22 @@ enum Command {
         #[arg(long, env = "TALLY_DATABASE_URL", default_value = "sqlite://tally.db")]
         database_url: String,
     },
+    /// Add a staff account for the web faces (the first operator admin of a new
+    /// database, say); the password is read from standard input.
+    StaffAdd {
+        #[arg(long, env = "TALLY_DATABASE_URL", default_value = "sqlite://tally.db")]
+        database_url: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// operator_admin, operator_analyst, partner_manager or partner_cashier.
+        #[arg(long)]
+        role: String,
+        /// The partner of a partner_manager or partner_cashier (`ptn_…`).
+        #[arg(long)]
+        partner_id: Option<String>,
+    },
     /// Mature pending points and expire old lots now, then exit.
     Expire {
         #[arg(long, env = "TALLY_DATABASE_URL", default_value = "sqlite://tally.db")]
@@ -142,6 +158,13 @@ fn main() -> anyhow::Result<()> {
                 println!("migrations applied to {}", server::redact(&database_url));
                 Ok(())
             }
+            Command::StaffAdd {
+                database_url,
+                email,
+                name,
+                role,
+                partner_id,
+            } => staff_add(&database_url, email, name, role, partner_id).await,
             Command::Expire { database_url } => {
                 let store = tally_store::Store::connect(&database_url).await?;
                 let state = server::state(store, tally_http::system_clock()).await?;
@@ -153,4 +176,40 @@ fn main() -> anyhow::Result<()> {
             Command::BenchRules(args) => bench_rules::run(args),
         }
     })
+}
+
+/// `tally staff-add`: one staff account, its password read from standard input (one
+/// line), checked and hashed as the console does.
+async fn staff_add(
+    database_url: &str,
+    email: String,
+    name: String,
+    role: String,
+    partner_id: Option<String>,
+) -> anyhow::Result<()> {
+    use tally_domain::ids::Id;
+    let store = tally_store::Store::connect(database_url).await?;
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let password_hash = tally_http::web::login::hash_password(password).map_err(anyhow::Error::msg)?;
+    let partner_id = match partner_id {
+        None => None,
+        Some(p) => {
+            Some(tally_domain::ids::PartnerId::parse(&p).ok_or_else(|| anyhow::anyhow!("{p} is not a partner id"))?)
+        }
+    };
+    let user = store
+        .create_user(tally_store::web::NewUser {
+            id: tally_store::keys::new_id("usr"),
+            email: email.trim().to_lowercase(),
+            name,
+            role,
+            partner_id,
+            password_hash,
+            now: jiff::Timestamp::now(),
+        })
+        .await?;
+    println!("staff account {} ({}) added: sign in at /login", user.email, user.role);
+    Ok(())
 }
