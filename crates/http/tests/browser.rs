@@ -447,8 +447,8 @@ async fn member_sign_in(w: &World, c: &Client) {
 }
 
 /// The member sees the sale's points in her portal; redeems a reward; answers the
-/// voucher code.
-async fn member_portal(w: &World, d: &Driver, earned: i64, txn: &str) -> String {
+/// voucher code and her card's QR token (as text: what a scanner would read).
+async fn member_portal(w: &World, d: &Driver, earned: i64, txn: &str) -> (String, String) {
     let c = browser(d, 390, 844).await;
     member_sign_in(w, &c).await;
     w.check_page(&c, "me").await;
@@ -471,6 +471,8 @@ async fn member_portal(w: &World, d: &Driver, earned: i64, txn: &str) -> String 
         c.goto(&w.url(path)).await.unwrap();
         w.check_page(&c, name).await;
     }
+    let token = text(&c, ".token").await.trim().to_string();
+    assert!(c.find(Locator::Css("svg.qr")).await.is_ok(), "the card has a QR code");
     // German, from the switch.
     c.goto(&w.url("/me?lang=de")).await.unwrap();
     let html_lang = c.find(Locator::Css("html")).await.unwrap().attr("lang").await.unwrap();
@@ -489,7 +491,63 @@ async fn member_portal(w: &World, d: &Driver, earned: i64, txn: &str) -> String 
     w.check_page(&c, "me-voucher").await;
     assert_eq!(w.app.balance(&w.member).await.0, before - 50, "{}", w.app.backend);
     c.close().await.unwrap();
-    code.trim().to_string()
+    (code.trim().to_string(), token)
+}
+
+/// The cashier names the member by her QR token instead of her phone: the sale is hers.
+async fn sale_by_qr_token(w: &World, d: &Driver, token: &str) {
+    let c = browser(d, 1280, 1000).await;
+    staff_sign_in(w, &c, "cashier@berlin.test").await;
+    c.find(Locator::Css("#member_kind"))
+        .await
+        .unwrap()
+        .select_by_value("token")
+        .await
+        .unwrap();
+    fill(&c, "#member", token).await;
+    c.find_all(Locator::Css("input[name=sku]")).await.unwrap()[0]
+        .send_keys("SCARF")
+        .await
+        .unwrap();
+    c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0]
+        .send_keys("20.00")
+        .await
+        .unwrap();
+    submit(&c, "#sale button[type=submit]:not([formaction])").await;
+    assert_eq!(h1(&c).await, "Receipt", "{}: {}", w.app.backend, source(&c).await);
+    let txn = text(&c, "#transaction-id").await;
+    let t = w
+        .app
+        .ok("GET", &format!("/v1/transactions/{txn}"), &w.berlin_till, Value::Null)
+        .await;
+    assert_eq!(
+        t["member_id"].as_str(),
+        Some(w.member.as_str()),
+        "{}: {t}",
+        w.app.backend
+    );
+    // A forged token: refused with a message, nothing written.
+    c.goto(&w.url("/till")).await.unwrap();
+    let before = w.entries().await;
+    c.find(Locator::Css("#member_kind"))
+        .await
+        .unwrap()
+        .select_by_value("token")
+        .await
+        .unwrap();
+    fill(&c, "#member", &token.replace(".1", ".2")).await;
+    c.find_all(Locator::Css("input[name=sku]")).await.unwrap()[0]
+        .send_keys("SCARF")
+        .await
+        .unwrap();
+    c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0]
+        .send_keys("20.00")
+        .await
+        .unwrap();
+    submit(&c, "#sale button[type=submit]:not([formaction])").await;
+    assert!(text(&c, "[role=alert]").await.contains("QR token"), "{}", w.app.backend);
+    assert_eq!(w.entries().await, before, "{}", w.app.backend);
+    c.close().await.unwrap();
 }
 
 async fn voucher_on_the_till(w: &World, d: &Driver, code: &str) {
@@ -646,8 +704,9 @@ async fn the_web_faces_in_a_real_browser() {
         sign_in_as_each_role(&w, &d).await;
         let (earned, txn) = sale_on_the_till(&w, &d).await;
         console_shows_the_sale(&w, &d, earned, &txn).await;
-        let code = member_portal(&w, &d, earned, &txn).await;
+        let (code, token) = member_portal(&w, &d, earned, &txn).await;
         voucher_on_the_till(&w, &d, &code).await;
+        sale_by_qr_token(&w, &d, &token).await;
         partners_stay_apart(&w, &d, &prague_txn).await;
         csrf_is_required(&w, &d).await;
         let _ = (&w.berlin, &w.prague);

@@ -937,6 +937,12 @@ impl Store {
         dispatch!(self, s => s.partner_transactions(partner.clone(), before, limit).await)
     }
 
+    /// A member's lots that still hold points (pending or available), soonest to expire
+    /// first, at most [`web::OPEN_LOTS_READ`].
+    pub async fn open_lots(&self, member: &MemberId) -> Result<Vec<web::OpenLot>, StoreError> {
+        dispatch!(self, s => s.open_lots(member.clone()).await)
+    }
+
     /// The members who bought at a partner, the most recent first.
     pub async fn partner_customers(
         &self,

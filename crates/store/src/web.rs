@@ -267,6 +267,19 @@ pub(crate) fn return_points(receipt_json: &str) -> Result<(i64, i64), StoreError
     ))
 }
 
+/// Points a member holds in one lot: when they become hers to spend (`matures_at`, while
+/// pending) and when they expire. The member portal lists them by day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLot {
+    pub points: i64,
+    pub matures_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+}
+
+/// At most this many of a member's open lots are read for her page (a member with more
+/// sees the soonest to expire).
+pub const OPEN_LOTS_READ: u32 = 500;
+
 /// A member who bought at a partner: how often, when last, and the points earned there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerCustomer {

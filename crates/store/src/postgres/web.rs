@@ -5,9 +5,9 @@ use super::PgStore;
 use crate::codec::money;
 use crate::model::{from_micros, to_micros};
 use crate::web::{
-    AuditEntry, AuditRow, ISSUED_CODES, MonthPoints, NewLoginCode, NewUser, PROGRAMME_SIDE, PartnerCustomer,
-    PartnerMemberPoints, PartnerTxn, REDEEMED_CODES, SessionRow, TxnCursor, TxnKind, UserRow, cursor_bounds,
-    email_taken, return_points, same_hash,
+    AuditEntry, AuditRow, ISSUED_CODES, MonthPoints, NewLoginCode, NewUser, OPEN_LOTS_READ, OpenLot, PROGRAMME_SIDE,
+    PartnerCustomer, PartnerMemberPoints, PartnerTxn, REDEEMED_CODES, SessionRow, TxnCursor, TxnKind, UserRow,
+    cursor_bounds, email_taken, return_points, same_hash,
 };
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
@@ -383,6 +383,27 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(partner_txn).collect()
+    }
+
+    /// A member's lots that still hold points, soonest to expire first.
+    pub async fn open_lots(&self, member: MemberId) -> Result<Vec<OpenLot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT remaining, matures_at, expires_at FROM lots
+             WHERE member_id = $1 AND remaining > 0 ORDER BY expires_at, id LIMIT $2",
+        )
+        .bind(member.as_str())
+        .bind(i64::from(OPEN_LOTS_READ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenLot {
+                    points: r.try_get(0)?,
+                    matures_at: r.try_get::<Option<i64>, _>(1)?.map(from_micros),
+                    expires_at: from_micros(r.try_get(2)?),
+                })
+            })
+            .collect()
     }
 
     pub async fn partner_customers(&self, partner: PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {

@@ -5,9 +5,9 @@ use super::SqliteStore;
 use crate::codec::money;
 use crate::model::{from_micros, to_micros};
 use crate::web::{
-    AuditEntry, AuditRow, ISSUED_CODES, MonthPoints, NewLoginCode, NewUser, PROGRAMME_SIDE, PartnerCustomer,
-    PartnerMemberPoints, PartnerTxn, REDEEMED_CODES, SessionRow, TxnCursor, TxnKind, UserRow, cursor_bounds,
-    email_taken, return_points, same_hash,
+    AuditEntry, AuditRow, ISSUED_CODES, MonthPoints, NewLoginCode, NewUser, OPEN_LOTS_READ, OpenLot, PROGRAMME_SIDE,
+    PartnerCustomer, PartnerMemberPoints, PartnerTxn, REDEEMED_CODES, SessionRow, TxnCursor, TxnKind, UserRow,
+    cursor_bounds, email_taken, return_points, same_hash,
 };
 use crate::{Entity, StoreError};
 use jiff::Timestamp;
@@ -351,6 +351,22 @@ fn partner_transactions(
     rows.into_iter().map(partner_txn).collect()
 }
 
+/// A member's lots that still hold points, soonest to expire first.
+fn open_lots(conn: &Connection, member: &MemberId) -> Result<Vec<OpenLot>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT remaining, matures_at, expires_at FROM lots
+         WHERE member_id = ?1 AND remaining > 0 ORDER BY expires_at, id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![member.as_str(), OPEN_LOTS_READ], |r| {
+        Ok(OpenLot {
+            points: r.get(0)?,
+            matures_at: r.get::<_, Option<i64>>(1)?.map(from_micros),
+            expires_at: from_micros(r.get(2)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn partner_customers(conn: &Connection, partner: &PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT member_id, COUNT(*), MAX(occurred_at) AS last, SUM(points_earned)
@@ -453,6 +469,10 @@ impl SqliteStore {
     ) -> Result<Vec<PartnerTxn>, StoreError> {
         self.read(move |c| partner_transactions(c, &partner, before.as_ref(), limit))
             .await
+    }
+
+    pub async fn open_lots(&self, member: MemberId) -> Result<Vec<OpenLot>, StoreError> {
+        self.read(move |c| open_lots(c, &member)).await
     }
 
     pub async fn partner_customers(&self, partner: PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {

@@ -21,19 +21,24 @@ const HISTORY_PAGE: u32 = 50;
 
 pub async fn show(State(web): State<Web>, member: Member, PageLang(lang): PageLang) -> Result<Response, Response> {
     let id = &member.id;
-    let balance = read(&web, &member, lang, "/me", &format!("/v1/members/{id}/balance")).await?;
-    let tier = read(&web, &member, lang, "/me", &format!("/v1/members/{id}/tier")).await?;
-    let memberships = read(&web, &member, lang, "/me", &format!("/v1/members/{id}/memberships")).await?;
-    let activity = read(
-        &web,
-        &member,
-        lang,
-        "/me",
-        &format!("/v1/members/{id}/activity?limit={RECENT}"),
-    )
-    .await?;
+    let (balance_path, tier_path, memberships_path, activity_path) = (
+        format!("/v1/members/{id}/balance"),
+        format!("/v1/members/{id}/tier"),
+        format!("/v1/members/{id}/memberships"),
+        format!("/v1/members/{id}/activity?limit={RECENT}"),
+    );
+    let (balance, tier, memberships, activity, lots) = tokio::join!(
+        read(&web, &member, lang, "/me", &balance_path),
+        read(&web, &member, lang, "/me", &tier_path),
+        read(&web, &member, lang, "/me", &memberships_path),
+        read(&web, &member, lang, "/me", &activity_path),
+        web.app.store.open_lots(id),
+    );
+    let (balance, tier, memberships, activity) = (balance?, tier?, memberships?, activity?);
+    let lots = lots.map_err(layout::store_failed)?;
+    let schedule = Schedule::of(&lots, web.app.now());
     let main = html! {
-        (points(&web, lang, &balance))
+        (points(&web, lang, &balance, &schedule))
         (tier_section(&web, lang, &tier))
         (membership(&web, lang, &memberships))
         section {
@@ -49,14 +54,43 @@ pub async fn show(State(web): State<Web>, member: Member, PageLang(lang): PageLa
     ))
 }
 
+/// How far ahead the portal warns of points expiring.
+const EXPIRY_WARNING: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 90);
+
+/// Her points by day: pending points by the day they become hers, and available points
+/// by the day they expire within [`EXPIRY_WARNING`], each soonest first.
+struct Schedule {
+    pending: Vec<(jiff::civil::Date, i64)>,
+    expiring: Vec<(jiff::civil::Date, i64)>,
+}
+
+impl Schedule {
+    fn of(lots: &[tally_store::web::OpenLot], now: jiff::Timestamp) -> Schedule {
+        use std::collections::BTreeMap;
+        let day = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let horizon = now.saturating_add(EXPIRY_WARNING).unwrap_or(now);
+        let mut pending = BTreeMap::new();
+        let mut expiring = BTreeMap::new();
+        for lot in lots {
+            match lot.matures_at {
+                Some(m) if m > now => *pending.entry(day(m)).or_insert(0i64) += lot.points,
+                _ if lot.expires_at <= horizon => *expiring.entry(day(lot.expires_at)).or_insert(0i64) += lot.points,
+                _ => {}
+            }
+        }
+        Schedule {
+            pending: pending.into_iter().collect(),
+            expiring: expiring.into_iter().collect(),
+        }
+    }
+}
+
 /// What she holds: available, pending with the days it becomes available, set aside
-/// for vouchers, what expires soon, and how expiry works. The pending and expiring
-/// lists show when the balance answer lists them (`pending_lots`, `expiring`).
-fn points(web: &Web, lang: Lang, balance: &Value) -> Markup {
+/// for vouchers, what expires in the next 90 days, and how expiry works.
+fn points(web: &Web, lang: Lang, balance: &Value, schedule: &Schedule) -> Markup {
     let pending = int(&balance["pending"]);
     let reserved = int(&balance["reserved"]);
-    let pending_lots = rows(&balance["pending_lots"]);
-    let expiring = rows(&balance["expiring"]);
+    let date = |d: &jiff::civil::Date| lang.date(&Value::String(format!("{d}T00:00:00Z")));
     html! {
         section {
             h2 { (lang.t(Key::PointsHeading)) }
@@ -80,26 +114,26 @@ fn points(web: &Web, lang: Lang, balance: &Value) -> Markup {
                     span.label { (lang.t(Key::LifetimeLabel)) }
                 }
             }
-            @if !pending_lots.is_empty() {
+            @if !schedule.pending.is_empty() {
                 h3 { (lang.t(Key::PendingWhen)) }
                 ul {
-                    @for lot in pending_lots {
+                    @for (day, points) in &schedule.pending {
                         li { (lang.fill(Key::PendingOn, &[
-                            ("points", &lang.count_points(int(&lot["points"]))),
-                            ("date", &lang.date(&lot["matures_at"])),
+                            ("points", &lang.count_points(*points)),
+                            ("date", &date(day)),
                         ])) }
                     }
                 }
             } @else if pending > 0 {
                 p { (lang.t(Key::PendingExplain)) }
             }
-            @if !expiring.is_empty() {
+            @if !schedule.expiring.is_empty() {
                 h3 { (lang.t(Key::ExpiringSoon)) }
                 ul {
-                    @for lot in expiring {
+                    @for (day, points) in &schedule.expiring {
                         li { (lang.fill(Key::ExpiresOn, &[
-                            ("points", &lang.count_points(int(&lot["points"]))),
-                            ("date", &lang.date(&lot["expires_at"])),
+                            ("points", &lang.count_points(*points)),
+                            ("date", &date(day)),
                         ])) }
                     }
                 }
@@ -286,4 +320,50 @@ pub async fn history(
         p { a href="/me" { (lang.t(Key::BackHome)) } }
     };
     Ok(layout::ok(page(&web, &member, lang, "/me/history", title, main).await))
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use tally_store::web::OpenLot;
+
+    #[test]
+    fn points_are_listed_by_the_day_they_mature_or_expire_soon() {
+        let now: jiff::Timestamp = "2026-11-20T09:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let lots = [
+            OpenLot {
+                points: 10,
+                matures_at: Some(at("2026-12-01T10:00:00Z")),
+                expires_at: at("2028-12-01T10:00:00Z"),
+            },
+            OpenLot {
+                points: 5,
+                matures_at: Some(at("2026-12-01T20:00:00Z")),
+                expires_at: at("2028-12-01T20:00:00Z"),
+            },
+            OpenLot {
+                points: 7,
+                matures_at: Some(at("2026-11-01T00:00:00Z")),
+                expires_at: at("2027-01-10T00:00:00Z"),
+            },
+            OpenLot {
+                points: 3,
+                matures_at: None,
+                expires_at: at("2027-01-10T05:00:00Z"),
+            },
+            OpenLot {
+                points: 99,
+                matures_at: None,
+                expires_at: at("2027-06-01T00:00:00Z"),
+            },
+        ];
+        let s = Schedule::of(&lots, now);
+        assert_eq!(s.pending, vec![("2026-12-01".parse().unwrap(), 15)]);
+        assert_eq!(
+            s.expiring,
+            vec![("2027-01-10".parse().unwrap(), 10)],
+            "matured lots count as available"
+        );
+    }
 }
