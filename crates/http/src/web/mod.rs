@@ -44,6 +44,8 @@ pub struct Web {
     pub app: AppState,
     pub api: Router,
     limiter: Arc<limits::Limiter>,
+    /// The console dashboard's ledger figures, read at most every few minutes.
+    figures: Arc<console::FiguresCache>,
 }
 
 /// The pages; `api` is the API router the pages call in-process.
@@ -52,6 +54,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         app,
         api,
         limiter: Arc::default(),
+        figures: Arc::default(),
     };
     Router::new()
         .route("/", get(login::start))

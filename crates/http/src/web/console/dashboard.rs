@@ -16,6 +16,7 @@ use maud::{Markup, html};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tally_domain::settlement::Period;
 use tally_store::web::PartnerMemberPoints;
 
@@ -23,6 +24,92 @@ pub fn routes() -> Router<Web> {
     Router::new()
         .route("/console", get(dashboard))
         .route("/console/liability", get(liability))
+}
+
+/// How long the dashboard's ledger figures are shown before they are read again. Reading
+/// them scans a year of the ledger and every sale's entries (seconds at the demo's
+/// size), so a page never waits for it but the first after a start: an older copy is
+/// shown while a new one is read in the background.
+pub const FIGURES_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The dashboard's figures read from the ledger, and when.
+pub struct Figures {
+    at: jiff::Timestamp,
+    read: std::time::Instant,
+    members: u64,
+    active: u64,
+    monthly: Vec<tally_store::web::MonthPoints>,
+    flows: Vec<PartnerMemberPoints>,
+}
+
+/// The newest figures, shared by every page view of this server.
+#[derive(Default)]
+pub struct FiguresCache {
+    latest: std::sync::RwLock<Option<Arc<Figures>>>,
+    /// Held while the figures are read: one read at a time.
+    reading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl FiguresCache {
+    fn latest(&self) -> Option<Arc<Figures>> {
+        self.latest.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The figures: the cached ones (read again in the background once older than
+    /// [`FIGURES_TTL`]), or, the first time, read now.
+    async fn get(
+        &self,
+        web: &Web,
+        active_since: jiff::Timestamp,
+        from: jiff::Timestamp,
+    ) -> Result<Arc<Figures>, tally_store::StoreError> {
+        if let Some(f) = self.latest() {
+            if f.read.elapsed() >= FIGURES_TTL
+                && let Ok(turn) = self.reading.clone().try_lock_owned()
+            {
+                let web = web.clone();
+                tokio::spawn(async move {
+                    let _turn = turn;
+                    match Figures::read(&web, active_since, from).await {
+                        Ok(f) => *web.figures.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f)),
+                        Err(e) => tracing::warn!(error = %e, "the dashboard's figures could not be read again"),
+                    }
+                });
+            }
+            return Ok(f);
+        }
+        let _turn = self.reading.lock().await;
+        if let Some(f) = self.latest() {
+            return Ok(f);
+        }
+        let f = Arc::new(Figures::read(web, active_since, from).await?);
+        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
+        Ok(f)
+    }
+}
+
+impl Figures {
+    async fn read(
+        web: &Web,
+        active_since: jiff::Timestamp,
+        from: jiff::Timestamp,
+    ) -> Result<Figures, tally_store::StoreError> {
+        let store = &web.app.store;
+        let (counts, monthly, flows) = tokio::join!(
+            store.member_counts(active_since),
+            store.monthly_points(from),
+            store.partner_member_points(),
+        );
+        let (members, active) = counts?;
+        Ok(Figures {
+            at: web.app.now(),
+            read: std::time::Instant::now(),
+            members,
+            active,
+            monthly: monthly?,
+            flows: flows?,
+        })
+    }
 }
 
 /// Members count as active with activity in this many days.
@@ -43,17 +130,13 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
     }
     months.reverse();
     let api = api(&web, &staff);
-    let store = &web.app.store;
-    let (counts, monthly, flows, periods, partners) = tokio::join!(
-        store.member_counts(active_since),
-        store.monthly_points(months[0].start()),
-        store.partner_member_points(),
+    let (figures, periods, partners) = tokio::join!(
+        web.figures.get(&web, active_since, months[0].start()),
         api.get("/v1/settlements"),
         api.get("/v1/partners"),
     );
-    let (members, active) = counts.map_err(layout::store_failed)?;
-    let monthly = monthly.map_err(layout::store_failed)?;
-    let flows = flows.map_err(layout::store_failed)?;
+    let figures = figures.map_err(layout::store_failed)?;
+    let (members, active, monthly, flows) = (figures.members, figures.active, &figures.monthly, &figures.flows);
     let periods = periods.map_err(|f| failed(&staff, "/console", &f))?;
     let names = partner_names(&partners);
     // The newest closed month's netting view: stored at its close, so it is read, not
@@ -87,6 +170,8 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
     let redeemed = bars.iter().fold(0i64, |t, b| t.saturating_add(b.redeemed));
 
     let main = html! {
+        p.hint { "Ledger figures as of " (figures.at.strftime("%H:%M")) " UTC; they are read again at most every "
+            (FIGURES_TTL.as_secs() / 60) " minutes, as the ledger grows." }
         div.cards {
             div.card { span.figure { (points(members as i64)) } span.label { "Members" } }
             div.card {
@@ -98,7 +183,7 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
         }
         (monthly_section(&bars))
         (netting_section(newest.as_deref(), netting.as_ref()))
-        (flow_section(&flows, &names))
+        (flow_section(flows, &names))
     };
     Ok(layout::ok(page(&staff, "/console", "Dashboard", main)))
 }

@@ -13,6 +13,8 @@ mod rules;
 mod settlements;
 mod users;
 
+pub use dashboard::FiguresCache;
+
 use super::Web;
 use super::api::{Api, Failure};
 use super::layout::{self, Nav};
