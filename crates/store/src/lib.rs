@@ -943,12 +943,14 @@ impl Store {
         dispatch!(self, s => s.open_lots(member.clone()).await)
     }
 
-    /// The members who bought at a partner, the most recent first.
+    /// The members who bought at a partner since `since`, the most recent first (their
+    /// visits and points counted since then).
     pub async fn partner_customers(
         &self,
         partner: &PartnerId,
+        since: Timestamp,
         limit: u32,
     ) -> Result<Vec<web::PartnerCustomer>, StoreError> {
-        dispatch!(self, s => s.partner_customers(partner.clone(), limit).await)
+        dispatch!(self, s => s.partner_customers(partner.clone(), since, limit).await)
     }
 }

@@ -643,17 +643,25 @@ async fn the_pages_read_models_follow_the_ledger() {
             last_visit: last,
             points_earned,
         };
+        let ever = at("2020-01-01T00:00:00Z");
         assert_eq!(
-            s.partner_customers(&a.id, 10).await.unwrap(),
+            s.partner_customers(&a.id, ever, 10).await.unwrap(),
             vec![
                 customer(&m2, 2, at("2026-02-15T08:00:00Z"), e2 + e4),
                 customer(&m1, 1, t0(), e1)
             ],
             "{name}"
         );
-        assert_eq!(s.partner_customers(&a.id, 1).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            s.partner_customers(&a.id, at("2026-02-01T00:00:00Z"), 10)
+                .await
+                .unwrap(),
+            vec![customer(&m2, 1, at("2026-02-15T08:00:00Z"), e4)],
+            "{name}: only visits since then count"
+        );
+        assert_eq!(s.partner_customers(&a.id, ever, 1).await.unwrap().len(), 1, "{name}");
         assert!(
-            s.partner_customers(&PartnerId::from_stored("par_none".into()), 10)
+            s.partner_customers(&PartnerId::from_stored("par_none".into()), ever, 10)
                 .await
                 .unwrap()
                 .is_empty()

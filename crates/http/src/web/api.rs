@@ -163,6 +163,20 @@ impl<'a> Api<'a> {
         }
     }
 
+    /// Whether a member's page may make this call: her own member paths, the partner
+    /// list, and the redemptions and wallets whose pages check first that they are hers.
+    /// The portal acts with the operator's scope, so this keeps a slip in a page from
+    /// reaching anyone else's data.
+    fn member_may(member: &MemberId, path: &str) -> bool {
+        let path = path.split('?').next().unwrap_or(path);
+        let own = format!("/v1/members/{member}");
+        path == own
+            || path.starts_with(&format!("{own}/"))
+            || path == "/v1/partners"
+            || path.starts_with("/v1/redemptions/")
+            || path.starts_with("/v1/wallets/")
+    }
+
     /// Sends one request through the API router, as `self.who`.
     async fn call(
         &self,
@@ -170,6 +184,15 @@ impl<'a> Api<'a> {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
+        if let Actor::Member(m) = &self.actor
+            && !Self::member_may(m, path)
+        {
+            return Err(Failure {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden".into(),
+                message: "not a call the member portal makes".into(),
+            });
+        }
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(b) = &body {
             builder = builder
@@ -219,7 +242,21 @@ fn audit_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::audit_path;
+    use super::{Api, MemberId, audit_path};
+
+    #[test]
+    fn a_member_page_reaches_her_own_paths_only() {
+        use tally_domain::ids::Id;
+        let jana = MemberId::generate([1; 10]);
+        let other = MemberId::generate([2; 10]);
+        assert!(Api::member_may(&jana, &format!("/v1/members/{jana}")));
+        assert!(Api::member_may(&jana, &format!("/v1/members/{jana}/balance?x=1")));
+        assert!(Api::member_may(&jana, "/v1/partners"));
+        assert!(!Api::member_may(&jana, &format!("/v1/members/{other}/balance")));
+        assert!(!Api::member_may(&jana, &format!("/v1/members/{jana}x/balance")));
+        assert!(!Api::member_may(&jana, "/v1/ledger/verify"));
+        assert!(!Api::member_may(&jana, "/v1/partners/ptn_1/api-keys"));
+    }
 
     #[test]
     fn audit_lines_keep_no_voucher_code_and_no_query() {

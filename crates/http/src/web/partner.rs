@@ -16,6 +16,9 @@ use maud::{Markup, html};
 use serde_json::Value;
 use tally_domain::settlement::Period;
 
+/// The customers page covers this many days of sales.
+const CUSTOMER_DAYS: i64 = 90;
+
 pub fn routes() -> Router<Web> {
     Router::new()
         .route("/partner", get(overview))
@@ -100,11 +103,18 @@ async fn customers(State(web): State<Web>, staff: Staff) -> Result<Response, Res
     let rows = web
         .app
         .store
-        .partner_customers(&partner, 200)
+        .partner_customers(
+            &partner,
+            web.app
+                .now()
+                .checked_sub(jiff::SignedDuration::from_hours(24 * CUSTOMER_DAYS))
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            200,
+        )
         .await
         .map_err(layout::store_failed)?;
     let main = html! {
-        p { "Members seen at your tills, most recent first. Their personal data stays with the programme unless they share it with you." }
+        p { "Members seen at your tills in the last " (CUSTOMER_DAYS) " days, most recent first, with their visits and points in that time. Their personal data stays with the programme unless they share it with you." }
         div.scroll {
             table {
                 caption { "Customers" }

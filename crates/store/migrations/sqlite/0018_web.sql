@@ -72,3 +72,8 @@ CREATE TABLE web_keys (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- A partner's sales and returns by time, for its back office: the newest page, and the
+-- customers of the last months, without reading all its history.
+CREATE INDEX transactions_partner_time ON transactions (partner_id, occurred_at, id);
+CREATE INDEX returns_partner_time ON returns (partner_id, recorded_at, id);

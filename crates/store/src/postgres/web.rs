@@ -364,16 +364,18 @@ impl PgStore {
         let (at, id) = cursor_bounds(before.as_ref());
         let rows = sqlx::query(
             "SELECT kind, id, sale_id, member_id, location_id, at, amount, currency, earned, redeemed, receipt
-             FROM (SELECT 'sale' AS kind, id, id AS sale_id, member_id, location_id, occurred_at AS at,
-                          total_amount AS amount, total_currency AS currency, points_earned AS earned,
-                          points_redeemed AS redeemed, NULL::text AS receipt
-                   FROM transactions WHERE partner_id = $1
+             FROM ((SELECT 'sale' AS kind, id, id AS sale_id, member_id, location_id, occurred_at AS at,
+                           total_amount AS amount, total_currency AS currency, points_earned AS earned,
+                           points_redeemed AS redeemed, NULL::text AS receipt
+                    FROM transactions
+                    WHERE partner_id = $1 AND (occurred_at < $2 OR (occurred_at = $2 AND id COLLATE \"C\" < $3))
+                    ORDER BY occurred_at DESC, id COLLATE \"C\" DESC LIMIT $4)
                    UNION ALL
-                   SELECT 'return', r.id, r.transaction_id, t.member_id, t.location_id, r.recorded_at,
-                          r.amount, t.total_currency, 0, 0, r.receipt
-                   FROM returns r JOIN transactions t ON t.id = r.transaction_id
-                   WHERE r.partner_id = $1) x
-             WHERE at < $2 OR (at = $2 AND id COLLATE \"C\" < $3)
+                   (SELECT 'return', r.id, r.transaction_id, t.member_id, t.location_id, r.recorded_at,
+                           r.amount, t.total_currency, 0, 0, r.receipt
+                    FROM returns r JOIN transactions t ON t.id = r.transaction_id
+                    WHERE r.partner_id = $1 AND (r.recorded_at < $2 OR (r.recorded_at = $2 AND r.id COLLATE \"C\" < $3))
+                    ORDER BY r.recorded_at DESC, r.id COLLATE \"C\" DESC LIMIT $4)) x
              ORDER BY at DESC, id COLLATE \"C\" DESC LIMIT $4",
         )
         .bind(partner.as_str())
@@ -406,14 +408,20 @@ impl PgStore {
             .collect()
     }
 
-    pub async fn partner_customers(&self, partner: PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {
+    pub async fn partner_customers(
+        &self,
+        partner: PartnerId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<PartnerCustomer>, StoreError> {
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT member_id, COUNT(*), MAX(occurred_at) AS last, SUM(points_earned)::bigint
-             FROM transactions WHERE partner_id = $1
+             FROM transactions WHERE partner_id = $1 AND occurred_at >= $3
              GROUP BY member_id ORDER BY last DESC, member_id COLLATE \"C\" LIMIT $2",
         )
         .bind(partner.as_str())
         .bind(i64::from(limit))
+        .bind(to_micros(since))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -319,16 +319,20 @@ fn partner_transactions(
     let (at, id) = cursor_bounds(before);
     let mut stmt = conn.prepare_cached(
         "SELECT kind, id, sale_id, member_id, location_id, at, amount, currency, earned, redeemed, receipt
-         FROM (SELECT 'sale' AS kind, id, id AS sale_id, member_id, location_id, occurred_at AS at,
-                      total_amount AS amount, total_currency AS currency, points_earned AS earned,
-                      points_redeemed AS redeemed, NULL AS receipt
-               FROM transactions WHERE partner_id = ?1
+         FROM (SELECT * FROM (
+                   SELECT 'sale' AS kind, id, id AS sale_id, member_id, location_id, occurred_at AS at,
+                          total_amount AS amount, total_currency AS currency, points_earned AS earned,
+                          points_redeemed AS redeemed, NULL AS receipt
+                   FROM transactions
+                   WHERE partner_id = ?1 AND (occurred_at < ?2 OR (occurred_at = ?2 AND id < ?3))
+                   ORDER BY occurred_at DESC, id DESC LIMIT ?4)
                UNION ALL
-               SELECT 'return', r.id, r.transaction_id, t.member_id, t.location_id, r.recorded_at,
-                      r.amount, t.total_currency, 0, 0, r.receipt
-               FROM returns r JOIN transactions t ON t.id = r.transaction_id
-               WHERE r.partner_id = ?1)
-         WHERE at < ?2 OR (at = ?2 AND id < ?3)
+               SELECT * FROM (
+                   SELECT 'return', r.id, r.transaction_id, t.member_id, t.location_id, r.recorded_at,
+                          r.amount, t.total_currency, 0, 0, r.receipt
+                   FROM returns r JOIN transactions t ON t.id = r.transaction_id
+                   WHERE r.partner_id = ?1 AND (r.recorded_at < ?2 OR (r.recorded_at = ?2 AND r.id < ?3))
+                   ORDER BY r.recorded_at DESC, r.id DESC LIMIT ?4))
          ORDER BY at DESC, id DESC LIMIT ?4",
     )?;
     let rows = stmt
@@ -367,13 +371,18 @@ fn open_lots(conn: &Connection, member: &MemberId) -> Result<Vec<OpenLot>, Store
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn partner_customers(conn: &Connection, partner: &PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {
+fn partner_customers(
+    conn: &Connection,
+    partner: &PartnerId,
+    since: i64,
+    limit: u32,
+) -> Result<Vec<PartnerCustomer>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT member_id, COUNT(*), MAX(occurred_at) AS last, SUM(points_earned)
-         FROM transactions WHERE partner_id = ?1
+         FROM transactions WHERE partner_id = ?1 AND occurred_at >= ?3
          GROUP BY member_id ORDER BY last DESC, member_id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![partner.as_str(), limit], |r| {
+    let rows = stmt.query_map(params![partner.as_str(), limit, since], |r| {
         Ok(PartnerCustomer {
             member_id: MemberId::from_stored(r.get(0)?),
             visits: r.get::<_, i64>(1)?.max(0) as u64,
@@ -475,7 +484,13 @@ impl SqliteStore {
         self.read(move |c| open_lots(c, &member)).await
     }
 
-    pub async fn partner_customers(&self, partner: PartnerId, limit: u32) -> Result<Vec<PartnerCustomer>, StoreError> {
-        self.read(move |c| partner_customers(c, &partner, limit)).await
+    pub async fn partner_customers(
+        &self,
+        partner: PartnerId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<PartnerCustomer>, StoreError> {
+        self.read(move |c| partner_customers(c, &partner, to_micros(since), limit))
+            .await
     }
 }
