@@ -612,6 +612,7 @@ async fn console_shows_the_sale(w: &World, d: &Driver, earned: i64, txn: &str) {
         ("/console/rewards", "console-rewards"),
         ("/console/tiers", "console-tiers"),
         ("/console/settlements", "console-settlements"),
+        ("/console/settings", "console-settings"),
         ("/console/audit", "console-audit"),
     ] {
         c.goto(&w.url(path)).await.unwrap();

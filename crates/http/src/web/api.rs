@@ -123,6 +123,18 @@ impl<'a> Api<'a> {
 
     /// A change: refused for a read-only account, audited whatever the answer.
     pub async fn send(&self, method: Method, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send_once(method, path, body, None).await
+    }
+
+    /// A change sent with an `Idempotency-Key` (a POST sent again with the same key gets
+    /// the first answer): for a form made once and perhaps submitted twice.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Result<Value, Failure> {
         if let Actor::Staff { read_only: true, .. } = self.actor {
             return Err(Failure {
                 status: StatusCode::FORBIDDEN,
@@ -131,7 +143,7 @@ impl<'a> Api<'a> {
             });
         }
         let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
-        let answer = self.call(method.clone(), path, Some(bytes)).await;
+        let answer = self.call_keyed(method.clone(), path, Some(bytes), key).await;
         let status = match &answer {
             Ok((s, _, _)) => *s,
             Err(f) => f.status,
@@ -184,6 +196,16 @@ impl<'a> Api<'a> {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
+        self.call_keyed(method, path, body, None).await
+    }
+
+    async fn call_keyed(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        key: Option<&str>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
         if let Actor::Member(m) = &self.actor
             && !Self::member_may(m, path)
         {
@@ -193,7 +215,10 @@ impl<'a> Api<'a> {
                 message: "not a call the member portal makes".into(),
             });
         }
-        let mut builder = Request::builder().method(method).uri(path);
+        let mut builder = Request::builder().method(method.clone()).uri(path);
+        if let Some(k) = key.filter(|_| method == Method::POST) {
+            builder = builder.header("idempotency-key", k);
+        }
         if let Some(b) = &body {
             builder = builder
                 .header(header::CONTENT_TYPE, "application/json")

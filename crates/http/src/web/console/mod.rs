@@ -10,6 +10,7 @@ mod dashboard;
 mod members;
 mod partners;
 mod rules;
+mod settings;
 mod settlements;
 mod users;
 
@@ -34,12 +35,13 @@ pub fn routes() -> Router<Web> {
         .merge(members::routes())
         .merge(rules::routes())
         .merge(catalog::routes())
+        .merge(settings::routes())
         .merge(settlements::routes())
         .merge(audit::routes())
 }
 
 /// The console's sections, in the order of its navigation.
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 11] = [
     ("/console", "Dashboard"),
     ("/console/members", "Members"),
     ("/console/partners", "Partners"),
@@ -50,6 +52,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("/console/liability", "Liability"),
     ("/console/audit", "Audit log"),
     ("/console/users", "Operator staff"),
+    ("/console/settings", "Settings"),
 ];
 
 /// The console's navigation; `current` is the section the page belongs to.

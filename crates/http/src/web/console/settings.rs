@@ -127,6 +127,7 @@ const READS: [&str; 10] = [
     "/v1/partners",
 ];
 
+/// The forms, in the page's order.
 const FORMS: &[Form] = &[
     Form {
         key: "program",
@@ -468,7 +469,10 @@ async fn submit(
     let id = form.get("id");
     let (status, result) = match request(f, typed, id) {
         Err(why) => (StatusCode::UNPROCESSABLE_ENTITY, Err(why)),
-        Ok((path, body)) => match api(&web, &staff).send(f.verb.method(), &path, &body).await {
+        Ok((path, body)) => match api(&web, &staff)
+            .send_once(f.verb.method(), &path, &body, form.get("once"))
+            .await
+        {
             Ok(answer) => (StatusCode::OK, Ok(answer)),
             Err(failure) => (failure.page_status(), Err(failure.message)),
         },
@@ -588,8 +592,10 @@ fn section(
                 button.secondary type="submit" { "Load it into the form" }
             }
         }
-        form.stack method="post" action={ (SECTION) "/" (f.key) "#" (f.key) } {
+        form.stack.wide method="post" action={ (SECTION) "/" (f.key) "#" (f.key) } {
             (layout::csrf(&staff.csrf))
+            // Sent again (a reload), the form replays the first answer instead of acting twice.
+            input type="hidden" name="once" value=(hex::encode(tally_store::keys::random_bytes::<12>()));
             @if let Some(p) = f.pick {
                 label for=(id("id")) { "The " (p.what) " to change" }
                 select id=(id("id")) name="id" required {
@@ -945,7 +951,7 @@ mod tests {
         for (i, f) in FORMS.iter().enumerate() {
             assert!(plausible_id(f.key) && f.key == f.key.to_lowercase(), "{}", f.key);
             assert!(FORMS[i + 1..].iter().all(|g| g.key != f.key), "{} twice", f.key);
-            assert!(find(f.key).is_some_and(|g| std::ptr::eq(f, g)));
+            assert!(find(f.key).is_some_and(|g| g.key == f.key && g.path == f.path));
             // A section's id and its fields' ids (`{key}-body`, …) never meet another's.
             for suffix in ["-load", "-id", "-body", "-hint"] {
                 assert!(FORMS.iter().all(|g| g.key != format!("{}{suffix}", f.key)), "{}", f.key);
