@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
     let api = api_router(state.clone());
     let request_timeout = state.limits.request_timeout;
     let pages = web::router(state, api.clone())
-        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
+        .layer(middleware::from_fn_with_state(request_timeout, web::time_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a page panicked");
             web::layout::problem(

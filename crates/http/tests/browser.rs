@@ -35,13 +35,28 @@ impl tally_http::web::codes::CodeSender for Inbox {
 }
 
 impl Inbox {
-    fn last_for(&self, destination: &str) -> String {
-        let all = self.0.lock().unwrap();
-        all.iter()
-            .rev()
-            .find(|(d, _)| d == destination)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| panic!("no code was sent to {destination}: {all:?}"))
+    /// The newest code sent to `destination` (it is sent after the page answers: waits
+    /// for it a little).
+    async fn last_for(&self, destination: &str) -> String {
+        for _ in 0..100 {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|(d, _)| d == destination)
+                .map(|(_, c)| c.clone());
+            if let Some(code) = found {
+                return code;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no code was sent to {destination}: {:?}", self.0.lock().unwrap());
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
     }
 }
 
@@ -435,6 +450,14 @@ async fn sale_on_the_till(w: &World, d: &Driver) -> (i64, String) {
 }
 
 async fn member_sign_in(w: &World, c: &Client) {
+    // An address that is no member's gets the very page a member's gets, and no code.
+    let sent = w.inbox.count();
+    c.goto(&w.url("/me/login")).await.unwrap();
+    fill(c, "input[type=text]", "+420777000999").await;
+    submit(c, "main form button[type=submit]").await;
+    let nobody = text(c, "[role=status]").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.inbox.count(), sent, "{}: no code for a stranger", w.app.backend);
     c.goto(&w.url("/me/login")).await.unwrap();
     w.check_page(c, "me-login").await;
     fill(
@@ -444,7 +467,13 @@ async fn member_sign_in(w: &World, c: &Client) {
     )
     .await;
     submit(c, "main form button[type=submit]").await;
-    let code = w.inbox.last_for(MEMBER_PHONE);
+    assert_eq!(
+        text(c, "[role=status]").await.replace(MEMBER_PHONE, "+420777000999"),
+        nobody,
+        "{}: a member's address reads as a stranger's",
+        w.app.backend
+    );
+    let code = w.inbox.last_for(MEMBER_PHONE).await;
     // A wrong code first: refused.
     fill(c, "input[name=code]", "000000").await;
     submit(c, "main form button[type=submit]").await;
@@ -626,9 +655,15 @@ async fn console_shows_the_sale(w: &World, d: &Driver, earned: i64, txn: &str) {
 }
 
 /// Berlin's manager: its own back office; not Prague's data, not the console.
-async fn partners_stay_apart(w: &World, d: &Driver, prague_txn: &str) {
+async fn partners_stay_apart(w: &World, d: &Driver, prague_txn: &str, berlin_txn: &str) {
     let c = browser(d, 1280, 1000).await;
     staff_sign_in(w, &c, "manager@berlin.test").await;
+    c.goto(&w.url("/partner")).await.unwrap();
+    assert!(
+        source(&c).await.contains(berlin_txn),
+        "{}: the back office shows Berlin's own sale",
+        w.app.backend
+    );
     for (path, name) in [
         ("/partner", "partner"),
         ("/partner/customers", "partner-customers"),
@@ -669,19 +704,44 @@ async fn partners_stay_apart(w: &World, d: &Driver, prague_txn: &str) {
     c.close().await.unwrap();
 }
 
-/// A form posted without its CSRF token, with a valid session: refused, nothing written.
+/// A form posted without its CSRF token, with a forged one, or with the token of
+/// another cookie (the pre-sign-in one), with a valid session: refused, nothing
+/// written; the same form with its own token goes through.
 async fn csrf_is_required(w: &World, d: &Driver) {
     let c = browser(d, 1280, 1000).await;
+    c.goto(&w.url("/login")).await.unwrap();
+    let pre_token = c
+        .find(Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
     staff_sign_in(w, &c, "cashier@berlin.test").await;
+    c.goto(&w.url("/till")).await.unwrap();
+    let own_token = c
+        .find(Locator::Css("#sale input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
     let session = c.get_named_cookie("__Host-tally_staff").await.unwrap();
+    let pre = c.get_named_cookie("__Host-tally_pre").await.unwrap();
     c.close().await.unwrap();
-    let before = w.entries().await;
-    let post = |token: Option<&str>| {
+    let cookies = format!(
+        "__Host-tally_staff={}; __Host-tally_pre={}",
+        session.value(),
+        pre.value()
+    );
+    let post = |token: Option<&str>, receipt: &str| {
         let mut form = vec![
             ("member", MEMBER_PHONE.to_string()),
             ("sku", "X".into()),
             ("price", "10.00".into()),
-            ("external_id", "csrf-test".into()),
+            ("external_id", receipt.to_string()),
         ];
         if let Some(t) = token {
             form.push(("csrf", t.to_string()));
@@ -689,13 +749,27 @@ async fn csrf_is_required(w: &World, d: &Driver) {
         w.app
             .http
             .post(w.url("/till/sale"))
-            .header("cookie", format!("__Host-tally_staff={}", session.value()))
+            .header("cookie", cookies.clone())
             .form(&form)
             .send()
     };
-    assert_eq!(post(None).await.unwrap().status().as_u16(), 403);
-    assert_eq!(post(Some("forged")).await.unwrap().status().as_u16(), 403);
+    let before = w.entries().await;
+    assert_eq!(post(None, "csrf-1").await.unwrap().status().as_u16(), 403);
+    assert_eq!(post(Some("forged"), "csrf-2").await.unwrap().status().as_u16(), 403);
+    assert_eq!(
+        post(Some(&pre_token), "csrf-3").await.unwrap().status().as_u16(),
+        403,
+        "{}: the pre-sign-in cookie's token is for the sign-in forms only",
+        w.app.backend
+    );
     assert_eq!(w.entries().await, before, "{}: nothing written", w.app.backend);
+    assert_eq!(
+        post(Some(&own_token), "csrf-4").await.unwrap().status().as_u16(),
+        201,
+        "{}: with its own token the form goes through",
+        w.app.backend
+    );
+    assert!(w.entries().await > before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -721,7 +795,7 @@ async fn the_web_faces_in_a_real_browser() {
         let (code, token) = member_portal(&w, &d, earned, &txn).await;
         voucher_on_the_till(&w, &d, &code).await;
         sale_by_qr_token(&w, &d, &token).await;
-        partners_stay_apart(&w, &d, &prague_txn).await;
+        partners_stay_apart(&w, &d, &prague_txn, &txn).await;
         csrf_is_required(&w, &d).await;
         let _ = (&w.berlin, &w.prague);
     }

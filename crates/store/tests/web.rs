@@ -414,6 +414,10 @@ async fn the_audit_log_refuses_updates_and_deletes() {
         sqlx::raw_sql("DELETE FROM audit_log").execute(&mut conn).await.is_err(),
         "postgres"
     );
+    assert!(
+        sqlx::raw_sql("TRUNCATE audit_log").execute(&mut conn).await.is_err(),
+        "postgres: TRUNCATE too"
+    );
     assert_eq!(db.store.audit(None, 10).await.unwrap()[0].row, row, "postgres");
 }
 
@@ -643,6 +647,26 @@ async fn the_pages_read_models_follow_the_ledger() {
             last_visit: last,
             points_earned,
         };
+        // A member's open lots hold all her points, available and pending, soonest to
+        // expire first; another member's are not hers.
+        for m in [&m1, &m2] {
+            let lots = s.open_lots(m).await.unwrap();
+            let held = s.member(m).await.unwrap().unwrap().balance;
+            assert_eq!(
+                lots.iter().map(|l| l.points).sum::<i64>(),
+                held.available + held.pending,
+                "{name}: the lots hold the balance"
+            );
+            assert!(lots.windows(2).all(|w| w[0].expires_at <= w[1].expires_at), "{name}");
+            assert!(!lots.is_empty(), "{name}");
+        }
+        assert!(
+            s.open_lots(&MemberId::from_stored("mem_nobody".into()))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
         let ever = at("2020-01-01T00:00:00Z");
         assert_eq!(
             s.partner_customers(&a.id, ever, 10).await.unwrap(),

@@ -175,18 +175,35 @@ impl<'a> Api<'a> {
         }
     }
 
-    /// Whether a member's page may make this call: her own member paths, the partner
-    /// list, and the redemptions and wallets whose pages check first that they are hers.
-    /// The portal acts with the operator's scope, so this keeps a slip in a page from
-    /// reaching anyone else's data.
-    fn member_may(member: &MemberId, path: &str) -> bool {
+    /// Whether a member's page may make this call: reads of her own member paths, the
+    /// partner list, and a wallet or redemption whose page checks first that it is hers;
+    /// redeeming, joining a challenge, and a new code for her voucher. The portal acts
+    /// with the operator's scope, so this keeps a slip in a page from reaching anyone
+    /// else's data or doing what the portal does not offer.
+    fn member_may(member: &MemberId, method: &Method, path: &str) -> bool {
         let path = path.split('?').next().unwrap_or(path);
         let own = format!("/v1/members/{member}");
-        path == own
-            || path.starts_with(&format!("{own}/"))
-            || path == "/v1/partners"
-            || path.starts_with("/v1/redemptions/")
-            || path.starts_with("/v1/wallets/")
+        let mine = path.strip_prefix(&own);
+        let segments = |p: &str| p.split('/').filter(|s| !s.is_empty()).count();
+        if *method == Method::GET {
+            return mine.is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                || path == "/v1/partners"
+                || path.strip_prefix("/v1/wallets/").is_some_and(|id| segments(id) == 1)
+                || path
+                    .strip_prefix("/v1/redemptions/")
+                    .is_some_and(|id| segments(id) == 1);
+        }
+        *method == Method::POST
+            && (mine == Some("/redemptions")
+                || mine.is_some_and(|rest| {
+                    rest.strip_prefix("/challenges/")
+                        .and_then(|r| r.strip_suffix("/join"))
+                        .is_some_and(|id| segments(id) == 1)
+                })
+                || path
+                    .strip_prefix("/v1/redemptions/")
+                    .and_then(|r| r.strip_suffix("/code"))
+                    .is_some_and(|id| segments(id) == 1))
     }
 
     /// Sends one request through the API router, as `self.who`.
@@ -207,7 +224,7 @@ impl<'a> Api<'a> {
         key: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
         if let Actor::Member(m) = &self.actor
-            && !Self::member_may(m, path)
+            && !Self::member_may(m, &method, path)
         {
             return Err(Failure {
                 status: StatusCode::FORBIDDEN,
@@ -267,20 +284,36 @@ fn audit_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Api, MemberId, audit_path};
+    use super::{Api, MemberId, Method, audit_path};
 
     #[test]
     fn a_member_page_reaches_her_own_paths_only() {
         use tally_domain::ids::Id;
         let jana = MemberId::generate([1; 10]);
         let other = MemberId::generate([2; 10]);
-        assert!(Api::member_may(&jana, &format!("/v1/members/{jana}")));
-        assert!(Api::member_may(&jana, &format!("/v1/members/{jana}/balance?x=1")));
-        assert!(Api::member_may(&jana, "/v1/partners"));
-        assert!(!Api::member_may(&jana, &format!("/v1/members/{other}/balance")));
-        assert!(!Api::member_may(&jana, &format!("/v1/members/{jana}x/balance")));
-        assert!(!Api::member_may(&jana, "/v1/ledger/verify"));
-        assert!(!Api::member_may(&jana, "/v1/partners/ptn_1/api-keys"));
+        let (get, post, put) = (Method::GET, Method::POST, Method::PUT);
+        let may = |m: &Method, p: &str| Api::member_may(&jana, m, p);
+        assert!(may(&get, &format!("/v1/members/{jana}")));
+        assert!(may(&get, &format!("/v1/members/{jana}/balance?x=1")));
+        assert!(may(&get, "/v1/partners"));
+        assert!(may(&get, "/v1/wallets/wal_1"));
+        assert!(may(&get, "/v1/redemptions/red_1"));
+        assert!(may(&post, &format!("/v1/members/{jana}/redemptions")));
+        assert!(may(
+            &post,
+            &format!("/v1/members/{jana}/challenges/spring/join?lang=cs")
+        ));
+        assert!(may(&post, "/v1/redemptions/red_1/code"));
+        assert!(!may(&get, &format!("/v1/members/{other}/balance")));
+        assert!(!may(&get, &format!("/v1/members/{jana}x/balance")));
+        assert!(!may(&get, "/v1/ledger/verify"));
+        assert!(!may(&get, "/v1/partners/ptn_1/api-keys"));
+        assert!(!may(&get, "/v1/wallets/wal_1/statement"));
+        assert!(!may(&post, "/v1/redemptions/red_1/cancel"));
+        assert!(!may(&post, &format!("/v1/members/{jana}/transfers")));
+        assert!(!may(&put, &format!("/v1/members/{jana}/tier")));
+        assert!(!may(&post, &format!("/v1/members/{other}/redemptions")));
+        assert!(!may(&Method::DELETE, "/v1/wallets/wal_1/members/mem_2"));
     }
 
     #[test]

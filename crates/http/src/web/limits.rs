@@ -15,10 +15,14 @@ pub const PEER_ATTEMPTS: u32 = 30;
 /// Codes sent to one address, and code requests and checks per peer, per window.
 pub const CODES_PER_DESTINATION: u32 = 3;
 pub const CODE_CHECKS_PER_PEER: u32 = 20;
+/// Code checks for one address from all peers, per window: 10, a code's 5 tries twice.
+pub const CODE_CHECKS_PER_DESTINATION: u32 = 10;
 pub const WINDOW: SignedDuration = SignedDuration::from_mins(15);
 
-/// Keys kept before old windows are swept.
+/// Keys kept before old windows are swept; past twice as many, new keys are refused
+/// (which refuses the attempt) until the window passes, so the map stays bounded.
 const SWEEP_AT: usize = 10_000;
+const MAX_KEYS: usize = 2 * SWEEP_AT;
 
 #[derive(Default)]
 pub struct Limiter {
@@ -38,6 +42,10 @@ impl Limiter {
             _ => 0,
         };
         if limits.iter().any(|(key, max)| used(&hits, key) >= *max) {
+            return false;
+        }
+        let new_keys = limits.iter().filter(|(key, _)| !hits.contains_key(*key)).count();
+        if hits.len() + new_keys > MAX_KEYS {
             return false;
         }
         for (key, _) in limits {

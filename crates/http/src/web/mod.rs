@@ -70,6 +70,23 @@ pub fn router(app: AppState, api: Router) -> Router {
         .with_state(web)
 }
 
+/// A page that takes longer than the server's request time limit is answered with a
+/// page saying so (the API's own limit answers in its JSON shape).
+pub async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => layout::problem(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Took too long",
+            "Tally took too long to answer. A change you sent may or may not have been made: look before you send it again.",
+        ),
+    }
+}
+
 /// Security headers on every web answer, the framework's own rejections included, and
 /// the time the server took (`Server-Timing`, which browsers' developer tools show).
 async fn headers(req: Request, next: Next) -> Response {

@@ -85,9 +85,16 @@ async fn overview(State(web): State<Web>, staff: Staff) -> Result<Response, Resp
                             td { (t.kind.as_str()) }
                             td { code { (t.id) } }
                             td { code { (t.member_id) } }
-                            td.num { (t.amount.display()) }
-                            td.num { (layout::points(t.points_earned)) }
-                            td.num { (layout::points(t.points_redeemed)) }
+                            @if t.kind == tally_store::web::TxnKind::Return {
+                                // What a return undid, as a change to the sale.
+                                td.num { "−" (t.amount.display()) }
+                                td.num { (layout::points(-t.points_earned)) }
+                                td.num { (layout::points(-t.points_redeemed)) }
+                            } @else {
+                                td.num { (t.amount.display()) }
+                                td.num { (layout::points(t.points_earned)) }
+                                td.num { (layout::points(t.points_redeemed)) }
+                            }
                         }
                     }
                 }

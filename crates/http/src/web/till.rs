@@ -22,6 +22,8 @@ use tally_domain::money::Currency;
 
 /// Basket rows the form offers (more lines: several sales, or the API).
 const ROWS: usize = 5;
+/// Lines a posted basket may have (a form made by hand may send more rows than shown).
+const MAX_LINES: usize = 100;
 
 pub fn routes() -> Router<Web> {
     Router::new()
@@ -58,12 +60,20 @@ struct Shop {
 }
 
 async fn shop(web: &Web, api: &Api<'_>, partner: &PartnerId) -> Result<Shop, Response> {
-    let row = web.app.partner(partner).await.map_err(|_| {
-        layout::problem(
-            StatusCode::NOT_FOUND,
-            "No partner",
-            "This account's partner no longer exists.",
-        )
+    let row = web.app.partner(partner).await.map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            layout::problem(
+                StatusCode::NOT_FOUND,
+                "No partner",
+                "This account's partner no longer exists.",
+            )
+        } else {
+            layout::problem(
+                e.status,
+                "Try again",
+                "Tally could not read this till's partner just now.",
+            )
+        }
     })?;
     let locations = api
         .get(&format!("/v1/partners/{partner}/locations"))
@@ -120,7 +130,10 @@ impl SaleForm {
         let member = member_selector(&self.member_kind, &self.member)?;
         let mut lines = Vec::new();
         let mut total = 0i64;
-        for i in 0..ROWS.max(self.skus.len()).min(100) {
+        if self.skus.len() > MAX_LINES {
+            return Err(format!("a sale has at most {MAX_LINES} lines"));
+        }
+        for i in 0..ROWS.max(self.skus.len()) {
             let sku = Self::cell(&self.skus, i);
             let price = Self::cell(&self.prices, i);
             if sku.is_empty() && price.is_empty() {

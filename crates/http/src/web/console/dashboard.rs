@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tally_domain::settlement::Period;
 use tally_store::web::PartnerMemberPoints;
 
@@ -28,14 +29,20 @@ pub fn routes() -> Router<Web> {
 
 /// How long the dashboard's ledger figures are shown before they are read again. Reading
 /// them scans a year of the ledger and every sale's entries (seconds at the demo's
-/// size), so a page never waits for it but the first after a start: an older copy is
-/// shown while a new one is read in the background.
-pub const FIGURES_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// size), so no page waits for it: it runs in a task of its own, and pages show the
+/// newest figures read, with their time.
+pub const FIGURES_TTL: Duration = Duration::from_secs(300);
+/// How long the first view after a start waits for the first figures before it shows
+/// the page without them.
+const FIGURES_WAIT: Duration = Duration::from_secs(3);
+/// A reading given up after this long; and no reading starts sooner than this after the
+/// last one started, so slow or failing readings do not pile up.
+const FIGURES_READ_LIMIT: Duration = Duration::from_secs(60);
 
 /// The dashboard's figures read from the ledger, and when.
 pub struct Figures {
     at: jiff::Timestamp,
-    read: std::time::Instant,
+    read: Instant,
     members: u64,
     active: u64,
     monthly: Vec<tally_store::web::MonthPoints>,
@@ -46,8 +53,8 @@ pub struct Figures {
 #[derive(Default)]
 pub struct FiguresCache {
     latest: std::sync::RwLock<Option<Arc<Figures>>>,
-    /// Held while the figures are read: one read at a time.
-    reading: Arc<tokio::sync::Mutex<()>>,
+    /// When the last reading started; one reading at a time.
+    started: std::sync::Mutex<Option<Instant>>,
 }
 
 impl FiguresCache {
@@ -55,36 +62,46 @@ impl FiguresCache {
         self.latest.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The figures: the cached ones (read again in the background once older than
-    /// [`FIGURES_TTL`]), or, the first time, read now.
-    async fn get(
-        &self,
-        web: &Web,
-        active_since: jiff::Timestamp,
-        from: jiff::Timestamp,
-    ) -> Result<Arc<Figures>, tally_store::StoreError> {
-        if let Some(f) = self.latest() {
-            if f.read.elapsed() >= FIGURES_TTL
-                && let Ok(turn) = self.reading.clone().try_lock_owned()
-            {
-                let web = web.clone();
-                tokio::spawn(async move {
-                    let _turn = turn;
-                    match Figures::read(&web, active_since, from).await {
-                        Ok(f) => *web.figures.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f)),
-                        Err(e) => tracing::warn!(error = %e, "the dashboard's figures could not be read again"),
-                    }
-                });
+    /// The newest figures, starting a reading in the background when they are older
+    /// than [`FIGURES_TTL`] (or there are none). With none yet, waits up to
+    /// [`FIGURES_WAIT`] for the first; `None` past that.
+    async fn get(&self, web: &Web, active_since: jiff::Timestamp, from: jiff::Timestamp) -> Option<Arc<Figures>> {
+        let latest = self.latest();
+        if latest.as_ref().is_none_or(|f| f.read.elapsed() >= FIGURES_TTL) {
+            self.start_reading(web, active_since, from);
+        }
+        if latest.is_some() {
+            return latest;
+        }
+        let deadline = Instant::now() + FIGURES_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some(f) = self.latest() {
+                return Some(f);
             }
-            return Ok(f);
         }
-        let _turn = self.reading.lock().await;
-        if let Some(f) = self.latest() {
-            return Ok(f);
+        None
+    }
+
+    /// Starts a reading unless one started less than [`FIGURES_READ_LIMIT`] ago.
+    fn start_reading(&self, web: &Web, active_since: jiff::Timestamp, from: jiff::Timestamp) {
+        {
+            let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+            if started.is_some_and(|t| t.elapsed() < FIGURES_READ_LIMIT) {
+                return;
+            }
+            *started = Some(Instant::now());
         }
-        let f = Arc::new(Figures::read(web, active_since, from).await?);
-        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
-        Ok(f)
+        let web = web.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(FIGURES_READ_LIMIT, Figures::read(&web, active_since, from)).await {
+                Ok(Ok(f)) => *web.figures.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f)),
+                Ok(Err(e)) => tracing::warn!(error = %e, "the dashboard's figures could not be read"),
+                Err(_) => tracing::warn!("reading the dashboard's figures took too long; given up"),
+            }
+            // The next reading may start once these are older than the TTL.
+            *web.figures.started.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        });
     }
 }
 
@@ -103,7 +120,7 @@ impl Figures {
         let (members, active) = counts?;
         Ok(Figures {
             at: web.app.now(),
-            read: std::time::Instant::now(),
+            read: Instant::now(),
             members,
             active,
             monthly: monthly?,
@@ -135,8 +152,6 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
         api.get("/v1/settlements"),
         api.get("/v1/partners"),
     );
-    let figures = figures.map_err(layout::store_failed)?;
-    let (members, active, monthly, flows) = (figures.members, figures.active, &figures.monthly, &figures.flows);
     let periods = periods.map_err(|f| failed(&staff, "/console", &f))?;
     let names = partner_names(&partners);
     // The newest closed month's netting view: stored at its close, so it is read, not
@@ -150,7 +165,21 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
         None => None,
     };
 
-    let by_month: HashMap<&str, (i64, i64)> = monthly
+    let main = html! {
+        @match &figures {
+            Some(f) => (figures_view(f, &months, &names)),
+            None => (layout::notice("ok", "The ledger's figures are being read for the first time since the server started; reload the page in a moment.")),
+        }
+        (netting_section(newest.as_deref(), netting.as_ref()))
+    };
+    Ok(layout::ok(page(&staff, "/console", "Dashboard", main)))
+}
+
+/// The figures read from the ledger: the counts, the months and the flows between
+/// partners, with when they were read.
+fn figures_view(f: &Figures, months: &[Period], names: &HashMap<String, String>) -> Markup {
+    let by_month: HashMap<&str, (i64, i64)> = f
+        .monthly
         .iter()
         .map(|m| (m.month.as_str(), (m.issued, m.redeemed)))
         .collect();
@@ -168,24 +197,25 @@ async fn dashboard(State(web): State<Web>, staff: Staff) -> Result<Response, Res
         .collect();
     let issued = bars.iter().fold(0i64, |t, b| t.saturating_add(b.issued));
     let redeemed = bars.iter().fold(0i64, |t, b| t.saturating_add(b.redeemed));
-
-    let main = html! {
-        p.hint { "Ledger figures as of " (figures.at.strftime("%H:%M")) " UTC; they are read again at most every "
+    let age_minutes = f.read.elapsed().as_secs() / 60;
+    html! {
+        @if f.read.elapsed() >= 2 * FIGURES_TTL {
+            (layout::notice("error", &format!("These figures are {age_minutes} minutes old: reading them again has failed (see the server's log).")))
+        }
+        p.hint { "Ledger figures as of " (f.at.strftime("%Y-%m-%d %H:%M")) " UTC; they are read again at most every "
             (FIGURES_TTL.as_secs() / 60) " minutes, as the ledger grows." }
         div.cards {
-            div.card { span.figure { (points(members as i64)) } span.label { "Members" } }
+            div.card { span.figure { (points(f.members as i64)) } span.label { "Members" } }
             div.card {
-                span.figure { (points(active as i64)) }
+                span.figure { (points(f.active as i64)) }
                 span.label { "Active in the last " (ACTIVE_DAYS) " days" }
             }
             div.card { span.figure { (points(issued)) } span.label { "Points issued, last 12 months" } }
             div.card { span.figure { (points(redeemed)) } span.label { "Points redeemed, last 12 months" } }
         }
         (monthly_section(&bars))
-        (netting_section(newest.as_deref(), netting.as_ref()))
-        (flow_section(flows, &names))
-    };
-    Ok(layout::ok(page(&staff, "/console", "Dashboard", main)))
+        (flow_section(&f.flows, names))
+    }
 }
 
 fn monthly_section(bars: &[MonthBars]) -> Markup {

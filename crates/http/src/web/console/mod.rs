@@ -121,6 +121,14 @@ pub fn not_found(staff: &Staff, section: &str, what: &str) -> Response {
     )
 }
 
+/// The `Idempotency-Key` of a form sent by `staff`: the form's random value with the
+/// sender's account, so a value seen by another account replays nothing of theirs (all
+/// of the operator's staff act as the operator, one idempotency scope).
+pub fn once_key(staff: &Staff, once: Option<&str>) -> Option<String> {
+    once.filter(|o| o.len() <= 64 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|o| format!("web:{}:{o}", staff.user.id))
+}
+
 /// A form, for staff who may change things; for an analyst, a line saying why there is
 /// none (the API would refuse the change).
 pub fn writable(staff: &Staff, what: &str, form: Markup) -> Markup {

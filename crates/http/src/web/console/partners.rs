@@ -317,6 +317,8 @@ async fn render_partner(
             (writable(staff, "Making a key", html! {
                 form method="post" action={ "/console/partners/" (id) "/api-keys" } {
                     (layout::csrf(&staff.csrf))
+                    // Sent twice (a double click, a reload), the form makes one key.
+                    input type="hidden" name="once" value=(hex::encode(tally_store::keys::random_bytes::<12>()));
                     button type="submit" { "Make a new API key for " (name) }
                 }
             }))
@@ -378,8 +380,14 @@ async fn create_api_key(
     let Some(id) = partner_id(&id) else {
         return Err(not_found(&staff, SECTION, "partner"));
     };
+    let once = super::once_key(&staff, form.get("once"));
     let made = match api(&web, &staff)
-        .post(&format!("/v1/partners/{id}/api-keys"), &json!({}))
+        .send_once(
+            axum::http::Method::POST,
+            &format!("/v1/partners/{id}/api-keys"),
+            &json!({}),
+            once.as_deref(),
+        )
         .await
     {
         Ok(k) => k,

@@ -470,7 +470,12 @@ async fn submit(
     let (status, result) = match request(f, typed, id) {
         Err(why) => (StatusCode::UNPROCESSABLE_ENTITY, Err(why)),
         Ok((path, body)) => match api(&web, &staff)
-            .send_once(f.verb.method(), &path, &body, form.get("once"))
+            .send_once(
+                f.verb.method(),
+                &path,
+                &body,
+                super::once_key(&staff, form.get("once")).as_deref(),
+            )
             .await
         {
             Ok(answer) => (StatusCode::OK, Ok(answer)),

@@ -260,6 +260,7 @@ pub async fn add_user(
         Ok(_) => (StatusCode::SEE_OTHER, Ok(())),
         Err(StoreError::Conflict { message, .. }) => (StatusCode::CONFLICT, Err(message)),
         Err(StoreError::Domain(e)) => (StatusCode::UNPROCESSABLE_ENTITY, Err(e.to_string())),
+        Err(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, Err("There is no such partner.".to_string())),
         Err(e) => {
             tracing::error!(error = %e, "a staff account could not be saved");
             (

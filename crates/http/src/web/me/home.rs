@@ -71,7 +71,8 @@ impl Schedule {
         let horizon = now.saturating_add(EXPIRY_WARNING).unwrap_or(now);
         let mut pending = BTreeMap::new();
         let mut expiring = BTreeMap::new();
-        for lot in lots {
+        // A lot past its expiry that the expiry run has not reached yet is gone already.
+        for lot in lots.iter().filter(|l| l.expires_at > now) {
             match lot.matures_at {
                 Some(m) if m > now => *pending.entry(day(m)).or_insert(0i64) += lot.points,
                 _ if lot.expires_at <= horizon => *expiring.entry(day(lot.expires_at)).or_insert(0i64) += lot.points,
@@ -356,6 +357,11 @@ mod schedule_tests {
                 points: 99,
                 matures_at: None,
                 expires_at: at("2027-06-01T00:00:00Z"),
+            },
+            OpenLot {
+                points: 4,
+                matures_at: None,
+                expires_at: at("2026-11-19T00:00:00Z"),
             },
         ];
         let s = Schedule::of(&lots, now);

@@ -4,7 +4,6 @@
 
 use super::{PageLang, page, path_id, read};
 use crate::web::Web;
-use crate::web::api::Api;
 use crate::web::i18n::{Key, Lang};
 use crate::web::layout::{self, int, rows, text};
 use crate::web::session::Member;
@@ -25,7 +24,6 @@ struct Shared {
 pub async fn show(State(web): State<Web>, member: Member, PageLang(lang): PageLang) -> Result<Response, Response> {
     let here = "/me/household";
     let list = read(&web, &member, lang, here, &format!("/v1/members/{}/wallets", member.id)).await?;
-    let api = Api::member(&web, &member.id);
     let mut shared = Vec::new();
     // Only the wallets of her own list are read: the ids come from the API, not the request.
     for mine in rows(&list) {
@@ -37,7 +35,7 @@ pub async fn show(State(web): State<Web>, member: Member, PageLang(lang): PageLa
             let name = if who == member.id.as_str() {
                 lang.t(Key::You).to_string()
             } else {
-                first_name(&api, who)
+                first_name(&web, who)
                     .await
                     .unwrap_or_else(|| lang.t(Key::AMember).to_string())
             };
@@ -60,11 +58,13 @@ pub async fn show(State(web): State<Web>, member: Member, PageLang(lang): PageLa
     ))
 }
 
-/// Another member of her wallet as "Jana N.", if she gave a name.
-async fn first_name(api: &Api<'_>, id: &str) -> Option<String> {
-    let id = path_id(id)?;
-    let other = api.get(&format!("/v1/members/{id}")).await.ok()?;
-    crate::routes::members::short_name(text(&other["name"]))
+/// Another member of her wallet as "Jana N.", if she gave a name. Read from the store:
+/// the portal's API calls reach only her own member paths, and of another member a
+/// wallet's people see no more than this.
+async fn first_name(web: &Web, id: &str) -> Option<String> {
+    let id = <tally_domain::ids::MemberId as tally_domain::ids::Id>::parse(path_id(id)?)?;
+    let other = web.app.store.member(&id).await.ok()??;
+    crate::routes::members::short_name(other.name.as_deref()?)
 }
 
 fn wallet_section(lang: Lang, s: &Shared) -> Markup {

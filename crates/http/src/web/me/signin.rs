@@ -161,30 +161,41 @@ pub async fn send_code(
     if !web.limiter.take(&limits, now) {
         return refuse(StatusCode::TOO_MANY_REQUESTS, lang.t(Key::TooManyTries));
     }
-    let member = match web.app.store.lookup_member(&identity).await {
-        Ok(m) => m,
-        Err(e) => return layout::store_failed(e),
-    };
-    if let Some(member) = member {
-        let code = six_digits();
-        let row = NewLoginCode {
-            member_id: member.id,
-            destination: destination.clone(),
-            code_hash: hash_key(&format!("{destination}:{code}")),
-            now,
-            expires_at: now.saturating_add(CODE_TTL).unwrap_or(now),
-        };
-        if let Err(e) = web.app.store.create_login_code(row).await {
-            return layout::store_failed(e);
-        }
-        // A failed delivery is logged, not shown: the page must read the same for an
-        // address that is nobody's.
-        if let Err(reason) = web.app.codes.send(&destination, &code) {
-            tracing::error!(%reason, "a sign-in code could not be sent");
-        }
-    }
+    // Looked up, written and sent after the answer, in a task of its own: neither the
+    // page nor the time it takes tells whether the address is a member's. A failure is
+    // logged, not shown.
+    let task_web = web.clone();
+    let task_destination = destination.clone();
+    tokio::spawn(async move { send_code_to(&task_web, &identity, &task_destination, now).await });
     let page = code_page(lang, &csrf, next.as_deref(), &destination, None);
     with_cookie(layout::ok(page), set)
+}
+
+/// Makes, keeps and sends a code for the member at `destination`, if there is one.
+async fn send_code_to(web: &Web, identity: &Identity, destination: &str, now: jiff::Timestamp) {
+    let member = match web.app.store.lookup_member(identity).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "a sign-in code could not be made");
+            return;
+        }
+    };
+    let code = six_digits();
+    let row = NewLoginCode {
+        member_id: member.id,
+        destination: destination.to_string(),
+        code_hash: hash_key(&format!("{destination}:{code}")),
+        now,
+        expires_at: now.saturating_add(CODE_TTL).unwrap_or(now),
+    };
+    if let Err(e) = web.app.store.create_login_code(row).await {
+        tracing::error!(error = %e, "a sign-in code could not be kept");
+        return;
+    }
+    if let Err(reason) = web.app.codes.send(destination, &code) {
+        tracing::error!(%reason, "a sign-in code could not be sent");
+    }
 }
 
 /// `POST /me/login/code`: a right code opens her session; a wrong one asks again.
@@ -206,10 +217,14 @@ pub async fn check_code(
     };
     let now = web.app.now();
     let peer_key = format!("me:peer:{peer}");
-    if !web
-        .limiter
-        .take(&[(peer_key.as_str(), limits::CODE_CHECKS_PER_PEER)], now)
-    {
+    // Checks count per peer and per address: guessers on many peers still get only a
+    // few tries at one member's codes.
+    let destination_key = format!("me:checks:{destination}");
+    let limits = [
+        (peer_key.as_str(), limits::CODE_CHECKS_PER_PEER),
+        (destination_key.as_str(), limits::CODE_CHECKS_PER_DESTINATION),
+    ];
+    if !web.limiter.take(&limits, now) {
         return refuse(StatusCode::TOO_MANY_REQUESTS, Key::TooManyTries);
     }
     if destination.is_empty() || destination.len() > 254 || code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit())
