@@ -323,6 +323,15 @@ async fn submit(c: &Client, css: &str) {
     panic!("clicking {css} led nowhere");
 }
 
+/// Types an item's code and price into basket line `line` of the till's sale form.
+async fn basket_line(c: &Client, line: usize, sku: &str, price: &str) {
+    for (name, value) in [("sku", sku), ("price", price)] {
+        let field = &c.find_all(Locator::Css(&format!("input[name={name}]"))).await.unwrap()[line];
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+}
+
 async fn source(c: &Client) -> String {
     c.source().await.unwrap()
 }
@@ -388,12 +397,8 @@ async fn sale_on_the_till(w: &World, d: &Driver) -> (i64, String) {
     let location = c.find(Locator::Css("#location")).await.unwrap();
     location.select_by_value(&w.berlin_store).await.unwrap();
     fill(&c, "#member", MEMBER_PHONE).await;
-    let skus = c.find_all(Locator::Css("input[name=sku]")).await.unwrap();
-    let prices = c.find_all(Locator::Css("input[name=price]")).await.unwrap();
-    skus[0].send_keys("JEANS-32").await.unwrap();
-    prices[0].send_keys("79.90").await.unwrap();
-    skus[1].send_keys("SOCKS").await.unwrap();
-    prices[1].send_keys("4.10").await.unwrap();
+    basket_line(&c, 0, "JEANS-32", "79.90").await;
+    basket_line(&c, 1, "SOCKS", "4.10").await;
     // The live quote (the till's script) fills in without a page load.
     let quote = c
         .wait()
@@ -422,21 +427,12 @@ async fn sale_on_the_till(w: &World, d: &Driver) -> (i64, String) {
     // Bad input: refused with a message, nothing written.
     c.goto(&w.url("/till")).await.unwrap();
     fill(&c, "#member", MEMBER_PHONE).await;
-    c.find_all(Locator::Css("input[name=sku]")).await.unwrap()[0]
-        .send_keys("HAT")
-        .await
-        .unwrap();
-    c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0]
-        .send_keys("twelve")
-        .await
-        .unwrap();
+    basket_line(&c, 0, "HAT", "twelve").await;
     let before = w.entries().await;
     submit(&c, "#sale button[type=submit]:not([formaction])").await;
     assert!(text(&c, "[role=alert]").await.contains("price"), "{}", w.app.backend);
     fill(&c, "#member", "+420 000").await;
-    let price = &c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0];
-    price.clear().await.unwrap();
-    price.send_keys("12.00").await.unwrap();
+    basket_line(&c, 0, "HAT", "12.00").await;
     submit(&c, "#sale button[type=submit]:not([formaction])").await;
     assert!(!text(&c, "[role=alert]").await.is_empty());
     assert_eq!(
@@ -540,22 +536,23 @@ async fn member_portal(w: &World, d: &Driver, earned: i64, txn: &str) -> (String
 async fn sale_by_qr_token(w: &World, d: &Driver, token: &str) {
     let c = browser(d, 1280, 1000).await;
     staff_sign_in(w, &c, "cashier@berlin.test").await;
-    c.find(Locator::Css("#member_kind"))
-        .await
-        .unwrap()
-        .select_by_value("token")
-        .await
-        .unwrap();
-    fill(&c, "#member", token).await;
-    c.find_all(Locator::Css("input[name=sku]")).await.unwrap()[0]
-        .send_keys("SCARF")
-        .await
-        .unwrap();
-    c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0]
-        .send_keys("20.00")
-        .await
-        .unwrap();
-    submit(&c, "#sale button[type=submit]:not([formaction])").await;
+    // A scarf for the member named by `token`, from a fresh sale form.
+    let sell = |token: String| {
+        let c = &c;
+        async move {
+            c.goto(&w.url("/till")).await.unwrap();
+            c.find(Locator::Css("#member_kind"))
+                .await
+                .unwrap()
+                .select_by_value("token")
+                .await
+                .unwrap();
+            fill(c, "#member", &token).await;
+            basket_line(c, 0, "SCARF", "20.00").await;
+            submit(c, "#sale button[type=submit]:not([formaction])").await;
+        }
+    };
+    sell(token.to_string()).await;
     assert_eq!(h1(&c).await, "Receipt", "{}: {}", w.app.backend, source(&c).await);
     let txn = text(&c, "#transaction-id").await;
     let t = w
@@ -568,25 +565,9 @@ async fn sale_by_qr_token(w: &World, d: &Driver, token: &str) {
         "{}: {t}",
         w.app.backend
     );
-    // A forged token: refused with a message, nothing written.
-    c.goto(&w.url("/till")).await.unwrap();
+    // A forged token (its expiry changed): refused with a message, nothing written.
     let before = w.entries().await;
-    c.find(Locator::Css("#member_kind"))
-        .await
-        .unwrap()
-        .select_by_value("token")
-        .await
-        .unwrap();
-    fill(&c, "#member", &token.replace(".1", ".2")).await;
-    c.find_all(Locator::Css("input[name=sku]")).await.unwrap()[0]
-        .send_keys("SCARF")
-        .await
-        .unwrap();
-    c.find_all(Locator::Css("input[name=price]")).await.unwrap()[0]
-        .send_keys("20.00")
-        .await
-        .unwrap();
-    submit(&c, "#sale button[type=submit]:not([formaction])").await;
+    sell(token.replace(".1", ".2")).await;
     assert!(text(&c, "[role=alert]").await.contains("QR token"), "{}", w.app.backend);
     assert_eq!(w.entries().await, before, "{}", w.app.backend);
     c.close().await.unwrap();

@@ -1,5 +1,6 @@
 //! What pages read from forms and API answers alike: ids safe inside an API path,
 //! amounts typed in whole units, partner names by id, and digits grouped by thousands.
+//! It uses nothing else of the web module (the page shell uses it).
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -37,17 +38,14 @@ pub fn minor_units(typed: &str, currency: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{typed} is too large"))
 }
 
-/// Partners' names by id, from the answer of `GET /v1/partners` (none when it failed:
-/// pages then show ids).
+/// Partners' names by id, from the answer of `GET /v1/partners` (`{"items": [...]}`;
+/// none when it failed: pages then show ids).
 pub fn partner_names(partners: &Value) -> HashMap<String, String> {
-    super::layout::data(partners)
-        .iter()
-        .map(|p| {
-            (
-                super::layout::text(&p["id"]).to_string(),
-                super::layout::text(&p["name"]).to_string(),
-            )
-        })
+    partners["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["id"].as_str()?.to_string(), p["name"].as_str()?.to_string())))
         .collect()
 }
 
