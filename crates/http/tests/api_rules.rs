@@ -862,6 +862,27 @@ async fn trying_a_rule_on_a_sample_basket_writes_nothing() {
         let tried = app.ok("POST", "/v1/earning-rules/test", till, body.clone()).await;
         // CZK 2,520 → 100 base; doubled: +100.
         assert_eq!(tried["points_earned"], 200, "{}: {tried}", app.backend);
+        // A partner may name itself, not another partner nor a malformed id.
+        let mut own = body.clone();
+        own["partner_id"] = json!(prague);
+        assert_eq!(app.ok("POST", "/v1/earning-rules/test", till, own).await, tried);
+        let mut other = body.clone();
+        other["partner_id"] = json!(c.berlin.0);
+        app.refused(
+            "POST",
+            "/v1/earning-rules/test",
+            Some(till),
+            Some(other),
+            403,
+            "forbidden",
+        )
+        .await;
+        let mut malformed = body.clone();
+        malformed["partner_id"] = json!("9y_ysJS*");
+        let (status, _) = app
+            .call("POST", "/v1/earning-rules/test", Some(till), Some(malformed))
+            .await;
+        assert_eq!(status, 404, "{}", app.backend);
         assert_eq!(tried["breakdown"][1]["reason"], "Gold Saturdays: +100");
         // The operator names the partner; a silver member gets base only.
         let mut op = body.clone();

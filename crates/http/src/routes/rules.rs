@@ -270,7 +270,7 @@ pub struct RuleTestBody {
     /// Or a saved rule to try. With neither, every active rule runs.
     #[schema(schema_with = crate::schema::field::nullable_id)]
     pub rule_id: Option<String>,
-    /// The partner of the sample (a partner key always uses itself).
+    /// The partner of the sample (a partner key uses itself, and may name only itself).
     #[schema(schema_with = crate::schema::field::nullable_id)]
     pub partner_id: Option<String>,
     /// A sample sale, as sent to `POST /v1/transactions` (member and external_id may be placeholders).
@@ -317,9 +317,19 @@ pub async fn test_rule(
         }
         (None, None) => (*active).clone(),
     };
-    let partner_id = match (who.partner_scope(), &b.partner_id) {
+    let named = b
+        .partner_id
+        .as_deref()
+        .map(|p| parse_id::<PartnerId>(p, "partner"))
+        .transpose()?;
+    let partner_id = match (who.partner_scope(), named) {
+        (Some(own), Some(p)) if &p != own => {
+            return Err(ApiError::forbidden(
+                "partner_id: a partner tries rules at its own tills only",
+            ));
+        }
         (Some(own), _) => Some(own.clone()),
-        (None, p) => p.as_deref().map(|p| parse_id::<PartnerId>(p, "partner")).transpose()?,
+        (None, p) => p,
     };
     let partner = match &partner_id {
         Some(p) => Some(state.partner(p).await?),
