@@ -43,11 +43,6 @@ impl Signer {
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
-    fn same(a: &str, b: &str) -> bool {
-        // Constant time in the length of the expected tag: the tags are equal-length hex.
-        a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-
     /// The CSRF token for a cookie's token: forms carry it, and a request is taken only
     /// when it matches a cookie the browser sent.
     pub fn csrf(&self, cookie_token: &str) -> String {
@@ -55,7 +50,7 @@ impl Signer {
     }
 
     pub fn csrf_matches(&self, cookie_token: &str, presented: &str) -> bool {
-        Self::same(&self.csrf(cookie_token), presented)
+        tally_store::web::same_hash(&self.csrf(cookie_token), presented)
     }
 
     /// `tq1.<member id>.<expiry, unix seconds>.<tag>`: names the member until the expiry.
@@ -77,7 +72,7 @@ impl Signer {
         let (Some(tag), Some(body)) = (parts.next(), parts.next()) else {
             return Err(TokenError::Invalid);
         };
-        if !Self::same(&self.mac("member-token", body), tag) {
+        if !tally_store::web::same_hash(&self.mac("member-token", body), tag) {
             return Err(TokenError::Invalid);
         }
         let mut fields = body.split('.');

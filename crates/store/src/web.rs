@@ -291,7 +291,8 @@ pub struct PartnerCustomer {
     pub points_earned: i64,
 }
 
-/// Whether two hashes are equal, in time that does not depend on where they differ.
-pub(crate) fn same_hash(a: &str, b: &str) -> bool {
+/// Whether two hashes (or tags) are equal, in time that does not depend on where they
+/// differ; the server's signed tokens are checked with it too.
+pub fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }

@@ -534,15 +534,21 @@ fn voucher_view(v: &Value) -> Markup {
     }
 }
 
-async fn check_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Result<Response, Response> {
-    staff.partner()?;
+/// The voucher code a form carries, or the voucher page asking for one.
+fn typed_code(staff: &Staff, f: &FormData) -> Result<String, Response> {
     let code = f.text("code");
     if code.is_empty() || code.len() > 64 {
-        return Ok(layout::respond(
+        return Err(layout::respond(
             StatusCode::UNPROCESSABLE_ENTITY,
-            voucher_page(&staff, &code, None, Some("Type or scan the voucher's code.")),
+            voucher_page(staff, &code, None, Some("Type or scan the voucher's code.")),
         ));
     }
+    Ok(code)
+}
+
+async fn check_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Result<Response, Response> {
+    staff.partner()?;
+    let code = typed_code(&staff, &f)?;
     let api = Api::staff(&web, &staff);
     Ok(match api.get(&format!("/v1/vouchers/{}", path_segment(&code))).await {
         Err(e) => layout::respond(e.status, voucher_page(&staff, &code, None, Some(&e.message))),
@@ -567,13 +573,7 @@ async fn check_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Res
 
 async fn redeem_voucher(State(web): State<Web>, staff: Staff, f: FormData) -> Result<Response, Response> {
     staff.partner()?;
-    let code = f.text("code");
-    if code.is_empty() || code.len() > 64 {
-        return Ok(layout::respond(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            voucher_page(&staff, &code, None, Some("Type or scan the voucher's code.")),
-        ));
-    }
+    let code = typed_code(&staff, &f)?;
     let api = Api::staff(&web, &staff);
     Ok(
         match api

@@ -129,6 +129,22 @@ pub fn once_key(staff: &Staff, once: Option<&str>) -> Option<String> {
         .map(|o| format!("web:{}:{o}", staff.user.id))
 }
 
+/// Text typed as a JSON object (`what` names it in the message), or why it is not one.
+pub fn parse_object(what: &str, typed: &str) -> Result<Value, String> {
+    if typed.trim().is_empty() {
+        return Err(format!("{what} is empty: write it as JSON, {{ … }}."));
+    }
+    match serde_json::from_str::<Value>(typed) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(format!("{what} must be a JSON object, {{ … }}.")),
+        Err(e) => Err(format!(
+            "{what} is not valid JSON: line {}, column {}: {e}.",
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
 /// A form, for staff who may change things; for an analyst, a line saying why there is
 /// none (the API would refuse the change).
 pub fn writable(staff: &Staff, what: &str, form: Markup) -> Markup {

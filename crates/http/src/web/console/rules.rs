@@ -3,7 +3,9 @@
 //! a rule on a basket" box (`/console/rules/try`), which values a sample basket with
 //! `POST /v1/earning-rules/test` and shows the breakdown; nothing is written by a try.
 
-use super::{api, failed, list, minor_units, name_of, page, partner_names, plausible_id, whole, writable};
+use super::{
+    api, failed, list, minor_units, name_of, page, parse_object, partner_names, plausible_id, whole, writable,
+};
 use crate::web::Web;
 use crate::web::api::Failure;
 use crate::web::form::FormData;
@@ -234,22 +236,6 @@ async fn rule_refused(
         ..Shown::default()
     };
     Ok(layout::respond(status, render(web, staff, shown).await?))
-}
-
-/// Text typed as a JSON object, or why it is not one.
-fn parse_object(what: &str, typed: &str) -> Result<Value, String> {
-    if typed.trim().is_empty() {
-        return Err(format!("{what} is empty: write it as JSON."));
-    }
-    match serde_json::from_str::<Value>(typed) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(format!("{what} must be a JSON object, {{ … }}.")),
-        Err(e) => Err(format!(
-            "{what} is not valid JSON: line {}, column {}: {e}.",
-            e.line(),
-            e.column()
-        )),
-    }
 }
 
 fn try_section(

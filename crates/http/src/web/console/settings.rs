@@ -502,25 +502,9 @@ fn request(f: &Form, typed: &str, id: Option<&str>) -> Result<(String, Value), S
     };
     let body = match f.start {
         Start::Button => json!({}),
-        Start::Example | Start::Current(_) => parse_object(typed)?,
+        Start::Example | Start::Current(_) => super::parse_object("The body", typed)?,
     };
     Ok((path, body))
-}
-
-/// Text typed as a JSON object, or why it is not one.
-fn parse_object(typed: &str) -> Result<Value, String> {
-    if typed.trim().is_empty() {
-        return Err("The body is empty: write it as JSON, { … }.".into());
-    }
-    match serde_json::from_str::<Value>(typed) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err("The body must be a JSON object, { … }.".into()),
-        Err(e) => Err(format!(
-            "The body is not valid JSON: line {}, column {}: {e}.",
-            e.line(),
-            e.column()
-        )),
-    }
 }
 
 async fn render(
@@ -1005,7 +989,11 @@ mod tests {
     #[test]
     fn every_example_is_a_json_object() {
         for f in FORMS {
-            assert!(parse_object(f.example).is_ok(), "{}", f.key);
+            assert!(
+                crate::web::console::parse_object("The body", f.example).is_ok(),
+                "{}",
+                f.key
+            );
         }
     }
 
